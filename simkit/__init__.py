@@ -1,0 +1,7 @@
+"""simkit: what long contexts cost when serving language models.
+
+Layers (imports point down the list): cli -> report -> plan -> sim -> calibrate -> costs ->
+catalog -> scenario/units. See DESIGN in the README.
+"""
+
+__version__ = "0.1.0"

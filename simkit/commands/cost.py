@@ -1,0 +1,77 @@
+"""`simkit cost MODEL`: costs of one configuration at one context length."""
+
+from __future__ import annotations
+
+from simkit.commands._arch_args import add_arch_options
+from simkit.commands._common import positive_float, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cost", help="costs of one configuration at one context length",
+                       description="Parameters, weights, KV cache, FLOPs and roofline times "
+                       "of MODEL (catalog name or HF config.json) at context --seq.")
+    p.add_argument("model", help="catalog model name or path to a Hugging Face config.json")
+    p.add_argument("--seq", type=positive_int, default=2048, help="context length (tokens)")
+    p.add_argument("--batch", type=positive_int, default=1, help="sequences in the batch")
+    p.add_argument("--hardware", default="h100-sxm", help="catalog name or profile .toml")
+    p.add_argument("--gpus", type=positive_int, default=1, help="tensor-parallel GPUs")
+    p.add_argument("--memory-fraction", type=positive_float, default=0.9,
+                   help="share of device memory for weights + cache (default 0.9)")
+    p.add_argument("--ideal", action="store_true",
+                   help="pure roofline: efficiencies 1, no overheads (LLM-Viewer's bound)")
+    add_arch_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from simkit.catalog import load_hardware, load_model
+    from simkit.commands._arch_args import arch_from_args
+    from simkit.commands._common import print_json
+    from simkit.costs.summary import evaluate_costs
+    from simkit.errors import SimkitError
+    from simkit.units import fmt_bytes, fmt_flops, fmt_seconds
+
+    if args.memory_fraction > 1:
+        raise SimkitError(f"--memory-fraction: must be in (0, 1], got {args.memory_fraction}")
+    model = load_model(args.model)
+    hw = load_hardware(args.hardware)
+    arch = arch_from_args(model, args)
+    r = evaluate_costs(model, arch, hw, args.seq, args.batch, args.gpus, args.ideal,
+                       args.memory_fraction)
+    if args.json:
+        print_json(r)
+        return 0
+    kind = r["attention"] + (f" (w={r['window']})" if r["window"] else "") + \
+        (f" +{r['global_tokens']} global" if r["global_tokens"] is not None else "") + \
+        (f" (m={r['memory_slots']}, s={r['segment_tokens']})" if r["memory_slots"] else "")
+    print(f"{model.name} | {kind} | {hw.name} x{args.gpus} | seq {args.seq} | batch "
+          f"{args.batch} | {'ideal roofline' if args.ideal else 'realistic efficiencies'}")
+    rows = [
+        ("parameters", f"{r['param_count'] / 1e9:.3f} B (active {r['active_param_count'] / 1e9:.3f} B)"),
+        ("weights", f"{fmt_bytes(r['weight_bytes'])} ({args.weight_dtype})"),
+        ("KV cache, batch", fmt_bytes(r["kv_cache_bytes"])),
+        ("KV cache per sequence", fmt_bytes(r["kv_cache_bytes_per_sequence"])),
+        ("KV cache per token", f"{fmt_bytes(r['kv_cache_bytes_per_token'])} ({args.kv_dtype})"),
+        ("prefill FLOPs", f"{fmt_flops(r['prefill_flops'])} (attention "
+                          f"{fmt_flops(r['attention_prefill_flops'])})"),
+        ("decode FLOPs per token", f"{fmt_flops(r['decode_flops_per_token'])} (attention "
+                                   f"{fmt_flops(r['attention_decode_flops_per_token'])})"),
+        ("prefill time", f"{fmt_seconds(r['prefill_seconds'])} ({r['prefill_bound']}-bound)"),
+        ("decode step", f"{fmt_seconds(r['decode_seconds_per_step'])} ({r['decode_bound']}-bound,"
+                        f" {r['decode_tokens_per_s']:.0f} tokens/s)"),
+        ("complexity", f"time {r['complexity']['time']}, cache {r['complexity']['cache']}"),
+    ]
+    if r["fits"]:
+        rows.append(("KV capacity", f"{fmt_bytes(r['kv_capacity_bytes'])}"
+                     + (f" -> max batch {r['max_batch_at_seq']} at seq {args.seq}"
+                        if r.get("max_batch_at_seq") is not None else "")))
+    else:
+        rows.append(("does not fit", f"weights exceed {args.gpus} GPU(s); needs at least "
+                                     f"{r['min_gpus']} {hw.name}"))
+    if r["beyond_max_context"]:
+        rows.append(("note", f"seq {args.seq} is beyond {model.name}'s context of "
+                             f"{model.max_context}: a what-if, not a supported length"))
+    for k, v in rows:
+        print(f"  {k:24} {v}")
+    return 0

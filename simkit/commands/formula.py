@@ -1,0 +1,88 @@
+"""`simkit formula MODEL`: the sympy expressions, plain text or LaTeX, with big-O in n."""
+
+from __future__ import annotations
+
+from simkit.commands._arch_args import add_arch_options
+
+
+def register(sub) -> None:
+    p = sub.add_parser("formula", help="the closed-form cost expressions",
+                       description="Print the symbolic cost expressions of MODEL's "
+                       "architecture: per layer and whole model, symbolic and with the "
+                       "model's numbers, and the big-O of time and cache in n.")
+    p.add_argument("model")
+    p.add_argument("--quantity", default=None, help="one quantity (default: all): "
+                   "params, weight_bytes, prefill_flops, attention_prefill_flops, "
+                   "decode_flops, attention_decode_flops, cache_bytes, decode_bytes")
+    p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_arch_options(p)
+    p.set_defaults(func=run)
+
+
+def formulas(model, arch, quantity=None, latex=False) -> dict:
+    import sympy as sp
+
+    from simkit.costs import model_costs
+    from simkit.costs.analysis import QUANTITIES, quantity_expr
+    from simkit.costs.symbols import MEANING
+
+    mc = model_costs(model, arch)
+    names = [quantity] if quantity else list(QUANTITIES)
+    show = sp.latex if latex else sp.sstr
+    out = {"model": model.name, "attention": mc.arch.attention,
+           "big_o": {"time": mc.big_o_time, "cache": mc.big_o_cache},
+           "prefill_note": mc.mixer.prefill_note, "quantities": {}, "symbols": {}}
+    per_layer = {"attention_prefill_flops": mc.mixer.core_prefill_flops,
+                 "attention_decode_flops": mc.mixer.core_decode_flops,
+                 "cache_bytes": mc.mixer.cache_elems * sp.Symbol("beta_kv"),
+                 "params": mc.mixer.params}
+    used = set()
+    for q in names:
+        expr, var = quantity_expr(mc, q)
+        numeric = sp.nsimplify(mc.numeric(expr)) if not mc.numeric(expr).has(sp.Piecewise, sp.Min, sp.Mod) \
+            else mc.numeric(expr)
+        entry = {"unit": QUANTITIES[q][2], "length": str(var) if var is not None else None,
+                 "symbolic": show(expr), "numeric": show(numeric)}
+        if q in per_layer:
+            entry["per_layer_mixer"] = show(per_layer[q])
+            used |= per_layer[q].free_symbols
+        out["quantities"][q] = entry
+        used |= expr.free_symbols
+    for sym in sorted(used, key=str):
+        meaning = MEANING.get(sym, {"L_a": "attention layers (hybrid)", "L_s": "SSM layers "
+                                    "(hybrid)", "L_d": "dense-FFN layers", "c_kv":
+                                    "layers per shared cache", "c_w": "layers per shared "
+                                    "weights"}.get(str(sym), ""))
+        val = mc.values.get(sym)
+        out["symbols"][str(sym)] = {"meaning": meaning,
+                                    "value": float(val) if val is not None else None}
+    return out
+
+
+def run(args) -> int:
+    from simkit.catalog import load_model
+    from simkit.commands._arch_args import arch_from_args
+    from simkit.commands._common import print_json
+
+    model = load_model(args.model)
+    arch = arch_from_args(model, args)
+    out = formulas(model, arch.resolve(model), args.quantity, args.latex)
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"{out['model']} with {out['attention']} attention: prefill time "
+          f"{out['big_o']['time']}, cache {out['big_o']['cache']} in n"
+          + (f" ({out['prefill_note']})" if out["prefill_note"] else ""))
+    print("FLOPs count a multiply-add as 2; causal attention counts the causal half.")
+    for q, e in out["quantities"].items():
+        print(f"\n{q} [{e['unit']}]" + (f" in {e['length']}" if e["length"] else ""))
+        if "per_layer_mixer" in e:
+            print(f"  one layer's mixer : {e['per_layer_mixer']}")
+        print(f"  whole model       : {e['symbolic']}")
+        print(f"  = {e['numeric']}")
+    print("\nsymbols:")
+    for k, v in out["symbols"].items():
+        val = "" if v["value"] is None else f" = {v['value']:g}"
+        print(f"  {k:8} {v['meaning']}{val}")
+    return 0

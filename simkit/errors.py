@@ -1,0 +1,14 @@
+"""The one exception type that means "the user's input is wrong".
+
+The CLI turns a `SimkitError` into one line on stderr and exit status 2; anything else is a
+bug and keeps its traceback. Messages name the key path or option and what is wrong, e.g.
+``workload.arrival.rate: must be > 0, got -3``.
+"""
+
+
+class SimkitError(ValueError):
+    """Bad user input: a wrong key, value, option, file or name. Exit status 2."""
+
+    def __init__(self, message: str, *more: str):
+        self.messages = (message, *more)
+        super().__init__("; ".join(self.messages))

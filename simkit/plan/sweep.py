@@ -1,0 +1,360 @@
+"""Resumable sweeps of a scenario's `[sweep]` grid over any `concurrent.futures.Executor`.
+
+- Each grid point becomes a `SweepPoint`: its parameters, its resolved scenario (as a plain
+  dict, which pickles anywhere) and its own seed, derived from the scenario seed and the
+  point's parameters with numpy's `SeedSequence`, so a point's numbers do not depend on the
+  grid order, on which other points ran, or on the executor.
+- `run_sweep` ships those dicts to the executor's workers (a local process pool by default; a
+  dask cluster through `distributed.Client.get_executor()` -- the same code); workers rebuild
+  the scenario and run it, the cost layer caching compiled step models per worker process.
+  Lambdified functions never travel: they do not pickle.
+- Only the parent process writes `DIR/results.jsonl`, one JSON object per finished point,
+  flushed and fsynced as each point finishes. A line cut short by a kill is detected (no
+  trailing newline / not JSON) and dropped; a rerun skips every point already recorded, so a
+  sweep killed at any moment completes on resume with no point lost or repeated.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from simkit.errors import SimkitError
+from simkit.scenario import Scenario, scenario_from_dict
+
+RESULTS_FILE = "results.jsonl"
+SCENARIO_FILE = "scenario.toml"
+
+
+def point_key(params: Mapping[str, Any]) -> str:
+    """Canonical identity of a grid point: its parameters as sorted JSON."""
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+
+
+def point_seed(seed: int, params: Mapping[str, Any]) -> int:
+    """A 32-bit seed for one point, from the scenario seed and the point's parameters.
+
+    SeedSequence mixes the scenario seed (entropy) with a hash of the point's canonical
+    parameters (spawn key), so distinct points get independent streams and a point's seed is
+    the same whatever the grid order or executor. A swept `seed` key is the entropy itself
+    (replications), not part of the spawn key.
+    """
+    import numpy as np
+
+    rest = {k: v for k, v in params.items() if k != "seed"}
+    digest = hashlib.sha256(point_key(rest).encode()).digest()
+    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=words)
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid point, ready to ship to a worker (plain data only)."""
+
+    index: int
+    params: dict[str, Any]
+    scenario: dict[str, Any]  # the point's resolved scenario (seed = the point's seed)
+    base_dir: str = "."
+
+    @property
+    def key(self) -> str:
+        return point_key(self.params)
+
+    @property
+    def seed(self) -> int:
+        return int(self.scenario["seed"])
+
+    def to_task(self) -> dict[str, Any]:
+        return {"index": self.index, "params": self.params, "scenario": self.scenario,
+                "base_dir": self.base_dir}
+
+
+def sweep_points(scenario: Scenario, *, requests: int | None = None) -> list[SweepPoint]:
+    """The scenario's grid as `SweepPoint`s, in grid order (last key varies fastest).
+
+    A scenario without `[sweep]` is one point with no parameters. `requests` overrides
+    `workload.requests` for every point (the resolved scenarios say so).
+    """
+    grid = scenario.points() or [{}]
+    out = []
+    for i, params in enumerate(grid):
+        s = scenario.at_point(params)
+        changes: dict[str, Any] = {"seed": point_seed(s.seed, params)}
+        if requests is not None:
+            changes["workload.requests"] = int(requests)
+        s = s.with_(**changes)
+        out.append(SweepPoint(index=i, params=dict(params), scenario=s.to_dict(),
+                              base_dir=scenario.base_dir))
+    return out
+
+
+# --------------------------------------------------------------------------- worker side
+
+@lru_cache(maxsize=64)
+def _scenario_cached(scenario_json: str, base_dir: str) -> Scenario:
+    # Workers see the same point scenarios again and again across a plan's probes; caching
+    # the validated object keeps the (cheap) validation out of the loop.
+    return scenario_from_dict(json.loads(scenario_json), base_dir=base_dir)
+
+
+def task_scenario(task: Mapping[str, Any]) -> Scenario:
+    """Rebuild (and cache, per worker process) the scenario a task carries."""
+    return _scenario_cached(json.dumps(task["scenario"], sort_keys=True), task["base_dir"])
+
+
+def simulate_point(task: Mapping[str, Any]) -> dict[str, Any]:
+    """The default point function: simulate the point's scenario; metrics = the summary."""
+    from simkit.sim import simulate
+
+    s = task_scenario(task)
+    res = simulate(s, seed=s.seed)
+    return dict(res.summary)
+
+
+def _run_task(point_fn: Callable[[Mapping[str, Any]], dict], task: dict) -> dict[str, Any]:
+    """Run one point in a worker; a SimkitError becomes a recorded error, not a crash."""
+    try:
+        metrics = point_fn(task)
+        err = None
+    except SimkitError as e:
+        metrics, err = None, list(e.messages)
+    return {"index": task["index"], "params": task["params"], "seed": task["scenario"]["seed"],
+            "scenario": task["scenario"], "metrics": _plain(metrics), "error": err}
+
+
+def _plain(o: Any) -> Any:
+    """numpy scalars/arrays and dataclasses -> JSON types (exact: floats keep every bit)."""
+    if isinstance(o, Mapping):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if hasattr(o, "to_dict"):
+        return _plain(o.to_dict())
+    if hasattr(o, "item") and callable(o.item) and getattr(o, "shape", None) == ():
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return o
+
+
+# --------------------------------------------------------------------------- results file
+
+def read_results(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """Complete records of a results.jsonl; a torn last line (killed mid-write) is skipped,
+    and with `repair=True` cut off the file so the next append starts on a fresh line."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    data = p.read_bytes()
+    end = data.rfind(b"\n") + 1  # bytes after the last newline are a torn write
+    if repair and end < len(data):
+        with open(p, "r+b") as fh:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    out = []
+    for line in data[:end].splitlines():
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue  # a line corrupted some other way: its point simply runs again
+        if isinstance(rec, dict) and "params" in rec and "metrics" in rec:
+            out.append(rec)
+    return out
+
+
+def _append(fh, rec: Mapping[str, Any]) -> None:
+    fh.write(json.dumps(rec, allow_nan=False, separators=(",", ":")) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+# --------------------------------------------------------------------------- driver
+
+@dataclass
+class SweepResult:
+    """Every point's record (params, seed, resolved scenario, metrics, error), grid order."""
+
+    records: list[dict[str, Any]]
+    ran: int = 0  # points run by this call
+    skipped: int = 0  # points found already finished
+    out_dir: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "ran": self.ran, "skipped": self.skipped,
+                "out_dir": self.out_dir, "errors": self.errors}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Flat rows: params plus scalar metrics (p99 etc. as `ttft_s.p99`)."""
+        rows = []
+        for r in self.records:
+            row = {"index": r["index"], **r["params"], "seed": r["seed"]}
+            for k, v in (r.get("metrics") or {}).items():
+                if isinstance(v, Mapping):
+                    row.update({f"{k}.{q}": x for q, x in v.items()})
+                elif not isinstance(v, (list, dict)):
+                    row[k] = v
+            if r.get("error"):
+                row["error"] = "; ".join(r["error"])
+            rows.append(row)
+        return rows
+
+    def to_dataframe(self):
+        """The rows as a pandas DataFrame (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise SimkitError("to_dataframe: pandas is not installed "
+                              "(pip install 'simkit[pandas]')") from None
+        return pd.DataFrame(self.rows())
+
+
+def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
+    """Create DIR and write the resolved scenario beside the results.
+
+    Refuses a DIR holding a sweep of a different scenario (results would mix); a changed
+    `[sweep]` grid alone is fine (points are matched by parameters and resolved scenario).
+    """
+    from dataclasses import replace
+
+    from simkit.scenario import SweepGrid
+
+    d = Path(out_dir)
+    if d.exists() and not d.is_dir():
+        raise SimkitError(f"--out: {d} exists and is not a folder")
+    f = d / SCENARIO_FILE
+    if f.exists():
+        try:
+            old = scenario_from_dict(_toml_loads(f.read_text()), base_dir=scenario.base_dir)
+        except (SimkitError, ValueError):
+            old = None
+        if old is None or replace(old, sweep=SweepGrid()) != replace(scenario,
+                                                                    sweep=SweepGrid()):
+            raise SimkitError(f"--out: {d} holds a sweep of a different scenario "
+                              f"({f} differs); choose another folder or remove it")
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / (SCENARIO_FILE + ".tmp")
+    tmp.write_text(scenario.to_toml())
+    os.replace(tmp, f)  # atomic: a kill leaves the old file or the whole new one
+    return d
+
+
+def _toml_loads(text: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None, *,
+              out_dir: str | Path | None = None,
+              point_fn: Callable[[Mapping[str, Any]], dict] = simulate_point,
+              max_workers: int | None = None,
+              progress: Callable[[dict, int, int], None] | None = None,
+              scenario: Scenario | None = None) -> SweepResult:
+    """Run every point not already in `out_dir/results.jsonl` on `executor`.
+
+    `executor`: any `concurrent.futures.Executor` (not shut down here); None -> a local
+    process pool of `max_workers` (default: the CPU count), shut down at the end.
+    `point_fn(task) -> metrics dict` must be a picklable top-level function.
+    `progress(record, done, total)` is called in the parent as each point finishes.
+    `scenario`: the swept scenario, written resolved as `out_dir/scenario.toml`.
+    Returns every point's record in grid order. A point whose run raises `SimkitError` is
+    recorded with its error (it is deterministic: rerunning would fail the same way).
+    Everything is checked before anything is written.
+    """
+    points = list(points)
+    by_key = {p.key: p for p in points}
+    if len(by_key) != len(points):
+        raise SimkitError("sweep: two grid points have the same parameters")
+    done: dict[str, dict] = {}
+    results_path = None
+    if out_dir is not None:
+        results_path = Path(out_dir) / RESULTS_FILE
+        for rec in read_results(results_path):
+            k = point_key(rec["params"])
+            p = by_key.get(k)
+            if p is None or k in done:
+                continue  # not part of this grid (or a duplicate): ignore
+            if rec.get("scenario") != p.scenario:
+                raise SimkitError(f"{results_path}: point {k} was run with a different "
+                                  "scenario; choose another --out folder or remove it")
+            done[k] = rec
+        if scenario is not None:
+            prepare_out_dir(out_dir, scenario)
+        else:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        read_results(results_path, repair=True)  # cut a torn last line before appending
+    todo = [p for p in points if p.key not in done]
+    total, n_done = len(points), len(done)
+    new: dict[str, dict] = {}
+    own = executor is None and len(todo) > 1
+    if executor is None and len(todo) > 1:
+        workers = max(1, min(max_workers or os.cpu_count() or 1, len(todo)))
+        executor = cf.ProcessPoolExecutor(max_workers=workers)
+    fh = open(results_path, "a", encoding="utf-8") if results_path is not None else None
+    try:
+        if executor is None:  # zero or one point: no pool to start
+            finished = (_run_task(point_fn, p.to_task()) for p in todo)
+            futures = None
+        else:
+            futures = [executor.submit(_run_task, point_fn, p.to_task()) for p in todo]
+            finished = (f.result() for f in cf.as_completed(futures))
+        try:
+            for rec in finished:
+                if fh is not None:
+                    _append(fh, rec)
+                new[point_key(rec["params"])] = rec
+                n_done += 1
+                if progress is not None:
+                    progress(rec, n_done, total)
+        except BaseException:
+            for f in futures or ():
+                f.cancel()
+            raise
+    finally:
+        if fh is not None:
+            fh.close()
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+    records = []
+    errors = []
+    for p in points:
+        rec = done.get(p.key) or new[p.key]
+        rec = {**rec, "index": p.index}  # grid order of this run (a reordered grid is fine)
+        records.append(rec)
+        if rec.get("error"):
+            errors.append(f"point {p.key}: " + "; ".join(rec["error"]))
+    return SweepResult(records=records, ran=len(new), skipped=len(done),
+                       out_dir=str(out_dir) if out_dir is not None else None, errors=errors)
+
+
+def dask_executor(address: str, *, timeout_s: float = 30):
+    """(client, executor) for a dask distributed scheduler at `address` (tcp://HOST:PORT).
+
+    Needs the `cluster` extra (dask + distributed). The caller closes the client.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SimkitError("--cluster: dask distributed is not installed "
+                          "(pip install 'simkit[cluster]')") from None
+    try:
+        client = Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError) as e:
+        raise SimkitError(f"--cluster: cannot reach a dask scheduler at {address} ({e})") from None
+    return client, client.get_executor(pure=False)
+
+
+def _stderr_progress(rec: dict, done: int, total: int) -> None:
+    params = ", ".join(f"{k}={v}" for k, v in rec["params"].items()) or "(no parameters)"
+    status = "error: " + "; ".join(rec["error"]) if rec.get("error") else "done"
+    print(f"[{done}/{total}] {params}: {status}", file=sys.stderr, flush=True)

@@ -1,0 +1,796 @@
+"""What-if scenarios: frozen dataclasses for the TOML scenario format and its strict loader.
+
+A scenario says which model runs on which hardware, under which stream of requests, with
+which serving policy and latency targets (SLOs), and optionally which grid of variations to
+sweep (`[sweep]`) and what a capacity plan must meet (`[plan]`). DESIGN.md documents the keys.
+
+- Defaults live in ONE place: the dataclass field defaults below. `Scenario.to_dict()` is the
+  resolved scenario (every default filled in, every relative path made absolute); it is written
+  beside every output so a result can be reproduced, and `to_toml()` loads back to an equal
+  `Scenario`.
+- The loader is strict and reports every problem at once, each with its key path
+  (``serving.block_size: must be a positive integer, got 0``), as one `SimkitError`.
+  User text is never evaluated: TOML is parsed by `tomllib` and each value's type is checked.
+- A kind-specific key set for a kind that does not use it (``window`` on full attention) is
+  not an error, because sweeps vary the kind; the cost layer's `ArchSpec.resolve` decides
+  what applies (and fills the kind's defaults), and sweep/plan records show it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from simkit.errors import SimkitError
+from simkit.units import KV_DTYPES, WEIGHT_DTYPES
+
+ATTENTION_KINDS = ("full", "window", "sparse", "linear", "memory", "ssm", "mla")
+ARRIVAL_PROCESSES = ("poisson", "gamma", "fixed", "trace")
+LENGTH_DISTS = ("fixed", "uniform", "lognormal", "empirical", "trace")
+SCHEDULERS = ("static", "continuous", "chunked")
+KV_MEMORY = ("paged", "contiguous")
+ROUTERS = ("round_robin", "least_loaded")
+PREEMPTION = ("recompute", "swap")
+
+# --------------------------------------------------------------------------- value checkers
+# A checker takes (value, key_path, ctx) and returns the converted value, or appends an error
+# to ctx.errors and returns _BAD. The checker of each field is in its dataclass metadata, next
+# to its default, so the default and the rule are read in one place.
+
+class _Bad:
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return "<invalid>"
+
+
+_BAD = _Bad()
+
+
+class _Ctx:
+    """Loader state: the folder relative paths resolve against, and the errors so far."""
+
+    def __init__(self, base_dir: str | Path):
+        self.base_dir = Path(base_dir)
+        self.errors: list[str] = []
+
+    def err(self, path: str, msg: str) -> _Bad:
+        self.errors.append(f"{path}: {msg}")
+        return _BAD
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(lo: int = 1, optional: bool = False) -> Callable:
+    what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+
+    def check(v: Any, path: str, ctx: _Ctx) -> Any:
+        if v is None and optional:
+            return None
+        if not _is_int(v) or v < lo:
+            return ctx.err(path, f"must be {what}, got {v!r}")
+        return int(v)
+    return check
+
+
+def _float(gt: float | None = None, ge: float | None = None, le: float | None = None,
+           optional: bool = False) -> Callable:
+    parts = [f"> {gt:g}" if gt is not None else "", f">= {ge:g}" if ge is not None else "",
+             f"<= {le:g}" if le is not None else ""]
+    what = "a number " + " and ".join(p for p in parts if p) if any(parts) else "a number"
+
+    def check(v: Any, path: str, ctx: _Ctx) -> Any:
+        if v is None and optional:
+            return None
+        if (not _is_num(v) or (gt is not None and not v > gt) or (ge is not None and not v >= ge)
+                or (le is not None and not v <= le)):
+            return ctx.err(path, f"must be {what}, got {v!r}")
+        return float(v)
+    return check
+
+
+def _enum(choices: tuple[str, ...], optional: bool = False) -> Callable:
+    def check(v: Any, path: str, ctx: _Ctx) -> Any:
+        if v is None and optional:
+            return None
+        if not isinstance(v, str) or v not in choices:
+            return ctx.err(path, f"must be one of {', '.join(choices)}; got {v!r}")
+        return v
+    return check
+
+
+def _str(optional: bool = False) -> Callable:
+    def check(v: Any, path: str, ctx: _Ctx) -> Any:
+        if v is None and optional:
+            return None
+        if not isinstance(v, str):
+            return ctx.err(path, f"must be a string, got {v!r}")
+        return v
+    return check
+
+
+def _bool(v: Any, path: str, ctx: _Ctx) -> Any:
+    if not isinstance(v, bool):
+        return ctx.err(path, f"must be true or false, got {v!r}")
+    return v
+
+
+def _file(v: Any, path: str, ctx: _Ctx) -> Any:
+    """An optional existing file; relative paths resolve against the scenario's folder."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v:
+        return ctx.err(path, f"must be a file path (string), got {v!r}")
+    p = _resolve(v, ctx.base_dir)
+    if not p.is_file():
+        return ctx.err(path, f"no such file {v!r} (looked for {p})")
+    return str(p)
+
+
+def _tuple_of(item: Callable) -> Callable:
+    def check(v: Any, path: str, ctx: _Ctx) -> Any:
+        if not isinstance(v, (list, tuple)):
+            return ctx.err(path, f"must be a list, got {v!r}")
+        out = [item(x, f"{path}[{i}]", ctx) for i, x in enumerate(v)]
+        return _BAD if any(x is _BAD for x in out) else tuple(out)
+    return check
+
+
+def _resolve(p: str, base_dir: Path) -> Path:
+    q = Path(p).expanduser()
+    return q if q.is_absolute() else (base_dir / q).resolve()
+
+
+def _model_name(v: Any, path: str, ctx: _Ctx) -> Any:
+    from simkit.catalog.models import CATALOG, load_model
+
+    if not isinstance(v, str) or not v:
+        return ctx.err(path, f"must be a catalog model name or a config.json path, got {v!r}")
+    key = _name_or_path(v, CATALOG, ".json", ctx)
+    try:
+        load_model(key)
+    except SimkitError as e:
+        for m in e.messages:
+            ctx.err(path, _strip_prefix(m, "model"))
+        return _BAD
+    return key
+
+
+def _hardware_name(v: Any, path: str, ctx: _Ctx) -> Any:
+    from simkit.catalog.hardware import CATALOG, load_hardware
+
+    if not isinstance(v, str) or not v:
+        return ctx.err(path, f"must be a hardware name or a profile .toml path, got {v!r}")
+    key = _name_or_path(v, CATALOG, ".toml", ctx)
+    try:
+        load_hardware(key)
+    except SimkitError as e:
+        for m in e.messages:
+            ctx.err(path, _strip_prefix(m, "hardware"))
+        return _BAD
+    return key
+
+
+def _name_or_path(v: str, catalog: Mapping, suffix: str, ctx: _Ctx) -> str:
+    """A catalog name as is; anything that looks like a file becomes an absolute path."""
+    if v in catalog:
+        return v
+    p = _resolve(v, ctx.base_dir)
+    if p.exists() or v.endswith(suffix) or "/" in v or "\\" in v:
+        return str(p)
+    return v  # an unknown name: the catalog's error lists the known ones
+
+
+def _strip_prefix(msg: str, word: str) -> str:
+    return msg[len(word) + 2:] if msg.startswith(word + ": ") else msg
+
+
+def _f(default: Any = None, check: Callable | None = None, *, factory: Any = None,
+       section: type | None = None) -> Any:
+    """A dataclass field with its default and its checker (or nested section type)."""
+    md = {"check": check, "section": section}
+    if factory is not None:
+        return field(default_factory=factory, metadata=md)
+    return field(default=default, metadata=md)
+
+
+# --------------------------------------------------------------------------- sections
+
+@dataclass(frozen=True)
+class ModelSection:
+    """[model]: which model, which attention architecture, which dtypes."""
+
+    #: catalog name, or a path to a Hugging Face config.json (relative paths resolve against
+    #: the scenario file's folder; the resolved scenario holds the absolute path)
+    name: str = _f("llama-3-8b", _model_name)
+    #: full|window|sparse|linear|memory|ssm|mla; None -> the model's own default kind
+    attention: str | None = _f(None, _enum(ATTENTION_KINDS, optional=True))
+    kv_dtype: str = _f("bf16", _enum(KV_DTYPES))
+    weight_dtype: str = _f("bf16", _enum(WEIGHT_DTYPES))
+    #: window / sparse kinds: tokens each query attends back over (None -> the model's own
+    #: window, else the cost layer's default, `simkit.costs.arch.DEFAULT_WINDOW`)
+    window: int | None = _f(None, _int(optional=True))
+    #: sparse kind: tokens that attend to / are attended by every position (0 allowed: a
+    #: plain window; None -> the cost layer's default)
+    global_tokens: int | None = _f(None, _int(lo=0, optional=True))
+    #: memory kind: fixed number of memory slots (None -> the cost layer's default)
+    memory_slots: int | None = _f(None, _int(optional=True))
+    #: memory kind: segment length processed between memory updates (None -> cost layer's)
+    segment_tokens: int | None = _f(None, _int(optional=True))
+    #: hybrid: 1 = every layer attention; k = one layer in k attention, the rest SSM (Jamba 8)
+    attention_every: int = _f(1, _int())
+    #: cross-layer KV sharing: every k consecutive layers share one cache
+    kv_share: int = _f(1, _int())
+
+
+@dataclass(frozen=True)
+class HardwareSection:
+    """[hardware]: the accelerator, how many per replica (tensor parallel), what it costs."""
+
+    #: catalog name or a profile .toml path (from `simkit calibrate`)
+    name: str = _f("h100-sxm", _hardware_name)
+    gpus_per_replica: int = _f(1, _int())
+    #: USD per GPU-hour; 2.5 is an assumed on-demand cloud price for an H100, order of
+    #: magnitude only -- set your own
+    cost_per_gpu_hour: float = _f(2.5, _float(ge=0))
+    #: the pure roofline (efficiencies 1, no fixed overheads)
+    ideal: bool = _f(False, _bool)
+
+
+@dataclass(frozen=True)
+class ArrivalSpec:
+    """workload.arrival: when requests arrive."""
+
+    process: str = _f("poisson", _enum(ARRIVAL_PROCESSES))
+    #: requests/s. For process = "trace": optional rescale to this mean rate; when the key is
+    #: absent from a trace arrival the loader uses None (= the recorded timing)
+    rate: float | None = _f(1.0, _float(gt=0, optional=True))
+    #: gamma: coefficient of variation of the inter-arrival times (1 = Poisson)
+    cv: float = _f(1.0, _float(gt=0))
+    #: trace: CSV with arrived_at (and num_prefill_tokens, num_decode_tokens) columns
+    path: str | None = _f(None, _file)
+
+
+@dataclass(frozen=True)
+class LengthSpec:
+    """workload.prompt_tokens / workload.output_tokens: a token-length distribution.
+
+    fixed: value; uniform: low..high (inclusive); lognormal: median, sigma; empirical: draw
+    from `column` of the CSV at `path`; trace: the lengths recorded in the arrival trace.
+    Every draw is clipped to [min, max].
+    """
+
+    dist: str = _f("fixed", _enum(LENGTH_DISTS))
+    value: int | None = _f(None, _int(optional=True))
+    low: int | None = _f(None, _int(optional=True))
+    high: int | None = _f(None, _int(optional=True))
+    median: float | None = _f(None, _float(optional=True))
+    sigma: float | None = _f(None, _float(optional=True))
+    min: int = _f(1, _int())
+    max: int | None = _f(None, _int(optional=True))
+    path: str | None = _f(None, _file)
+    column: str | None = _f(None, _str(optional=True))
+
+
+def _default_prompt() -> LengthSpec:
+    return LengthSpec(dist="fixed", value=1000)
+
+
+def _default_output() -> LengthSpec:
+    return LengthSpec(dist="fixed", value=256)
+
+
+@dataclass(frozen=True)
+class WorkloadSection:
+    """[workload]: how many requests, when they arrive, how long they are."""
+
+    requests: int = _f(1000, _int())
+    arrival: ArrivalSpec = _f(factory=ArrivalSpec, section=ArrivalSpec)
+    #: default: every prompt 1000 tokens
+    prompt_tokens: LengthSpec = _f(factory=_default_prompt, section=LengthSpec)
+    #: default: every answer 256 tokens
+    output_tokens: LengthSpec = _f(factory=_default_output, section=LengthSpec)
+
+
+@dataclass(frozen=True)
+class ServingSection:
+    """[serving]: batching, KV-cache memory management, replicas and routing."""
+
+    scheduler: str = _f("continuous", _enum(SCHEDULERS))
+    max_batch: int = _f(256, _int())
+    kv_memory: str = _f("paged", _enum(KV_MEMORY))
+    block_size: int = _f(16, _int())
+    #: KV capacity = device memory x gpus x fraction - weights (vLLM's gpu_memory_utilization)
+    memory_fraction: float = _f(0.9, _float(gt=0, le=1))
+    #: longest sequence admitted; contiguous memory reserves this much per request
+    #: (None -> the model's max context)
+    max_seq_len: int | None = _f(None, _int(optional=True))
+    replicas: int = _f(1, _int())
+    router: str = _f("least_loaded", _enum(ROUTERS))
+    preemption: str = _f("recompute", _enum(PREEMPTION))
+    #: chunked scheduler: prompt tokens prefilled per step
+    chunk_tokens: int = _f(512, _int())
+    #: cap on tokens (prefill + decode) per step; None -> no cap
+    max_batch_tokens: int | None = _f(None, _int(optional=True))
+    #: evict each sequence's cache down to sinks + recent window of this many tokens
+    kv_budget_tokens: int | None = _f(None, _int(optional=True))
+    sink_tokens: int = _f(4, _int(lo=0))
+
+
+@dataclass(frozen=True)
+class SLOSection:
+    """[slo]: latency targets at the 99th percentile; None = no target."""
+
+    ttft_p99_s: float | None = _f(None, _float(gt=0, optional=True))
+    tpot_p99_s: float | None = _f(None, _float(gt=0, optional=True))
+    e2e_p99_s: float | None = _f(None, _float(gt=0, optional=True))
+
+    def targets(self) -> dict[str, float]:
+        """The SLOs that are set: metric name (ttft_s, tpot_s, e2e_s) -> p99 bound in s."""
+        out = {"ttft_s": self.ttft_p99_s, "tpot_s": self.tpot_p99_s, "e2e_s": self.e2e_p99_s}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class PlanSection:
+    """[plan]: what a capacity plan must meet and how hard it searches."""
+
+    #: requests/s the service must carry; None -> report max_qps for one replica only
+    target_qps: float | None = _f(None, _float(gt=0, optional=True))
+    #: bisection stops when the bracket is within this fraction of the rate
+    qps_rel_tol: float = _f(0.05, _float(gt=0, le=0.5))
+    #: requests simulated per probe; None -> the workload's request count
+    requests: int | None = _f(None, _int(optional=True))
+    #: attention kinds to compare for the same workload (fewest GPUs wins)
+    compare: tuple[str, ...] = _f((), _tuple_of(_enum(ATTENTION_KINDS)))
+    max_replicas: int = _f(1024, _int())
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """[report]: what the PDF report compares."""
+
+    #: [sweep] keys whose values the report draws side by side (each must be a sweep key)
+    compare: tuple[str, ...] = _f((), _tuple_of(_str()))
+    #: context lengths (tokens) at which the report tabulates costs; () -> report's default
+    context_lengths: tuple[int, ...] = _f((), _tuple_of(_int()))
+
+
+class SweepGrid(Mapping):
+    """An immutable, hashable, picklable ordered mapping: dotted key -> tuple of values."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None):
+        self._items = tuple((k, tuple(v)) for k, v in dict(items or {}).items())
+
+    def __getitem__(self, key: str) -> tuple:
+        for k, v in self._items:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, SweepGrid):
+            return self._items == other._items
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"SweepGrid({dict(self._items)!r})"
+
+    def __getstate__(self) -> tuple:
+        return self._items
+
+    def __setstate__(self, state: tuple) -> None:
+        self._items = state
+
+    def points(self) -> list[dict[str, Any]]:
+        """The grid: the product of the value lists, in file order (last key varies fastest)."""
+        keys = list(self)
+        if not keys:
+            return []
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(self[k] for k in keys))]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One what-if: model, hardware, workload, serving policy, SLOs, optional plan and sweep."""
+
+    name: str = _f("scenario", _str())
+    question: str = _f("", _str())
+    #: every random draw derives from this seed (same seed -> bit-identical numbers)
+    seed: int = _f(0, _int(lo=0))
+    model: ModelSection = _f(factory=ModelSection, section=ModelSection)
+    hardware: HardwareSection = _f(factory=HardwareSection, section=HardwareSection)
+    workload: WorkloadSection = _f(factory=WorkloadSection, section=WorkloadSection)
+    serving: ServingSection = _f(factory=ServingSection, section=ServingSection)
+    slo: SLOSection = _f(factory=SLOSection, section=SLOSection)
+    plan: PlanSection | None = _f(None, section=PlanSection)
+    report: ReportSection = _f(factory=ReportSection, section=ReportSection)
+    #: dotted key -> values; the sweep grid is their product
+    sweep: SweepGrid = _f(factory=SweepGrid)
+    #: folder relative paths were resolved against (not part of equality or the TOML)
+    base_dir: str = field(default=".", compare=False)
+
+    # -- what-ifs -------------------------------------------------------------------------
+    def with_(self, **dotted: Any) -> "Scenario":
+        """A validated copy with dotted keys changed: ``with_(**{"workload.arrival.rate": 8})``.
+
+        A value of None restores an optional key's None (e.g. ``model.attention``). Raises
+        `SimkitError` (naming the key path) for an unknown key or an invalid value.
+        """
+        d = self.to_dict()
+        for key, value in dotted.items():
+            _set_dotted(d, key, value)
+        return scenario_from_dict(d, base_dir=self.base_dir)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The [sweep] grid points (dotted key -> value), in order."""
+        return self.sweep.points()
+
+    def at_point(self, params: Mapping[str, Any]) -> "Scenario":
+        """This scenario with one sweep point's values applied and no [sweep] of its own."""
+        bare = replace(self, sweep=SweepGrid(), report=replace(self.report, compare=()))
+        return bare.with_(**dict(params))
+
+    # -- what applies -----------------------------------------------------------------------
+    def model_config(self):
+        """The `ModelConfig` of [model].name."""
+        from simkit.catalog.models import load_model
+
+        return load_model(self.model.name)
+
+    def hardware_profile(self):
+        """The `HardwareProfile` of [hardware].name (the ideal roofline when ideal = true)."""
+        from simkit.catalog.hardware import load_hardware
+
+        hw = load_hardware(self.hardware.name)
+        return hw.ideal() if self.hardware.ideal else hw
+
+    # -- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved scenario: plain JSON-able types, every default filled in."""
+        out = _section_dict(self)
+        out.pop("base_dir", None)
+        if self.plan is None:
+            out.pop("plan")
+        out["sweep"] = {k: [_plain(v) for v in vals] for k, vals in self.sweep.items()}
+        return out
+
+    def to_toml(self) -> str:
+        """TOML text that `load_scenario` / `scenario_from_dict` read back to an equal Scenario."""
+        d = self.to_dict()
+        lines = [f"# resolved scenario written by simkit (every default filled in)"]
+        tables = []
+        for k, v in d.items():
+            if isinstance(v, dict):
+                tables.append((k, v))
+            elif v is not None:
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        for k, v in tables:
+            _toml_table(k, v, lines)
+        return "\n".join(lines) + "\n"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _section_dict(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = _section_dict(v) if is_dataclass(v) else _plain(v)
+    return out
+
+
+def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    cur = d
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if nxt is None:
+            nxt = cur[p] = {}
+        elif not isinstance(nxt, dict):
+            raise SimkitError(f"{key}: {p!r} is a setting, not a table")
+        cur = nxt
+    cur[parts[-1]] = list(value) if isinstance(value, tuple) else value
+
+
+# --------------------------------------------------------------------------- TOML writer
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)  # shortest repr round-trips exactly; finite by validation
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _toml_table(name: str, d: Mapping[str, Any], lines: list[str]) -> None:
+    lines.append(f"\n[{name}]")
+    subs = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            subs.append((k, v))
+        elif v is not None:  # TOML has no null: an absent key loads as its default (None)
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    for k, v in subs:
+        _toml_table(f"{name}.{_toml_key(k)}", v, lines)
+
+
+# --------------------------------------------------------------------------- loader
+
+def _build(cls: type, data: Any, path: str, ctx: _Ctx) -> Any:
+    """Build section `cls` from a table, checking every key; None when anything was wrong."""
+    if not isinstance(data, Mapping):
+        ctx.err(path, f"must be a table, got {data!r}")
+        return None
+    names = {f.name for f in fields(cls) if f.name != "base_dir"}
+    for k in data:
+        if k not in names:
+            ctx.err(f"{path}.{k}" if path else str(k),
+                    f"unknown key; known keys: {', '.join(sorted(names))}")
+    kw: dict[str, Any] = {}
+    ok = True
+    for f in fields(cls):
+        if f.name not in data or f.name == "base_dir":
+            continue
+        key = f"{path}.{f.name}" if path else f.name
+        v = data[f.name]
+        sec = f.metadata.get("section")
+        if sec is not None:
+            built = _build(sec, v, key, ctx)
+            if built is None:
+                ok = False
+            else:
+                kw[f.name] = built
+        elif f.metadata.get("check") is not None:
+            c = f.metadata["check"](v, key, ctx)
+            if c is _BAD:
+                ok = False
+            else:
+                kw[f.name] = c
+    if cls is ArrivalSpec and "rate" not in data and data.get("process") == "trace":
+        kw["rate"] = None  # a trace replays its recorded timing unless a rate is given
+    if not ok:
+        return None
+    obj = cls(**kw)
+    hook = _SECTION_CHECKS.get(cls)
+    if hook is not None:
+        hook(obj, path, ctx)
+    return obj
+
+
+def _check_length(s: LengthSpec, path: str, ctx: _Ctx) -> None:
+    need = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("median", "sigma"),
+            "empirical": ("path", "column"), "trace": ()}[s.dist]
+    for k in need:
+        if getattr(s, k) is None:
+            ctx.err(f"{path}.{k}", f"required when dist = {s.dist!r}")
+    if s.dist == "uniform" and s.low is not None and s.high is not None and s.low > s.high:
+        ctx.err(f"{path}.low", f"must be <= high ({s.high}), got {s.low}")
+    if s.dist == "lognormal":
+        if s.median is not None and not s.median > 0:
+            ctx.err(f"{path}.median", f"must be > 0, got {s.median!r}")
+        if s.sigma is not None and not s.sigma >= 0:
+            ctx.err(f"{path}.sigma", f"must be >= 0, got {s.sigma!r}")
+    if s.max is not None and s.min > s.max:
+        ctx.err(f"{path}.min", f"must be <= max ({s.max}), got {s.min}")
+    if s.dist == "empirical" and s.path is not None and s.column is not None:
+        _check_csv_column(s.path, s.column, f"{path}.column", ctx)
+
+
+def _check_csv_column(file: str, column: str, path: str, ctx: _Ctx) -> None:
+    try:
+        with open(file, newline="") as fh:
+            header = fh.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError) as e:
+        ctx.err(path, f"cannot read {file}: {e}")
+        return
+    if column not in header:
+        ctx.err(path, f"no column {column!r} in {file}; columns: {', '.join(header)}")
+
+
+def _check_arrival(a: ArrivalSpec, path: str, ctx: _Ctx) -> None:
+    if a.process != "trace" and a.rate is None:
+        ctx.err(f"{path}.rate", f"required when process = {a.process!r}")
+    if a.process == "trace" and a.path is None:
+        ctx.err(f"{path}.path", "required when process = 'trace'")
+
+
+def _check_workload(w: WorkloadSection, path: str, ctx: _Ctx) -> None:
+    for nm in ("prompt_tokens", "output_tokens"):
+        spec = getattr(w, nm)
+        if spec.dist == "trace" and w.arrival.process != "trace":
+            ctx.err(f"{path}.{nm}.dist", "'trace' takes lengths from the arrival trace; "
+                    f"needs {path}.arrival.process = 'trace'")
+
+
+def _check_model(m: ModelSection, path: str, ctx: _Ctx) -> None:
+    from simkit.catalog.models import load_model
+
+    cfg = load_model(m.name)  # validated by its field checker already
+    kind = m.attention or cfg.default_attention
+    # window / global_tokens / memory_slots left unset take the cost layer's defaults for the
+    # kind (ArchSpec.resolve), so they are not required here.
+    if kind == "mla" and not cfg.kv_lora_rank:
+        ctx.err(f"{path}.attention", f"'mla' needs a latent-KV model (kv_lora_rank > 0); "
+                f"{cfg.name} has none")
+    for k in ("attention_every", "kv_share"):
+        if getattr(m, k) > cfg.n_layers:
+            ctx.err(f"{path}.{k}", f"must be <= the model's {cfg.n_layers} layers, "
+                    f"got {getattr(m, k)}")
+
+
+#: cross-field rules of a section, run once the section itself built cleanly
+_SECTION_CHECKS: dict[type, Callable] = {}
+
+
+def _check_compare(s: Scenario, ctx: _Ctx) -> None:
+    for i, k in enumerate(s.report.compare):
+        if k not in s.sweep:
+            ctx.err(f"report.compare[{i}]", f"{k!r} is not a [sweep] key"
+                    + (f"; sweep keys: {', '.join(s.sweep)}" if s.sweep else " (no [sweep])"))
+
+
+_SECTION_CHECKS.update({ArrivalSpec: _check_arrival, LengthSpec: _check_length,
+                        WorkloadSection: _check_workload, ModelSection: _check_model})
+
+
+def _flatten_sweep(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """[sweep] keys may be quoted dotted strings or TOML dotted keys (nested tables)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out.update(_flatten_sweep(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+_SETTING_PATHS: set[str] | None = None
+
+
+def _setting_paths() -> set[str]:
+    """Every dotted key that names a setting (a leaf) a sweep may vary."""
+    global _SETTING_PATHS
+    if _SETTING_PATHS is None:
+        paths: set[str] = set()
+
+        def walk(cls: type, prefix: str) -> None:
+            for f in fields(cls):
+                if f.name in ("base_dir", "sweep"):
+                    continue
+                sec = f.metadata.get("section")
+                key = f"{prefix}{f.name}"
+                if sec is not None:
+                    walk(sec, key + ".")
+                else:
+                    paths.add(key)
+        walk(Scenario, "")
+        _SETTING_PATHS = paths
+    return _SETTING_PATHS
+
+
+def _check_sweep(raw: Any, base: Scenario | None, ctx: _Ctx) -> SweepGrid | None:
+    if not isinstance(raw, Mapping):
+        ctx.err("sweep", f"must be a table of dotted key = [values], got {raw!r}")
+        return None
+    flat = _flatten_sweep(raw)
+    grid: dict[str, tuple] = {}
+    n_err = len(ctx.errors)
+    for key, vals in flat.items():
+        where = f"sweep.{json.dumps(key)}"
+        if key not in _setting_paths():
+            ctx.err(where, "not a scenario setting (use a dotted key such as "
+                    "\"workload.arrival.rate\")")
+            continue
+        if not isinstance(vals, (list, tuple)) or not vals:
+            ctx.err(where, f"must be a non-empty list of values, got {vals!r}")
+            continue
+        vals = tuple(tuple(v) if isinstance(v, list) else v for v in vals)
+        dup = [v for i, v in enumerate(vals)
+               if any(v == w and type(v) is type(w) for w in vals[:i])]
+        if dup:
+            ctx.err(where, f"repeats the value {dup[0]!r} (every grid point must differ)")
+            continue
+        grid[key] = vals
+    if base is None or len(ctx.errors) > n_err or not grid:
+        return None if len(ctx.errors) > n_err else SweepGrid(grid)
+    base = replace(base, report=replace(base.report, compare=()))  # points have no sweep
+    # Validate by building every grid point (values of one key may need another's, e.g. a
+    # window kind needs the swept window); each distinct problem is reported once, with the
+    # first point that shows it.
+    seen: set[str] = set()
+    for p in SweepGrid(grid).points():
+        try:
+            base.with_(**p)
+        except SimkitError as e:
+            for m in e.messages:
+                if m not in seen:
+                    seen.add(m)
+                    label = ", ".join(f"{k} = {v!r}" for k, v in p.items())
+                    ctx.err(f"sweep (point {label})", m)
+    return SweepGrid(grid)
+
+
+def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scenario:
+    """Validate a scenario table (as parsed from TOML) and build the `Scenario`.
+
+    Relative file paths resolve against `base_dir`. Every problem is reported at once in one
+    `SimkitError`, one message per problem, each starting with its key path.
+    """
+    base_dir_p = Path(base_dir).expanduser().resolve()
+    ctx = _Ctx(base_dir_p)
+    if not isinstance(d, Mapping):
+        raise SimkitError(f"scenario: must be a table, got {type(d).__name__}")
+    body = {k: v for k, v in d.items() if k != "sweep"}
+    s = _build(Scenario, body, "", ctx)
+    if s is not None:
+        s = replace(s, base_dir=str(base_dir_p))
+        if "sweep" not in d:
+            _check_compare(s, ctx)
+    if ctx.errors:
+        if "sweep" in d:  # still report malformed sweep keys alongside the other errors
+            _check_sweep(d["sweep"], None, ctx)
+        raise SimkitError(*dict.fromkeys(ctx.errors))
+    assert s is not None
+    if "sweep" in d:
+        grid = _check_sweep(d["sweep"], s, ctx)
+        if ctx.errors or grid is None:
+            raise SimkitError(*dict.fromkeys(ctx.errors))
+        s = replace(s, sweep=grid)
+        _check_compare(s, ctx)  # report.compare names sweep keys: check once they are known
+        if ctx.errors:
+            raise SimkitError(*dict.fromkeys(ctx.errors))
+    return s
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file (relative paths in it resolve against its folder).
+
+    A missing `name` defaults to the file's stem.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise SimkitError(f"{path}: no such scenario file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SimkitError(f"{path}: not valid TOML ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SimkitError(f"{path}: cannot read ({e})") from None
+    data.setdefault("name", p.stem)
+    return scenario_from_dict(data, base_dir=p.resolve().parent)
