@@ -278,6 +278,8 @@ class LengthSpec:
     min: int = _f(1, _int())
     max: int | None = _f(None, _int(optional=True))
     path: str | None = _f(None, _file)
+    #: empirical: CSV column (None -> num_prefill_tokens / num_decode_tokens, as the
+    #: simulator's trace reader names them)
     column: str | None = _f(None, _str(optional=True))
 
 
@@ -594,7 +596,7 @@ def _build(cls: type, data: Any, path: str, ctx: _Ctx) -> Any:
 
 def _check_length(s: LengthSpec, path: str, ctx: _Ctx) -> None:
     need = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("median", "sigma"),
-            "empirical": ("path", "column"), "trace": ()}[s.dist]
+            "empirical": ("path",), "trace": ()}[s.dist]
     for k in need:
         if getattr(s, k) is None:
             ctx.err(f"{path}.{k}", f"required when dist = {s.dist!r}")

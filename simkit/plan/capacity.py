@@ -80,7 +80,8 @@ class PlanResult:
     gpus: int | None
     cost_per_gpu_hour: float
     cost_per_hour: float | None
-    cost_per_million_tokens: float | None  # prompt + output tokens served
+    cost_per_million_tokens: float | None  # $ per million output (generated) tokens
+    cost_per_million_total_tokens: float | None  # $ per million prompt + output tokens
     operating_rate_per_s: float  # the load of the operating point
     slo: dict[str, Any]  # the targets and whether they held at the operating point
     metrics: dict[str, Any]  # simulator summary at the operating point
@@ -179,11 +180,12 @@ def max_context(s: Scenario, sm=None) -> tuple[int, str, float]:
 
     By bisection on the step model's `kv_bytes(t)` against `kv_capacity_bytes` (the cost
     layer has no `analysis.max_context` yet); capped at the model's max context (constant-
-    memory kinds are limited by the model only).
+    memory kinds are limited by the model only). serving.max_seq_len is a policy, not a
+    memory limit, so it does not cap this.
     """
     sm = sm or step_model(s)
     cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
-    model_max = int(s.serving.max_seq_len or sm.max_context)
+    model_max = int(sm.max_context)
     if float(sm.kv_bytes(model_max)) <= cap:
         return model_max, "model", cap
     lo, hi = 0, model_max  # kv_bytes(lo) <= cap < kv_bytes(hi)
@@ -331,8 +333,11 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
         replicas = reps
         gpus = reps * s.hardware.gpus_per_replica
     cost_h = gpus * s.hardware.cost_per_gpu_hour if gpus is not None else None
+    # the simulator's throughput_tokens_per_s counts generated tokens; prompt tokens apart
     tok_s = float(metrics.get("throughput_tokens_per_s") or 0.0)
+    all_s = tok_s + float(metrics.get("prompt_throughput_tokens_per_s") or 0.0)
     cpm = cost_h / (3600.0 * tok_s) * 1e6 if cost_h is not None and tok_s > 0 else None
+    cpm_all = cost_h / (3600.0 * all_s) * 1e6 if cost_h is not None and all_s > 0 else None
     ctx, limit, kv_cap = max_context(s, sm)
     slo = {"ttft_p99_s": s.slo.ttft_p99_s, "tpot_p99_s": s.slo.tpot_p99_s,
            "e2e_p99_s": s.slo.e2e_p99_s, "met": bool(met),
@@ -343,7 +348,7 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
         qps_rel_tol=cap.qps_rel_tol, target_qps=target, replicas=replicas,
         gpus_per_replica=s.hardware.gpus_per_replica, gpus=gpus,
         cost_per_gpu_hour=s.hardware.cost_per_gpu_hour, cost_per_hour=cost_h,
-        cost_per_million_tokens=cpm, operating_rate_per_s=rate, slo=slo, metrics=metrics,
+        cost_per_million_tokens=cpm, cost_per_million_total_tokens=cpm_all, operating_rate_per_s=rate, slo=slo, metrics=metrics,
         probes=cap.probes, max_context_tokens=ctx, max_context_limited_by=limit,
         kv_capacity_bytes=kv_cap, resolved_scenario=s.to_dict())
     kinds = s.plan.compare if (compare and s.plan is not None) else ()

@@ -179,6 +179,18 @@ def _append(fh, rec: Mapping[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- driver
 
+class SerialExecutor(cf.Executor):
+    """Runs each call at submit time in this process: the reference for the parallel ones."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        f: cf.Future = cf.Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001 - delivered through the future
+            f.set_exception(e)
+        return f
+
+
 @dataclass
 class SweepResult:
     """Every point's record (params, seed, resolved scenario, metrics, error), grid order."""

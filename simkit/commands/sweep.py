@@ -1,0 +1,81 @@
+"""`simkit sweep`: run a scenario's `[sweep]` grid, resumably, locally or on a dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    from simkit.commands._common import positive_int
+
+    p = sub.add_parser(
+        "sweep", help="run the scenario's [sweep] grid (resumable; local or dask cluster)",
+        description="Run every point of the scenario's [sweep] grid. Each finished point is "
+        "appended to DIR/results.jsonl (its parameters, resolved scenario and metrics); run "
+        "the same command again after an interruption and it skips the finished points.")
+    p.add_argument("scenario", metavar="SCENARIO.toml")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: sweep-<scenario name>)")
+    p.add_argument("--cluster", metavar="ADDR", default=None,
+                   help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (needs the "
+                   "'cluster' extra); default: a local process pool")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local process-pool size (default: CPU count)")
+    p.add_argument("--requests", type=positive_int, default=None,
+                   help="override workload.requests for every point")
+    p.add_argument("--json", action="store_true", help="print every point's record as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from simkit.commands._common import print_json
+    from simkit.errors import SimkitError
+    from simkit.plan.sweep import _stderr_progress, dask_executor, run_sweep, sweep_points
+    from simkit.scenario import load_scenario
+
+    s = load_scenario(args.scenario)
+    if not s.sweep:
+        raise SimkitError(f"{args.scenario}: has no [sweep] table (use `simkit simulate` "
+                          "for a single run)")
+    if args.cluster is not None and args.workers is not None:
+        raise SimkitError("--workers: applies to the local pool, not with --cluster")
+    points = sweep_points(s, requests=args.requests)
+    out = args.out or f"sweep-{s.name}"
+    client = executor = None
+    if args.cluster is not None:
+        client, executor = dask_executor(args.cluster)
+    try:
+        res = run_sweep(points, executor, out_dir=out, max_workers=args.workers,
+                        progress=_stderr_progress, scenario=s)
+    finally:
+        if client is not None:
+            client.close()
+    if args.json:
+        print_json(res.to_dict())
+    else:
+        _print_table(res)
+        print(f"{res.ran} point(s) run, {res.skipped} already done; results in "
+              f"{out}/results.jsonl (resolved scenario in {out}/scenario.toml)")
+    return 1 if res.errors else 0
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _print_table(res) -> None:
+    cols_metric = ("ttft_s.p99", "tpot_s.p99", "e2e_s.p99", "throughput_tokens_per_s",
+                   "kv_peak_bytes", "requests_completed")
+    rows = res.rows()
+    if not rows:
+        return
+    params = list(res.records[0]["params"])
+    cols = params + [c for c in cols_metric if c in rows[0]] + (
+        ["error"] if any("error" in r for r in rows) else [])
+    table = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for t in table:
+        print("  ".join(x.ljust(w) for x, w in zip(t, widths)))

@@ -1,0 +1,160 @@
+"""Run metrics: latency distributions, throughput, goodput, KV memory use, a time series.
+
+Latencies (DESIGN.md): TTFT = first_token_s - arrival_s; TPOT = (finish_s - first_token_s)
+/ (output_tokens - 1), undefined (left out) for single-token outputs; e2e = finish_s -
+arrival_s; queue wait = start_s (first scheduled) - arrival_s. Distributions are over
+completed requests, summarised as mean, p50, p90, p99 (numpy's linear-interpolation
+percentiles); an empty distribution is None in every field (null in JSON).
+
+Goodput counts completed requests that met *every* SLO the scenario sets, per simulated
+second (DistServe's definition, Zhong et al. 2024, arXiv:2401.09670, applied per request).
+
+KV useful fraction = (integral over time of bytes of token states held) / (integral of bytes
+reserved), summed over replicas: under paging the loss is the partly filled last block;
+under contiguous reservation it is everything reserved beyond a request's current length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from simkit.sim.request import COMPLETED, REJECTED, RequestTable
+
+#: points in the sampled time series handed to reports
+TIMESERIES_POINTS = 500
+
+
+def dist_stats(x: np.ndarray) -> dict[str, float | None]:
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return {"mean": None, "p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(x, [50, 90, 99])
+    return {"mean": float(x.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
+def latencies(tab: RequestTable) -> dict[str, np.ndarray]:
+    """Per-request latency arrays over completed requests (TPOT: outputs > 1 token)."""
+    done = tab.status == COMPLETED
+    arr = tab.arrival_s[done]
+    first = tab.first_token_s[done]
+    fin = tab.finish_s[done]
+    out = tab.output_tokens[done]
+    multi = out > 1
+    return {
+        "ttft_s": first - arr,
+        "tpot_s": (fin[multi] - first[multi]) / (out[multi] - 1),
+        "e2e_s": fin - arr,
+        "queue_wait_s": tab.start_s[done] - arr,
+    }
+
+
+def slo_mask(tab: RequestTable, targets: dict[str, float]) -> np.ndarray:
+    """Completed requests that met every SLO (a single-token output has no TPOT to miss)."""
+    ok = tab.status == COMPLETED
+    if not targets:
+        return ok
+    ttft = tab.first_token_s - tab.arrival_s
+    e2e = tab.finish_s - tab.arrival_s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(tab.output_tokens > 1, (tab.finish_s - tab.first_token_s)
+                        / np.maximum(tab.output_tokens - 1, 1), 0.0)
+    if "ttft_s" in targets:
+        ok &= ttft <= targets["ttft_s"]
+    if "tpot_s" in targets:
+        ok &= tpot <= targets["tpot_s"]
+    if "e2e_s" in targets:
+        ok &= e2e <= targets["e2e_s"]
+    return ok
+
+
+def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes: float,
+              slo_targets: dict[str, float], iteration_logs: list[dict[str, np.ndarray]],
+              extra: dict[str, Any]) -> dict[str, Any]:
+    n = tab.n
+    completed = int(np.count_nonzero(tab.status == COMPLETED))
+    rejected = int(np.count_nonzero(tab.status == REJECTED))
+    lat = latencies(tab)
+    done = tab.status == COMPLETED
+    out_tokens = int(tab.output_tokens[done].sum())
+    in_tokens = int(tab.prompt_tokens[done].sum())
+    span = simulated_s if simulated_s > 0 else float("nan")
+    good = slo_mask(tab, slo_targets)
+    n_good = int(np.count_nonzero(good))
+    reserved_int = useful_int = 0.0
+    for log in iteration_logs:
+        reserved_int += float(np.dot(log["reserved"], log["dt"]))
+        useful_int += float(np.dot(log["useful"], log["dt"]))
+
+    def rate(x: float) -> float | None:
+        return None if not simulated_s > 0 else x / span
+
+    s: dict[str, Any] = {
+        "requests_arrived": n,
+        "requests_completed": completed,
+        "requests_rejected": rejected,
+        "requests_in_flight": n - completed - rejected,
+        "simulated_seconds": float(simulated_s),
+        "throughput_tokens_per_s": rate(out_tokens),
+        "prompt_throughput_tokens_per_s": rate(in_tokens),
+        "throughput_requests_per_s": rate(completed),
+        "ttft_s": dist_stats(lat["ttft_s"]),
+        "tpot_s": dist_stats(lat["tpot_s"]),
+        "e2e_s": dist_stats(lat["e2e_s"]),
+        "queue_wait_s": dist_stats(lat["queue_wait_s"]),
+        "goodput_requests_per_s": rate(n_good),
+        "slo": dict(slo_targets),
+        "slo_attainment": (n_good / n) if n else None,
+        "kv_peak_bytes": max((r.pool.peak_bytes for r in replicas), default=0.0),
+        "kv_capacity_bytes": float(capacity_bytes),
+        "kv_useful_fraction": (useful_int / reserved_int) if reserved_int > 0 else None,
+        "preemptions": int(sum(r.preemptions for r in replicas)),
+        "swap_bytes": float(sum(r.swap_bytes_total for r in replicas)),
+        "iterations": int(sum(r.iterations for r in replicas)),
+        "replicas": len(replicas),
+        "per_replica_completed": [int(r.completed) for r in replicas],
+        "per_replica_kv_peak_bytes": [float(r.pool.peak_bytes) for r in replicas],
+    }
+    s.update(extra)
+    return s
+
+
+def timeseries(iteration_logs: list[dict[str, np.ndarray]], queue_times_s: np.ndarray,
+               queue_deltas: np.ndarray, end_s: float,
+               points: int = TIMESERIES_POINTS) -> dict[str, np.ndarray]:
+    """State sampled on an even grid over [0, end_s]: queue length (all replicas), sequences
+    in the running iteration, KV reserved and useful bytes (summed over replicas), and output
+    tokens per second (tokens finished in each grid interval / its width)."""
+    end_s = float(end_s) if end_s > 0 else 1.0
+    grid = np.linspace(0.0, end_s, points)
+    # queue: step function of cumulative deltas; changes at the same instant all apply
+    order = np.argsort(queue_times_s, kind="stable")
+    qt = queue_times_s[order]
+    qc = np.cumsum(queue_deltas[order])
+    pos = np.searchsorted(qt, grid, side="right") - 1
+    queue = np.where(pos >= 0, qc[np.maximum(pos, 0)], 0)
+    batch = np.zeros(points)
+    kv_used = np.zeros(points)
+    kv_useful = np.zeros(points)
+    tokens_cum = np.zeros(points)
+    for log in iteration_logs:
+        t0, dt = log["t"], log["dt"]
+        if not len(t0):
+            continue
+        i = np.searchsorted(t0, grid, side="right") - 1
+        ic = np.maximum(i, 0)
+        inside = (i >= 0) & (grid < t0[ic] + dt[ic])
+        batch += np.where(inside, log["batch"][ic], 0)
+        kv_used += np.where(inside, log["reserved"][ic], 0.0)
+        kv_useful += np.where(inside, log["useful"][ic], 0.0)
+        # tokens are produced at each iteration's end
+        ends = t0 + dt
+        cum = np.cumsum(log["tokens"])
+        j = np.searchsorted(ends, grid, side="right") - 1
+        tokens_cum += np.where(j >= 0, cum[np.maximum(j, 0)], 0)
+    width = grid[1] - grid[0] if points > 1 else end_s
+    tps = np.concatenate(([0.0], np.diff(tokens_cum) / width))
+    return {"time_s": grid, "queue_len": queue.astype(np.int64), "batch_size": batch,
+            "kv_used_bytes": kv_used, "kv_useful_bytes": kv_useful,
+            "tokens_per_s": tps}

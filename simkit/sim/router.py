@@ -1,0 +1,55 @@
+"""Routers: which replica an arriving request joins.
+
+- ``round_robin``: replicas in turn, whatever their load.
+- ``least_loaded``: the replica with the fewest requests (running + queued + swapped);
+  ties go to the lowest index, so runs are deterministic.
+Load is a count, which changes only at arrivals, admissions and completions; this is what
+lets replicas plan decode runs ahead (see replica.py).
+"""
+
+from __future__ import annotations
+
+from simkit.errors import SimkitError
+
+
+class RoundRobinRouter:
+    name = "round_robin"
+
+    def __init__(self, replicas) -> None:
+        self.replicas = replicas
+        self._next = 0
+
+    def route(self, rid: int):
+        r = self.replicas[self._next]
+        self._next = (self._next + 1) % len(self.replicas)
+        return r
+
+
+class LeastLoadedRouter:
+    name = "least_loaded"
+
+    def __init__(self, replicas) -> None:
+        self.replicas = replicas
+
+    def route(self, rid: int):
+        reps = self.replicas
+        if len(reps) == 1:
+            return reps[0]
+        best = reps[0]
+        best_load = best.load
+        for r in reps[1:]:
+            load = r.load
+            if load < best_load:
+                best, best_load = r, load
+        return best
+
+
+ROUTERS = {"round_robin": RoundRobinRouter, "least_loaded": LeastLoadedRouter}
+
+
+def make_router(name: str, replicas):
+    try:
+        return ROUTERS[name](replicas)
+    except KeyError:
+        raise SimkitError(f"serving.router: unknown router {name!r}; choose one of "
+                          f"{', '.join(ROUTERS)}") from None

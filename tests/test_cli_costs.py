@@ -1,0 +1,108 @@
+"""`simkit models|hardware|cost|formula|crossover` from the command line."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from simkit.catalog import model_names
+
+COST_KEYS = {"param_count", "weight_bytes", "kv_cache_bytes", "kv_cache_bytes_per_sequence",
+             "kv_cache_bytes_per_token", "prefill_flops", "attention_prefill_flops",
+             "decode_flops_per_token", "attention_decode_flops_per_token", "prefill_seconds",
+             "decode_seconds_per_step", "prefill_bound", "decode_bound", "complexity"}
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys, simkit.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('sympy', 'numpy', 'scipy', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_models_and_hardware_list_sources(run_cli):
+    r = run_cli("models")
+    assert r.code == 0 and all(n in r.out for n in model_names())
+    assert "arXiv:2310.06825" in r.out
+    r = run_cli("hardware", "--json")
+    assert r.code == 0 and "sparsity" in r.json()["h100-sxm"]["source"]
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_cost_json_has_the_contract_keys(run_cli, name):
+    gpus = {"gpt-3-175b": "8", "deepseek-v2": "8", "llama-2-70b": "2", "llama-3-70b": "2",
+            "deepseek-67b": "2", "mixtral-8x7b": "2"}.get(name, "1")
+    r = run_cli("cost", name, "--seq", "1024", "--batch", "2", "--gpus", gpus, "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert COST_KEYS <= set(d)
+    assert d["kv_cache_bytes"] == pytest.approx(2 * d["kv_cache_bytes_per_sequence"])
+    assert d["prefill_bound"] in ("compute", "memory") and d["decode_bound"] == "memory"
+    assert set(d["complexity"]) == {"time", "cache"}
+    assert d["fits"] is True
+
+
+def test_cost_ideal_is_faster_and_options_apply(run_cli):
+    real = run_cli("cost", "llama-3-8b", "--seq", "4096", "--json").json()
+    ideal = run_cli("cost", "llama-3-8b", "--seq", "4096", "--ideal", "--json").json()
+    assert ideal["decode_seconds_per_step"] < real["decode_seconds_per_step"]
+    win = run_cli("cost", "llama-3-8b", "--seq", "4096", "--attention", "window",
+                  "--window", "512", "--kv-dtype", "int4", "--json").json()
+    assert win["kv_cache_bytes_per_sequence"] == 512 * real["kv_cache_bytes_per_token"] / 4
+    assert win["complexity"] == {"time": "O(n*w)", "cache": "O(w)"}
+    mist = run_cli("cost", "mistral-7b", "--seq", "8000", "--json").json()
+    assert mist["attention"] == "window" and mist["window"] == 4096
+
+
+def test_cost_text_and_does_not_fit(run_cli):
+    r = run_cli("cost", "gpt-3-175b")
+    assert r.code == 0 and "needs at least 5 h100-sxm" in r.out
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["cost", "nope"], "unknown model 'nope'"),
+    (["cost", "llama-2-7b", "--seq", "0"], "--seq: must be a positive integer"),
+    (["cost", "llama-2-7b", "--seq", "-3"], "--seq"),
+    (["cost", "llama-2-7b", "--attention", "quantum"], "invalid choice"),
+    (["cost", "llama-2-7b", "--window", "16"], "--window: full attention has no window"),
+    (["cost", "llama-2-7b", "--attention", "linear", "--memory-slots", "4"], "--memory-slots"),
+    (["cost", "llama-2-7b", "--hardware", "tpu"], "unknown hardware 'tpu'"),
+    (["cost", "llama-2-7b", "--hardware", "missing.toml"], "no such profile file"),
+    (["cost", "llama-2-7b", "--attention", "mla"], "mla needs"),
+    (["cost", "llama-2-7b", "--kv-dtype", "fp4"], "invalid choice"),
+    (["formula", "llama-2-7b", "--quantity", "speed"], "unknown quantity 'speed'"),
+    (["crossover", "llama-2-7b", "--a", "full", "--b", "bogus"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(run_cli, args, msg):
+    r = run_cli(*args)
+    assert r.code == 2 and r.out == ""
+    assert msg in r.err and len(r.err.strip().splitlines()) == 1
+    assert "Traceback" not in r.err
+
+
+def test_formula_plain_latex_and_big_o(run_cli):
+    r = run_cli("formula", "llama-3-8b", "--quantity", "cache_bytes")
+    assert r.code == 0 and "131072*t" in r.out and "O(n)" in r.out
+    r = run_cli("formula", "mistral-7b", "--quantity", "attention_prefill_flops", "--latex")
+    assert "\\begin{cases}" in r.out and "O(n*w)" in r.out
+    d = run_cli("formula", "mamba-2.8b", "--json").json()
+    assert d["big_o"] == {"time": "O(n)", "cache": "O(1)"} and "scan" in d["prefill_note"]
+    assert set(d["quantities"]) >= {"prefill_flops", "cache_bytes", "decode_bytes"}
+
+
+def test_crossover_cli(run_cli):
+    d = run_cli("crossover", "llama-3-8b", "--a", "full", "--b", "linear", "--quantity",
+                "attention_prefill_flops", "--json").json()
+    assert d["lengths"] == [161]
+    r = run_cli("crossover", "llama-3-8b", "--a", "full", "--b", "window", "--window", "2048",
+                "--quantity", "cache_bytes")
+    assert "2048 and 2049" in r.out
+
+
+def test_python_m_simkit_runs():
+    out = subprocess.run([sys.executable, "-m", "simkit", "cost", "llama-2-7b", "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["param_count"] == 6738415616
