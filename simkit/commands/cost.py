@@ -66,6 +66,9 @@ def run(args) -> int:
         rows.append(("KV capacity", f"{fmt_bytes(r['kv_capacity_bytes'])}"
                      + (f" -> max batch {r['max_batch_at_seq']} at seq {args.seq}"
                         if r.get("max_batch_at_seq") is not None else "")))
+        mc = r["max_context_at_batch"]
+        rows.append(("longest context", "unbounded by memory (the cache stops growing)"
+                     if mc is None else f"{mc} tokens for batch {args.batch}"))
     else:
         rows.append(("does not fit", f"weights exceed {args.gpus} GPU(s); needs at least "
                                      f"{r['min_gpus']} {hw.name}"))

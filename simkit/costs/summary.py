@@ -69,4 +69,8 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
         cap = sm.kv_capacity_bytes(memory_fraction)
         out["kv_capacity_bytes"] = cap
         out["max_batch_at_seq"] = int(cap // kv_seq) if kv_seq > 0 else None
+        # longest context whose cache fits for this batch (None: the cache stops growing)
+        from simkit.costs.analysis import max_context
+
+        out["max_context_at_batch"] = max_context(model, arch, cap, batch)
     return out
