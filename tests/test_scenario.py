@@ -222,7 +222,7 @@ def test_cli_bad_scenario_exit_2_one_line_per_problem_nothing_written(run_cli, t
     for cmd in (("sweep", f, "--out", out), ("plan", f, "--out", out)):
         r = run_cli(*cmd)
         assert r.code == 2, r.err
-        lines = r.err.strip().splitlines()
+        lines = sorted(r.err.strip().splitlines())
         assert lines == [f"simkit {cmd[0]}: error: serving.block_size: must be a positive "
                          "integer, got 0",
                          f"simkit {cmd[0]}: error: workload.arrival.rate: must be a number > 0,"

@@ -348,7 +348,8 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
         qps_rel_tol=cap.qps_rel_tol, target_qps=target, replicas=replicas,
         gpus_per_replica=s.hardware.gpus_per_replica, gpus=gpus,
         cost_per_gpu_hour=s.hardware.cost_per_gpu_hour, cost_per_hour=cost_h,
-        cost_per_million_tokens=cpm, cost_per_million_total_tokens=cpm_all, operating_rate_per_s=rate, slo=slo, metrics=metrics,
+        cost_per_million_tokens=cpm, cost_per_million_total_tokens=cpm_all,
+        operating_rate_per_s=rate, slo=slo, metrics=metrics,
         probes=cap.probes, max_context_tokens=ctx, max_context_limited_by=limit,
         kv_capacity_bytes=kv_cap, resolved_scenario=s.to_dict())
     kinds = s.plan.compare if (compare and s.plan is not None) else ()

@@ -180,7 +180,8 @@ def _append(fh, rec: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- driver
 
 class SerialExecutor(cf.Executor):
-    """Runs each call at submit time in this process: the reference for the parallel ones."""
+    """Runs each call at submit time in this process: the reference for the parallel ones.
+    `run_sweep` runs its points inline, one by one, when given one."""
 
     def submit(self, fn, /, *args, **kwargs):
         f: cf.Future = cf.Future()
@@ -314,7 +315,8 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
         executor = cf.ProcessPoolExecutor(max_workers=workers)
     fh = open(results_path, "a", encoding="utf-8") if results_path is not None else None
     try:
-        if executor is None:  # zero or one point: no pool to start
+        if executor is None or isinstance(executor, SerialExecutor):
+            # in this process, one point at a time, each recorded as soon as it finishes
             finished = (_run_task(point_fn, p.to_task()) for p in todo)
             futures = None
         else:

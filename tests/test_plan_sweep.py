@@ -1,0 +1,248 @@
+"""Sweeps: per-point seeds, executor independence (serial == process pool == dask), resume
+after a real kill, torn lines, refusing to mix scenarios."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from simkit.errors import SimkitError
+from simkit.plan.sweep import (RESULTS_FILE, SerialExecutor, point_key, point_seed,
+                               read_results, run_sweep, simulate_point, sweep_points)
+from simkit.scenario import scenario_from_dict
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def tiny(sweep=None, **over):
+    d = {"name": "tiny", "seed": 3,
+         "workload": {"requests": 12, "arrival": {"process": "poisson", "rate": 4.0},
+                      "prompt_tokens": {"dist": "lognormal", "median": 200, "sigma": 0.5,
+                                        "max": 1000},
+                      "output_tokens": {"dist": "uniform", "low": 4, "high": 24}},
+         "sweep": sweep if sweep is not None else
+         {"model.attention": ["full", "window"], "workload.arrival.rate": [2.0, 8.0]},
+         "model": {"window": 64}}
+    d.update(over)
+    return scenario_from_dict(d)
+
+
+# picklable stand-ins for the simulator (top-level: workers import them by name)
+def fake_point(task):
+    import numpy as np
+
+    rng = np.random.default_rng(task["scenario"]["seed"])
+    return {"draw": float(rng.random()),
+            "rate": task["scenario"]["workload"]["arrival"]["rate"]}
+
+
+def hanging_fake_point(task):
+    # the 7th point hangs, so the parent's kill surely lands mid-sweep (after 6 records)
+    time.sleep(120 if task["index"] >= 6 else 0.02)
+    return fake_point(task)
+
+
+def failing_point(task):
+    if task["params"].get("workload.arrival.rate") == 8.0:
+        raise SimkitError("does not fit", "second line")
+    return fake_point(task)
+
+
+def metrics_by_params(res):
+    return {point_key(r["params"]): (r["seed"], r["metrics"])
+            for r in res.records}
+
+
+def test_point_seeds_depend_on_params_not_order():
+    a = sweep_points(tiny())
+    b = sweep_points(tiny({"workload.arrival.rate": [8.0, 2.0],
+                           "model.attention": ["window", "full"]}))
+    sa = {p.key: p.seed for p in a}
+    sb = {p.key: p.seed for p in b}
+    assert sa == sb
+    assert len(set(sa.values())) == len(sa)  # distinct streams per point
+    assert point_seed(3, {"x": 1}) != point_seed(4, {"x": 1})
+    # the point's resolved scenario carries its seed and its parameters
+    p = a[1]
+    assert p.scenario["seed"] == p.seed
+    assert p.scenario["workload"]["arrival"]["rate"] == p.params["workload.arrival.rate"]
+    assert p.scenario["sweep"] == {}
+
+
+def test_requests_override_is_in_the_resolved_scenarios():
+    pts = sweep_points(tiny(), requests=5)
+    assert all(p.scenario["workload"]["requests"] == 5 for p in pts)
+
+
+def test_serial_process_pool_and_dask_give_identical_results():
+    distributed = pytest.importorskip("distributed")
+    s = tiny()
+    points = sweep_points(s)
+    serial = run_sweep(points, SerialExecutor(), point_fn=simulate_point)
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = run_sweep(points, pool, point_fn=simulate_point)
+    # a real TCP scheduler on the loopback interface, one in-process worker (2 threads)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp", host="127.0.0.1", scheduler_port=0,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dasked = run_sweep(points, client.get_executor(pure=False), point_fn=simulate_point)
+    ref = metrics_by_params(serial)
+    assert len(ref) == 4
+    assert all(r["metrics"]["requests_completed"] == 12 for r in serial.records)
+    # bit-identical: JSON floats compare exactly
+    assert json.dumps(metrics_by_params(pooled), sort_keys=True) == json.dumps(ref, sort_keys=True)
+    assert json.dumps(metrics_by_params(dasked), sort_keys=True) == json.dumps(ref, sort_keys=True)
+    # grid order regardless of completion order
+    assert [r["index"] for r in pooled.records] == [0, 1, 2, 3]
+    # the seed really reaches the simulator: different points' metrics differ
+    assert len({json.dumps(m) for _, m in ref.values()}) == 4
+
+
+def test_results_file_resume_skips_done_points(tmp_path):
+    s = tiny()
+    points = sweep_points(s)
+    out = tmp_path / "out"
+    first = run_sweep(points[:2], SerialExecutor(), out_dir=out, point_fn=fake_point,
+                      scenario=s)
+    assert first.ran == 2
+    again = run_sweep(points, SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    assert (again.ran, again.skipped) == (2, 2)
+    lines = (out / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 4
+    assert sorted(json.loads(x)["params"]["workload.arrival.rate"] for x in lines) == \
+        [2.0, 2.0, 8.0, 8.0]
+    assert (out / "scenario.toml").exists()
+    # resolved scenario beside the results loads back to the swept scenario
+    import tomllib
+
+    assert scenario_from_dict(tomllib.loads((out / "scenario.toml").read_text())) == s
+    third = run_sweep(points, SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    assert (third.ran, third.skipped) == (0, 4)
+    assert metrics_by_params(third) == metrics_by_params(again)
+
+
+def test_torn_last_line_is_dropped_and_rerun(tmp_path):
+    s = tiny()
+    points = sweep_points(s)
+    out = tmp_path / "out"
+    run_sweep(points[:3], SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    f = out / RESULTS_FILE
+    data = f.read_bytes()
+    last = data[:-1].rfind(b"\n") + 1
+    f.write_bytes(data[:last + 25])  # the third line cut mid-write, no newline
+    assert len(read_results(f)) == 2
+    res = run_sweep(points, SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    assert (res.ran, res.skipped) == (2, 2)
+    recs = read_results(f)
+    assert sorted(point_key(r["params"]) for r in recs) == \
+        sorted(p.key for p in points)
+    assert f.read_bytes().endswith(b"\n") and len(f.read_bytes().splitlines()) == 4
+
+
+_CHILD = """
+import sys
+from simkit.plan.sweep import SerialExecutor, run_sweep, sweep_points
+from simkit.scenario import scenario_from_dict
+from test_plan_sweep import hanging_fake_point, tiny
+s = tiny({"workload.arrival.rate": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+          "model.attention": ["full", "window"]})
+run_sweep(sweep_points(s), SerialExecutor(), out_dir=sys.argv[1], point_fn=hanging_fake_point,
+          scenario=s)
+"""
+
+
+def test_killed_sweep_resumes_every_point_exactly_once(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(out)], env=env, cwd=ROOT)
+    f = out / RESULTS_FILE
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if f.exists() and f.read_bytes().count(b"\n") >= 6:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"child exited early with {proc.returncode}")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    n_before = len(read_results(f))
+    assert n_before == 6, "the kill must land mid-sweep"
+    s = tiny({"workload.arrival.rate": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+              "model.attention": ["full", "window"]})
+    points = sweep_points(s)
+    res = run_sweep(points, SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    assert res.skipped == n_before and res.ran == 16 - n_before
+    keys = [point_key(r["params"]) for r in read_results(f)]
+    assert sorted(keys) == sorted(p.key for p in points)  # every point exactly once
+    # the killed run's points carry the same numbers a fresh run computes
+    fresh = run_sweep(points, SerialExecutor(), point_fn=fake_point)
+    assert metrics_by_params(res) == metrics_by_params(fresh)
+
+
+def test_out_dir_of_a_different_scenario_is_refused_before_writing(tmp_path):
+    s = tiny()
+    out = tmp_path / "out"
+    run_sweep(sweep_points(s)[:1], SerialExecutor(), out_dir=out, point_fn=fake_point,
+              scenario=s)
+    before = (out / RESULTS_FILE).read_bytes()
+    other = s.with_(**{"workload.requests": 13})
+    with pytest.raises(SimkitError, match="different scenario"):
+        run_sweep(sweep_points(other), SerialExecutor(), out_dir=out, point_fn=fake_point,
+                  scenario=other)
+    assert (out / RESULTS_FILE).read_bytes() == before
+    # a changed grid over the same base scenario is fine: finished points are reused
+    wider = s.with_(sweep={"model.attention": ["full", "window"],
+                           "workload.arrival.rate": [2.0, 8.0, 16.0]})
+    res = run_sweep(sweep_points(wider), SerialExecutor(), out_dir=out, point_fn=fake_point,
+                    scenario=wider)
+    assert (res.ran, res.skipped) == (5, 1)
+
+
+def test_point_errors_are_recorded_not_fatal(tmp_path):
+    s = tiny()
+    res = run_sweep(sweep_points(s), SerialExecutor(), out_dir=tmp_path / "o",
+                    point_fn=failing_point, scenario=s)
+    bad = [r for r in res.records if r["error"]]
+    assert len(bad) == 2 and all(r["metrics"] is None for r in bad)
+    assert bad[0]["error"] == ["does not fit", "second line"]
+    assert len(res.errors) == 2
+    rows = res.rows()
+    assert "error" in rows[1] and "draw" in rows[0]
+
+
+def test_cli_sweep_runs_and_resumes(run_cli, tmp_path, repo_root):
+    f = tmp_path / "s.toml"
+    f.write_text('name = "cli"\n[workload]\nrequests = 6\narrival = { rate = 3.0 }\n'
+                 'prompt_tokens = { dist = "fixed", value = 64 }\n'
+                 'output_tokens = { dist = "fixed", value = 4 }\n'
+                 '[sweep]\n"workload.arrival.rate" = [1.0, 3.0]\n')
+    out = tmp_path / "o"
+    r = run_cli("sweep", f, "--out", out, "--workers", "1", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["ran"] == 2 and len(d["records"]) == 2
+    assert d["records"][0]["metrics"]["requests_completed"] == 6
+    r2 = run_cli("sweep", f, "--out", out)
+    assert r2.code == 0 and "0 point(s) run, 2 already done" in r2.out
+    assert len((out / RESULTS_FILE).read_text().splitlines()) == 2
+    nosweep = tmp_path / "n.toml"
+    nosweep.write_text('name = "n"\n')
+    r3 = run_cli("sweep", nosweep, "--out", tmp_path / "n")
+    assert r3.code == 2 and "has no [sweep] table" in r3.err
+    r4 = run_cli("sweep", f, "--cluster", "tcp://127.0.0.1:1", "--workers", "2")
+    assert r4.code == 2 and "--workers" in r4.err

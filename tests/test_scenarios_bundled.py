@@ -1,0 +1,77 @@
+"""Every bundled scenario loads, answers its question's shape, and runs (reduced requests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simkit.scenario import load_scenario
+from simkit.sim import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BUNDLED = sorted((ROOT / "scenarios").glob("*.toml"))
+#: requests per simulated point here; the bundled counts are for real use
+REQUESTS = 40
+
+
+def test_there_are_bundled_scenarios_with_a_question_header():
+    names = {p.name for p in BUNDLED}
+    assert "chatbot-llama3-8b-h100.toml" in names and len(BUNDLED) >= 9
+    for p in BUNDLED:
+        text = p.read_text()
+        assert text.startswith("# Question:"), p.name
+        s = load_scenario(p)
+        assert s.question and s.name == p.stem
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_bundled_scenario_runs(path):
+    s = load_scenario(path)
+    points = s.points() or [{}]
+    for params in points:
+        sp = s.at_point(params) if params else s
+        n = min(sp.workload.requests, REQUESTS)
+        res = simulate(sp, requests=n)
+        m = res.summary
+        assert m["requests_arrived"] == n, params
+        assert m["requests_completed"] + m["requests_rejected"] == n, params
+        assert m["kv_peak_bytes"] <= m["kv_capacity_bytes"], params
+
+
+def test_32_requests_of_500_hold_the_memory_of_one_16k_document():
+    s = load_scenario(ROOT / "scenarios" / "memory-32x500-vs-16k-document.toml")
+    chat = simulate(s.at_point({"workload.requests": 32, "workload.prompt_tokens.value": 500}))
+    doc = simulate(s.at_point({"workload.requests": 1, "workload.prompt_tokens.value": 16000}))
+    # same tokens held (32 x (500 + 16) vs 16000 + 16), so the peaks agree within 5%
+    ratio = chat.summary["kv_peak_bytes"] / doc.summary["kv_peak_bytes"]
+    assert 0.95 < ratio < 1.1
+
+
+def test_linear_attention_state_does_not_grow_with_the_contract():
+    s = load_scenario(ROOT / "scenarios" / "news-vs-contracts.toml")
+    peak = {}
+    for p in s.points():
+        r = simulate(s.at_point(p), requests=2)
+        peak[(p["model.attention"], p["workload.prompt_tokens.value"])] = r.summary["kv_peak_bytes"]
+    assert peak[("full", 40000)] > 50 * peak[("full", 267)]
+    assert peak[("linear", 40000)] < 1.5 * peak[("linear", 267)]
+
+
+def test_chatbot_capacity_plan_runs_reduced():
+    from simkit.plan.capacity import plan
+
+    s = load_scenario(ROOT / "scenarios" / "chatbot-llama3-8b-h100.toml")
+    r = plan(s, requests=150)
+    assert r.max_qps > 0 and r.replicas >= 1 and r.slo["met"]
+    assert r.gpus == r.replicas * s.hardware.gpus_per_replica
+
+
+def test_architecture_comparison_plan_runs_reduced():
+    from simkit.plan.capacity import plan
+
+    s = load_scenario(ROOT / "scenarios" / "plan-compare-attention.toml")
+    r = plan(s, requests=100)
+    assert {c["attention"] for c in r.comparison} == {"full", "window", "linear"}
+    assert r.best_attention in {"full", "window", "linear"}
