@@ -178,24 +178,19 @@ def analytic_qps(s: Scenario, sm=None) -> float:
 def max_context(s: Scenario, sm=None) -> tuple[int, str, float]:
     """(longest context tokens one sequence can hold, "memory"|"model", KV capacity bytes).
 
-    By bisection on the step model's `kv_bytes(t)` against `kv_capacity_bytes` (the cost
-    layer has no `analysis.max_context` yet); capped at the model's max context (constant-
-    memory kinds are limited by the model only). serving.max_seq_len is a policy, not a
-    memory limit, so it does not cap this.
+    Solved on the cost layer's symbolic cache (`simkit.costs.analysis.max_context`), capped
+    at the model's max context (constant-memory kinds are limited by the model only).
+    serving.max_seq_len is a policy, not a memory limit, so it does not cap this.
     """
+    from simkit.costs.analysis import max_context as solve_max_context
+
     sm = sm or step_model(s)
     cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
     model_max = int(sm.max_context)
-    if float(sm.kv_bytes(model_max)) <= cap:
+    longest = solve_max_context(sm.model, sm.arch, cap, batch=1)
+    if longest is None or longest >= model_max:
         return model_max, "model", cap
-    lo, hi = 0, model_max  # kv_bytes(lo) <= cap < kv_bytes(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if float(sm.kv_bytes(mid)) <= cap:
-            lo = mid
-        else:
-            hi = mid
-    return lo, "memory", cap
+    return longest, "memory", cap
 
 
 # --------------------------------------------------------------------------- simulation
