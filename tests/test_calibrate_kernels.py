@@ -127,7 +127,7 @@ def test_linear_decode_continues_prefill():
                                K.linear_prefill(q, k, v, chunk=8)[:, 20:], rtol=RTOL, atol=ATOL)
 
 
-def _memory_reference(q, k, v, mem_k, mem_v, segment):
+def _memory_reference(q, k, v, mem_k, mem_v, segment, mem_q=None):
     """Dense per-segment reference: softmax over [memory; causal segment], written plainly."""
     h, n, d = q.shape
     out = np.empty((h, n, v.shape[2]))
@@ -142,7 +142,7 @@ def _memory_reference(q, k, v, mem_k, mem_v, segment):
                                np.tril(np.ones((L, L), bool))], axis=1)
         out[:, s0:s1] = K.reference_attention(q[:, s0:s1], keys, vals, mask)
         if L == segment:
-            read = K.reference_attention(mem_k, k[:, s0:s1], v[:, s0:s1],
+            read = K.reference_attention(mem_k if mem_q is None else mem_q, k[:, s0:s1], v[:, s0:s1],
                                          np.ones((mem_k.shape[1], L), bool))
             writes += 1
             mv = mv + (read - mv) / writes
@@ -166,6 +166,19 @@ def test_memory_prefill_equals_reference_and_decode(segment):
     np.testing.assert_allclose(_decode_all(st, K.memory_decode, q, k, v, start), ref[:, start:],
                                rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(st.mem_v, ref_mv, rtol=RTOL, atol=ATOL)
+
+
+def test_memory_write_uses_separate_slot_queries():
+    q, k, v = _qkv()
+    rng = np.random.default_rng(2)
+    mem_k, mem_q = rng.standard_normal((2, 3, 4, 8))
+    mem_v = rng.standard_normal((3, 4, 5))
+    ref, ref_mv = _memory_reference(q, k, v, mem_k, mem_v, 8, mem_q=4 * mem_q)
+    out, st = K.memory_prefill(q, k, v, mem_k, mem_v, 8, mem_q=4 * mem_q, return_state=True)
+    np.testing.assert_allclose(out, ref, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(st.mem_v, ref_mv, rtol=RTOL, atol=ATOL)
+    plain, _ = _memory_reference(q, k, v, mem_k, mem_v, 8)
+    assert not np.allclose(out, plain)  # the slot queries do change what is written
 
 
 def test_memory_with_one_long_segment_and_no_slots_is_full():

@@ -8,6 +8,11 @@
 - the full-attention decode step over large contexts, fitted to t = kv_bytes / rate + overhead
   (memory-bound), and every family's decode step time vs context.
 
+Fits use each measurement's fastest repeat ("seconds"; the median and spread are kept beside
+it): on a shared machine the slower repeats mostly time other processes, as the `timeit`
+documentation notes, and the GEMM reference is taken the same way, so ratios compare like
+with like.
+
 The result is plain data (`CalibrationResult.to_dict()`), which `profile.py` turns into a
 hardware profile and the report layer draws.
 """
@@ -30,7 +35,7 @@ class CalibrationPlan:
     the largest; `batch_grid` multiplies the heads at the middle n (batch > 1 points)."""
 
     shape: KernelShape = KernelShape()
-    n_grid: tuple[int, ...] = (1024, 2048, 4096, 8192)
+    n_grid: tuple[int, ...] = (512, 1024, 2048, 4096)
     batch_grid: tuple[int, ...] = (2,)
     decode_heads: int = 8  # decode reads 8 * (128 + 128) * 4 B = 8 KiB of KV per token
     decode_contexts: tuple[int, ...] = (16384, 32768, 65536, 131072)  # 128 MiB .. 1 GiB
@@ -48,7 +53,7 @@ class CalibrationPlan:
 
 QUICK_PLAN = CalibrationPlan()
 FULL_PLAN = CalibrationPlan(n_grid=(1024, 2048, 4096, 8192, 16384), batch_grid=(2, 4),
-                            decode_contexts=(16384, 32768, 65536, 131072, 262144),
+                            decode_contexts=(8192, 16384, 32768, 65536, 131072),
                             gemm_size=4096, copy_bytes=512 * 2**20, repeats=5)
 
 
@@ -183,7 +188,8 @@ def _measure_family(family: str, plan: CalibrationPlan, seed: int, gemm: float,
         shb = _batched(sh, b)
         t = timing.time_call(_prefill_call(family, n, shb, seed), warmup=plan.warmup,
                              repeats=plan.repeats)
-        rows.append({"n": n, "batch": b, "seconds": t.median_s, "rel_spread": t.rel_spread,
+        rows.append({"n": n, "batch": b, "seconds": t.min_s, "median_s": t.median_s,
+                     "rel_spread": t.rel_spread,
                      "model_flops": float(counts.model_flops(family, n, shb)),
                      "kernel_flops": float(counts.kernel_flops(family, n, shb))})
         progress.step(f"{family} prefill n={n} batch={b}: {t.median_s * 1e3:.1f} ms")
@@ -259,7 +265,8 @@ def _measure_decode(plan: CalibrationPlan, seed: int, copy_bw: float,
     for t in sorted(set(plan.decode_contexts)):
         tm = timing.time_call(_decode_call("full", t, sh, seed), warmup=plan.warmup,
                               repeats=max(plan.repeats, 5))
-        rows.append({"context": t, "seconds": tm.median_s, "rel_spread": tm.rel_spread,
+        rows.append({"context": t, "seconds": tm.min_s, "median_s": tm.median_s,
+                     "rel_spread": tm.rel_spread,
                      "bytes": float(counts.decode_kv_bytes(t, sh)),
                      "flops": float(counts.decode_flops(t, sh))})
         progress.step(f"full decode t={t}: {tm.median_s * 1e3:.2f} ms")
@@ -274,7 +281,7 @@ def _measure_decode(plan: CalibrationPlan, seed: int, copy_bw: float,
         for t in sorted(set(plan.n_grid)):
             tm = timing.time_call(_decode_call(fam, t, plan.shape, seed), warmup=plan.warmup,
                                   repeats=max(plan.repeats, 5))
-            pts.append({"context": t, "seconds": tm.median_s})
+            pts.append({"context": t, "seconds": tm.min_s, "median_s": tm.median_s})
         progress.step(f"{fam} decode steps")
         fl = fit.fit_power_law([p["context"] for p in pts], [p["seconds"] for p in pts])
         families[fam] = {"exponent": fl.exponent, "exponent_ci": [fl.ci_low, fl.ci_high],

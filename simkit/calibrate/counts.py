@@ -9,7 +9,8 @@ Two counts per family:
 - `kernel_flops`: what the numpy kernel actually multiplies. It is larger where a kernel
   computes a whole square and masks half of it:
   * full/window/sparse: each query tile computes its diagonal T x T block (and the window's
-    trailing edge block) whole;
+    trailing edge block) whole, and multiplies P by [V, 1] (d_v + 1 columns: the extra one
+    yields the softmax denominators);
   * linear (chunked): each chunk computes its c x c block whole (c^2 instead of c(c+1)/2
     pairs) and carries the normaliser as an extra value column (d_v + 1);
   * memory: each segment's L x L block is computed whole;
@@ -108,12 +109,13 @@ def _tiled_pairs(n: int, tile: int, w: int | None, g: int) -> int:
 def kernel_flops(family: str, n: int, sh: KernelShape) -> float:
     """FLOPs the numpy kernel actually performs (>= model_flops; see the module docstring)."""
     per_pair = 2 * sh.heads * (sh.d_qk + sh.d_v)
+    per_tiled_pair = 2 * sh.heads * (sh.d_qk + sh.d_v + 1)  # P [V, 1]
     if family == "full":
-        return per_pair * _tiled_pairs(n, sh.tile, None, 0)
+        return per_tiled_pair * _tiled_pairs(n, sh.tile, None, 0)
     if family == "window":
-        return per_pair * _tiled_pairs(n, sh.tile, sh.window, 0)
+        return per_tiled_pair * _tiled_pairs(n, sh.tile, sh.window, 0)
     if family == "sparse":
-        return per_pair * _tiled_pairs(n, sh.tile, sh.window, sh.global_tokens)
+        return per_tiled_pair * _tiled_pairs(n, sh.tile, sh.window, sh.global_tokens)
     if family == "linear":
         c = sh.linear_chunk
         full, tail = divmod(n, c)

@@ -89,14 +89,15 @@ def _softmax_rows_inplace(s: np.ndarray) -> np.ndarray:
 # Full, sliding-window and window + global attention: one banded, tiled kernel
 # --------------------------------------------------------------------------------------------
 
-def _banded_head(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray,
+def _banded_head(q: np.ndarray, k: np.ndarray, v1: np.ndarray, out: np.ndarray,
                  window: int | None, global_tokens: int, tile: int) -> None:
     """One head of causal attention where query i sees keys j <= i with i - w < j (window),
     plus j < g (global tokens = the first g positions). window=None means no window (full).
 
-    q, k: (n, d_qk) with q already scaled by 1/sqrt(d_qk); v: (n, d_v); out: (n, d_v).
+    q, k: (n, d_qk) with q already scaled by 1/sqrt(d_qk); v1: (n, d_v + 1) = [v, 1], so the
+    P V product also yields the softmax denominators (one pass over P fewer); out: (n, d_v).
     """
-    n = q.shape[0]
+    n, d_v = out.shape
     w = n if window is None else window
     g = global_tokens
     for i0 in range(0, n, tile):
@@ -105,9 +106,9 @@ def _banded_head(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray,
         gl = min(g, lo)  # global tokens strictly before the window block
         if gl:
             keys = np.concatenate([k[:gl], k[lo:i1]])  # (gl + L, d_qk)
-            vals = np.concatenate([v[:gl], v[lo:i1]])
+            vals = np.concatenate([v1[:gl], v1[lo:i1]])
         else:
-            keys, vals = k[lo:i1], v[lo:i1]
+            keys, vals = k[lo:i1], v1[lo:i1]
         s = q[i0:i1] @ keys.T  # (T, gl + L): every pair the tile might need
         # Mask only the columns where some pair can be illegal: the causal edge (j > i0) and
         # the window's trailing edge (j <= i1 - 1 - w); everything between is all-visible.
@@ -120,15 +121,18 @@ def _banded_head(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray,
             ok = (cols <= rows) & ((cols > rows - w) | (cols < g))
             block = s[:, gl + c0 - lo: gl + c1 - lo]
             block[~ok] = -np.inf
-        denom = _softmax_rows_inplace(s)
-        np.divide(s @ vals, denom, out=out[i0:i1])
+        s -= s.max(axis=-1, keepdims=True)  # subtract the row max so exp never overflows
+        np.exp(s, out=s)
+        y = s @ vals  # (T, d_v + 1): numerators and, in the last column, the row sums
+        np.divide(y[:, :d_v], y[:, d_v:], out=out[i0:i1])
 
 
 def _banded_prefill(q, k, v, window, global_tokens, tile, workers):
     h, n, d_qk, d_v = _check_qkv(q, k, v)
     out = np.empty((h, n, d_v), dtype=np.result_type(q, v))
     qs = q * q.dtype.type(1.0 / math.sqrt(d_qk))  # fold the 1/sqrt(d) scale into q once
-    _map_heads(lambda i: _banded_head(qs[i], k[i], v[i], out[i], window, global_tokens, tile),
+    v1 = _with_ones(v)
+    _map_heads(lambda i: _banded_head(qs[i], k[i], v1[i], out[i], window, global_tokens, tile),
                h, workers)
     return out
 
@@ -335,31 +339,34 @@ class MemoryState:
 
     mem_k: np.ndarray  # (h, m, d_qk) slot keys: fixed addresses (learned in a real model)
     mem_v: np.ndarray  # (h, m, d_v) slot contents, rewritten after each full segment
+    mem_q: np.ndarray  # (h, m, d_qk) slot queries for the write (a model's own projection)
     seg_k: np.ndarray  # (h, s, d_qk) current segment buffer
     seg_v: np.ndarray  # (h, s, d_v)
     seg_len: int = 0
     updates: int = 0
 
     @classmethod
-    def empty(cls, mem_k: np.ndarray, mem_v: np.ndarray, segment: int) -> "MemoryState":
+    def empty(cls, mem_k: np.ndarray, mem_v: np.ndarray, segment: int,
+              mem_q: np.ndarray | None = None) -> "MemoryState":
         h, _, d_qk = mem_k.shape
-        return cls(mem_k.copy(), mem_v.copy(), np.empty((h, segment, d_qk), mem_k.dtype),
+        return cls(mem_k.copy(), mem_v.copy(), (mem_k if mem_q is None else mem_q).copy(),
+                   np.empty((h, segment, d_qk), mem_k.dtype),
                    np.empty((h, segment, mem_v.shape[2]), mem_v.dtype))
 
 
-def _memory_write(mem_k: np.ndarray, mem_v: np.ndarray, seg_k: np.ndarray,
+def _memory_write(mem_q: np.ndarray, mem_v: np.ndarray, seg_k: np.ndarray,
                   seg_v: np.ndarray, updates: int) -> None:
     """The m slots attend to the segment's s tokens (softmax over the segment) and each slot
     keeps the running mean of what it read over all segments so far (the first write
-    replaces the initial contents). One head: mem_k (m, d_qk), seg_k (s, d_qk); mem_v updated.
+    replaces the initial contents). One head: mem_q (m, d_qk), seg_k (s, d_qk); mem_v updated.
     FLOPs: 2*m*s*d_qk (scores) + 2*m*s*d_v (read) per head, the cost model's count."""
-    s = mem_k @ seg_k.T * mem_k.dtype.type(1.0 / math.sqrt(mem_k.shape[1]))  # (m, s)
+    s = mem_q @ seg_k.T * mem_q.dtype.type(1.0 / math.sqrt(mem_q.shape[1]))  # (m, s)
     denom = _softmax_rows_inplace(s)
     read = (s @ seg_v) / denom  # (m, d_v)
     mem_v += (read - mem_v) / (updates + 1)
 
 
-def _memory_head(q, k, v, out, mem_k, mem_v, segment) -> int:
+def _memory_head(q, k, v, out, mem_k, mem_v, mem_q, segment) -> int:
     """One head: per segment, queries see [m slots ; causal in-segment]; after a full segment
     the memory is written. mem_v is updated in place; returns the number of writes."""
     n, d_qk = q.shape
@@ -376,18 +383,19 @@ def _memory_head(q, k, v, out, mem_k, mem_v, segment) -> int:
         denom = _softmax_rows_inplace(s)
         np.divide(s @ vals, denom, out=out[s0:s1])
         if L == segment:
-            _memory_write(mem_k, mem_v, k[s0:s1], v[s0:s1], updates)
+            _memory_write(mem_q, mem_v, k[s0:s1], v[s0:s1], updates)
             updates += 1
     return updates
 
 
 def memory_prefill(q: np.ndarray, k: np.ndarray, v: np.ndarray, mem_k: np.ndarray,
-                   mem_v: np.ndarray, segment: int, *, workers: int | None = None,
-                   return_state: bool = False):
+                   mem_v: np.ndarray, segment: int, *, mem_q: np.ndarray | None = None,
+                   workers: int | None = None, return_state: bool = False):
     """Fixed-size memory attention (memory tokens / recurrent-memory style): each token
     attends to the m memory slots plus causally within its own segment of `segment` tokens.
 
-    mem_k (h, m, d_qk): slot keys (fixed addresses); mem_v (h, m, d_v): initial contents.
+    mem_k (h, m, d_qk): slot keys (fixed addresses); mem_v (h, m, d_v): initial contents;
+    mem_q (h, m, d_qk): the slots' queries when they read a segment (default: mem_k).
     Returns out (h, n, d_v), or (out, MemoryState) with return_state=True."""
     h, n, d_qk, d_v = _check_qkv(q, k, v)
     if mem_k.shape[0] != h or mem_v.shape[:2] != mem_k.shape[:2] or mem_k.shape[2] != d_qk:
@@ -395,12 +403,14 @@ def memory_prefill(q: np.ndarray, k: np.ndarray, v: np.ndarray, mem_k: np.ndarra
     if segment < 1:
         raise ValueError(f"segment must be >= 1, got {segment}")
     qs = q * q.dtype.type(1.0 / math.sqrt(d_qk))
-    state = MemoryState.empty(mem_k, mem_v, segment)
+    if mem_q is not None and mem_q.shape != mem_k.shape:
+        raise ValueError(f"mem_q shape {mem_q.shape} != mem_k shape {mem_k.shape}")
+    state = MemoryState.empty(mem_k, mem_v, segment, mem_q)
     out = np.empty((h, n, d_v), np.result_type(q, v))
     updates = [0] * h
     def head(i):
         updates[i] = _memory_head(qs[i], k[i], v[i], out[i], state.mem_k[i], state.mem_v[i],
-                                  segment)
+                                  state.mem_q[i], segment)
     _map_heads(head, h, workers)
     state.updates = updates[0]
     tail = n - (n // segment) * segment  # tokens of the unfinished segment stay buffered
@@ -421,7 +431,7 @@ def memory_decode(state: MemoryState, q: np.ndarray, k: np.ndarray,
     out = attend(q, keys, vals)
     if state.seg_len == state.seg_k.shape[1]:
         for i in range(q.shape[0]):
-            _memory_write(state.mem_k[i], state.mem_v[i], state.seg_k[i], state.seg_v[i],
+            _memory_write(state.mem_q[i], state.mem_v[i], state.seg_k[i], state.seg_v[i],
                           state.updates)
         state.updates += 1
         state.seg_len = 0
