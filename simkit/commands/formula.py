@@ -25,6 +25,7 @@ def formulas(model, arch, quantity=None, latex=False) -> dict:
 
     from simkit.costs import model_costs
     from simkit.costs.analysis import QUANTITIES, quantity_expr
+    from simkit.costs import symbols as S
     from simkit.costs.symbols import MEANING
 
     mc = model_costs(model, arch)
@@ -35,7 +36,7 @@ def formulas(model, arch, quantity=None, latex=False) -> dict:
            "prefill_note": mc.mixer.prefill_note, "quantities": {}, "symbols": {}}
     per_layer = {"attention_prefill_flops": mc.mixer.core_prefill_flops,
                  "attention_decode_flops": mc.mixer.core_decode_flops,
-                 "cache_bytes": mc.mixer.cache_elems * sp.Symbol("beta_kv"),
+                 "cache_bytes": mc.mixer.cache_elems * S.beta_kv,
                  "params": mc.mixer.params}
     used = set()
     for q in names:

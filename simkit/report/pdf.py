@@ -1,0 +1,181 @@
+"""Assemble the report: gather the data, draw the pages, write one reproducible PDF.
+
+`build_report(scenario, out_path, *, png_dir=None, progress=False, requests=None)` checks its
+arguments, computes everything (`simkit.report.data.gather`), draws every page
+(`simkit.report.figures`), renders the PDF (and PNGs) in memory and only then writes them,
+each to a temporary file renamed into place: a bad input or a failure part-way writes
+nothing, and a reader never sees half a PDF.
+
+Reproducible bytes: the PDF metadata has no CreationDate/ModDate and a fixed Producer and
+Creator; no page shows a date or a wall-clock time; the simulation and planner are seeded by
+the scenario. Same scenario + same simkit (and matplotlib) version -> the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simkit.errors import SimkitError
+
+#: resolution of the optional PNG pages (A4 at 110 dpi: about 910 x 1290 pixels)
+PNG_DPI = 110
+
+
+@dataclass
+class ReportResult:
+    """What `build_report` wrote."""
+
+    path: str
+    pages: list[str]  # page titles, in order
+    png_paths: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+    notes: list[str] = field(default_factory=list)  # sections left out, and why
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "page"
+
+
+def check_output(out_path: str | Path, png_dir: str | Path | None = None) -> Path:
+    """Validate -o / --png-dir before any work (nothing is created here)."""
+    out = Path(out_path)
+    if out.suffix.lower() != ".pdf":
+        raise SimkitError(f"-o: the report file must end in .pdf, got {str(out_path)!r}")
+    if out.is_dir():
+        raise SimkitError(f"-o: {str(out_path)!r} is a folder; give a file name ending in .pdf")
+    for parent in out.parents:  # an existing file where a folder must be
+        if parent.exists() and not parent.is_dir():
+            raise SimkitError(f"-o: {str(parent)!r} is a file, not a folder")
+    if png_dir is not None:
+        p = Path(png_dir)
+        if p.exists() and not p.is_dir():
+            raise SimkitError(f"--png-dir: {str(png_dir)!r} exists and is not a folder")
+    return out
+
+
+def pages_for(d) -> list[tuple[str, Any]]:
+    """(title, Figure) for every page after the title page, in report order."""
+    from simkit.report import figures as F
+
+    pages: list[tuple[str, Any]] = [
+        ("The cost model", F.cost_formulas_page(d.cost)),
+        ("The cost model: parameters and sizes", F.cost_tables_page(d.cost)),
+        ("Scaling with context length", F.scaling_figure(d.scaling)),
+        ("Roofline", F.roofline_figure(d.roofline)),
+        ("Simulation: latency", F.latency_figure(d.simulation)),
+        ("Simulation: over time", F.timeseries_figure(d.simulation)),
+    ]
+    if d.plan is not None:
+        pages.append(("Capacity plan", F.capacity_figure(d.plan)))
+    if d.sweep is not None:
+        order = [k for k in d.sweep.compare if k in d.sweep.keys] + \
+            [k for k in d.sweep.keys if k not in d.sweep.compare]
+        for k in order:
+            pages.append((f"Sweep: {k}", F.sweep_figure(d.sweep, k)))
+        pages.append(("Sweep: every point", F.sweep_table_page(d.sweep)))
+    if d.calibration is not None:
+        pages.append(("Calibration", F.calibration_figure(d.calibration)))
+    pages.append(("Assumptions and sources",
+                  F.text_page("Assumptions and sources", d.assumptions)))
+    return pages
+
+
+def _footer(fig, scenario_name: str, title: str, i: int, n: int) -> None:
+    fig.text(0.08, 0.02, f"simkit report  |  {scenario_name}  |  {title}", fontsize=7,
+             color="#777777", va="baseline")
+    fig.text(0.94, 0.02, f"page {i} of {n}", fontsize=7, color="#777777", ha="right",
+             va="baseline")
+
+
+def render(d) -> tuple[list[tuple[str, Any]], bytes, list[tuple[str, bytes]]]:
+    """Draw every page; return (pages, PDF bytes, [(png name, png bytes)])."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from simkit import __version__
+    from simkit.report import figures as F
+
+    body = pages_for(d)
+    contents = ["Title and the answer in brief"] + [t for t, _ in body]
+    pages = [("Title and the answer in brief", F.title_page(d.title, contents))] + body
+    n = len(pages)
+    for i, (title, fig) in enumerate(pages, 1):
+        _footer(fig, d.scenario.name, title, i, n)
+    meta = {"Title": f"simkit report: {d.scenario.name}",
+            "Subject": d.scenario.question or d.scenario.name,
+            "Author": "simkit", "Creator": f"simkit {__version__}",
+            "Producer": f"simkit {__version__} (matplotlib {matplotlib.__version__})",
+            "Keywords": "simkit, LLM serving, long context, cost model",
+            "CreationDate": None, "ModDate": None}
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"pdf.compression": 6}):
+        with PdfPages(buf, metadata=meta) as pdf:
+            for _, fig in pages:
+                pdf.savefig(fig)
+    pngs = []
+    return pages, buf.getvalue(), pngs
+
+
+def _png_bytes(fig) -> bytes:
+    b = io.BytesIO()
+    fig.savefig(b, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    return b.getvalue()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def build_report(scenario, out_path: str | Path, *, png_dir: str | Path | None = None,
+                 progress: bool = False, requests: int | None = None) -> ReportResult:
+    """Write the PDF report of `scenario` (a `Scenario` or a TOML path) to `out_path`.
+
+    `png_dir`: also write every page as PNG there (`NN-title.png`). `requests` overrides the
+    requests simulated (the run, each plan probe and each sweep point). `progress`: status
+    lines on stderr while long work runs, only when stderr is a terminal.
+    """
+    from simkit.report.data import gather
+    from simkit.scenario import Scenario, load_scenario
+
+    out = check_output(out_path, png_dir)
+    if requests is not None and (not isinstance(requests, int) or isinstance(requests, bool)
+                                 or requests <= 0):
+        raise SimkitError(f"--requests: must be a positive integer, got {requests!r}")
+    s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    d = gather(s, requests=requests, progress=progress)
+    pages, pdf_bytes, _ = render(d)
+    pngs = []
+    if png_dir is not None:
+        pngs = [(f"{i:02d}-{_slug(t)}.png", _png_bytes(fig))
+                for i, (t, fig) in enumerate(pages, 1)]
+    # everything is computed: now write
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, pdf_bytes)
+    written = []
+    if png_dir is not None:
+        pd = Path(png_dir)
+        pd.mkdir(parents=True, exist_ok=True)
+        for name, data in pngs:
+            _write_atomic(pd / name, data)
+            written.append(str(pd / name))
+    notes = []
+    if d.plan is None:
+        notes.append("capacity plan: the scenario has no [plan] section and no SLOs")
+    elif d.plan.error:
+        notes.append(f"capacity plan: {d.plan.error}")
+    return ReportResult(path=str(out), pages=[t for t, _ in pages], png_paths=written,
+                        size_bytes=len(pdf_bytes), notes=notes)

@@ -1,0 +1,100 @@
+"""What the report gathers: the numbers on its pages agree with the cost layer, the
+simulator and the scenario."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simkit.report import data as D
+from simkit.scenario import scenario_from_dict
+
+BASE = {
+    "name": "data-test", "seed": 3,
+    "model": {"name": "llama-3-8b", "attention": "full", "window": 1024},
+    "hardware": {"name": "h100-sxm"},
+    "workload": {"requests": 40, "arrival": {"process": "poisson", "rate": 2.0},
+                 "prompt_tokens": {"dist": "fixed", "value": 600},
+                 "output_tokens": {"dist": "fixed", "value": 16}},
+}
+
+
+def scen(**extra):
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
+    d.update(extra)
+    return scenario_from_dict(d)
+
+
+def test_compare_kinds_default_plan_and_sweep():
+    assert D.compare_kinds(scen()) == ("full",) + tuple(k for k in D.DEFAULT_COMPARE
+                                                        if k != "full")
+    s = scen(slo={"ttft_p99_s": 1.0}, plan={"compare": ["linear", "full"]})
+    assert D.compare_kinds(s) == ("full", "linear")
+    s = scen(sweep={"model.attention": ["memory", "full"]})
+    assert D.compare_kinds(s) == ("full", "memory")
+
+
+def test_scaling_crossovers_are_where_the_costs_cross():
+    s = scen()
+    sc = D.scaling_data(s, ("full", "window"))
+    cache = [c for c in sc.crossovers["cache"] if c["b"] == "window"]
+    # full and a 1,024-token window hold the same cache up to w tokens, then full grows
+    assert [c["length"] for c in cache] == [1025]
+    full = dict(zip(sc.lengths.tolist(), sc.cache_bytes["full"]))
+    assert full[sc.lengths[0]] == pytest.approx(131072 * sc.lengths[0])  # 128 KiB / token
+    # the window's cache stops growing at w; full attention's never does
+    assert sc.cache_bytes["window"][-1] == pytest.approx(131072 * 1024)
+    assert sc.max_context["window"] is None
+    assert sc.max_context["full"] == int(sc.kv_capacity_bytes // 131072)
+    # prefill: full attention is quadratic, so its time grows faster than the window's
+    assert sc.prefill_s["full"][-1] > 10 * sc.prefill_s["window"][-1]
+
+
+def test_cost_table_ratio_is_the_square_law():
+    s = scen(report={"context_lengths": [512, 2048]})
+    c = D.cost_model_data(s, ("full",))
+    rows = c.lengths_table["rows"]
+    assert rows[0][0] == "512" and rows[1][0] == "2,048"
+    # attention prefill FLOPs n(n+1): (2048*2049) / (512*513) = 15.98
+    assert rows[1][3] == "16x"
+    assert c.big_o_time == "O(n^2)"
+    names = {x["name"]: x for x in c.symbols}
+    assert names["H_kv"]["value"] == 8 and names["beta_kv"]["meaning"]
+
+
+def test_simulation_latencies_cover_completed_requests():
+    s = scen()
+    sim = D.simulation_data(s)
+    assert sim.summary["requests_completed"] == 40
+    assert sim.latencies["ttft_s"].size == 40
+    assert np.percentile(sim.latencies["ttft_s"], 99) == pytest.approx(
+        sim.summary["ttft_s"]["p99"])
+    assert np.all(sim.latencies["tpot_s"] > 0)
+
+
+def test_roofline_points_lie_under_the_roofs():
+    r = D.roofline_data(scen())
+    assert r.points
+    for p in r.points:
+        ai = p["flops"] / p["bytes"]
+        assert p["flops_per_s"] <= min(r.effective_flops_per_s,
+                                       r.effective_bytes_per_s * ai) * (1 + 1e-9)
+    kinds = [p["kind"] for p in r.points]
+    assert "prefill" in kinds and "decode" in kinds
+
+
+def test_no_plan_without_slo_or_plan_section():
+    assert D.plan_data(scen()) is None
+    assert D.sweep_data(scen()) is None
+
+
+def test_uncalibrated_profile_has_no_calibration_page():
+    assert D.calibration_data(scen()) is None
+
+
+def test_assumptions_cite_sources():
+    secs = dict(D.assumptions_data(scen()))
+    text = " ".join(sum(secs.values(), []))
+    assert "huggingface.co/meta-llama/Meta-Llama-3-8B" in text
+    assert "NVIDIA H100 datasheet" in text
+    assert "arXiv:1804.06826" in text  # where the memory efficiency default comes from
