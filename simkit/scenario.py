@@ -365,6 +365,10 @@ class ReportSection:
     compare: tuple[str, ...] = _f((), _tuple_of(_str()))
     #: context lengths (tokens) at which the report tabulates costs; () -> report's default
     context_lengths: tuple[int, ...] = _f((), _tuple_of(_int()))
+    #: run the associative-recall retention experiment (`simkit fidelity`) and draw it
+    fidelity: bool = _f(False, _bool)
+    #: lengths (tokens) for the retention experiment; () -> 512, 2048, 8192, 32768
+    fidelity_lengths: tuple[int, ...] = _f((), _tuple_of(_int(lo=32)))
 
 
 class SweepGrid(Mapping):

@@ -586,6 +586,28 @@ def calibration_data(s) -> CalibrationData | None:
                            step_overhead_s=hw.step_overhead_s)
 
 
+def fidelity_data(s, *, progress: bool = False) -> dict[str, Any] | None:
+    """Section 8: the associative-recall retention experiment, when `[report] fidelity`.
+
+    The scenario's own window / global tokens / memory slots / segment are used where it
+    sets them; the rest of the task (d, pairs, trials, sharpness) is `RecallTask`'s default.
+    """
+    if not s.report.fidelity:
+        return None
+    from dataclasses import replace
+
+    from simkit.calibrate.fidelity import DEFAULT_LENGTHS, RecallTask, run_fidelity
+
+    _progress(progress, "information retention (associative recall)")
+    task = RecallTask()
+    m = s.model
+    task = replace(task, **{k: v for k, v in (
+        ("window", m.window), ("global_tokens", m.global_tokens),
+        ("memory_slots", m.memory_slots), ("segment", m.segment_tokens)) if v is not None})
+    lengths = s.report.fidelity_lengths or DEFAULT_LENGTHS
+    return run_fidelity(lengths=lengths, seed=s.seed, task=task).to_dict()
+
+
 def assumptions_data(s) -> list[tuple[str, list[str]]]:
     """Section 9: conventions, the profile's efficiency constants and every source."""
     from simkit import __version__
@@ -700,6 +722,7 @@ class ReportData:
     calibration: CalibrationData | None
     assumptions: list[tuple[str, list[str]]]
     notes: list[str] = field(default_factory=list)
+    fidelity: dict[str, Any] | None = None  # FidelityResult.to_dict() when [report] fidelity
 
 
 def title_data(s) -> TitleData:
@@ -849,6 +872,7 @@ def gather(s, *, requests: int | None = None, progress: bool = False,
     sweep = sweep_data(s, requests=requests, progress=progress, executor=sweep_executor)
     d = ReportData(scenario=s, title=title_data(s), cost=cost, scaling=scaling, roofline=roof,
                    simulation=sim, plan=plan, sweep=sweep, calibration=calibration_data(s),
-                   assumptions=assumptions_data(s))
+                   assumptions=assumptions_data(s),
+                   fidelity=fidelity_data(s, progress=progress))
     d.title.answer = answer_lines(d)
     return d

@@ -83,6 +83,8 @@ def pages_for(d) -> list[tuple[str, Any]]:
         pages.append(("Sweep: every point", F.sweep_table_page(d.sweep)))
     if d.calibration is not None:
         pages.append(("Calibration", F.calibration_figure(d.calibration)))
+    if d.fidelity is not None:
+        pages.append(("Information retention", F.fidelity_figure(d.fidelity)))
     pages.append(("Assumptions and sources",
                   F.text_page("Assumptions and sources", d.assumptions)))
     return pages
