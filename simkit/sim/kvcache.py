@@ -41,29 +41,54 @@ class KVPolicy:
         self.budget_tokens = budget_tokens
         self.bytes_per_token = float(step_model.kv_bytes_per_token)
         self.fixed_bytes = float(step_model.kv_fixed_bytes)
+        self._pos_table: np.ndarray | None = None
+        self._units_table: np.ndarray | None = None
         if self.paged:
             self.unit_bytes = self.block_size * self.bytes_per_token
         else:
-            self.unit_bytes = float(self.positions(np.array([self.max_seq_len]))[0]) \
+            self.unit_bytes = float(self._positions_formula(np.array([self.max_seq_len]))[0]) \
                 * self.bytes_per_token
 
-    def positions(self, cached: np.ndarray) -> np.ndarray:
-        """Token positions whose K/V a sequence stores when `cached` tokens are in its cache."""
+    def build_tables(self, max_tokens: int) -> None:
+        """Tabulate positions and units for every length 0..max_tokens+1, so the hot loop
+        does one array lookup instead of evaluating the cost model's formula."""
+        t = np.arange(int(max_tokens) + 2, dtype=np.int64)
+        self._pos_table = self._positions_formula(t)
+        if self.paged:
+            b = self.block_size
+            self._units_table = (self._pos_table + (b - 1)) // b
+        else:
+            self._units_table = np.ones(len(t), dtype=np.int64)
+
+    def _positions_formula(self, cached: np.ndarray) -> np.ndarray:
         t = np.asarray(self.model.kv_tokens(np.asarray(cached, dtype=np.int64)))
-        t = t.astype(np.int64, copy=False)
+        t = np.rint(t).astype(np.int64)
         if self.budget_tokens is not None:
             t = np.minimum(t, self.budget_tokens)
         return t
 
+    def positions(self, cached: np.ndarray) -> np.ndarray:
+        """Token positions whose K/V a sequence stores when `cached` tokens are in its cache."""
+        tab = self._pos_table
+        if tab is not None:
+            return tab[cached]
+        return self._positions_formula(cached)
+
     def units(self, cached: np.ndarray) -> np.ndarray:
         """Units a sequence with `cached` tokens must own (vectorised)."""
+        tab = self._units_table
+        if tab is not None:
+            return tab[cached]
         cached = np.asarray(cached, dtype=np.int64)
         if not self.paged:
             return np.ones(cached.shape, dtype=np.int64)
         b = self.block_size
-        return (self.positions(cached) + (b - 1)) // b
+        return (self._positions_formula(cached) + (b - 1)) // b
 
     def units_one(self, cached: int) -> int:
+        tab = self._units_table
+        if tab is not None:
+            return int(tab[cached])
         return int(self.units(np.array([cached]))[0])
 
     def max_units(self, n_seqs: int) -> int:
@@ -93,8 +118,7 @@ class KVPolicy:
 class KVPool:
     """One replica's KV memory: units and sequences in use, allocation counters."""
 
-    __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed",
-                 "peak_bytes")
+    __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed")
 
     def __init__(self, policy: KVPolicy) -> None:
         self.policy = policy
@@ -102,7 +126,6 @@ class KVPool:
         self.n_seqs = 0
         self.units_allocated = 0
         self.units_freed = 0
-        self.peak_bytes = 0.0
 
     def free_units(self, extra_seqs: int = 0) -> int:
         return self.policy.max_units(self.n_seqs + extra_seqs) - self.units_in_use

@@ -82,10 +82,17 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
     span = simulated_s if simulated_s > 0 else float("nan")
     good = slo_mask(tab, slo_targets)
     n_good = int(np.count_nonzero(good))
-    reserved_int = useful_int = 0.0
+    peaks = [float(log["reserved"].max()) if len(log["reserved"]) else 0.0
+             for log in iteration_logs]
+    reserved_int = useful_int = busy_s = batch_int = 0.0
+    batch_max = 0
     for log in iteration_logs:
         reserved_int += float(np.dot(log["reserved"], log["dt"]))
         useful_int += float(np.dot(log["useful"], log["dt"]))
+        busy_s += float(log["dt"].sum())
+        batch_int += float(np.dot(log["batch"], log["dt"]))
+        if len(log["batch"]):
+            batch_max = max(batch_max, int(log["batch"].max()))
 
     def rate(x: float) -> float | None:
         return None if not simulated_s > 0 else x / span
@@ -106,15 +113,19 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
         "goodput_requests_per_s": rate(n_good),
         "slo": dict(slo_targets),
         "slo_attainment": (n_good / n) if n else None,
-        "kv_peak_bytes": max((r.pool.peak_bytes for r in replicas), default=0.0),
+        "kv_peak_bytes": max(peaks, default=0.0),
         "kv_capacity_bytes": float(capacity_bytes),
         "kv_useful_fraction": (useful_int / reserved_int) if reserved_int > 0 else None,
         "preemptions": int(sum(r.preemptions for r in replicas)),
+        # sequences per iteration, time-weighted over busy time, and the largest batch
+        "batch_size_mean": (batch_int / busy_s) if busy_s > 0 else None,
+        "batch_size_max": batch_max,
+        "busy_fraction": (busy_s / (simulated_s * len(replicas))) if simulated_s > 0 else None,
         "swap_bytes": float(sum(r.swap_bytes_total for r in replicas)),
         "iterations": int(sum(r.iterations for r in replicas)),
         "replicas": len(replicas),
         "per_replica_completed": [int(r.completed) for r in replicas],
-        "per_replica_kv_peak_bytes": [float(r.pool.peak_bytes) for r in replicas],
+        "per_replica_kv_peak_bytes": peaks,
     }
     s.update(extra)
     return s
@@ -133,7 +144,7 @@ def timeseries(iteration_logs: list[dict[str, np.ndarray]], queue_times_s: np.nd
     qt = queue_times_s[order]
     qc = np.cumsum(queue_deltas[order])
     pos = np.searchsorted(qt, grid, side="right") - 1
-    queue = np.where(pos >= 0, qc[np.maximum(pos, 0)], 0)
+    queue = np.where(pos >= 0, qc[np.maximum(pos, 0)], 0) if len(qc) else np.zeros(points)
     batch = np.zeros(points)
     kv_used = np.zeros(points)
     kv_useful = np.zeros(points)

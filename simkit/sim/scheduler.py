@@ -18,8 +18,10 @@ Memory growth and preemption are the replica's job (they are the same for every 
   (``chunk_tokens``) per iteration; running decodes take one token each, the rest of the
   budget goes to prompt chunks, ongoing prefills first, then new admissions.
 
-Preempted requests return to the front of the queue; swapped-out ones are resumed before
-new ones (vLLM's policy).
+Admission allocates KV blocks for the whole prompt at once (vLLM's ``can_allocate``), also
+under chunked prefill, so a prompt being prefilled in chunks holds blocks it has not filled
+yet (it shows in the KV useful fraction). Preempted requests return to the front of the
+queue; swapped-out ones are resumed before new ones (vLLM's policy).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Scheduler:
     name = "?"
     admits_midway = True
     holds_until_batch_end = False
+    whole_prefill = True  # a prompt is prefilled in one iteration (False: in chunks)
 
     def __init__(self, serving) -> None:
         self.max_batch = int(serving.max_batch)
@@ -70,6 +73,7 @@ class ContinuousScheduler(Scheduler):
 
 class ChunkedScheduler(Scheduler):
     name = "chunked"
+    whole_prefill = False
 
     def __init__(self, serving) -> None:
         super().__init__(serving)

@@ -20,7 +20,7 @@ from simkit.sim import metrics
 from simkit.sim.engine import PRIORITY_ARRIVAL, Engine
 from simkit.sim.kvcache import KVPolicy
 from simkit.sim.progress import Progress
-from simkit.sim.replica import Replica
+from simkit.sim.replica import Replica, iteration_log
 from simkit.sim.request import COLUMNS, REJECTED, RequestTable
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
@@ -142,6 +142,8 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     # a request is rejected when even an empty replica could not hold it at its longest
     # (prompt + output - 1 positions), or it exceeds the contiguous reservation
     longest = table.prompt_tokens + table.output_tokens - 1
+    policy.build_tables(max(int(longest.max(initial=0)),
+                            max_seq_len if kind == "contiguous" else 0))
     fits = policy.units(longest) <= policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len
@@ -179,10 +181,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         prog.close()
     end_s = engine.now_s
 
-    logs = [{"t": np.asarray(r.log_t), "dt": np.asarray(r.log_dt),
-             "batch": np.asarray(r.log_batch, dtype=np.int64),
-             "reserved": np.asarray(r.log_reserved), "useful": np.asarray(r.log_useful),
-             "tokens": np.asarray(r.log_tokens, dtype=np.int64)} for r in replicas]
+    logs = [iteration_log(r) for r in replicas]
     targets = scenario.slo.targets() if hasattr(scenario.slo, "targets") else {
         k: v for k, v in (("ttft_s", scenario.slo.ttft_p99_s), ("tpot_s", scenario.slo.tpot_p99_s),
                           ("e2e_s", scenario.slo.e2e_p99_s)) if v is not None}

@@ -256,8 +256,9 @@ def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
                               "set workload.arrival.process = \"trace\"")
         data = getattr(trace, trace_attr)
         if data is None:
+            cols = PROMPT_COLUMNS if trace_attr == "prompt" else OUTPUT_COLUMNS
             raise SimkitError(f"{where}.dist: the arrival trace {trace.path.name} has no "
-                              f"{' or '.join(PROMPT_COLUMNS if trace_attr == 'prompt' else OUTPUT_COLUMNS)} column")
+                              f"{' or '.join(cols)} column")
         x = data[trace_rows].astype(np.float64)
     else:
         raise SimkitError(f"{where}.dist: unknown distribution {dist!r}; choose one of fixed, "

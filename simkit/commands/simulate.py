@@ -1,0 +1,91 @@
+"""`simkit simulate SCENARIO.toml`: run the request-stream simulation of a scenario."""
+
+from __future__ import annotations
+
+from simkit.commands._common import nonneg_int, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("simulate", help="run the request-stream simulation",
+                       description="Simulate SCENARIO.toml's request stream on its replicas "
+                       "(batching, KV memory, preemption) and summarise latencies, "
+                       "throughput, goodput and memory use.")
+    p.add_argument("scenario", help="scenario TOML file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--requests-csv", metavar="F",
+                   help="write one row per request to F (and the resolved scenario to "
+                   "F.scenario.toml)")
+    p.add_argument("--seed", type=nonneg_int, help="override the scenario's seed")
+    p.add_argument("--requests", type=positive_int, help="override workload.requests")
+    p.set_defaults(func=run)
+
+
+def _text(s: dict, scenario) -> str:
+    from simkit.units import fmt_bytes, fmt_seconds
+
+    def dist(d: dict) -> str:
+        if d["mean"] is None:
+            return "n/a"
+        return (f"mean {fmt_seconds(d['mean'])}, p50 {fmt_seconds(d['p50'])}, "
+                f"p90 {fmt_seconds(d['p90'])}, p99 {fmt_seconds(d['p99'])}")
+
+    def num(v, fmt="{:.3g}") -> str:
+        return "n/a" if v is None else fmt.format(v)
+
+    def pct(v) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    lines = [
+        f"{scenario.name}: {scenario.model.name} on {scenario.serving.replicas} x "
+        f"{scenario.hardware.gpus_per_replica} x {scenario.hardware.name}, "
+        f"{s['scheduler']} batching, {s['kv_memory']} KV, seed {s['seed']}",
+        f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "
+        f"{s['requests_rejected']} rejected, {s['requests_in_flight']} in flight",
+        f"  simulated    {fmt_seconds(s['simulated_seconds'])} ({s['iterations']} iterations)",
+        f"  throughput   {num(s['throughput_tokens_per_s'], '{:,.0f}')} output tokens/s, "
+        f"{num(s['throughput_requests_per_s'])} requests/s",
+        f"  goodput      {num(s['goodput_requests_per_s'])} requests/s meeting every SLO "
+        f"({pct(s['slo_attainment'])} of arrivals)",
+        f"  TTFT         {dist(s['ttft_s'])}",
+        f"  TPOT         {dist(s['tpot_s'])}",
+        f"  end-to-end   {dist(s['e2e_s'])}",
+        f"  queue wait   {dist(s['queue_wait_s'])}",
+        f"  KV memory    peak {fmt_bytes(s['kv_peak_bytes'])} of "
+        f"{fmt_bytes(s['kv_capacity_bytes'])} per replica, useful fraction "
+        f"{pct(s['kv_useful_fraction'])}",
+        f"  preemptions  {s['preemptions']}",
+    ]
+    if s["slo"]:
+        lines.append("  SLO (p99)    " + ", ".join(f"{k} <= {fmt_seconds(v)}"
+                                                   for k, v in s["slo"].items()))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    import os
+
+    from simkit.commands._common import print_json
+    from simkit.errors import SimkitError
+    from simkit.scenario import load_scenario
+    from simkit.sim import simulate
+
+    scenario = load_scenario(args.scenario)
+    if args.requests_csv:
+        folder = os.path.dirname(os.path.abspath(args.requests_csv))
+        if not os.path.isdir(folder):
+            raise SimkitError(f"--requests-csv: no such folder {folder!r}")
+    res = simulate(scenario, seed=args.seed, requests=args.requests, progress=True)
+    if args.requests_csv:
+        res.write_requests_csv(args.requests_csv)
+        if hasattr(scenario, "to_toml"):
+            resolved = scenario.with_(seed=res.summary["seed"]) if args.seed is not None \
+                else scenario
+            if args.requests is not None:
+                resolved = resolved.with_(**{"workload.requests": args.requests})
+            with open(args.requests_csv + ".scenario.toml", "w") as f:
+                f.write(resolved.to_toml())
+    if args.json:
+        print_json(res.summary)
+    else:
+        print(_text(res.summary, scenario))
+    return 0

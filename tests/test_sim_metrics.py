@@ -1,0 +1,39 @@
+"""Metric definitions on a hand-built request table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simkit.sim.metrics import dist_stats, latencies, slo_mask
+from simkit.sim.request import COMPLETED, REJECTED, RequestTable
+
+
+def _table():
+    t = RequestTable(np.array([0.0, 1.0, 2.0]), np.array([10, 10, 10]), np.array([1, 5, 3]))
+    t.start_s[:] = [0.5, 1.0, np.nan]
+    t.first_token_s[:] = [1.0, 1.5, np.nan]
+    t.finish_s[:] = [1.0, 3.5, np.nan]
+    t.status[:] = [COMPLETED, COMPLETED, REJECTED]
+    return t
+
+
+def test_latency_definitions():
+    lat = latencies(_table())
+    assert lat["ttft_s"].tolist() == [1.0, 0.5]
+    assert lat["e2e_s"].tolist() == [1.0, 2.5]
+    assert lat["queue_wait_s"].tolist() == [0.5, 0.0]
+    # TPOT leaves out the one-token output; (3.5 - 1.5) / (5 - 1)
+    assert lat["tpot_s"].tolist() == [0.5]
+
+
+def test_slo_mask_needs_every_target():
+    t = _table()
+    assert slo_mask(t, {}).tolist() == [True, True, False]
+    assert slo_mask(t, {"ttft_s": 0.6}).tolist() == [False, True, False]
+    assert slo_mask(t, {"tpot_s": 0.4}).tolist() == [True, False, False]
+
+
+def test_dist_stats():
+    s = dist_stats(np.arange(101.0))
+    assert (s["mean"], s["p50"], s["p90"], s["p99"]) == (50.0, 50.0, 90.0, 99.0)
+    assert dist_stats(np.array([]))["p99"] is None
