@@ -29,6 +29,11 @@ def _text(s: dict, scenario) -> str:
         return (f"mean {fmt_seconds(d['mean'])}, p50 {fmt_seconds(d['p50'])}, "
                 f"p90 {fmt_seconds(d['p90'])}, p99 {fmt_seconds(d['p99'])}")
 
+    def _kind(sc) -> str:
+        from simkit.costs import ArchSpec
+
+        return ArchSpec.from_scenario_model(sc.model_config(), sc.model).attention
+
     def num(v, fmt="{:.3g}") -> str:
         return "n/a" if v is None else fmt.format(v)
 
@@ -36,8 +41,8 @@ def _text(s: dict, scenario) -> str:
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
     lines = [
-        f"{scenario.name}: {scenario.model.name} on {scenario.serving.replicas} x "
-        f"{scenario.hardware.gpus_per_replica} x {scenario.hardware.name}, "
+        f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on {scenario.serving.replicas} replica(s) of "
+        f"{scenario.hardware.gpus_per_replica} x {scenario.hardware_profile().name}, "
         f"{s['scheduler']} batching, {s['kv_memory']} KV, seed {s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "
         f"{s['requests_rejected']} rejected, {s['requests_in_flight']} in flight",
