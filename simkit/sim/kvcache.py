@@ -43,6 +43,8 @@ class KVPolicy:
         self.fixed_bytes = float(step_model.kv_fixed_bytes)
         self._pos_table: np.ndarray | None = None
         self._units_table: np.ndarray | None = None
+        self._max_units: dict = {}
+        self.positions_are_tokens = False  # known once the tables are built
         if self.paged:
             self.unit_bytes = self.block_size * self.bytes_per_token
         else:
@@ -54,6 +56,9 @@ class KVPolicy:
         does one array lookup instead of evaluating the cost model's formula."""
         t = np.arange(int(max_tokens) + 2, dtype=np.int64)
         self._pos_table = self._positions_formula(t)
+        # full attention without eviction holds every token: positions(t) = t, so a sum of
+        # positions is a sum of contexts (the replica then skips the table lookups)
+        self.positions_are_tokens = bool(np.array_equal(self._pos_table, t))
         if self.paged:
             b = self.block_size
             self._units_table = (self._pos_table + (b - 1)) // b
@@ -93,6 +98,16 @@ class KVPolicy:
 
     def max_units(self, n_seqs: int) -> int:
         """Units that fit beside the fixed state of `n_seqs` sequences (-1: not even that)."""
+        # asked at nearly every iteration boundary, for a handful of distinct n_seqs (a
+        # policy is fixed once built: capacity and unit sizes never change)
+        hit = self._max_units.get(n_seqs)
+        if hit is None:
+            if len(self._max_units) > 4096:
+                self._max_units.clear()
+            hit = self._max_units[n_seqs] = self._max_units_formula(n_seqs)
+        return hit
+
+    def _max_units_formula(self, n_seqs: int) -> int:
         room = self.capacity_bytes - n_seqs * self.fixed_bytes
         if room < 0:
             return -1

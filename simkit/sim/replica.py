@@ -1,25 +1,33 @@
 """One serving replica: its queue, its running batch, its KV pool and its iteration loop.
 
 The running batch is one (5 x capacity) int64 array, columns in admission order (the last
-admitted is the first preempted, as in vLLM): request id, cached tokens, KV units owned,
-output tokens still to produce, prompt tokens still to prefill. Each iteration boundary (an
-engine event) commits the iteration that just ended, retires finished requests, grows KV
-memory for the decodes (preempting when it runs out), lets the scheduler admit, and starts
-the next iteration.
+admitted is the first preempted, as in vLLM): request id, cached tokens, minus the output
+tokens still to produce (negated so that a decode step adds 1 to both rows at once), KV units
+owned, prompt tokens still to prefill. Each iteration boundary (an engine event) commits the
+iteration that just ended, retires finished requests, grows KV memory for the decodes
+(preempting when it runs out), lets the scheduler admit, and starts the next iteration.
 
 Fast path: while the batch only decodes and nothing can join it, membership changes only at
 the next completion, the next memory shortfall or the next arrival. The replica then plans
 all the iterations up to that point at once, with the cost model's vectorised
-``decode_steps_s`` and one (steps x batch) grid of KV positions, and schedules a single
-event. ``fast=False`` steps one iteration at a time through ``step_time_s``; both give the
-same numbers, bit for bit (tests/test_sim_replica.py checks it).
+``decode_steps_s`` and one (steps x batch) grid of KV units, and schedules a single event.
+``fast=False`` steps one iteration at a time through ``step_time_s``; both give the same
+numbers, bit for bit (tests/test_sim_replica.py checks it).
+
+Speed (benchmarks/simulate.py): an event costs a few dozen numpy calls on batch-sized arrays,
+so the hot paths count calls. When the cost model offers integer-sum forms
+(``decode_steps_sum_s``, ``step_sum_s``: exact for affine per-token costs) the replica hands
+it sums of contexts instead of arrays, and with full attention (positions = tokens) the
+positions held are sums too; per-step figures of a run are Python lists.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from collections import deque
+from itertools import accumulate
 
 import numpy as np
 
@@ -28,7 +36,10 @@ from simkit.sim.kvcache import KVPolicy, KVPool
 from simkit.sim.request import COMPLETED, QUEUED, RUNNING, SWAPPED
 
 _I64 = np.int64
-ID, CACHED, UNITS, LEFT, PRE = range(5)
+ID, CACHED, NLEFT, UNITS, PRE = range(5)
+#: CACHED and NLEFT (minus the output tokens still to produce) are adjacent rows, so one
+#: slice advances both by a decode step: R[STEP] += 1
+STEP = slice(CACHED, NLEFT + 1)
 #: longest decode run planned in one go (bounds the planning grid; a longer run is simply
 #: continued by the next plan, with identical results)
 MAX_PLAN_STEPS = 1024
@@ -47,6 +58,10 @@ class Replica:
         self.pool = KVPool(policy)
         self.scheduler = scheduler
         self.model = step_model
+        # integer-sum shortcuts of the cost model, when it has them (StepCostModel does):
+        # the same bits as decode_steps_s / step_time_s without building context arrays
+        self._decode_sum = getattr(step_model, "decode_steps_sum_s", None)
+        self._step_sum = getattr(step_model, "step_sum_s", None)
         self.swap = swap
         self.swap_bytes_per_s = float(swap_bytes_per_s)
         self.fast = fast and policy.budget_tokens is None
@@ -114,7 +129,12 @@ class Replica:
         if n == self.R.shape[1]:
             self.R = np.concatenate([self.R, np.zeros_like(self.R)], axis=1)
             self.done = np.concatenate([self.done, np.zeros_like(self.done)])
-        self.R[:, n] = (rid, cached, units, left, pre)
+        R = self.R
+        R[ID, n] = rid  # (scalar stores: cheaper than converting a tuple to a column)
+        R[CACHED, n] = cached
+        R[NLEFT, n] = -left
+        R[UNITS, n] = units
+        R[PRE, n] = pre
         self.done[n] = False
         self.n = n + 1
         if pre:
@@ -184,7 +204,8 @@ class Replica:
 
     def _preempt(self, i: int, now_s: float) -> None:
         tab = self.table
-        rid, cached, units, left, pre = (int(v) for v in self.R[:, i])
+        rid, cached, nleft, units, pre = (int(v) for v in self.R[:, i])
+        left = -nleft
         self.pool.release(units)
         tab.preemptions[rid] += 1
         self.preemptions += 1
@@ -220,10 +241,23 @@ class Replica:
         while self.n:
             n = self.n
             dec = self._decode_mask()
+            if dec is None:  # everyone decodes: own units(cached + 1) each, one lookup
+                new = units(self.R[CACHED, :n] + 1)
+                # the batch owns every unit in use, so this is the sum of the growths
+                total = int(np.add.reduce(new)) - self.pool.units_in_use
+                if total <= self.pool.free_units():
+                    if total:
+                        self.R[UNITS, :n] = new
+                        self.pool.grow(total)
+                    return preempted
+                victims = np.flatnonzero(~self.done[:n])
+                self._preempt(int(victims[-1]), now_s)
+                preempted = True
+                continue
             need = units(self.R[CACHED, :n] + 1) - self.R[UNITS, :n]
             if dec is not None:
                 need *= dec
-            total = int(need.sum())
+            total = int(np.add.reduce(need))
             if total <= self.pool.free_units():
                 if total:
                     self.R[UNITS, :n] += need
@@ -247,46 +281,47 @@ class Replica:
         R, n = self.R, self.n
         if kind == "run":  # b decode steps of every sequence (a: their indices, None = all)
             if a is None:
-                R[CACHED, :n] += b
-                R[LEFT, :n] -= b
+                R[STEP, :n] += b
             else:
-                R[CACHED, a] += b
-                R[LEFT, a] -= b
+                R[STEP, a] += b
             if not self._run_finishes:
                 return
         elif kind == "tail":  # decodes [:a], whole-prompt prefills [a:n] (see _step_tail)
-            R[CACHED, :a] += 1
-            R[CACHED, a:n] += R[PRE, a:n]
-            R[PRE, a:n] = 0
-            R[LEFT, :n] -= 1
-            ids = R[ID, a:n]
+            R[STEP, :n] += 1  # everyone emits a token; the prefills' caches fixed below
             tab = self.table
-            ft = tab.first_token_s[ids]
-            tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
+            if n - a == 1:  # one admission (the usual case): scalars
+                R[CACHED, a] += R[PRE, a] - 1
+                R[PRE, a] = 0
+                rid = R[ID, a]
+                if tab.first_token_s[rid] != tab.first_token_s[rid]:  # NaN: first time
+                    tab.first_token_s[rid] = now_s
+            else:
+                R[CACHED, a:n] += R[PRE, a:n] - 1
+                R[PRE, a:n] = 0
+                ids = R[ID, a:n]
+                ft = tab.first_token_s[ids]
+                tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
             self.n_pre = 0
         else:  # one mixed iteration: decode mask a (None = all), prefill chunks b
             if a is None:
-                R[CACHED, :n] += 1
-                R[LEFT, :n] -= 1
+                R[STEP, :n] += 1
             elif a.any():
-                R[CACHED, :n] += a
-                R[LEFT, :n] -= a
+                R[STEP, :n] += a
             if b is not None:
                 R[CACHED, :n] += b
                 R[PRE, :n] -= b
                 first = (b > 0) & (R[PRE, :n] == 0)
                 if first.any():
-                    R[LEFT, :n] -= first
+                    R[NLEFT, :n] += first
                     ids = R[ID, :n][first]
                     tab = self.table
                     ft = tab.first_token_s[ids]
                     tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
                     self.n_pre -= int(np.count_nonzero(first))
-        left = R[LEFT, :n]
-        fin = left == 0
+        fin = R[NLEFT, :n] == 0
         if self.n_done:
             fin &= ~self.done[:n]
-        if not fin.any():
+        if not np.count_nonzero(fin):  # (cheaper than fin.any())
             return
         if self.scheduler.holds_until_batch_end:
             self.done[:n] |= fin
@@ -300,18 +335,32 @@ class Replica:
         """Finished sequences (mask over the batch) leave it and free their memory."""
         R, n = self.R, self.n
         tab = self.table
-        ids = R[ID, :n][fin]
-        tab.finish_s[ids] = now_s
-        tab.status[ids] = COMPLETED
-        freed = R[UNITS, :n][fin]
         pool = self.pool
-        pool.n_seqs -= len(ids)
-        u = int(freed.sum())
+        where = fin.nonzero()[0]
+        if len(where) == 1:  # one finisher (the usual case): scalars and one shift
+            i = int(where[0])
+            rid = R[ID, i]
+            tab.finish_s[rid] = now_s
+            tab.status[rid] = COMPLETED
+            u = int(R[UNITS, i])
+            if R[PRE, i]:
+                self.n_pre -= 1
+            if self.done[i]:
+                self.n_done -= 1
+            R[:, i:n - 1] = R[:, i + 1:n]  # close the gap, keeping admission order
+            self.done[i:n - 1] = self.done[i + 1:n]
+            self.n = n - 1
+        else:
+            ids = R[ID, :n][fin]
+            tab.finish_s[ids] = now_s
+            tab.status[ids] = COMPLETED
+            u = int(np.add.reduce(R[UNITS, :n][fin]))
+            self._keep(~fin)
+        pool.n_seqs -= len(where)
         pool.units_in_use -= u
         pool.units_freed += u
-        self.completed += len(ids)
-        self.sim.on_completed(len(ids))
-        self._keep(~fin)
+        self.completed += len(where)
+        self.sim.on_completed(len(where))
 
     def _begin(self, now_s: float) -> None:
         self._swap_pending = 0.0
@@ -394,20 +443,32 @@ class Replica:
         schedulers only; ``fast=False`` keeps the general path as the reference)."""
         R, n, m = self.R, self.n, self.n_pre
         nd = n - m
-        d_ctx = R[CACHED, :nd] + 1
-        p_len = R[PRE, nd:n]
-        p_start = R[CACHED, nd:n]
-        dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
+        pos = self.policy._pos_table
+        dt = None
+        if m == 1 and self._step_sum is not None:  # one admission: integers only
+            d_total = int(np.add.reduce(R[CACHED, :nd])) + nd  # decode contexts: cached + 1
+            start, length = int(R[CACHED, nd]), int(R[PRE, nd])
+            dt = self._step_sum(d_total, nd, start, length)
+            if dt is not None:
+                if self.policy.positions_are_tokens:
+                    held = d_total + start + length
+                else:
+                    held = int(np.add.reduce(pos[R[CACHED, :nd] + 1])) + int(pos[start + length])
+        if dt is None:
+            d_ctx = R[CACHED, :nd] + 1
+            p_len = R[PRE, nd:n]
+            p_start = R[CACHED, nd:n]
+            dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
+            held = int(np.add.reduce(pos[d_ctx])) + int(np.add.reduce(pos[p_start + p_len]))
         if self._swap_pending:
             self.swap_bytes_total += self._swap_pending
             dt += self._swap_pending / self.swap_bytes_per_s
-        pos = self.policy._pos_table
         pool = self.pool
         self.log_t.append(now_s)
         self.log_dt.append(dt)
         self.log_batch.append(n)
         self.log_units.append(pool.units_in_use)
-        self.log_pos.append(int(pos[d_ctx].sum()) + int(pos[p_start + p_len].sum()))
+        self.log_pos.append(held)
         self.log_seqs.append(pool.n_seqs)
         self.log_tokens.append(n)
         self.iterations += 1
@@ -421,21 +482,25 @@ class Replica:
         Works whether or not this boundary's memory growth has happened: the needs are
         counted from the units the sequences own now, step 1 included, against the units
         free now, exactly as stepping would grow them one iteration at a time.
+
+        Per-step figures (k of them, usually a handful) are Python lists: for short runs a
+        few list operations cost less than numpy calls; batch-wide work stays in numpy, one
+        (steps x batch) grid of contexts for the memory and position totals.
         """
         policy, pool = self.policy, self.pool
         R, n = self.R, self.n
         if self.n_done:  # static batching: finished sequences hold memory, do not decode
             idx = np.flatnonzero(~self.done[:n])
             c = R[CACHED, idx]
-            k_cap = int(R[LEFT, idx].min())
+            k_cap = -int(R[NLEFT, idx].max())
             pos_others = int(policy.positions(R[CACHED, :n][self.done[:n]]).sum())
             units_now = int(R[UNITS, idx].sum())
         else:
             idx = None
             c = R[CACHED, :n]
-            k_cap = int(R[LEFT, :n].min())
+            k_cap = -int(np.maximum.reduce(R[NLEFT, :n]))
             pos_others = 0
-            units_now = int(R[UNITS, :n].sum())
+            units_now = pool.units_in_use  # = R[UNITS, :n].sum(): the batch owns them all
         k_left = k_cap  # a run of this many steps ends with a completion
         k_cap = min(k_cap, MAX_PLAN_STEPS)
         horizon_s = math.inf
@@ -450,73 +515,90 @@ class Replica:
             est = max(1, min(k_cap, int((horizon_s - now_s) / dt0 * 1.25) + 1))
         n_dec = len(c)
         n_seqs = pool.n_seqs
+        units_in_use = pool.units_in_use
         paged = policy.paged
         pos_table = policy._pos_table
         units_table = policy._units_table
-        parts = []
+        decode_steps_s, decode_sum = self.model.decode_steps_s, self._decode_sum
+        same_pos = policy.positions_are_tokens
+        c_total = int(np.add.reduce(c))  # step j of the run: contexts sum to c_total + j n_dec
+        dts: list[float] = []
+        ends: list[float] = []  # end time of each step
+        units_log: list[int] = []
+        pos_log: list[int] = []
         t = now_s
         k = 0
         last_units = None
         while k < k_cap:
             kk = min(est, k_cap - k)
-            dts = self.model.decode_steps_s(c + (k + 1), kk)
-            ends = np.cumsum(np.concatenate(((t,), dts)))[1:]
-            if ends[-1] >= horizon_s:  # the next arrival lands in step kk_cut: stop there
-                kk = int(np.argmax(ends >= horizon_s)) + 1
+            first = c_total + (k + 1) * n_dec  # contexts' sum at the chunk's first step
+            d = decode_sum(first, n_dec, kk) if decode_sum is not None else None
+            ctx = None
+            if d is None:
+                ctx = c + (k + 1)
+                d = decode_steps_s(ctx, kk).tolist()
+            e = list(accumulate(d, initial=t))[1:]  # t + dt, one step after the other
+            if e[-1] >= horizon_s:  # the next arrival lands in step kk_cut: stop there
+                kk = bisect_left(e, horizon_s) + 1
                 k_cap = k + kk
-                dts, ends = dts[:kk], ends[:kk]
-            grid = c + np.arange(k + 1, k + kk + 1, dtype=_I64)[:, None]  # ctx of each step
+                del d[kk:], e[kk:]
+            if paged or not same_pos:
+                if ctx is None:
+                    ctx = c + (k + 1)
+                # contexts of every step of the chunk, (kk x batch)
+                grid = ctx[None, :] if kk == 1 else np.add.outer(np.arange(kk, dtype=_I64), ctx)
             if paged:
                 ugrid = units_table[grid]
-                need = ugrid.sum(axis=1) - units_now
-                if need[-1] > free_units:  # memory runs short within this chunk
-                    kk = int(np.argmax(need > free_units))
+                need = np.add.reduce(ugrid, axis=1).tolist()
+                limit = units_now + free_units
+                if need[-1] > limit:  # memory runs short within this chunk: stop before
+                    kk = next(i for i, u in enumerate(need) if u > limit)
                     if kk == 0:
                         break
                     k_cap = k + kk
-                    need, dts, ends, grid = need[:kk], dts[:kk], ends[:kk], grid[:kk]
+                    del need[kk:], d[kk:], e[kk:]
+                    grid = grid[:kk]
                 last_units = ugrid[kk - 1]
-                units_log = need + pool.units_in_use
+                # units in use after each step's growth
+                units_log += [u - units_now + units_in_use for u in need]
             else:
-                units_log = np.full(kk, pool.units_in_use)
-            pos_log = pos_table[grid].sum(axis=1)
-            if pos_others:
-                pos_log += pos_others
-            parts.append((dts, ends, units_log, pos_log))
-            t = float(ends[-1])
+                units_log += [units_in_use] * kk
+            if same_pos:
+                pos_log += range(first + pos_others, first + pos_others + kk * n_dec, n_dec) \
+                    if n_dec else [pos_others] * kk
+            else:
+                p = np.add.reduce(pos_table[grid], axis=1).tolist()
+                pos_log += [x + pos_others for x in p] if pos_others else p
+            dts += d
+            ends += e
+            t = e[-1]
             k += kk
             est *= 2
         if k == 0:
             return False
-        if len(parts) == 1:
-            dts, ends, units_log, pos_log = parts[0]
-        else:
-            dts, ends, units_log, pos_log = (np.concatenate(x) for x in zip(*parts))
         if paged:
             # own the last planned step's blocks now: nothing else allocates on this replica
             # before the plan ends, and the plan stops before memory would run short
-            pool.grow(int(need[-1]))
+            pool.grow(units_log[-1] - units_in_use)
             if idx is None:
                 R[UNITS, :n] = last_units
             else:
                 R[UNITS, idx] = last_units
         log_t = self.log_t
         log_t.append(now_s)
-        if k > 1:
-            log_t.frombytes(ends[:-1].tobytes())
-        self.log_dt.frombytes(np.ascontiguousarray(dts, dtype=np.float64).tobytes())
-        same = np.full(k, n_dec, dtype=_I64).tobytes()
-        self.log_batch.frombytes(same)
-        self.log_tokens.frombytes(same)
-        self.log_units.frombytes(units_log.astype(_I64, copy=False).tobytes())
-        self.log_pos.frombytes(pos_log.astype(_I64, copy=False).tobytes())
-        self.log_seqs.frombytes(np.full(k, n_seqs, dtype=_I64).tobytes())
+        log_t.extend(ends[:-1])
+        self.log_dt.extend(dts)
+        same = array("q", (n_dec,)) * k
+        self.log_batch.extend(same)
+        self.log_tokens.extend(same)
+        self.log_units.extend(units_log)
+        self.log_pos.extend(pos_log)
+        self.log_seqs.extend(array("q", (n_seqs,)) * k)
         self.iterations += k
-        end_s = float(ends[-1])
-        self._last_dt = float(dts[-1])
+        self._last_dt = dts[-1]
         self._pending = ("run", idx, k)
         self._run_finishes = k == k_left
-        self.engine.schedule(end_s, PRIORITY_STEP, self._on_boundary)
+        self.engine.schedule(ends[-1], PRIORITY_STEP, self._on_boundary)
         return True
 
 

@@ -66,6 +66,8 @@ class _Sim:
         self._q_t: list[float] = []
         self._q_d: list[int] = []
         self.next_index = 0
+        # arrival times as Python floats: the hot loop reads them one at a time
+        self._arrivals = table.arrival_s.tolist() + [float("inf")]
 
     def queue_log(self, t: float, delta: int) -> None:
         self._q_t.append(t)
@@ -76,8 +78,7 @@ class _Sim:
         self.progress.update(self.completed)
 
     def next_arrival_s(self) -> float:
-        i = self.next_index
-        return float(self.table.arrival_s[i]) if i < self.table.n else float("inf")
+        return self._arrivals[self.next_index]  # inf after the last one
 
 
 def _build_step_model(scenario):
@@ -161,20 +162,20 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
                         swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw, fast=fast)
                 for i in range(n_rep)]
     router = make_router(serving.router, replicas)
-    arrival_s = table.arrival_s
+    arrival_s = sim._arrivals
     fits_l = fits.tolist()
 
     def on_arrival(rid: int) -> None:
         sim.next_index = rid + 1
         if rid + 1 < n:
-            engine.schedule(float(arrival_s[rid + 1]), PRIORITY_ARRIVAL, on_arrival, rid + 1)
+            engine.schedule(arrival_s[rid + 1], PRIORITY_ARRIVAL, on_arrival, rid + 1)
         if not fits_l[rid]:
             table.status[rid] = REJECTED
             return
         router.route(rid).enqueue(rid, engine.now_s)
 
     if n:
-        engine.schedule(float(arrival_s[0]), PRIORITY_ARRIVAL, on_arrival, 0)
+        engine.schedule(arrival_s[0], PRIORITY_ARRIVAL, on_arrival, 0)
     try:
         engine.run()
     finally:
