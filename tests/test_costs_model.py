@@ -11,6 +11,7 @@ from simkit.costs import KINDS, ArchSpec, model_costs
 from simkit.costs import symbols as S
 
 TRANSFORMERS = [m for m in model_names() if load_model(m).default_attention != "ssm"]
+KV_HEAD_MODELS = [m for m in TRANSFORMERS if not load_model(m).kv_lora_rank]  # not MLA
 NON_MLA = [k for k in KINDS if k != "mla"]
 
 
@@ -34,11 +35,9 @@ def test_every_model_every_kind_is_finite_and_positive(name, kind):
         assert np.isfinite(v) and v > 0
 
 
-@pytest.mark.parametrize("name", TRANSFORMERS)
+@pytest.mark.parametrize("name", KV_HEAD_MODELS)
 def test_gqa_with_kv_heads_equal_heads_is_mha(name):
     m = load_model(name)
-    if m.kv_lora_rank:
-        pytest.skip("MLA has no KV heads")
     mha = replace(m, n_kv_heads=m.n_heads)
     a = model_costs(mha, ArchSpec("full"))
     # MHA written out by hand: K and V are H heads of d_h for every layer
@@ -47,11 +46,9 @@ def test_gqa_with_kv_heads_equal_heads_is_mha(name):
     assert sp.simplify(a.numeric(a.cache_bytes) - per_token * S.t) == 0
 
 
-@pytest.mark.parametrize("name", TRANSFORMERS)
+@pytest.mark.parametrize("name", KV_HEAD_MODELS)
 def test_window_at_least_n_equals_full(name):
     m = load_model(name)
-    if m.kv_lora_rank:
-        pytest.skip("MLA model")
     full = model_costs(m, ArchSpec("full"))
     win = model_costs(m, ArchSpec("window", window=4096))
     for n in (1, 17, 1000, 4096):
