@@ -106,3 +106,15 @@ def test_python_m_simkit_runs():
     out = subprocess.run([sys.executable, "-m", "simkit", "cost", "llama-2-7b", "--json"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and json.loads(out.stdout)["param_count"] == 6738415616
+
+
+def test_formula_sensitivity(run_cli):
+    d = run_cli("formula", "llama-3-8b", "--quantity", "attention_prefill_flops", "--wrt", "n",
+                "--seq", "2048", "--json").json()["sensitivity"]
+    # d/dn of 2 H L d_h n (n+1) at n = 2048 is 2 H L d_h (2n + 1)
+    assert d["value"] == 2 * 32 * 32 * 128 * (2 * 2048 + 1)
+    assert d["elasticity"] == pytest.approx(2 * 2048 / 2049 + 1 / 2049)
+    r = run_cli("formula", "llama-3-8b", "--quantity", "cache_bytes", "--wrt", "F")
+    assert r.code == 2 and "does not depend on 'F'" in r.err
+    r = run_cli("formula", "llama-3-8b", "--wrt", "n")
+    assert r.code == 2 and "--wrt: give the --quantity" in r.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simkit.commands._arch_args import add_arch_options
+from simkit.commands._common import positive_int
 
 
 def register(sub) -> None:
@@ -15,6 +16,11 @@ def register(sub) -> None:
                    "params, weight_bytes, prefill_flops, attention_prefill_flops, "
                    "decode_flops, attention_decode_flops, cache_bytes, decode_bytes")
     p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
+    p.add_argument("--wrt", metavar="SYMBOL", default=None,
+                   help="also print d(quantity)/d(SYMBOL) and the elasticity at the model's "
+                   "values (e.g. --wrt n, --wrt H_kv); needs --quantity")
+    p.add_argument("--seq", type=positive_int, default=2048,
+                   help="length n or t at which --wrt is evaluated (default 2048)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_arch_options(p)
     p.set_defaults(func=run)
@@ -66,9 +72,20 @@ def run(args) -> int:
     from simkit.commands._arch_args import arch_from_args
     from simkit.commands._common import print_json
 
+    from simkit.errors import SimkitError
+
+    if args.wrt is not None and not args.quantity:
+        raise SimkitError("--wrt: give the --quantity to differentiate")
     model = load_model(args.model)
     arch = arch_from_args(model, args)
     out = formulas(model, arch.resolve(model), args.quantity, args.latex)
+    if args.wrt is not None:
+        from simkit.costs.analysis import QUANTITIES, sensitivity
+
+        var = QUANTITIES[args.quantity][1]
+        lengths = {str(var): args.seq} if var is not None else {}
+        sens = sensitivity(model, arch.resolve(model), args.quantity, args.wrt, **lengths)
+        out["sensitivity"] = dict(sens.to_dict(), at=lengths)
     if args.json:
         print_json(out)
         return 0
@@ -82,6 +99,12 @@ def run(args) -> int:
             print(f"  one layer's mixer : {e['per_layer_mixer']}")
         print(f"  whole model       : {e['symbolic']}")
         print(f"  = {e['numeric']}")
+    if "sensitivity" in out:
+        sn = out["sensitivity"]
+        at = ", ".join(f"{k} = {v}" for k, v in sn["at"].items())
+        print(f"\nd({sn['quantity']})/d({sn['parameter']}) = {sn['derivative']}")
+        print(f"  = {sn['value']:.6g} at the model's values{' and ' + at if at else ''}; "
+              f"elasticity {sn['elasticity']:.4g} (% change per % of {sn['parameter']})")
     print("\nsymbols:")
     for k, v in out["symbols"].items():
         val = "" if v["value"] is None else f" = {v['value']:g}"
