@@ -421,20 +421,26 @@ class Replica:
             d_ctx = np.minimum(d_ctx, budget)
             p_start = np.minimum(p_start, budget)
         dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
+        self._schedule_step(now_s, dt, n_dec + n_pre, int(self.policy.positions(after).sum()),
+                            n_dec + first, ("step", dec, chunks))
+
+    def _schedule_step(self, now_s: float, dt: float, batch: int, held: int, tokens: int,
+                       pending: tuple) -> None:
+        """Log one iteration (plus any swap traffic it carries) and schedule its end."""
         if self._swap_pending:
             self.swap_bytes_total += self._swap_pending
             dt += self._swap_pending / self.swap_bytes_per_s
         pool = self.pool
         self.log_t.append(now_s)
         self.log_dt.append(dt)
-        self.log_batch.append(n_dec + n_pre)
+        self.log_batch.append(batch)
         self.log_units.append(pool.units_in_use)
-        self.log_pos.append(int(self.policy.positions(after).sum()))
+        self.log_pos.append(held)
         self.log_seqs.append(pool.n_seqs)
-        self.log_tokens.append(n_dec + first)
+        self.log_tokens.append(tokens)
         self.iterations += 1
         self._last_dt = dt
-        self._pending = ("step", dec, chunks)
+        self._pending = pending
         self.engine.schedule(now_s + dt, PRIORITY_STEP, self._on_boundary)
 
     def _step_tail(self, now_s: float) -> None:
@@ -460,21 +466,7 @@ class Replica:
             p_start = R[CACHED, nd:n]
             dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
             held = int(np.add.reduce(pos[d_ctx])) + int(np.add.reduce(pos[p_start + p_len]))
-        if self._swap_pending:
-            self.swap_bytes_total += self._swap_pending
-            dt += self._swap_pending / self.swap_bytes_per_s
-        pool = self.pool
-        self.log_t.append(now_s)
-        self.log_dt.append(dt)
-        self.log_batch.append(n)
-        self.log_units.append(pool.units_in_use)
-        self.log_pos.append(held)
-        self.log_seqs.append(pool.n_seqs)
-        self.log_tokens.append(n)
-        self.iterations += 1
-        self._last_dt = dt
-        self._pending = ("tail", nd, None)
-        self.engine.schedule(now_s + dt, PRIORITY_STEP, self._on_boundary)
+        self._schedule_step(now_s, dt, n, held, n, ("tail", nd, None))
 
     def _plan_run(self, now_s: float) -> bool:
         """Plan k >= 1 decode-only iterations at once; False when the slow path must act.
