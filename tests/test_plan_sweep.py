@@ -246,3 +246,19 @@ def test_cli_sweep_runs_and_resumes(run_cli, tmp_path, repo_root):
     assert r3.code == 2 and "has no [sweep] table" in r3.err
     r4 = run_cli("sweep", f, "--cluster", "tcp://127.0.0.1:1", "--workers", "2")
     assert r4.code == 2 and "--workers" in r4.err
+
+
+def test_unreachable_cluster_fails_at_once(run_cli, tmp_path, repo_root):
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "sweep"
+    r = run_cli("sweep", repo_root / "scenarios" / "news-vs-contracts.toml", "--out", out,
+                "--cluster", f"tcp://127.0.0.1:{port}")
+    assert r.code == 2 and "cannot reach a dask scheduler" in r.err
+    assert len(r.err.strip().splitlines()) == 1 and not out.exists()
+    r = run_cli("sweep", repo_root / "scenarios" / "news-vs-contracts.toml", "--out", out,
+                "--cluster", "nonsense")
+    assert r.code == 2 and "expected tcp://HOST:PORT" in r.err

@@ -361,11 +361,28 @@ def dask_executor(address: str, *, timeout_s: float = 30):
     except ImportError:
         raise SimkitError("--cluster: dask distributed is not installed "
                           "(pip install 'simkit[cluster]')") from None
+    _check_reachable(address, timeout_s)
     try:
         client = Client(address, timeout=timeout_s)
     except (OSError, TimeoutError) as e:
         raise SimkitError(f"--cluster: cannot reach a dask scheduler at {address} ({e})") from None
     return client, client.get_executor(pure=False)
+
+
+def _check_reachable(address: str, timeout_s: float) -> None:
+    """Fail at once when nothing listens at a tcp:// address: dask's own client keeps
+    retrying a refused connection until its timeout (30 s) before it gives up."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(address if "://" in address else f"tcp://{address}")
+    if u.scheme not in ("tcp", "tls") or not u.hostname or not u.port:
+        raise SimkitError(f"--cluster: expected tcp://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=min(timeout_s, 10)).close()
+    except OSError as e:
+        raise SimkitError(f"--cluster: cannot reach a dask scheduler at {address} "
+                          f"({e.strerror or e})") from None
 
 
 def _stderr_progress(rec: dict, done: int, total: int) -> None:
