@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
+import warnings
+from pathlib import Path
 
 from simkit import __version__
-from simkit.errors import SimkitError
+from simkit.errors import SimkitError, SimkitWarning
 
 #: subcommand modules under simkit.commands, in the order `--help` lists them
 COMMANDS = ("models", "hardware", "cost", "formula", "crossover", "calibrate", "fidelity",
@@ -30,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="simkit", description="What long contexts cost: cost models, "
                      "request-stream simulation, calibration, capacity plans and PDF reports.")
     parser.add_argument("--version", action="version", version=f"simkit {__version__}")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="on an internal error, print the traceback")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
@@ -39,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
+    for p in sub.choices.values():  # --debug also after the subcommand
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an internal error, print the traceback")
     return parser
 
 
@@ -48,17 +56,43 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if argv is None and len(sys.argv) == 1 else 2
-    try:
-        return int(args.func(args) or 0)
-    except SimkitError as e:
-        for line in e.messages:
-            print(f"simkit {args.command}: error: {line}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"simkit {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+    debug = bool(getattr(args, "debug", False))
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        # each distinct SimkitWarning once, as one line; other libraries' warnings only
+        # with --debug (they are ours to fix, not the user's to read)
+        text = str(message)
+        if issubclass(category, SimkitWarning):
+            if text not in seen:
+                seen.add(text)
+                print(f"simkit {args.command}: warning: {text}", file=sys.stderr)
+        elif debug:
+            print(warnings.formatwarning(message, category, filename, lineno, line),
+                  file=sys.stderr, end="")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        try:
+            return int(args.func(args) or 0)
+        except SimkitError as e:
+            for line in e.messages:
+                print(f"simkit {args.command}: error: {line}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"simkit {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            return 0
+        except Exception as e:  # noqa: BLE001 - the last resort: a bug, still one line
+            if debug:
+                traceback.print_exc()
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            print(f"simkit {args.command}: internal error: {type(e).__name__}: {e} (at "
+                  f"{Path(where.filename).name}:{where.lineno}; run with --debug for the "
+                  "traceback, and please report it)", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -12,3 +12,9 @@ class SimkitError(ValueError):
     def __init__(self, message: str, *more: str):
         self.messages = (message, *more)
         super().__init__("; ".join(self.messages))
+
+
+class SimkitWarning(UserWarning):
+    """Something the user should know that does not stop the run: a what-if beyond the
+    model's trained context, a window that covers the whole context. The CLI prints each
+    distinct one once, as one line on stderr."""

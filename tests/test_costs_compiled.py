@@ -1,5 +1,7 @@
 """The numeric step model the simulator uses: exactness, caching, roofline, TP."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,7 @@ def test_chunked_prefill_telescopes():
 def test_kv_bytes_window_stops_growing_and_quantization():
     sm = sm_of(kind="window", window=1024)
     kv = sm.kv_bytes(np.array([10, 1024, 5000]))
-    assert kv[1] == kv[2] == 1024 * sm.kv_bytes_per_token
+    assert kv[1] == kv[2] == 1024 * sm.kv_layout.bytes_per_token
     sm4 = sm_of(kind="window", window=1024, kv_dtype="int4")
     assert sm4.kv_bytes(np.array([5000]))[0] == kv[2] / 4
 
@@ -86,9 +88,29 @@ def test_tensor_parallel_splits_and_communicates():
 
 
 def test_mqa_cache_is_replicated_across_gpus():
-    assert sm_of("falcon-7b", gpus=4).kv_replication == 4  # one KV head, 4 GPUs
-    assert sm_of("llama-3-8b", gpus=4).kv_replication == 1  # 8 KV heads split evenly
-    assert sm_of("llama-3-8b", gpus=1).kv_replication == 1
+    # one KV head on 4 GPUs: every GPU holds it, so the physical cache is 4 copies
+    m = load_model("llama-3-8b")
+    mqa = replace(m, n_kv_heads=1, name="llama-3-8b-mqa")
+    one = build_step_model(mqa, ArchSpec.for_model(mqa), H100, gpus=1)
+    four = build_step_model(mqa, ArchSpec.for_model(mqa), H100, gpus=4)
+    t = np.array([1000])
+    assert four.kv_bytes(t)[0] == 4 * one.kv_bytes(t)[0]
+    assert four.kv_bytes_logical(t)[0] == one.kv_bytes(t)[0]
+    # 8 KV heads split evenly over 4 GPUs: one copy
+    eight = build_step_model(m, ArchSpec.for_model(m), H100, gpus=4)
+    assert eight.kv_bytes(t)[0] == eight.kv_bytes_logical(t)[0]
+    # MLA: one latent per token, needed by every head shard
+    ds = load_model("deepseek-v2")
+    assert build_step_model(ds, ArchSpec.for_model(ds), H100, gpus=8).kv_bytes(t)[0] == \
+        8 * build_step_model(ds, ArchSpec.for_model(ds), H100, gpus=1).kv_bytes(t)[0]
+
+
+def test_tensor_parallel_must_divide_the_query_heads():
+    # Falcon-7B's 71 heads (a prime) cannot be split over 4 GPUs; 32 heads over 3 neither
+    with pytest.raises(SimkitError, match="cannot split falcon-7b's 71 query heads"):
+        sm_of("falcon-7b", gpus=4)
+    with pytest.raises(SimkitError, match="3 GPUs cannot split llama-3-8b's 32"):
+        sm_of("llama-3-8b", gpus=3)
 
 
 def test_model_that_does_not_fit_names_gpus_needed():

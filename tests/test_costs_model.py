@@ -9,6 +9,7 @@ import sympy as sp
 from simkit.catalog import load_model, model_names
 from simkit.costs import KINDS, ArchSpec, model_costs
 from simkit.costs import symbols as S
+from simkit.errors import SimkitWarning
 
 TRANSFORMERS = [m for m in model_names() if load_model(m).default_attention != "ssm"]
 KV_HEAD_MODELS = [m for m in TRANSFORMERS if not load_model(m).kv_lora_rank]  # not MLA
@@ -50,7 +51,9 @@ def test_gqa_with_kv_heads_equal_heads_is_mha(name):
 def test_window_at_least_n_equals_full(name):
     m = load_model(name)
     full = model_costs(m, ArchSpec("full"))
-    win = model_costs(m, ArchSpec("window", window=4096))
+    # deployed at a longer context, so the 4096 window slides (at its trained context a
+    # 4096 window would never slide: it would be full attention)
+    win = model_costs(m, ArchSpec("window", window=4096, max_context=32768))
     for n in (1, 17, 1000, 4096):
         assert val(win, win.prefill_flops, n=n) == val(full, full.prefill_flops, n=n)
         assert val(win, win.cache_bytes, t=n) == val(full, full.cache_bytes, t=n)
@@ -160,11 +163,22 @@ def test_sharing_kv_and_weights():
     assert val(w2, w2.prefill_flops, n=500) == val(base, base.prefill_flops, n=500)
 
 
+def test_window_covering_the_context_is_full_attention_with_a_warning():
+    m = load_model("llama-3-8b")  # 8192-token context
+    with pytest.warns(SimkitWarning, match="a window of 100000 tokens covers the whole "
+                                           "8192-token context, so it is full attention"):
+        a = ArchSpec("window", window=100_000).resolve(m)
+    assert a.attention == "full" and a.window is None
+    assert {s.kind for s in a.stack} == {"full"}
+
+
 def test_hybrid_one_attention_layer_in_eight():
     m = load_model("llama-3-8b")
     hyb = model_costs(m, ArchSpec("full", attention_every=8))
     full = model_costs(m, ArchSpec("full"))
-    assert (hyb.layers_attn, hyb.layers_ssm) == (4, 28)
+    kinds = [s.kind for s in hyb.arch.stack]
+    assert (kinds.count("full"), kinds.count("ssm")) == (4, 28)
+    assert kinds[7] == "full" and kinds[:7] == ["ssm"] * 7  # one layer in every 8
     assert val(hyb, hyb.cache_bytes_per_token) == val(full, full.cache_bytes_per_token) / 8
     assert val(hyb, hyb.state_bytes) > 0  # the SSM layers' state
     assert val(hyb, hyb.attn_prefill_flops, n=8000) < val(full, full.attn_prefill_flops, n=8000)

@@ -89,7 +89,6 @@ def test_text_summary(tmp_path, capsys):
 @pytest.mark.parametrize("kw, extra, fragment", [
     ({"sched": "fastest"}, "", "serving.scheduler"),
     ({"rate": -3}, "", "workload.arrival.rate"),
-    ({"pmax": 40000}, "", "workload.prompt_tokens.max: 40000 exceeds llama-3-8b's context"),
 ])
 def test_bad_scenarios_exit_2_with_one_line(tmp_path, capsys, kw, extra, fragment):
     f = _write(tmp_path, **kw)
@@ -99,6 +98,17 @@ def test_bad_scenarios_exit_2_with_one_line(tmp_path, capsys, kw, extra, fragmen
     assert any(fragment in line for line in err), err
     assert all(line.startswith("simkit simulate: error:") for line in err)
     assert not out_csv.exists()
+
+
+def test_lengths_beyond_the_context_are_a_what_if_with_one_warning_line(tmp_path, capsys):
+    f = _write(tmp_path, pmax=40000)
+    assert main(["simulate", str(f), "--json"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["requests_arrived"] > 0
+    err = cap.err.strip().splitlines()
+    assert err == ["simkit simulate: warning: workload.prompt_tokens.max 40000 is beyond "
+                   "llama-3-8b's 8192-token context: a what-if (set model.max_context / "
+                   "--max-context to the deployed context to silence this)"]
 
 
 def test_missing_trace_file_exit_2(tmp_path):

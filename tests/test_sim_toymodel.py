@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from simkit.costs.compiled import KVGroup, KVLayout
+
 
 class ToyStepModel:
     """step time = base + per_seq * decodes + per_ctx * sum(cached positions read)
@@ -30,6 +32,11 @@ class ToyStepModel:
         self.weight_bytes = float(weight_bytes)
         self.hardware = SimpleNamespace(host_link_bytes_per_s=host_link_bytes_per_s)
         self.model = SimpleNamespace(name=name, max_context=max_context)
+        # the KV manager's view: one group of positions (none when the toy holds only state)
+        groups = () if self.kv_bytes_per_token == 0 else (KVGroup(
+            "toy", "window" if window else "full", self.kv_bytes_per_token,
+            positions=self.kv_tokens, window=window),)
+        self.kv_layout = KVLayout(groups, self.kv_fixed_bytes)
 
     def kv_tokens(self, t):
         t = np.asarray(t, dtype=np.float64)

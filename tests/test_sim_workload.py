@@ -8,7 +8,7 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
-from simkit.errors import SimkitError
+from simkit.errors import SimkitError, SimkitWarning
 from simkit.sim.workload import generate_workload
 
 TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
@@ -77,12 +77,19 @@ def test_uniform_inclusive_bounds():
     assert set(np.unique(o).tolist()) == {3, 4, 5}
 
 
-def test_lengths_beyond_context_are_an_error():
+def test_lengths_beyond_context_are_a_what_if_with_one_warning():
+    # "what would 30,000-token contracts cost?": lengths past the 8192-token context are
+    # drawn as asked (not refused, not clipped) and the user is told once
     wl = _wl(NS(process="fixed", rate=1.0, cv=1.0, path=None),
-             prompt=_len("lognormal", median=800, sigma=1.0, max=40000))
-    with pytest.raises(SimkitError, match=r"workload.prompt_tokens.max: 40000 exceeds m's "
-                                          r"context of 8192"):
-        _gen(wl)
+             prompt=_len("lognormal", median=20000, sigma=0.5, max=40000), requests=500)
+    with pytest.warns(SimkitWarning, match="prompt_tokens.max 40000 is beyond m's "
+                                           "8192-token context: a what-if"):
+        w = _gen(wl)
+    assert w.prompt_tokens.max() > 8192 and w.prompt_tokens.max() <= 40000
+    fixed = _wl(NS(process="fixed", rate=1.0, cv=1.0, path=None), prompt=_len(value=30000),
+                requests=3)
+    with pytest.warns(SimkitWarning, match="value 30000 is beyond"):
+        assert _gen(fixed).prompt_tokens.tolist() == [30000] * 3
 
 
 def test_outputs_cut_at_the_context():

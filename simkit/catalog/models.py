@@ -53,14 +53,33 @@ class ModelConfig:
     kv_lora_rank: int = 0
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
-    # SSM (Mamba)
+    shared_expert_ffn_dim: int = 0  # width of the always-on shared expert (0: moe_ffn_dim)
+    # attention details that add parameters (not cache)
+    qk_norm: bool = False  # per-head RMSNorm of q and k (Qwen3, Gemma-3): 2 d_h weights
+    attn_output_gate: bool = False  # sigmoid gate on the attention output (Qwen3-Next)
+    attn_sinks: bool = False  # one learned sink logit per head (gpt-oss)
+    # SSM (Mamba-1 / Mamba-2)
     d_state: int = 16
     d_conv: int = 4
     ssm_expand: int = 2
     dt_rank: int = 0  # 0 -> ceil(d_model / 16)
+    ssm_head_dim: int = 0  # Mamba-2 head dim P (heads = d_inner / P)
+    ssm_groups: int = 1  # Mamba-2 groups of B/C (n_groups)
+    # linear attention (Gated DeltaNet: Qwen3-Next; lightning: MiniMax); 0 -> attention's
+    linear_key_heads: int = 0
+    linear_value_heads: int = 0
+    linear_key_dim: int = 0
+    linear_value_dim: int = 0
+    linear_conv: int = 0  # Gated DeltaNet's short-conv width
     # defaults for the attention kind and its settings
     default_attention: str = "full"
     default_window: int = 0
+    default_chunk: int = 0
+    default_ssm_variant: str = "mamba1"
+    default_linear_variant: str = "plain"
+    #: the model's own layer stack (None: every layer runs `default_attention`, with
+    #: `first_dense_layers` dense FFNs before the MoE ones)
+    layers: tuple | None = None
     param_count_published: float = 0.0  # published total, for tests and reports
     param_count_published_source: str = ""
     active_params_published: float = 0.0
@@ -76,6 +95,18 @@ class ModelConfig:
     @property
     def is_moe(self) -> bool:
         return self.n_experts > 0
+
+    def stack(self) -> tuple:
+        """The model's own layers as `LayerSpec`s (settings resolved for this model)."""
+        from simkit.stack import LayerSpec
+
+        if self.layers is not None:
+            return tuple(s.resolved(self) for s in self.layers)
+        ffn = "moe" if self.is_moe else ("dense" if self.ffn_dim else "none")
+        spec = LayerSpec(kind=self.default_attention, ffn=ffn).resolved(self)
+        dense = replace(spec, ffn="dense")
+        k = self.first_dense_layers if self.is_moe else 0
+        return (dense,) * k + (spec,) * (self.n_layers - k)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

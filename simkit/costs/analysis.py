@@ -120,11 +120,22 @@ def crossover(model, arch_a: ArchSpec, arch_b: ArchSpec, quantity: str,
     return res
 
 
-def max_batch(model, arch: ArchSpec, budget_bytes: float, seq: int) -> int:
+def cache_bytes(mc: ModelCosts, gpus: int = 1) -> sp.Expr:
+    """One sequence's cache + state bytes in t across a tensor-parallel group of `gpus`:
+    each group's cache times its replication (KV heads fewer than GPUs, MLA latents)."""
+    from simkit.costs.roofline import kv_replication
+
+    if gpus == 1:
+        return mc.cache_bytes
+    return sum((sp.Rational(kv_replication(mc.model, g.spec.kind, gpus)).limit_denominator(
+        1 << 20) * g.cache_bytes for g in mc.groups), sp.Integer(0))
+
+
+def max_batch(model, arch: ArchSpec, budget_bytes: float, seq: int, gpus: int = 1) -> int:
     """Largest batch of sequences at context `seq` whose caches fit `budget_bytes`:
     solve b x cache(seq) = budget, then floor."""
     mc = model_costs(model, arch.resolve(model))
-    per_seq = mc.value(mc.cache_bytes, t=seq)
+    per_seq = mc.value(cache_bytes(mc, gpus), t=seq)
     if per_seq <= 0:
         raise SimkitError("max_batch: this architecture holds no cache; batch is unbounded "
                           "by memory")
@@ -133,12 +144,14 @@ def max_batch(model, arch: ArchSpec, budget_bytes: float, seq: int) -> int:
     return max(0, int(math.floor(float(sol[0]))))
 
 
-def max_context(model, arch: ArchSpec, budget_bytes: float, batch: int = 1) -> int | None:
+def max_context(model, arch: ArchSpec, budget_bytes: float, batch: int = 1,
+                gpus: int = 1) -> int | None:
     """Longest context t at which `batch` sequences' caches fit `budget_bytes` (solve
-    batch x cache(t) = budget, floor). None when the cache stops growing below the budget
-    (window, linear, memory, SSM): any length fits."""
+    batch x cache(t) = budget, floor; physical bytes on `gpus` tensor-parallel GPUs). None
+    when the cache stops growing below the budget (window, linear, memory, SSM): any length
+    fits."""
     mc = model_costs(model, arch.resolve(model))
-    cache = mc.numeric(mc.cache_bytes) * batch
+    cache = mc.numeric(cache_bytes(mc, gpus)) * batch
     if not cache.has(S.t):
         return None if float(cache) <= budget_bytes else 0
     huge = float(cache.subs(S.t, 10**12))

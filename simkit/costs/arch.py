@@ -1,57 +1,69 @@
-"""`ArchSpec`: which attention/memory architecture a model runs, and its settings.
+"""`ArchSpec`: the what-if on top of a model's own layer stack, resolved to a stack.
 
-The model config says what the network's shapes are; the ArchSpec says how its token mixer
-behaves (full, window, ...), how its cache is stored (dtype, cross-layer sharing) and how it
-is mixed with SSM layers. Kind-specific keys (`window`, `global_tokens`, `memory_slots`) apply
-where they mean something: `resolve()` fills defaults for the kind and drops the rest, so a
-sweep may vary the kind freely.
+The model config says what the network's shapes and its own layers are (`ModelConfig.stack`);
+the ArchSpec says what to change for a what-if, and `resolve(model)` turns both into the
+ordered stack of `LayerSpec`s every cost is summed over:
+
+- `layer_pattern`: a stack by hand (repeated to the layer count; its length must divide it).
+- `attention`: a shorthand that runs every token-mixer layer with this kind (FFNs kept);
+  `attention_every = k` then keeps one layer in k on it and makes the rest SSM (Jamba-style).
+- `window`, `chunk`, `global_tokens`, `memory_slots`, `segment_tokens`: set that setting on
+  every layer of a kind that uses it (a model's own settings, e.g. Mistral's 4096 window or
+  gpt-oss's 128, are defaults); settings a kind does not use are dropped, so a sweep may
+  vary the kind freely.
+- `kv_share`: consecutive attention layers share one cache (CLA); `weight_share`: layers
+  share weights (ALBERT) -- the stored weights shrink, FLOPs do not.
+- `max_context`: the deployed context (e.g. RoPE-scaled); longer lengths are what-ifs.
+
+A window at least as long as the deployed context never slides: such a layer is full
+attention, and `resolve` says so once (a `SimkitWarning`) and makes it one.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from simkit.errors import SimkitError
+from simkit.errors import SimkitError, SimkitWarning
+from simkit.stack import (DEFAULT_CHUNK, DEFAULT_GLOBAL_TOKENS, DEFAULT_MEMORY_SLOTS,
+                          DEFAULT_SEGMENT_TOKENS, DEFAULT_WINDOW, KINDS, MIXERS, LayerSpec,
+                          Stack, describe, is_uniform, tile)
 from simkit.units import DTYPE_BYTES, KV_DTYPES, WEIGHT_DTYPES
 
-KINDS = ("full", "window", "sparse", "linear", "memory", "ssm", "mla")
+__all__ = ["ArchSpec", "KINDS", "DESCRIPTION", "DEFAULT_WINDOW", "DEFAULT_CHUNK",
+           "DEFAULT_GLOBAL_TOKENS", "DEFAULT_MEMORY_SLOTS", "DEFAULT_SEGMENT_TOKENS"]
 
-#: defaults for kind-specific settings (DESIGN.md's example values)
-DEFAULT_WINDOW = 4096
-DEFAULT_GLOBAL_TOKENS = 16
-DEFAULT_MEMORY_SLOTS = 512
-DEFAULT_SEGMENT_TOKENS = 512
+#: one line per kind (from the registry)
+DESCRIPTION = {k: v.description for k, v in MIXERS.items()}
 
-DESCRIPTION = {
-    "full": "full causal attention (MHA/GQA/MQA): cache grows with every token",
-    "window": "sliding-window attention (rolling buffer of w tokens)",
-    "sparse": "sliding window + g global tokens (Longformer/BigBird, causal: first g tokens)",
-    "linear": "causal linear attention: a constant d_k x d_v state per KV head",
-    "memory": "fixed-size memory: m slots + the current segment of s tokens",
-    "ssm": "selective state-space mixer (Mamba-1): conv + SSM state, constant in t",
-    "mla": "multi-head latent attention (DeepSeek-V2): cache of a rank-r_kv latent + RoPE key",
-}
+_SETTINGS = ("window", "chunk", "global_tokens", "memory_slots", "segment_tokens")
 
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """Token-mixer kind and cache settings. `None` settings take the kind's default."""
+    """What-if settings; `resolve(model)` fills `stack` (and the label in `attention`)."""
 
-    attention: str = "full"
+    attention: str | None = None  # None: the model's own layers
     window: int | None = None
     global_tokens: int | None = None
     memory_slots: int | None = None
     segment_tokens: int | None = None
+    chunk: int | None = None
     kv_dtype: str = "bf16"
     weight_dtype: str = "bf16"
     attention_every: int = 1  # hybrid: one token-mixer layer in k is `attention`, rest SSM
     kv_share: int = 1  # cross-layer KV sharing: k consecutive layers share one cache
     weight_share: int = 1  # cross-layer weight sharing: k consecutive layers share weights
+    layer_pattern: tuple[LayerSpec, ...] | None = None  # a stack by hand (tiled to L)
+    max_context: int | None = None  # deployed context (None: the model's own)
+    #: the resolved stack (set by `resolve`; None before)
+    stack: Stack | None = None
 
     def validate(self, where: str = "model") -> "ArchSpec":
         errs = []
-        if self.attention not in KINDS:
+        if self.attention is not None and self.attention not in KINDS \
+                and not (self.stack is not None and self.attention == "hybrid"):
             errs.append(f"{where}.attention: unknown kind {self.attention!r}; choose one of "
                         f"{', '.join(KINDS)}")
         if self.kv_dtype not in KV_DTYPES:
@@ -60,7 +72,7 @@ class ArchSpec:
         if self.weight_dtype not in WEIGHT_DTYPES:
             errs.append(f"{where}.weight_dtype: unknown dtype {self.weight_dtype!r}; choose "
                         f"one of {', '.join(WEIGHT_DTYPES)}")
-        for k in ("window", "memory_slots", "segment_tokens"):
+        for k in ("window", "chunk", "memory_slots", "segment_tokens", "max_context"):
             v = getattr(self, k)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
                 errs.append(f"{where}.{k}: must be a positive integer, got {v!r}")
@@ -71,25 +83,66 @@ class ArchSpec:
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 errs.append(f"{where}.{k}: must be a positive integer, got {v!r}")
+        if self.layer_pattern is not None:
+            for i, layer in enumerate(self.layer_pattern):
+                errs += layer.validate(f"{where}.layer_pattern[{i}]")
         if errs:
             raise SimkitError(*errs)
         return self
 
-    def resolve(self, model: Any = None) -> "ArchSpec":
-        """Fill the kind's defaults (from the model where it has its own, e.g. Mistral's
-        4096 window) and drop settings the kind does not use."""
+    def resolve(self, model: Any) -> "ArchSpec":
+        """This what-if applied to `model`: the resolved stack in `stack`, the kind (or
+        "hybrid") in `attention`, settings the stack does not use dropped."""
+        if self.stack is not None:
+            return self
         self.validate()
-        k = self.attention
-        own_window = getattr(model, "default_window", 0) or DEFAULT_WINDOW
-        return replace(
-            self,
-            window=(self.window or own_window) if k in ("window", "sparse") else None,
-            global_tokens=(DEFAULT_GLOBAL_TOKENS if self.global_tokens is None
-                           else self.global_tokens) if k == "sparse" else None,
-            memory_slots=(self.memory_slots or DEFAULT_MEMORY_SLOTS) if k == "memory" else None,
-            segment_tokens=(self.segment_tokens or DEFAULT_SEGMENT_TOKENS)
-            if k == "memory" else None,
-        )
+        L = model.n_layers
+        for k in ("attention_every", "kv_share", "weight_share"):
+            if getattr(self, k) > L:
+                raise SimkitError(f"model.{k}: must be <= {model.name}'s {L} layers, got "
+                                  f"{getattr(self, k)}")
+        if self.layer_pattern is not None:
+            base = list(tile(self.layer_pattern, L, "model.layer_pattern"))
+        else:
+            base = list(model.stack())
+        kind = self.attention
+        if kind is not None or self.attention_every > 1:
+            kind = kind or _own_attention_kind(base, model)
+            k = self.attention_every
+            base = [replace(s, kind=kind if (k == 1 or i % k == k - 1) else "ssm",
+                            window=None, chunk=None, global_tokens=None, memory_slots=None,
+                            segment_tokens=None, variant=None, kv_share=1)
+                    if s.kind != "none" else s for i, s in enumerate(base)]
+        if any(s.kind == "mla" for s in base) and not getattr(model, "kv_lora_rank", 0):
+            raise SimkitError(f"model.attention: mla needs a model with an MLA config "
+                              f"(kv_lora_rank); {model.name} has none")
+        overrides = {k: getattr(self, k) for k in _SETTINGS if getattr(self, k) is not None}
+        context = self.max_context or model.max_context
+        out = []
+        for s in base:
+            mk = MIXERS.get(s.kind)
+            if mk is not None:
+                s = replace(s, **{k: v for k, v in overrides.items() if k in mk.settings})
+                if self.kv_share > 1 and mk.cache != "constant":
+                    s = replace(s, kv_share=self.kv_share)
+            out.append(s.resolved(model))
+        out = _windows_as_full(out, context, model.name)
+        stack = tuple(out)
+        kinds = {s.kind for s in stack if s.kind != "none"}
+        label = stack[0].kind if len(kinds) == 1 else "hybrid"
+        if len(kinds) == 1 and not is_uniform(stack):
+            label = "hybrid"
+        used = {f for s in stack for f in (MIXERS[s.kind].settings if s.kind in MIXERS else ())}
+        return replace(self, attention=label, stack=stack,
+                       **{k: (_uniform_setting(stack, k) if k in used else None)
+                          for k in _SETTINGS})
+
+    # -- views of the resolved stack ------------------------------------------------------
+    def describe(self) -> str:
+        """`24 layers: 12 full + 12 window(128)` (after `resolve`)."""
+        if self.stack is None:
+            raise RuntimeError("describe() needs a resolved ArchSpec")
+        return describe(self.stack)
 
     @property
     def kv_bytes_per_element(self) -> float:
@@ -100,21 +153,57 @@ class ArchSpec:
         return DTYPE_BYTES[self.weight_dtype]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("stack")
+        d.pop("layer_pattern")
+        if self.stack is not None:
+            d["layers"] = describe(self.stack)
+        return d
 
     @classmethod
     def for_model(cls, model: Any, attention: str | None = None, **kw: Any) -> "ArchSpec":
-        """The model's own architecture (its default kind/window) unless overridden."""
-        kind = attention or getattr(model, "default_attention", "full")
-        if kind == "mla" and not getattr(model, "kv_lora_rank", 0):
-            raise SimkitError(f"attention: mla needs a model with an MLA config "
-                              f"(kv_lora_rank); {model.name} has none")
-        return cls(attention=kind, **{k: v for k, v in kw.items() if v is not None}).resolve(model)
+        """The model's own architecture unless `attention` (or other settings) override it."""
+        return cls(attention=attention, **{k: v for k, v in kw.items() if v is not None}
+                   ).resolve(model)
 
     @classmethod
     def from_scenario_model(cls, model: Any, section: Any) -> "ArchSpec":
         """Build from a scenario's `[model]` section (duck-typed: the fields of ArchSpec)."""
         kw = {f: getattr(section, f, None) for f in
-              ("window", "global_tokens", "memory_slots", "segment_tokens", "kv_dtype",
-               "weight_dtype", "attention_every", "kv_share", "weight_share")}
+              ("window", "global_tokens", "memory_slots", "segment_tokens", "chunk",
+               "kv_dtype", "weight_dtype", "attention_every", "kv_share", "weight_share",
+               "layer_pattern", "max_context")}
         return cls.for_model(model, getattr(section, "attention", None), **kw)
+
+
+def _own_attention_kind(stack, model) -> str:
+    """The attention kind a hybrid shorthand keeps: the model's first non-SSM mixer."""
+    for s in stack:
+        if s.kind in MIXERS and MIXERS[s.kind].cache != "constant":
+            return s.kind
+    return "full"
+
+
+def _uniform_setting(stack, key: str):
+    vals = {getattr(s, key) for s in stack if getattr(s, key) is not None}
+    return vals.pop() if len(vals) == 1 else None
+
+
+def _windows_as_full(stack: list[LayerSpec], context: int, name: str) -> list[LayerSpec]:
+    """A window (or window + globals) that covers the whole deployed context never slides:
+    it is full attention. Say so once and make it one."""
+    out = []
+    said = set()
+    for s in stack:
+        reach = (s.window + (s.global_tokens or 0)) if s.kind in ("window", "sparse") else \
+            s.chunk if s.kind == "chunked" else None
+        if reach is not None and reach >= context:
+            what = f"{s.kind} {reach}"
+            if what not in said:
+                said.add(what)
+                warnings.warn(SimkitWarning(
+                    f"{name}: a {s.kind} of {reach} tokens covers the whole {context}-token "
+                    "context, so it is full attention; it is modelled as full"))
+            s = replace(s, kind="full", window=None, chunk=None, global_tokens=None)
+        out.append(s)
+    return out

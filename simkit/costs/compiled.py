@@ -1,14 +1,36 @@
 """Numeric step-cost models for the simulator: lambdified once per configuration, cached.
 
-`build_step_model(model, arch, hw, gpus, ideal)` turns the sympy `ModelCosts` into numpy
-functions of the context length and wraps them in a `StepCostModel` whose `step_time_s` times
-one forward iteration of a batch with *different* context lengths exactly (the sum of every
-request's attention and cache traffic), never an average. Nothing here simplifies sympy
-expressions in a loop: that happens once, in `build_step_model`.
+`build_step_model(model, arch, hw, gpus, ideal, engine)` turns the sympy `ModelCosts` into
+numpy functions of the context length and wraps them in a `StepCostModel` whose
+`step_time_s` times one forward iteration of a batch with *different* context lengths
+exactly (the sum of every request's attention and cache traffic), never an average.
+`step_model_for(scenario)` is the one builder from a scenario. Nothing here simplifies
+sympy expressions in a loop: that happens once, in `build_step_model`.
+
+THE step-time formula (`StepCostModel._base_s` + `_time_s`; every path calls them):
+
+  t = step overhead + blocks x layer overhead + sequences x sequence overhead
+    + max(linear FLOPs / (matmul rate x engine GEMM factor(tokens, width)),
+          weight bytes read / weight bandwidth)                        weight matmuls
+    + all-reduces x (latency + 2 (N-1)/N x tokens x d x 2 B / bus bandwidth)
+    + max(prefill attention FLOPs / attention rate, prefill KV bytes / bandwidth)
+    + max(decode attention FLOPs / attention rate, decode KV bytes / decode bandwidth)
 
 Conventions: decode context `t` = keys attended by the new token (itself included) = the
 cache length after it is appended. A prefill chunk of `len` tokens after `start` cached ones
-does core(start+len) - core(start) mixing FLOPs (the causal sums telescope).
+does core(start+len) - core(start) mixing FLOPs (the causal sums telescope); it reads the
+cache held at `start` (the prefix its queries attend to; fixed state included), writes the
+cache of its `len` new tokens, and writes the fixed state once: for full attention that is
+kv(start) + len x kv/token = kv(start + len) bytes. Cache bytes here are physical: a group
+whose KV heads are replicated across the tensor-parallel GPUs (H_kv < N, MLA) counts every
+copy, in its decode reads and in memory.
+
+Fast paths (the simulator's hot loop) compute the same sums exactly in other ways: per-token
+decode costs that are affine in t with integer coefficients are summed from the contexts'
+sum alone; integer-valued ones are tabulated and gathered; prefill costs are tabulated by
+length. Sums of integers (below 2**53) are exact in float64 whatever their order, so every
+path hands the formula the very same numbers and the simulator's fast and stepped paths
+agree bit for bit.
 """
 
 from __future__ import annotations
@@ -35,40 +57,38 @@ def _lambdify(mc: ModelCosts, expr, var) -> Callable[[np.ndarray], np.ndarray]:
     free = e.free_symbols - {var}
     if free:  # a bug in a family module, never user input
         raise RuntimeError(f"unsubstituted symbols {free} in {e}")
-    f = sp.lambdify((var,), e, modules="numpy")
     if not e.has(var):
         c = float(e)
         return lambda x: np.full(np.shape(x), c, dtype=np.float64)
+    f = sp.lambdify((var,), e, modules="numpy")
     return lambda x: np.asarray(f(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def _roof_s(flops: float, bytes_: float, flops_per_s: float, bytes_per_s: float) -> float:
-    """`Roofline.op_time_s` on Python floats: the same IEEE operations as its numpy
-    version (so the same bits) without the cost of numpy scalars."""
+    """max(compute, memory) of one operator on Python floats (the same IEEE operations as
+    numpy's elementwise maximum, so the same bits)."""
     return max(flops / flops_per_s, bytes_ / bytes_per_s)
 
 
-#: lengths tabulated at most for the prefill terms (8 bytes each, two tables)
+#: lengths tabulated at most (8 bytes each, per table)
 _MAX_TABLE = 1 << 22
 
-#: integers up to this are exact in float64, and so are sums and products that stay below it
+#: integers up to this are exact in float64, and so are sums that stay below it
 _EXACT = float(2**53)
 
 
-def _affine(mc: ModelCosts, expr, var, f: Callable) -> tuple[float, float] | None:
-    """(a, b) when `expr` is a*var + b with integer a and b and its lambdified `f` gives
-    exactly a*t + b at integer t; None otherwise (windows, Min, Piecewise...).
+def _affine(expr, var, f: Callable) -> tuple[float, float] | None:
+    """(a, b) when the numeric `expr` is a*var + b with integer a and b and its lambdified
+    `f` gives exactly a*t + b at integer t; None otherwise (windows, Min, Piecewise...).
 
-    Why: then f(t) is an exact integer at every integer context, so any sum of f over a batch
-    is exact (below 2**53) and equals a * sum(t) + b * size whatever the order of the
-    additions: one row sum costs O(1) instead of evaluating f on the whole batch."""
+    Why: then any sum of f over a batch is exact (below 2**53) and equals a * sum(t) +
+    b * size whatever the order of the additions: one row sum costs O(1)."""
     import sympy as sp
 
-    e = mc.numeric(expr)
-    if e.has(sp.Min, sp.Max, sp.Piecewise, sp.Mod, sp.floor, sp.ceiling, sp.Abs):
+    if expr.has(sp.Min, sp.Max, sp.Piecewise, sp.Mod, sp.floor, sp.ceiling, sp.Abs):
         return None
     try:
-        p = sp.Poly(e, var)
+        p = sp.Poly(expr, var)
     except sp.PolynomialError:
         return None
     if p.free_symbols - {var} or p.degree() > 1:
@@ -89,9 +109,41 @@ def _elementwise(e) -> bool:
     from a scalar one), so a table of its values equals calling it on any array."""
     import sympy as sp
 
-    ok = (sp.Min, sp.Max, sp.Mod, sp.Piecewise)
+    ok = (sp.Min, sp.Max, sp.Mod, sp.Piecewise, sp.floor, sp.ceiling)
     return all(isinstance(f, ok) for f in e.atoms(sp.Function)) and all(
         p.exp.is_Integer and 0 <= p.exp <= 2 for p in e.atoms(sp.Pow))
+
+
+def _integral(tab: np.ndarray) -> bool:
+    """Every entry a multiple of 1/2 (int4 caches hold half bytes): sums stay exact."""
+    return bool(np.array_equal(tab * 2.0, np.rint(tab * 2.0)))
+
+
+@dataclass(frozen=True)
+class KVGroup:
+    """One layer group's per-position cache, as the KV manager allocates it."""
+
+    label: str
+    kind: str  # full | mla | window | chunked | sparse (the kinds whose cache has positions)
+    bytes_per_position: float  # physical bytes per held position, whole group
+    positions: Callable  # t -> positions each layer of the group holds at context t
+    window: int | None = None
+    chunk: int | None = None
+    global_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class KVLayout:
+    """The cache of one sequence: per-position groups plus constant state (physical)."""
+
+    groups: tuple[KVGroup, ...]
+    fixed_bytes: float  # constant state per sequence (SSM, linear, memory), all groups
+
+    @property
+    def bytes_per_token(self) -> float:
+        """Bytes one more position costs in every group at once (the growth of a fully
+        growing stack)."""
+        return float(sum(g.bytes_per_position for g in self.groups))
 
 
 @dataclass
@@ -108,32 +160,29 @@ class StepCostModel:
     expert_bytes: float
     n_experts: int
     experts_per_token: int
-    kv_bytes_per_token: float
-    kv_fixed_bytes: float
-    kv_replication: float
+    kv_layout: KVLayout
     lin_prefill_flops_per_token: float
     lin_decode_flops_per_token: float
     lm_head_flops: float
     allreduces_per_step: int
+    blocks: int  # layers (blocks) the engine launches per step
     d_model: int
-    _kv_tokens: Callable
+    _kv_bytes: Callable  # t -> physical cache + state bytes of one sequence
+    _kv_logical: Callable  # t -> the same, one copy (what papers report)
     _core_prefill: Callable  # n -> FLOPs
-    _core_decode: Callable  # t -> FLOPs
-    _read_bytes: Callable  # t -> bytes read per decode token
-    write_bytes: float  # bytes written per decode token
-    # -- derived at build time for the simulator's hot loop (not constructor arguments;
-    # -- build_step_model sets them, and nothing may change the model afterwards) --------
-    #: ((a, b), (a', b')): per-token decode FLOPs = a t + b and read + write bytes = a' t + b'
-    #: exactly, with integer coefficients (None: evaluate the functions on every context)
+    _core_decode: Callable  # t -> FLOPs per decode token
+    _dec_bytes: Callable  # t -> KV bytes read + written per decode token (physical)
+    write_bytes_per_token: float  # cache written per prompt token (physical)
+    # -- derived at build time for the hot loop (build_step_model sets them) -------------
+    #: ((a, b), (a', b')): per-token decode FLOPs = a t + b and bytes = a' t + b' exactly
     _decode_affine: tuple | None = field(default=None, init=False, repr=False, compare=False)
     #: (max |a|, max |b|) over both: bounds the row sums (they must stay exact in float64)
     _decode_bound: tuple | None = field(default=None, init=False, repr=False, compare=False)
-    #: per decode batch size: its linear-layer time and constants (see _decode_consts)
-    _lin_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    #: whether the prefill FLOPs and cache-token functions may be tabulated (built from
-    #: elementwise arithmetic only), and the tables (see _length_tables)
+    #: per (n_dec, n_pre_tok, n_chunks): the step's time outside attention (`_base_s`)
+    _base_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _tabulable: bool = field(default=False, init=False, repr=False, compare=False)
     _tables: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _exact_tables: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def weight_bytes_per_gpu(self) -> float:
@@ -141,19 +190,29 @@ class StepCostModel:
 
     @property
     def max_context(self) -> int:
-        return int(self.model.max_context)
+        """The deployed context: the what-if's `max_context`, else the model's own."""
+        return int(self.arch.max_context or self.model.max_context)
+
+    @property
+    def engine(self):
+        return self.roof.engine
 
     # -- memory ---------------------------------------------------------------------
-    def kv_tokens(self, t) -> np.ndarray:
-        return self._kv_tokens(t)
+    @property
+    def kv_fixed_bytes(self) -> float:
+        return self.kv_layout.fixed_bytes
 
     def kv_bytes(self, t) -> np.ndarray:
-        """Cache + state bytes one sequence holds at context t (whole model, one copy)."""
-        return self._kv_tokens(t) * self.kv_bytes_per_token + self.kv_fixed_bytes
+        """Physical cache + state bytes one sequence holds at context t (every TP copy)."""
+        return self._kv_bytes(t)
+
+    def kv_bytes_logical(self, t) -> np.ndarray:
+        """Cache + state bytes of one sequence at context t, one copy of every group."""
+        return self._kv_logical(t)
 
     def kv_capacity_bytes(self, memory_fraction: float = 0.9) -> float:
-        """Cache bytes (one copy, whole model) the TP group can hold: device memory x gpus
-        x fraction - weights (vLLM's gpu_memory_utilization), less KV-head replication."""
+        """Physical cache bytes the TP group can hold: device memory x gpus x fraction -
+        weights (vLLM's gpu_memory_utilization)."""
         free = self.hardware.memory_capacity_bytes * self.gpus * memory_fraction \
             - self.weight_bytes
         if free <= 0:
@@ -167,9 +226,9 @@ class StepCostModel:
                 f"x memory_fraction {memory_fraction} hold "
                 f"{self.hardware.memory_capacity_bytes * self.gpus * memory_fraction / 2**30:.1f}"
                 f" GiB; it needs at least {need} GPUs (hardware.gpus_per_replica / --gpus)")
-        return free / self.kv_replication
+        return free
 
-    # -- time -----------------------------------------------------------------------
+    # -- THE formula ------------------------------------------------------------------
     def _weight_read_bytes(self, tokens: float) -> float:
         """Weights streamed once per step; MoE reads only the experts its tokens touch:
         E (1 - (1 - k/E)^tokens) of E per layer in expectation (uniform routing)."""
@@ -178,90 +237,55 @@ class StepCostModel:
         frac = 1.0 - (1.0 - self.experts_per_token / self.n_experts) ** tokens
         return self.weight_bytes - self.expert_bytes * (1.0 - frac)
 
-    def _linear_time_s(self, n_decode: int, n_prefill_tokens: int, n_chunks: int) -> float:
-        tokens = n_decode + n_prefill_tokens
+    def _base_s(self, n_dec: int, n_pre_tok: int, n_chunks: int) -> float:
+        """The step's time outside the attention cores: fixed costs, the weight matmuls
+        (with the LM head) and the all-reduces. Cached: a decode run asks for the same
+        batch size again and again."""
+        key = (n_dec, n_pre_tok, n_chunks)
+        hit = self._base_cache.get(key)
+        if hit is not None:
+            return hit
+        tokens = n_dec + n_pre_tok
         if tokens == 0:
             return 0.0
-        flops = (n_decode * self.lin_decode_flops_per_token
-                 + n_prefill_tokens * self.lin_prefill_flops_per_token
-                 + (n_decode + n_chunks) * self.lm_head_flops)
-        t = _roof_s(flops, self._weight_read_bytes(tokens), self.roof.matmul_flops_per_s,
-                    self.roof.bytes_per_s)
-        t += self.allreduces_per_step * float(
-            self.roof.allreduce_time_s(tokens * self.d_model * ACTIVATION_BYTES))
-        return t + self.roof.overhead_s
+        r = self.roof
+        flops = (n_dec * self.lin_decode_flops_per_token
+                 + n_pre_tok * self.lin_prefill_flops_per_token
+                 + (n_dec + n_chunks) * self.lm_head_flops)
+        rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, self.d_model / self.gpus)
+        t = _roof_s(flops, self._weight_read_bytes(tokens), rate, r.bytes_per_s)
+        if self.gpus > 1:
+            t += self.allreduces_per_step * float(
+                r.allreduce_time_s(tokens * self.d_model * ACTIVATION_BYTES))
+        t += r.overhead_s + self.blocks * r.layer_overhead_s \
+            + (n_dec + n_chunks) * r.sequence_overhead_s
+        if len(self._base_cache) > 65536:
+            self._base_cache.clear()
+        self._base_cache[key] = t
+        return t
 
-    def _decode_lin_s(self, n_decode: int) -> float:
-        hit = self._lin_cache.get(n_decode)
-        return (hit or self._decode_consts(n_decode))[0]
+    def _time_s(self, base: float, pre_flops: float, pre_bytes: float, dec_flops: float,
+                dec_bytes: float) -> float:
+        """base + the prefill attention operator + the decode attention operator."""
+        r = self.roof
+        return (base + _roof_s(pre_flops, pre_bytes, r.attn_flops_per_s, r.bytes_per_s)
+                + _roof_s(dec_flops, dec_bytes, r.attn_flops_per_s, r.attn_decode_bytes_per_s))
 
-    def _decode_consts(self, size: int) -> tuple:
-        """What a decode-only step of `size` sequences needs besides the contexts' sum:
-        its linear-layer time and, when affine, b x size terms and the rates (cached)."""
-        lin = self._linear_time_s(size, 0, 0)
-        if self._decode_affine is None:
-            out = (lin,)
-        else:
-            (af, bf), (ab, bb) = self._decode_affine
-            out = (lin, af, bf * size, ab, bb * size, self.kv_replication,
-                   self.roof.attn_flops_per_s, self.roof.bytes_per_s)
-        self._lin_cache[size] = out
-        return out
+    def _decode_rows_s(self, base: float, flops: np.ndarray, bytes_: np.ndarray) -> np.ndarray:
+        """`_time_s` of decode-only steps, vectorised over rows (base + 0.0 == base, so the
+        same bits as the scalar form)."""
+        r = self.roof
+        return base + np.maximum(flops / r.attn_flops_per_s, bytes_ / r.attn_decode_bytes_per_s)
 
-    def decode_steps_sum_s(self, total: int, size: int, k: int) -> list[float] | None:
-        """`decode_steps_s` from the contexts' sum alone, as a list: k decode-only iterations
-        of `size` sequences whose integer contexts sum to `total` (row j: total + j size).
-        None when this model cannot (per-token costs not affine, or sums beyond exact
-        float64): then call `decode_steps_s`. The simulator's hot loop keeps such sums."""
-        bound = self._decode_bound
-        if bound is None or size <= 0 or total < 0 \
-                or bound[0] * (total + (k - 1) * size) + bound[1] * size >= _EXACT:
-            return None
-        per_size = self._lin_cache.get(size)
-        if per_size is None:
-            per_size = self._decode_consts(size)
-        lin, af, bf_size, ab, bb_size, rep, attn_fps, bps = per_size
-        # row j sums to a (S + j B) + b B exactly (see _affine): O(k), not O(k x batch), and
-        # the same float64 operations, element for element, as the general branch
-        if k <= 16:  # few rows: Python floats (they round exactly as float64 does)
-            return [max((af * st + bf_size) / attn_fps, (ab * st + bb_size) * rep / bps) + lin
-                    for st in range(total, total + k * size, size)]
-        (af, bf), (ab, bb) = self._decode_affine
-        st = total + np.arange(k, dtype=np.float64) * size
-        flops = af * st + bf * size
-        bytes_ = (ab * st + bb * size) * rep
-        return (np.maximum(flops / attn_fps, bytes_ / bps) + lin).tolist()
+    # -- exact sums -------------------------------------------------------------------
+    def _affine_fits(self, total: int, size: int) -> bool:
+        b = self._decode_bound
+        return b is not None and total >= 0 and b[0] * total + b[1] * size < _EXACT
 
-    def decode_steps_s(self, ctx, k: int) -> np.ndarray:
-        """Times of k consecutive decode-only iterations; row j has contexts ctx + j."""
-        ctx = np.asarray(ctx)
-        k = int(k)
-        if ctx.size == 0:
-            return np.zeros(k)
-        if self._decode_bound is not None and ctx.dtype.kind in "iu":
-            out = self.decode_steps_sum_s(int(np.add.reduce(ctx, axis=None)), ctx.size, k)
-            if out is not None:
-                return np.array(out)
-        lin = self._decode_lin_s(ctx.size)
-        attn_fps = self.roof.attn_flops_per_s
-        ctx = ctx.astype(np.float64, copy=False)
-        out = np.empty(k)
-        rows = max(1, 2_000_000 // ctx.size)  # bound the (k, batch) temporaries
-        for j0 in range(0, k, rows):
-            j1 = min(k, j0 + rows)
-            t = ctx[None, :] + np.arange(j0, j1, dtype=np.float64)[:, None]
-            flops = self._core_decode(t).sum(axis=1)
-            bytes_ = (self._read_bytes(t) + self.write_bytes).sum(axis=1) * self.kv_replication
-            out[j0:j1] = self.roof.op_time_s(flops, bytes_, attn_fps) + lin
-        return out
-
-    def _length_tables(self, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Prefill core FLOPs and cache bytes (kv_tokens x bytes per token) at every integer
-        length 0..hi at least, or None when they are not tabulated.
-
-        The table entries are the numeric functions evaluated element by element, so a
-        lookup gives the very bits a call would; it saves two numpy calls per function and
-        step, which add up in the simulator's hot loop."""
+    def _tables_for(self, hi: int) -> tuple | None:
+        """(prefill core FLOPs, kv bytes, decode FLOPs, decode bytes) at every integer
+        length 0..hi at least, or None when not tabulated. Entries are the numeric
+        functions evaluated element by element: a lookup gives the bits a call would."""
         tab = self._tables
         if tab is not None and hi < len(tab[0]):
             return tab
@@ -269,53 +293,112 @@ class StepCostModel:
             return None
         size = min(_MAX_TABLE, max(hi + 1, 4096, 2 * len(tab[0]) if tab is not None else 0))
         x = np.arange(size, dtype=np.float64)
-        self._tables = (self._core_prefill(x), self._kv_tokens(x) * self.kv_bytes_per_token)
-        return self._tables
+        tabs = (self._core_prefill(x), self._kv_bytes(x), self._core_decode(x),
+                self._dec_bytes(x))
+        # sums of the decode columns stay exact when entries are integers (half bytes for
+        # int4) and a whole batch's sum stays below 2**53
+        big = max(float(np.abs(tabs[2]).max()), float(np.abs(tabs[3]).max()))
+        self._exact_tables = _integral(tabs[2]) and _integral(tabs[3]) and big * 2 * 2**20 \
+            < _EXACT
+        self._tables = tabs
+        return tabs
+
+    def _decode_sums(self, ctx: np.ndarray) -> tuple[float, float]:
+        """Exact decode FLOPs and bytes of a batch at integer contexts `ctx`."""
+        if ctx.size and ctx.dtype.kind in "iu":
+            total = int(np.add.reduce(ctx))
+            if self._affine_fits(total, ctx.size):
+                (af, bf), (ab, bb) = self._decode_affine
+                return af * total + bf * ctx.size, ab * total + bb * ctx.size
+            tab = self._tables_for(int(ctx.max()))
+            if tab is not None and self._exact_tables:
+                return float(tab[2][ctx].sum()), float(tab[3][ctx].sum())
+        c = ctx.astype(np.float64, copy=False)
+        return float(self._core_decode(c).sum()), float(self._dec_bytes(c).sum())
 
     def _prefill_sums(self, ps: np.ndarray, pl: np.ndarray) -> tuple[float, float]:
-        """Attention FLOPs and cache bytes (one copy, fixed state included) of prefill
-        chunks of pl tokens after ps cached ones."""
-        if ps.dtype.kind in "iu" and pl.dtype.kind in "iu" and int(ps.min()) >= 0:
+        """Attention FLOPs and KV bytes of prefill chunks of pl tokens after ps cached."""
+        n_tok = float(pl.sum())
+        fixed = self.kv_layout.fixed_bytes * ps.size
+        if ps.dtype.kind in "iu" and pl.dtype.kind in "iu" and ps.size \
+                and int(ps.min()) >= 0:
             end = ps + pl
-            tab = self._length_tables(int(end.max()))
+            tab = self._tables_for(int(end.max()))
             if tab is not None:
-                core, kvb = tab
+                core, kvb = tab[0], tab[1]
                 return (float((core[end] - core[ps]).sum()),
-                        float((kvb[end] + kvb[ps]).sum() + 2 * self.kv_fixed_bytes * ps.size))
+                        float(kvb[ps].sum()) + n_tok * self.write_bytes_per_token + fixed)
         ps = ps.astype(np.float64, copy=False)
         end = ps + pl
         flops = float((self._core_prefill(end) - self._core_prefill(ps)).sum())
-        # a chunk writes its tokens' cache and reads the prefix already cached
-        bytes_ = float((self._kv_tokens(end) * self.kv_bytes_per_token
-                        + self._kv_tokens(ps) * self.kv_bytes_per_token).sum()
-                       + 2 * self.kv_fixed_bytes * ps.size)
-        return flops, bytes_
+        return flops, float(self._kv_bytes(ps).sum()) + n_tok * self.write_bytes_per_token \
+            + fixed
+
+    # -- time -------------------------------------------------------------------------
+    def decode_steps_sum_s(self, total: int, size: int, k: int) -> list[float] | None:
+        """Times of k decode-only iterations of `size` sequences whose integer contexts sum
+        to `total` at the first (row j: total + j size), as a list. None when the per-token
+        costs are not affine (or the sums leave exact float64): call `decode_steps_s`."""
+        if size <= 0 or not self._affine_fits(total + (k - 1) * size, size):
+            return None
+        base = self._base_s(size, 0, 0)
+        (af, bf), (ab, bb) = self._decode_affine
+        if k <= 16:  # few rows: Python floats (they round exactly as float64 does)
+            return [self._time_s(base, 0.0, 0.0, af * st + bf * size, ab * st + bb * size)
+                    for st in range(total, total + k * size, size)]
+        st = total + np.arange(k, dtype=np.float64) * size
+        return self._decode_rows_s(base, af * st + bf * size, ab * st + bb * size).tolist()
+
+    def decode_steps_s(self, ctx, k: int) -> np.ndarray:
+        """Times of k consecutive decode-only iterations; row j has contexts ctx + j."""
+        ctx = np.asarray(ctx)
+        k = int(k)
+        if ctx.size == 0:
+            return np.zeros(k)
+        if ctx.dtype.kind in "iu":
+            out = self.decode_steps_sum_s(int(np.add.reduce(ctx)), ctx.size, k)
+            if out is not None:
+                return np.array(out)
+        base = self._base_s(ctx.size, 0, 0)
+        ints = ctx.dtype.kind in "iu"
+        tab = self._tables_for(int(ctx.max()) + k) if ints else None
+        exact = tab is not None and self._exact_tables
+        out = np.empty(k)
+        rows = max(1, 2_000_000 // ctx.size)  # bound the (k, batch) temporaries
+        for j0 in range(0, k, rows):
+            j1 = min(k, j0 + rows)
+            if exact:
+                t = ctx[None, :] + np.arange(j0, j1, dtype=ctx.dtype)[:, None]
+                flops, bytes_ = tab[2][t].sum(axis=1), tab[3][t].sum(axis=1)
+            else:
+                t = ctx.astype(np.float64)[None, :] + np.arange(j0, j1, dtype=np.float64)[:, None]
+                flops = self._core_decode(t).sum(axis=1)
+                bytes_ = self._dec_bytes(t).sum(axis=1)
+            out[j0:j1] = self._decode_rows_s(base, flops, bytes_)
+        return out
 
     def step_sum_s(self, dec_total: int, dec_size: int, start: int, length: int
                    ) -> float | None:
         """`step_time_s` from integers alone: `dec_size` decodes whose contexts sum to
         `dec_total` plus one prefill chunk of `length` tokens after `start` cached ones.
-        None when this model cannot (see decode_steps_sum_s): then call `step_time_s`."""
+        None when this model cannot (decode costs not affine, or no tables)."""
         if start < 0 or length < 0:
             return None
-        if dec_size and (self._decode_bound is None or dec_total < 0 or self._decode_bound[0]
-                         * dec_total + self._decode_bound[1] * dec_size >= _EXACT):
+        if dec_size and not self._affine_fits(dec_total, dec_size):
             return None
         hi = start + length
-        tab = self._length_tables(hi)
+        tab = self._tables_for(hi)
         if tab is None:
             return None
-        core, kvb = tab
-        lin = self._linear_time_s(dec_size, float(length), 1)
-        flops = float(core[hi] - core[start])
-        # a chunk writes its tokens' cache and reads the prefix already cached
-        bytes_ = float(kvb[hi] + kvb[start]) + 2 * self.kv_fixed_bytes
-        if dec_size:  # the exact sums, as in decode_steps_sum_s
+        core, kvb = tab[0], tab[1]
+        pre_f = float(core[hi] - core[start])
+        pre_b = float(kvb[start]) + float(length) * self.write_bytes_per_token \
+            + self.kv_layout.fixed_bytes
+        dec_f = dec_b = 0.0
+        if dec_size:
             (af, bf), (ab, bb) = self._decode_affine
-            flops += af * dec_total + bf * dec_size
-            bytes_ += ab * dec_total + bb * dec_size
-        return _roof_s(flops, bytes_ * self.kv_replication, self.roof.attn_flops_per_s,
-                       self.roof.bytes_per_s) + lin
+            dec_f, dec_b = af * dec_total + bf * dec_size, ab * dec_total + bb * dec_size
+        return self._time_s(self._base_s(dec_size, length, 1), pre_f, pre_b, dec_f, dec_b)
 
     def step_time_s(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> float:
         """One forward iteration: decodes at contexts `decode_ctx` plus prefill chunks."""
@@ -324,135 +407,157 @@ class StepCostModel:
         pl = np.asarray(prefill_len).reshape(-1)
         if ps.size != pl.size:
             raise ValueError("prefill_start and prefill_len differ in length")
-        if ps.size == 0:
-            if dc.size == 0:
-                return 0.0
-            return float(self.decode_steps_s(dc, 1)[0])
-        ints = dc.dtype.kind in "iu" or dc.size == 0
-        if ps.size == 1 and ints and ps.dtype.kind in "iu" and pl.dtype.kind in "iu":
-            t = self.step_sum_s(int(np.add.reduce(dc)), dc.size, int(ps[0]), int(pl[0]))
-            if t is not None:
-                return t
+        if ps.size == 0 and dc.size == 0:
+            return 0.0
         if pl.dtype.kind not in "iu":
             pl = pl.astype(np.float64)
-        n_tok = float(pl.sum())  # exact either way: token counts are integers
-        lin = self._linear_time_s(dc.size, n_tok, ps.size)
-        flops, bytes_ = self._prefill_sums(ps, pl)
-        if dc.size:
-            dc_total = int(np.add.reduce(dc)) if ints else -1
-            if self._decode_bound is not None and dc_total >= 0 and self._decode_bound[0] \
-                    * dc_total + self._decode_bound[1] * dc.size < _EXACT:
-                (af, bf), (ab, bb) = self._decode_affine  # the exact sums, as above
-                flops += af * dc_total + bf * dc.size
-                bytes_ += ab * dc_total + bb * dc.size
-            else:
-                dc = dc.astype(np.float64, copy=False)
-                flops += float(self._core_decode(dc).sum())
-                bytes_ += float((self._read_bytes(dc) + self.write_bytes).sum())
-        return _roof_s(flops, bytes_ * self.kv_replication, self.roof.attn_flops_per_s,
-                       self.roof.bytes_per_s) + lin
+        n_tok = pl.sum()
+        n_tok = int(n_tok) if pl.dtype.kind in "iu" else float(n_tok)
+        pre_f, pre_b = self._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
+        dec_f, dec_b = self._decode_sums(dc) if dc.size else (0.0, 0.0)
+        return self._time_s(self._base_s(dc.size, n_tok, ps.size), pre_f, pre_b, dec_f, dec_b)
 
     def prefill_time_s(self, n, start: int = 0) -> float:
         return self.step_time_s((), [start], [n])
 
     def decode_time_s(self, ctx, batch: int = 1) -> float:
         """One decode step of `batch` sequences all at context `ctx`."""
-        return self.step_time_s(np.full(int(batch), float(ctx)))
+        return self.step_time_s(np.full(int(batch), ctx))
 
 
 _CACHE: dict = {}
 
 
 def _hw_key(hw: HardwareProfile) -> tuple:
-    return (hw.name, tuple(sorted(hw.peak_flops_per_s.items())), hw.memory_bandwidth_bytes_per_s,
-            hw.memory_capacity_bytes, hw.interconnect_bytes_per_s, hw.host_link_bytes_per_s,
-            hw.interconnect_latency_s, hw.compute_efficiency, hw.memory_efficiency,
-            hw.step_overhead_s)
+    return tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v)
+                        for k, v in hw.to_dict().items() if k != "calibration"))
 
 
 def build_step_model(model, arch: ArchSpec, hw: HardwareProfile, gpus: int = 1,
-                     ideal: bool = False) -> StepCostModel:
+                     ideal: bool = False, engine=None) -> StepCostModel:
     """The numeric step model of `model` with `arch` on `gpus` x `hw` (cached)."""
     if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus <= 0:
         raise SimkitError(f"gpus: must be a positive integer, got {gpus!r}")
     arch = arch.resolve(model)
-    key = (model, arch, _hw_key(hw), gpus, bool(ideal))
+    roof = roofline_for(hw, arch.weight_dtype, arch.kv_dtype, gpus, ideal, engine)
+    key = (model, arch, _hw_key(hw), gpus, bool(ideal), roof.engine)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
     mc = model_costs(model, arch)
+    _check_tensor_parallel(model, mc, gpus)
     n, t = S.n, S.t
     num = lambda e: float(mc.numeric(e))  # noqa: E731
+    kv_groups, kv_phys, kv_log, dec_bytes, fixed, write = [], 0, 0, 0, 0.0, 0.0
+    for g in mc.groups:
+        if g.mixer is None:
+            continue
+        rep = kv_replication(model, g.spec.kind, gpus)
+        bpp = num(g.cache_bytes_per_token) * rep
+        fixed += num(g.state_bytes) * rep
+        kv_phys += rep * g.cache_bytes
+        kv_log += g.cache_bytes
+        dec_bytes += rep * (g.count_symbol * g.mixer.decode_read_elems
+                            + g.stores * g.mixer.decode_write_elems) * S.beta_kv
+        write += bpp
+        if bpp:
+            kv_groups.append(KVGroup(label=g.label, kind=g.spec.kind, bytes_per_position=bpp,
+                                     positions=_lambdify(mc, g.cache_tokens, t),
+                                     window=g.spec.window, chunk=g.spec.chunk,
+                                     global_tokens=g.spec.global_tokens))
     sm = StepCostModel(
-        model=model, arch=arch, hardware=hw, gpus=gpus, ideal=bool(ideal),
-        roof=roofline_for(hw, arch.weight_dtype, arch.kv_dtype, gpus, ideal),
+        model=model, arch=arch, hardware=hw, gpus=gpus, ideal=bool(ideal), roof=roof,
         weight_bytes=num(mc.weight_bytes), expert_bytes=num(mc.expert_bytes),
         n_experts=model.n_experts, experts_per_token=model.experts_per_token,
-        kv_bytes_per_token=num(mc.cache_bytes_per_token), kv_fixed_bytes=num(mc.state_bytes),
-        kv_replication=kv_replication(model, arch.attention, gpus),
+        kv_layout=KVLayout(tuple(kv_groups), fixed),
         lin_prefill_flops_per_token=num(mc.linear_prefill_flops_per_token),
         lin_decode_flops_per_token=num(mc.linear_decode_flops_per_token),
-        lm_head_flops=num(mc.lm_head_flops), allreduces_per_step=2 * model.n_layers,
-        d_model=model.d_model,
-        _kv_tokens=_lambdify(mc, mc.cache_tokens, t),
+        lm_head_flops=num(mc.lm_head_flops), allreduces_per_step=mc.allreduces_per_step,
+        blocks=len(arch.stack), d_model=model.d_model,
+        _kv_bytes=_lambdify(mc, kv_phys, t), _kv_logical=_lambdify(mc, kv_log, t),
         _core_prefill=_lambdify(mc, mc.attn_prefill_flops, n),
         _core_decode=_lambdify(mc, mc.attn_decode_flops, t),
-        _read_bytes=_lambdify(mc, mc.decode_cache_read_bytes, t),
-        write_bytes=num(mc.decode_cache_write_bytes))
-    fl = _affine(mc, mc.attn_decode_flops, t, sm._core_decode)
-    rd = _affine(mc, mc.decode_cache_read_bytes, t, sm._read_bytes)
-    if fl is not None and rd is not None and sm.write_bytes.is_integer():
-        # read + write bytes per token: a t + (b + write), still exact integers
-        sm._decode_affine = (fl, (rd[0], rd[1] + sm.write_bytes))
-        sm._decode_bound = (max(abs(fl[0]), abs(rd[0])),
-                            max(abs(fl[1]), abs(rd[1] + sm.write_bytes)))
-    sm._tabulable = _elementwise(mc.numeric(mc.attn_prefill_flops)) \
-        and _elementwise(mc.numeric(mc.cache_tokens))
+        _dec_bytes=_lambdify(mc, dec_bytes, t), write_bytes_per_token=write)
+    fl = _affine(mc.numeric(mc.attn_decode_flops), t, sm._core_decode)
+    by = _affine(mc.numeric(dec_bytes), t, sm._dec_bytes)
+    if fl is not None and by is not None:
+        sm._decode_affine = (fl, by)
+        sm._decode_bound = (max(abs(fl[0]), abs(by[0])), max(abs(fl[1]), abs(by[1])))
+    sm._tabulable = all(_elementwise(mc.numeric(e)) for e in
+                        (mc.attn_prefill_flops, kv_phys, mc.attn_decode_flops, dec_bytes))
     if len(_CACHE) > 512:
         _CACHE.clear()
     _CACHE[key] = sm
     return sm
 
 
+def _check_tensor_parallel(model, mc: ModelCosts, gpus: int) -> None:
+    """Tensor parallelism splits attention heads: the query heads must divide evenly."""
+    if gpus == 1:
+        return
+    heads = {model.n_heads} if any(g.spec.kind in ("full", "mla", "window", "chunked",
+                                                    "sparse", "memory")
+                                   for g in mc.groups) else set()
+    for h in heads:
+        if h % gpus:
+            raise SimkitError(f"gpus: {gpus} GPUs cannot split {model.name}'s {h} query "
+                              f"heads evenly (tensor parallelism needs a divisor of {h})")
+
+
+def step_model_for(scenario, **overrides) -> StepCostModel:
+    """THE builder: the step model of one replica of `scenario` (duck-typed: its [model]
+    and [hardware] sections). `overrides` replace hardware keys (e.g. gpus_per_replica)."""
+    from simkit.catalog import load_hardware, load_model
+
+    hw_sec = scenario.hardware
+    gpus = int(overrides.get("gpus_per_replica", hw_sec.gpus_per_replica))
+    model = load_model(scenario.model.name)
+    arch = ArchSpec.from_scenario_model(model, scenario.model)
+    return build_step_model(model, arch, load_hardware(hw_sec.name), gpus=gpus,
+                            ideal=bool(getattr(hw_sec, "ideal", False)),
+                            engine=getattr(hw_sec, "engine", None))
+
+
 def min_gpus(model, arch: ArchSpec, hw: HardwareProfile, memory_fraction: float = 0.9) -> int:
     """Fewest GPUs whose memory x fraction exceeds the weights."""
-    wb = float(model_costs(model, arch.resolve(model)).numeric(
-        model_costs(model, arch.resolve(model)).weight_bytes))
+    mc = model_costs(model, arch.resolve(model))
+    wb = float(mc.numeric(mc.weight_bytes))
     return max(1, math.floor(wb / (hw.memory_capacity_bytes * memory_fraction)) + 1)
 
 
 def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_len=()) -> dict:
     """FLOPs, bytes and times of one iteration split by operator (for reports and `cost`).
 
-    Uses the same formulas as `StepCostModel.step_time_s`; `total_s` equals it.
+    Reads the same sums and rates as `StepCostModel.step_time_s`; `total_s` is that call.
     """
-    dc = np.asarray(decode_ctx, dtype=np.float64).reshape(-1)
-    ps = np.asarray(prefill_start, dtype=np.float64).reshape(-1)
-    pl = np.asarray(prefill_len, dtype=np.float64).reshape(-1)
-    tokens = dc.size + float(pl.sum())
-    lin_flops = (dc.size * sm.lin_decode_flops_per_token
-                 + float(pl.sum()) * sm.lin_prefill_flops_per_token
+    dc = np.asarray(decode_ctx).reshape(-1)
+    ps = np.asarray(prefill_start).reshape(-1)
+    pl = np.asarray(prefill_len).reshape(-1)
+    n_tok = float(pl.sum()) if pl.size else 0.0
+    tokens = dc.size + n_tok
+    r = sm.roof
+    lin_flops = (dc.size * sm.lin_decode_flops_per_token + n_tok * sm.lin_prefill_flops_per_token
                  + (dc.size + ps.size) * sm.lm_head_flops)
     lin_bytes = sm._weight_read_bytes(tokens) if tokens else 0.0
-    end = ps + pl
-    attn_flops = float((sm._core_prefill(end) - sm._core_prefill(ps)).sum()) \
-        + float(sm._core_decode(dc).sum())
-    attn_bytes = (float((sm._kv_tokens(end) * sm.kv_bytes_per_token
-                         + sm._kv_tokens(ps) * sm.kv_bytes_per_token).sum())
-                  + 2 * sm.kv_fixed_bytes * ps.size
-                  + float((sm._read_bytes(dc) + sm.write_bytes).sum())) * sm.kv_replication
-    r = sm.roof
+    pre_f, pre_b = sm._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
+    dec_f, dec_b = sm._decode_sums(dc) if dc.size else (0.0, 0.0)
+    rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, sm.d_model / sm.gpus) \
+        if tokens else r.matmul_flops_per_s
     comm_s = sm.allreduces_per_step * float(
-        r.allreduce_time_s(tokens * sm.d_model * ACTIVATION_BYTES)) if tokens else 0.0
-    lin_c, lin_m = lin_flops / r.matmul_flops_per_s, lin_bytes / r.bytes_per_s
-    att_c, att_m = attn_flops / r.attn_flops_per_s, attn_bytes / r.bytes_per_s
+        r.allreduce_time_s(tokens * sm.d_model * ACTIVATION_BYTES)) if tokens and sm.gpus > 1 \
+        else 0.0
+    fixed_s = (r.overhead_s + sm.blocks * r.layer_overhead_s
+               + (dc.size + ps.size) * r.sequence_overhead_s) if tokens else 0.0
+    lin_c, lin_m = lin_flops / rate, lin_bytes / r.bytes_per_s
+    att_c = (pre_f + dec_f) / r.attn_flops_per_s
+    att_m = pre_b / r.bytes_per_s + dec_b / r.attn_decode_bytes_per_s
     compute_s, memory_s = lin_c + att_c, lin_m + att_m
     return {
         "linear_flops": lin_flops, "linear_bytes": lin_bytes,
-        "attention_flops": attn_flops, "attention_bytes": attn_bytes,
+        "attention_flops": pre_f + dec_f, "attention_bytes": pre_b + dec_b,
         "linear_compute_s": lin_c, "linear_memory_s": lin_m,
         "attention_compute_s": att_c, "attention_memory_s": att_m,
-        "communication_s": comm_s, "overhead_s": r.overhead_s if tokens else 0.0,
+        "communication_s": comm_s, "overhead_s": fixed_s,
         "compute_s": compute_s, "memory_s": memory_s,
         "bound": "compute" if compute_s >= memory_s else "memory",
         "total_s": sm.step_time_s(dc, ps, pl),

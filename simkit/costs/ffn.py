@@ -34,14 +34,21 @@ def dense_ffn(model) -> FFNCosts:
 
 
 def moe_ffn(model) -> FFNCosts:
+    """Routed experts of width F_e; shared experts either n_s more of width F_e
+    (DeepSeekMoE) or one of width F_s (`shared_expert_ffn_dim`: Qwen2-MoE, Qwen3-Next)."""
     mats = 3 if model.ffn_gated else 2
-    n_shared = model.n_shared_experts
     one = mats * S.d * S.F_e
+    bias = ((mats - 1) * S.F_e + S.d) if model.ffn_bias else 0  # gpt-oss experts have biases
     router = S.d * S.E
-    params = S.E * one + n_shared * one + router
-    active = S.k_e * one + n_shared * one + router
-    return FFNCosts(params=params, active_params=active, expert_params=one,
-                    flops_per_token=2 * active,
-                    values={S.d: model.d_model, S.E: model.n_experts,
-                            S.k_e: model.experts_per_token,
-                            S.F_e: model.moe_ffn_dim or model.ffn_dim})
+    values = {S.d: model.d_model, S.E: model.n_experts, S.k_e: model.experts_per_token,
+              S.F_e: model.moe_ffn_dim or model.ffn_dim}
+    if model.shared_expert_ffn_dim:
+        shared = mats * S.d * S.F_s
+        values[S.F_s] = model.shared_expert_ffn_dim
+    else:
+        shared = model.n_shared_experts * one
+    params = S.E * (one + bias) + shared + router
+    active = S.k_e * (one + bias) + shared + router
+    flops = 2 * (S.k_e * one + shared + router)
+    return FFNCosts(params=params, active_params=active, expert_params=one + bias,
+                    flops_per_token=flops, values=values)

@@ -1,22 +1,27 @@
-"""The model stack: per-layer mixer + FFN costs summed into whole-model sympy expressions.
+"""The model stack: per-group mixer + FFN costs summed into whole-model sympy expressions.
 
-`model_costs(model, arch)` returns a `ModelCosts` whose expressions are in the shape symbols
-of `simkit.costs.symbols` plus `n` (prefill) or `t` (decode); `.values` substitutes the
-model's numbers, and `.numeric(expr)` leaves only `n`/`t`.
+`model_costs(model, arch)` resolves the what-if `arch` on the model's own layers into an
+ordered stack (`simkit.stack`), collapses identical layers into groups, and returns a
+`ModelCosts` whose every quantity is a per-group sum: sum over groups g of L_g x (the
+group's per-layer cost). Expressions are in the shape symbols of `simkit.costs.symbols`, one
+count symbol per group (`L` itself when the stack is uniform), plus `n` (prefill) or `t`
+(decode); `.values` substitutes the model's numbers and `.numeric(expr)` leaves only n/t.
+Where two groups give a symbol different numbers (two windows, a Zamba2 block's head dim),
+the later group's symbol is renamed (`w_2`), so a formula shows each group's own term.
 
-Stack = embeddings (+ untied LM head, + learned positions) + L x (norms + mixer + FFN) + final
-norm. Hybrids (Jamba-style, arXiv:2403.19887): one layer in `attention_every` runs the
-attention kind, the rest a Mamba mixer. Cross-layer KV sharing (CLA, arXiv:2405.12981) stores
-one cache per `kv_share` layers (each layer still reads it). Cross-layer weight sharing
-(ALBERT, arXiv:1909.11942) stores one layer's weights per `weight_share` layers: weight bytes
-shrink, FLOPs do not. The LM head runs for the last prompt position in a prefill and for
-every generated token.
+Stack = embeddings (+ untied LM head, + learned positions) + the layers (norms + mixer + FFN
+each) + final norm. Cross-layer KV sharing (CLA, arXiv:2405.12981): a group with kv_share c
+stores ceil(L_g / c) caches (each layer still reads one). Shared blocks (Zamba2,
+arXiv:2411.15242): a group naming a shared block stores its weights once, but every
+invocation computes and keeps its own cache. Cross-layer weight sharing (ALBERT,
+arXiv:1909.11942, `weight_share`): stored layer weights / c_w; FLOPs unchanged. The LM head
+runs for the last prompt position of a prefill and for every generated token.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import sympy as sp
@@ -25,25 +30,44 @@ from simkit.costs import symbols as S
 from simkit.costs.arch import ArchSpec
 from simkit.costs.families import MixerCosts, mixer_costs
 from simkit.costs.ffn import FFNCosts, dense_ffn, moe_ffn
-from simkit.errors import SimkitError
+from simkit.stack import MIXERS, NO_MIXER, LayerSpec, groups
 
-L_a = sp.Symbol("L_a", integer=True, nonnegative=True)  # layers running the attention kind
-L_s = sp.Symbol("L_s", integer=True, nonnegative=True)  # SSM layers of a hybrid
-L_d = sp.Symbol("L_d", integer=True, nonnegative=True)  # layers with a dense FFN (MoE models)
 c_kv = sp.Symbol("c_kv", integer=True, positive=True)  # layers sharing one cache
 c_w = sp.Symbol("c_w", integer=True, positive=True)  # layers sharing one set of weights
+
+#: meanings of the symbols this module adds (for `simkit formula` and the report)
+MEANING = {"c_kv": "layers per shared cache", "c_w": "layers per shared weights"}
+
+
+@dataclass(frozen=True)
+class GroupCosts:
+    """One group of identical layers: its spec, count and per-layer costs."""
+
+    spec: LayerSpec
+    label: str  # `window(128)`, `full`, ...
+    count: int
+    count_symbol: sp.Symbol  # L when the stack is uniform, else L_<kind>
+    mixer: MixerCosts | None
+    ffn: FFNCosts | None
+    stores: sp.Expr  # caches stored (count, or ceiling(count / c_kv))
+    weight_layers: sp.Expr  # layers whose weights are stored (1 for a shared block)
+    norms: int  # norm layers per layer
+    cache_bytes: sp.Expr  # t: one sequence, the whole group (cache + state)
+    cache_bytes_per_token: sp.Expr  # bytes per held position, whole group
+    cache_tokens: sp.Expr  # t: positions held per layer
+    state_bytes: sp.Expr  # constant per-sequence state, whole group
+
+    @property
+    def cache(self) -> str:
+        """"grows" | "bounded" | "constant" | "none" (no mixer)."""
+        return MIXERS[self.spec.kind].cache if self.spec.kind in MIXERS else "none"
 
 
 @dataclass(frozen=True)
 class ModelCosts:
     model: object
-    arch: ArchSpec
-    mixer: MixerCosts
-    ssm: MixerCosts | None
-    ffn: FFNCosts | None
-    ffn_dense: FFNCosts | None  # leading dense layers of an MoE model
-    layers_attn: int
-    layers_ssm: int
+    arch: ArchSpec  # resolved: `arch.stack` is the layer stack
+    groups: tuple[GroupCosts, ...]
     params: sp.Expr  # stored parameters (after weight sharing)
     params_per_layer_computed: sp.Expr  # what every token multiplies through (all layers)
     active_params: sp.Expr
@@ -56,16 +80,33 @@ class ModelCosts:
     linear_prefill_flops_per_token: sp.Expr
     linear_decode_flops_per_token: sp.Expr
     lm_head_flops: sp.Expr  # one position's logits
-    cache_bytes: sp.Expr  # t: one sequence
-    cache_bytes_per_token: sp.Expr  # bytes per held position (whole model)
+    cache_bytes: sp.Expr  # t: one sequence (every group's cache + state)
     state_bytes: sp.Expr  # constant per-sequence state (whole model)
-    cache_tokens: sp.Expr  # t: positions held
+    prefill_write_bytes_per_token: sp.Expr  # cache written per prompt token
     decode_cache_read_bytes: sp.Expr  # t
     decode_cache_write_bytes: sp.Expr
     decode_bytes: sp.Expr  # t: weights + cache read + cache written, one sequence
+    allreduces_per_step: int  # tensor-parallel all-reduces per forward (one per sublayer)
     big_o_time: str
     big_o_cache: str
     values: dict = field(default_factory=dict)
+
+    @property
+    def mixer(self) -> MixerCosts | None:
+        """The first group's mixer (the model's only one when the stack is uniform)."""
+        return next((g.mixer for g in self.groups if g.mixer is not None), None)
+
+    @property
+    def cache_bytes_per_token(self) -> sp.Expr:
+        """Bytes per position of the groups whose cache grows with t (KV per token at long
+        context; 0 for a stack of bounded and constant caches)."""
+        return sum((g.cache_bytes_per_token for g in self.groups if g.cache == "grows"),
+                   sp.Integer(0))
+
+    @property
+    def uniform(self) -> bool:
+        return sum(1 for g in self.groups if g.mixer is not None) <= 1 \
+            and len(self.groups) <= 2
 
     def numeric(self, expr: sp.Expr) -> sp.Expr:
         """`expr` with every shape symbol replaced by this model's numbers."""
@@ -80,125 +121,175 @@ def _norm_params(model) -> sp.Expr:
     return S.d * (2 if model.norm == "layer" else 1)
 
 
+def _norms_per_block(model, spec: LayerSpec) -> int:
+    """Norm layers of one block: the model's per-layer count when it has a mixer and an FFN,
+    half of it (at least one) when it has only one of them (Nemotron-H, Mamba)."""
+    parts = (spec.kind != NO_MIXER) + (spec.ffn != "none")
+    if parts == 2:
+        return model.norms_per_layer
+    return max(1, model.norms_per_layer // 2) if parts else 0
+
+
+def _renaming(values: dict, new: dict, suffix: str) -> dict:
+    """Symbols of `new` whose number differs from the one already in `values`."""
+    out = {}
+    for sym, v in new.items():
+        if sym in values and values[sym] != v:
+            out[sym] = sp.Symbol(f"{sym.name}_{suffix}", **sym.assumptions0)
+    return out
+
+
+def _count_symbol(spec: LayerSpec, taken: set) -> sp.Symbol:
+    base = f"L_{spec.kind if spec.kind != NO_MIXER else 'ffn'}"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}{i}", i + 1
+    taken.add(name)
+    return sp.Symbol(name, integer=True, nonnegative=True)
+
+
+def _ffn_of(model, spec: LayerSpec) -> FFNCosts | None:
+    if spec.ffn == "moe":
+        return moe_ffn(model)
+    if spec.ffn == "dense" and model.ffn_dim:
+        return dense_ffn(model)
+    return None
+
+
+def _ffn_renamed(f: FFNCosts, mapping: dict) -> FFNCosts:
+    if not mapping:
+        return f
+    return FFNCosts(params=f.params.xreplace(mapping),
+                    active_params=f.active_params.xreplace(mapping),
+                    expert_params=f.expert_params.xreplace(mapping),
+                    flops_per_token=f.flops_per_token.xreplace(mapping),
+                    values={mapping.get(k, k): v for k, v in f.values.items()})
+
+
 @lru_cache(maxsize=256)
 def model_costs(model, arch: ArchSpec) -> ModelCosts:
     """Whole-model symbolic costs of `model` running `arch` (resolved for the model)."""
     arch = arch.resolve(model)
-    kind = arch.attention
-    if kind == "mla" and not model.kv_lora_rank:
-        raise SimkitError(f"attention: mla needs an MLA model (kv_lora_rank); {model.name} "
-                          "has none")
-    L = model.n_layers
-    if kind == "ssm":
-        n_attn, n_ssm = L, 0
-    else:
-        n_attn = L // arch.attention_every if arch.attention_every > 1 else L
-        n_attn = max(n_attn, 1)
-        n_ssm = L - n_attn
-    mixer = mixer_costs(model, arch)
-    ssm = mixer_costs(model, arch, "ssm") if n_ssm else None
-    values: dict = {S.L: L, S.V: model.vocab_size, S.d: model.d_model,
+    gs = groups(arch.stack)
+    uniform_count = len(gs) == 1
+    values: dict = {S.L: model.n_layers, S.V: model.vocab_size, S.d: model.d_model,
                     S.beta_w: arch.weight_bytes_per_element,
-                    S.beta_kv: arch.kv_bytes_per_element}
-    values.update(mixer.values)
-    if ssm:
-        values.update(ssm.values)
+                    S.beta_kv: arch.kv_bytes_per_element, S.P_pos: model.learned_positions}
+    taken: set = set()
+    out: list[GroupCosts] = []
+    for i, (spec, count) in enumerate(gs):
+        m = replace(model, head_dim=spec.head_dim) if spec.head_dim else model
+        mixer = mixer_costs(m, spec) if spec.kind != NO_MIXER else None
+        ffn = _ffn_of(model, spec)
+        suffix = str(i + 1)
+        if mixer is not None:
+            mixer = mixer.renamed(_renaming(values, mixer.values, suffix))
+            values.update(mixer.values)
+        if ffn is not None:
+            ffn = _ffn_renamed(ffn, _renaming(values, ffn.values, suffix))
+            values.update(ffn.values)
+        Lg = S.L if uniform_count else _count_symbol(spec, taken)
+        if not uniform_count:
+            values[Lg] = count
+        if spec.kv_share > 1:
+            if values.get(c_kv, spec.kv_share) != spec.kv_share:
+                raise ValueError("groups with different kv_share")  # one ArchSpec setting
+            values[c_kv] = spec.kv_share
+            stores = sp.ceiling(Lg / c_kv)
+        else:
+            stores = Lg
+        if mixer is not None:
+            per_tok = stores * mixer.cache_elems_per_token * S.beta_kv
+            state = stores * mixer.state_elems * S.beta_kv
+            cache = mixer.cache_tokens * per_tok + state
+            tokens = mixer.cache_tokens
+        else:
+            per_tok = state = cache = tokens = sp.Integer(0)
+        out.append(GroupCosts(
+            spec=spec, label=spec.label() if spec.kind != NO_MIXER else "ffn-only",
+            count=count, count_symbol=Lg, mixer=mixer, ffn=ffn, stores=stores,
+            weight_layers=sp.Integer(1) if spec.shared_block else Lg,
+            norms=_norms_per_block(model, spec), cache_bytes=cache,
+            cache_bytes_per_token=per_tok, cache_tokens=tokens, state_bytes=state))
+    return _assemble(model, arch, tuple(out), values)
 
-    # layer counts: show L itself unless the stack is a hybrid
-    hybrid = n_ssm > 0
-    La = L_a if hybrid else S.L
-    if hybrid:
-        values.update({L_a: n_attn, L_s: n_ssm})
-    Ls = L_s if hybrid else 0
 
-    # FFN
-    ffn = ffn_dense = None
-    n_dense = 0
-    if model.is_moe:
-        ffn = moe_ffn(model)
-        values.update(ffn.values)
-        if model.first_dense_layers:
-            ffn_dense = dense_ffn(model)
-            values.update(ffn_dense.values)
-            n_dense = model.first_dense_layers
-            values[L_d] = n_dense
-    elif model.ffn_dim:
-        ffn = dense_ffn(model)
-        values.update(ffn.values)
-    Ld = L_d if n_dense else 0
-    ffn_params = ffn_active = ffn_flops = sp.Integer(0)
-    if ffn:
-        ffn_params = (S.L - Ld) * ffn.params
-        ffn_active = (S.L - Ld) * ffn.active_params
-        ffn_flops = (S.L - Ld) * ffn.flops_per_token
-    if ffn_dense:
-        ffn_params += Ld * ffn_dense.params
-        ffn_active += Ld * ffn_dense.active_params
-        ffn_flops += Ld * ffn_dense.flops_per_token
-
-    norms = S.L * model.norms_per_layer * _norm_params(model) + _norm_params(model)
+def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -> ModelCosts:
+    zero = sp.Integer(0)
+    norm = _norm_params(model)
+    stored = computed = active = expert_elems = zero
+    lin_pre = lin_dec = core_pre = core_dec = zero
+    cache = state = read = write = prefill_write = zero
+    allreduces = 0
+    for g in gs:
+        Lg, mx, ff = g.count_symbol, g.mixer, g.ffn
+        per_layer = g.norms * norm
+        act_layer = g.norms * norm
+        if mx is not None:
+            per_layer += mx.params
+            act_layer += mx.params
+            lin_pre += Lg * mx.proj_prefill_flops_per_token
+            lin_dec += Lg * mx.proj_decode_flops_per_token
+            core_pre += Lg * mx.core_prefill_flops
+            core_dec += Lg * mx.core_decode_flops
+            read += Lg * mx.decode_read_elems * S.beta_kv
+            write += g.stores * mx.decode_write_elems * S.beta_kv
+            prefill_write += g.stores * mx.cache_elems_per_token * S.beta_kv
+            allreduces += g.count
+        if ff is not None:
+            per_layer += ff.params
+            act_layer += ff.active_params
+            lin_pre += Lg * ff.flops_per_token
+            lin_dec += Lg * ff.flops_per_token
+            if ff.expert_params != 0:
+                expert_elems += g.weight_layers * S.E * ff.expert_params
+            allreduces += g.count
+        stored += g.weight_layers * per_layer
+        computed += Lg * per_layer
+        active += Lg * act_layer
+        cache += g.cache_bytes
+        state += g.state_bytes
     embed = S.V * S.d * (1 if model.tie_embeddings else 2) + S.P_pos * S.d
-    values[S.P_pos] = model.learned_positions
-    mixer_params = La * mixer.params + (Ls * ssm.params if ssm else 0)
-    layer_params = mixer_params + ffn_params + S.L * model.norms_per_layer * _norm_params(model)
-    share = arch.weight_share
-    if share > 1:
-        values[c_w] = share
-        stored_layers = layer_params / c_w  # unique layer weights
-    else:
-        stored_layers = layer_params
-    params = stored_layers + embed + _norm_params(model)
-    active = mixer_params + ffn_active + norms + embed
-    expert_elems = ((S.L - Ld) * S.E * ffn.expert_params) if model.is_moe else sp.Integer(0)
-    if share > 1:
+    if arch.weight_share > 1:
+        values[c_w] = arch.weight_share
+        stored = stored / c_w
         expert_elems = expert_elems / c_w
-
-    # FLOPs
+    params = stored + embed + norm
+    active = active + embed + norm
     lm_head = 2 * S.d * S.V
-    lin_pre = La * mixer.proj_prefill_flops_per_token + ffn_flops
-    lin_dec = La * mixer.proj_decode_flops_per_token + ffn_flops
-    core_pre = La * mixer.core_prefill_flops
-    core_dec = La * mixer.core_decode_flops
-    if ssm:
-        lin_pre += Ls * ssm.proj_prefill_flops_per_token
-        lin_dec += Ls * ssm.proj_decode_flops_per_token
-        core_pre += Ls * ssm.core_prefill_flops
-        core_dec += Ls * ssm.core_decode_flops
-    prefill = S.n * lin_pre + core_pre + lm_head
-    decode = lin_dec + core_dec + lm_head
-
-    # cache: attention layers store one cache per c_kv layers
-    share_kv = arch.kv_share
-    stores = La / c_kv if share_kv > 1 else La
-    if share_kv > 1:
-        values[c_kv] = share_kv
-    per_token_bytes = stores * mixer.cache_elems_per_token * S.beta_kv
-    state_bytes = (stores * mixer.state_elems + (Ls * ssm.state_elems if ssm else 0)) * S.beta_kv
-    cache = mixer.cache_tokens * per_token_bytes + state_bytes
-    read = (La * mixer.decode_read_elems + (Ls * ssm.decode_read_elems if ssm else 0)) * S.beta_kv
-    write = (stores * mixer.decode_write_elems
-             + (Ls * ssm.decode_write_elems if ssm else 0)) * S.beta_kv
-    weight_bytes = params * S.beta_w
     # a single sequence's decode step reads its active weights (MoE: only its k experts);
     # shared weights are re-read by every layer that uses them, so sharing saves no traffic
     decode_bytes = active * S.beta_w + read + write
-
-    big_time = mixer.big_o_time
-    big_cache = mixer.big_o_cache
-    if ssm and mixer.big_o_cache == "O(1)":
-        big_cache = "O(1)"
+    big_time, big_cache = _big_o(gs)
     return ModelCosts(
-        model=model, arch=arch, mixer=mixer, ssm=ssm, ffn=ffn, ffn_dense=ffn_dense,
-        layers_attn=n_attn, layers_ssm=n_ssm, params=params,
-        params_per_layer_computed=layer_params, active_params=active,
-        weight_bytes=weight_bytes, expert_bytes=expert_elems * S.beta_w,
-        prefill_flops=prefill, attn_prefill_flops=core_pre, decode_flops=decode,
-        attn_decode_flops=core_dec, linear_prefill_flops_per_token=lin_pre,
-        linear_decode_flops_per_token=lin_dec, lm_head_flops=lm_head,
-        cache_bytes=cache, cache_bytes_per_token=per_token_bytes, state_bytes=state_bytes,
-        cache_tokens=mixer.cache_tokens, decode_cache_read_bytes=read,
+        model=model, arch=arch, groups=gs, params=params, params_per_layer_computed=computed,
+        active_params=active, weight_bytes=params * S.beta_w,
+        expert_bytes=expert_elems * S.beta_w,
+        prefill_flops=S.n * lin_pre + core_pre + lm_head, attn_prefill_flops=core_pre,
+        decode_flops=lin_dec + core_dec + lm_head, attn_decode_flops=core_dec,
+        linear_prefill_flops_per_token=lin_pre, linear_decode_flops_per_token=lin_dec,
+        lm_head_flops=lm_head, cache_bytes=cache, state_bytes=state,
+        prefill_write_bytes_per_token=prefill_write, decode_cache_read_bytes=read,
         decode_cache_write_bytes=write, decode_bytes=decode_bytes,
-        big_o_time=big_time, big_o_cache=big_cache, values=values)
+        allreduces_per_step=allreduces, big_o_time=big_time, big_o_cache=big_cache,
+        values=values)
+
+
+def _big_o(gs) -> tuple[str, str]:
+    """Big-O of prefill time and cache in n: the group that grows fastest decides."""
+    mixers = [g.mixer for g in gs if g.mixer is not None]
+    if not mixers:
+        return "O(n)", "O(1)"
+    if len({(m.big_o_time, m.big_o_cache) for m in mixers}) == 1:
+        return mixers[0].big_o_time, mixers[0].big_o_cache
+    caches = {g.cache for g in gs if g.mixer is not None}
+    if "grows" in caches:
+        return "O(n^2)", "O(n)"
+    bounded = [m for g, m in zip([g for g in gs if g.mixer is not None], mixers)
+               if g.cache == "bounded"]
+    if bounded and len({m.big_o_time for m in bounded}) == 1:
+        return bounded[0].big_o_time, bounded[0].big_o_cache
+    return "O(n)", "O(1)"
 
 
 def total_params(model) -> int:

@@ -1,19 +1,20 @@
-"""Roofline timing on a hardware profile, with tensor parallelism.
+"""Roofline rates of one tensor-parallel group: hardware profile x engine profile.
 
 An operator that does F FLOPs and moves B bytes takes max(F / (peak x eff_c), B / (bw x
 eff_m)) (Williams, Waterman & Patterson 2009, "Roofline", CACM 52(4)). A forward step is
-timed as two operators, the weight matmuls (projections, FFN, LM head) and the token mixing
-(attention core with its cache traffic), each against its own roof, plus a fixed per-step
-overhead and the tensor-parallel all-reduces -- the per-operator roofline that LLM-Viewer
-(arXiv:2402.16363) uses, without its per-kernel detail.
+timed per operator -- the weight matmuls (projections, FFN, LM head), the prefill attention
+core and the decode attention core, each against its own roof -- plus the engine's fixed
+costs and the tensor-parallel all-reduces: the per-operator roofline LLM-Viewer
+(arXiv:2402.16363) uses, with engine terms fitted to measurements (`simkit.costs.engine`).
+`simkit.costs.compiled` holds the one formula that adds these up.
 
 `ideal=True` is the pure bound: efficiencies 1, no overhead, no link latency.
 
 Tensor parallelism over N GPUs (Megatron-LM, arXiv:1909.08053): weights, FLOPs and heads are
-split N ways; two all-reduces per layer (after attention and after the FFN) of the step's
-activations (tokens x d x 2 bytes) cost alpha + 2 (N-1)/N x bytes / link (ring all-reduce).
-KV heads cannot be split below one per GPU: with H_kv < N each GPU holds a copy (MQA/GQA
-replication), and an MLA latent cache is replicated on every GPU.
+split N ways; one all-reduce after every token mixer and every FFN of the step's activations
+(tokens x d x 2 bytes), ring: alpha + 2 (N-1)/N x bytes / (link x efficiency). KV heads cannot
+be split below one per GPU: with H_kv < N each GPU holds a copy (MQA/GQA replication), and an
+MLA latent cache is replicated on every GPU.
 """
 
 from __future__ import annotations
@@ -22,28 +23,33 @@ import math
 from dataclasses import dataclass
 
 from simkit.catalog.hardware import HardwareProfile
+from simkit.costs.engine import IDEAL, EngineProfile, load_engine
 
 ACTIVATION_BYTES = 2  # bf16 activations in the all-reduces
 
 
 @dataclass(frozen=True)
 class Roofline:
-    """Effective rates of one tensor-parallel group (all its GPUs together)."""
+    """Effective rates and fixed costs of one tensor-parallel group (all its GPUs)."""
 
     gpus: int
-    matmul_flops_per_s: float  # weight matmuls, in the weight dtype's compute precision
+    engine: EngineProfile
+    matmul_flops_per_s: float  # weight matmuls at the engine's best shape
     attn_flops_per_s: float  # attention core (16-bit, fp32 if the cache is fp32)
-    bytes_per_s: float
-    overhead_s: float
-    link_bytes_per_s: float
+    bytes_per_s: float  # weight (and prefill KV) streaming
+    attn_decode_bytes_per_s: float  # decode attention reading the KV cache
+    overhead_s: float  # per step
+    layer_overhead_s: float  # per layer and step
+    sequence_overhead_s: float  # per sequence in the step
+    link_bytes_per_s: float  # achieved all-reduce bus bandwidth per GPU
     link_latency_s: float
     ideal: bool
 
-    def op_time_s(self, flops, bytes_, flops_per_s):
+    def op_time_s(self, flops, bytes_, flops_per_s, bytes_per_s=None):
         """max(compute, memory) of one operator (numpy broadcasts)."""
         import numpy as np
 
-        return np.maximum(flops / flops_per_s, bytes_ / self.bytes_per_s)
+        return np.maximum(flops / flops_per_s, bytes_ / (bytes_per_s or self.bytes_per_s))
 
     def allreduce_time_s(self, bytes_):
         if self.gpus == 1:
@@ -53,24 +59,31 @@ class Roofline:
 
 
 def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str = "bf16",
-                 gpus: int = 1, ideal: bool = False) -> Roofline:
+                 gpus: int = 1, ideal: bool = False, engine=None) -> Roofline:
     prof = hw.ideal() if ideal else hw
+    eng = IDEAL if ideal else load_engine(engine)
     attn_dtype = "fp32" if kv_dtype == "fp32" else "bf16"
+    bw = prof.memory_bandwidth_bytes_per_s * prof.memory_efficiency * gpus
     return Roofline(
-        gpus=gpus,
+        gpus=gpus, engine=eng,
         matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus,
-        attn_flops_per_s=prof.peak_for(attn_dtype) * prof.compute_efficiency * gpus,
-        bytes_per_s=prof.memory_bandwidth_bytes_per_s * prof.memory_efficiency * gpus,
-        overhead_s=prof.step_overhead_s,
-        link_bytes_per_s=prof.interconnect_bytes_per_s,
-        link_latency_s=prof.interconnect_latency_s,
+        attn_flops_per_s=prof.peak_for(attn_dtype) * prof.compute_efficiency * gpus
+        * eng.attn_prefill_efficiency,
+        bytes_per_s=bw * eng.memory_efficiency,
+        attn_decode_bytes_per_s=bw * eng.attn_decode_efficiency,
+        overhead_s=prof.step_overhead_s if eng.step_overhead_s is None
+        else eng.step_overhead_s,
+        layer_overhead_s=eng.layer_overhead_s, sequence_overhead_s=eng.sequence_overhead_s,
+        link_bytes_per_s=prof.interconnect_bytes_per_s * eng.allreduce_efficiency,
+        link_latency_s=prof.interconnect_latency_s if eng.allreduce_latency_s is None
+        else eng.allreduce_latency_s,
         ideal=ideal)
 
 
 def kv_replication(model, kind: str, gpus: int) -> float:
-    """How many times the whole-model cache is stored across a TP group, relative to one
-    copy (1 when heads split evenly)."""
-    if gpus == 1 or kind == "ssm":
+    """How many times a layer group's cache is stored across a TP group, relative to one
+    copy (1 when heads split evenly; constant-state mixers split by heads)."""
+    if gpus == 1 or kind in ("ssm", "linear", "none"):
         return 1.0
     if kind == "mla":
         return float(gpus)  # one latent per token, needed by every head shard

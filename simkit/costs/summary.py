@@ -1,25 +1,29 @@
 """The numbers of `simkit cost`: one configuration at one context length.
 
 `evaluate_costs` returns a flat dict with the DESIGN.md keys (SI units) plus extras; sizes
-are bytes, times seconds, FLOPs counted with a multiply-add = 2.
+are bytes, times seconds, FLOPs counted with a multiply-add = 2. KV figures per sequence and
+per token are one copy of the cache (what papers report); `kv_capacity_bytes`, `fits` and
+`max_batch_at_seq` count the physical bytes on the tensor-parallel GPUs (replicated KV heads
+and MLA latents once per GPU that holds them).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-from simkit.costs import symbols as S
 from simkit.costs.arch import ArchSpec
 from simkit.costs.compiled import build_step_model, step_breakdown
 from simkit.costs.model import model_costs
-from simkit.errors import SimkitError
+from simkit.errors import SimkitError, SimkitWarning
 
 
 def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: int = 1,
-                   ideal: bool = False, memory_fraction: float = 0.9) -> dict[str, Any]:
+                   ideal: bool = False, memory_fraction: float = 0.9,
+                   engine=None) -> dict[str, Any]:
     """Costs of `batch` sequences of context `seq` (prefill of `seq` tokens each, then one
     decode step at context `seq`)."""
     for name, v in (("seq", seq), ("batch", batch), ("gpus", gpus)):
@@ -27,27 +31,38 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
             raise SimkitError(f"--{name}: must be a positive integer, got {v!r}")
     arch = arch.resolve(model)
     mc = model_costs(model, arch)
-    sm = build_step_model(model, arch, hw, gpus=gpus, ideal=ideal)
+    sm = build_step_model(model, arch, hw, gpus=gpus, ideal=ideal, engine=engine)
     val = lambda e, **kw: mc.value(e, **kw)  # noqa: E731
-    kv_seq = float(sm.kv_bytes(np.array([seq]))[0])
+    context = sm.max_context
+    if seq > context:
+        warnings.warn(SimkitWarning(
+            f"--seq {seq} is beyond {model.name}'s {context}-token context: a what-if (set "
+            "--max-context to the deployed context to silence this)"))
+    kv_seq = float(sm.kv_bytes_logical(np.array([seq]))[0])
+    kv_phys = float(sm.kv_bytes(np.array([seq]))[0])
     pre = step_breakdown(sm, (), [0] * batch, [seq] * batch)
     dec = step_breakdown(sm, np.full(batch, seq), (), ())
     weights = sm.weight_bytes
-    per_gpu_mem = hw.memory_capacity_bytes * memory_fraction
-    fits = weights / gpus < per_gpu_mem
+    device = hw.memory_capacity_bytes * gpus * memory_fraction
+    groups = []
+    for g in mc.groups:
+        groups.append({"layers": g.count, "kind": g.spec.kind, "label": g.label,
+                       "ffn": g.spec.ffn,
+                       "kv_cache_bytes_per_sequence": val(g.cache_bytes, t=seq)})
     out: dict[str, Any] = {
-        "model": model.name, "attention": arch.attention, "hardware": hw.name,
+        "model": model.name, "attention": arch.attention, "layers": arch.describe(),
+        "layer_groups": groups, "hardware": hw.name, "engine": sm.engine.name,
         "gpus": gpus, "seq": seq, "batch": batch, "ideal": bool(ideal),
         "kv_dtype": arch.kv_dtype, "weight_dtype": arch.weight_dtype,
-        "window": arch.window, "global_tokens": arch.global_tokens,
+        "window": arch.window, "global_tokens": arch.global_tokens, "chunk": arch.chunk,
         "memory_slots": arch.memory_slots, "segment_tokens": arch.segment_tokens,
         "param_count": int(round(val(mc.params))),
         "active_param_count": int(round(val(mc.active_params))),
         "weight_bytes": weights,
         "kv_cache_bytes": kv_seq * batch,
         "kv_cache_bytes_per_sequence": kv_seq,
-        "kv_cache_bytes_per_token": sm.kv_bytes_per_token,
-        "kv_state_bytes_per_sequence": sm.kv_fixed_bytes,
+        "kv_cache_bytes_per_token": val(mc.cache_bytes_per_token),
+        "kv_state_bytes_per_sequence": val(mc.state_bytes),
         "prefill_flops": batch * val(mc.prefill_flops, n=seq),
         "attention_prefill_flops": batch * val(mc.attn_prefill_flops, n=seq),
         "decode_flops_per_token": val(mc.decode_flops, t=seq),
@@ -59,18 +74,26 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
         "prefill_bound": pre["bound"],
         "decode_bound": dec["bound"],
         "complexity": {"time": mc.big_o_time, "cache": mc.big_o_cache},
-        "fits": bool(fits),
-        "beyond_max_context": seq > model.max_context,
-        "max_context": model.max_context,
-        "min_gpus": max(1, math.floor(weights / per_gpu_mem) + 1),
+        "beyond_max_context": seq > context,
+        "max_context": context,
+        "trained_context": model.max_context,
+        "min_gpus": max(1, math.floor(weights / (hw.memory_capacity_bytes * memory_fraction))
+                        + 1),
+        "memory_bytes": device,
+        "kv_cache_bytes_physical": kv_phys * batch,
         "prefill_breakdown": pre, "decode_breakdown": dec,
     }
-    if fits:
-        cap = sm.kv_capacity_bytes(memory_fraction)
-        out["kv_capacity_bytes"] = cap
-        out["max_batch_at_seq"] = int(cap // kv_seq) if kv_seq > 0 else None
-        # longest context whose cache fits for this batch (None: the cache stops growing)
-        from simkit.costs.analysis import max_context
+    # fits: weights plus this batch's caches at this context, in the memory the fraction
+    # leaves; `fits_limit` says which one binds when it does not
+    if weights >= device:
+        out.update(fits=False, fits_limit="weights")
+        return out
+    cap = sm.kv_capacity_bytes(memory_fraction)
+    fits = kv_phys * batch <= cap
+    out.update(fits=bool(fits), fits_limit=None if fits else "kv_cache", kv_capacity_bytes=cap,
+               max_batch_at_seq=int(cap // kv_phys) if kv_phys > 0 else None)
+    # longest context whose cache fits for this batch (None: the cache stops growing)
+    from simkit.costs.analysis import max_context
 
-        out["max_context_at_batch"] = max_context(model, arch, cap, batch)
+    out["max_context_at_batch"] = max_context(model, arch, cap, batch, gpus=gpus)
     return out

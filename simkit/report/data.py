@@ -231,7 +231,7 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
                         "value": None if val is None else float(val)})
 
     cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
-    per_tok = sm.kv_bytes_per_token
+    per_tok = sm.kv_layout.bytes_per_token
     longest = max_context(model, arch, cap, 1)
     if longest is None:
         longest_txt = "any length (the cache stops growing)"

@@ -3,77 +3,159 @@
 Memory is counted in *units* so that every fit decision is exact integer arithmetic (the
 fast multi-step path and the one-iteration-at-a-time path must decide identically):
 
-- **paged** (vLLM, Kwon et al. 2023, arXiv:2309.06180): a unit is a block of ``block_size``
-  token positions; a sequence holding t positions owns ceil(t / B) blocks, allocated on
-  demand, so waste is confined to its last block. A window architecture's rolling buffer
-  stops at w positions (its blocks are recycled), so its block count stops growing too.
+- **paged** (vLLM, Kwon et al. 2023, arXiv:2309.06180): blocks of ``block_size`` token
+  positions allocated on demand, per layer group, block-exact, as vLLM's hybrid KV-cache
+  manager does (vLLM v1 `KVCacheCoordinator`: one block table per group of layers with the
+  same attention spec). A sequence at context t owns, in each group, the blocks that hold a
+  position it still needs:
+    full / MLA       [0, t)                        ceil(t / B) blocks
+    window w         [t - w, t)                    blocks of finished windows are freed
+    chunked c        [c floor((t-1)/c), t)         blocks of finished chunks are freed
+    sparse w + g     [0, g) and [t - w, t)         (vLLM's SlidingWindowManager /
+                                                    ChunkedLocalAttentionManager free the
+                                                    rest)
+  so a window that is not aligned to blocks holds one block more than ceil(w / B).
+  A unit is the largest block size that divides every group's block (their gcd); a sequence
+  owns sum_g blocks_g(t) x (block bytes_g / unit bytes) units.
 - **contiguous** (FasterTransformer / Orca): one unit per sequence, reserving room for
   ``max_seq_len`` positions at admission whatever the request will actually use.
 
-Either way a sequence also holds the architecture's constant state (``kv_fixed_bytes``: SSM or
-linear-attention state, memory slots), allocated at admission. Positions come from the cost
-model's ``kv_tokens(t)`` (t for full attention and MLA, min(t, w) for a window, 0 for
-linear/SSM), capped by an eviction budget when one is set (StreamingLLM: sinks + recent
-window), and bytes per position already reflect the KV dtype (quantized KV is smaller).
+Either way a sequence also holds the stack's constant state (SSM or linear-attention state,
+memory slots: ``fixed_bytes``), allocated at admission. Eviction to a budget
+(StreamingLLM, Xiao et al. 2023, arXiv:2309.17453): a growing group keeps only the first
+``sink_tokens`` and the most recent ``budget - sink_tokens`` positions. Bytes per position
+already reflect the KV dtype and tensor-parallel replication (`StepCostModel.kv_layout`).
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
-#: stands in for "unlimited units" when a unit holds no bytes (constant-state architectures)
+#: stands in for "unlimited units" when a unit holds no bytes (constant-state stacks)
 _MANY_UNITS = 1 << 62
+
+
+def _ceil_div(a: np.ndarray, b: int) -> np.ndarray:
+    return -(-a // b)
+
+
+def held_interval_blocks(a: np.ndarray, b: np.ndarray, t: np.ndarray, block: int) -> np.ndarray:
+    """Blocks of `block` positions touched by [0, a) and [b, t) (0 <= a <= b <= t)."""
+    head = _ceil_div(a, block)
+    tail = _ceil_div(t, block) - b // block
+    tail = np.where(t > b, tail, 0)
+    overlap = np.where(t > b, np.maximum(0, head - b // block), 0)
+    return head + tail - overlap
+
+
+def held_intervals(group, t: np.ndarray, budget: int | None, sinks: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) such that a sequence at context t holds positions [0, a) and [b, t)."""
+    zero = np.zeros_like(t)
+    kind = group.kind
+    if kind == "window":
+        return zero, np.maximum(0, t - group.window)
+    if kind == "chunked":
+        c = group.chunk
+        return zero, np.where(t > 0, c * ((t - 1) // c), 0)
+    if kind == "sparse":
+        g, w = group.global_tokens or 0, group.window
+        start = np.maximum(0, t - w)
+        return np.minimum(g, start), start
+    # full / mla: everything, unless evicted to a budget (sinks + recent window)
+    if budget is None:
+        return zero, zero
+    recent = budget - sinks
+    start = np.maximum(0, t - recent)
+    return np.minimum(sinks, start), start
 
 
 class KVPolicy:
     """How many units a sequence needs and what they weigh, for one replica's memory."""
 
     def __init__(self, step_model, *, kind: str, block_size: int, capacity_bytes: float,
-                 max_seq_len: int, budget_tokens: int | None = None) -> None:
-        self.model = step_model
+                 max_seq_len: int, budget_tokens: int | None = None,
+                 sink_tokens: int = 0) -> None:
+        layout = step_model.kv_layout
+        self.layout = layout
         self.kind = kind
         self.paged = kind == "paged"
         self.block_size = int(block_size)
         self.capacity_bytes = float(capacity_bytes)
         self.max_seq_len = int(max_seq_len)
         self.budget_tokens = budget_tokens
-        self.bytes_per_token = float(step_model.kv_bytes_per_token)
-        self.fixed_bytes = float(step_model.kv_fixed_bytes)
+        self.sink_tokens = int(sink_tokens)
+        self.fixed_bytes = float(layout.fixed_bytes)
+        # bytes of one "position unit": the gcd of the groups' bytes per position (exact
+        # rationals: int4 caches hold half bytes), and each group's weight in such units
+        bpp = [Fraction(g.bytes_per_position).limit_denominator(2) for g in layout.groups]
+        for g, f in zip(layout.groups, bpp):
+            if abs(float(f) - g.bytes_per_position) > 1e-6 * g.bytes_per_position:
+                raise RuntimeError(f"KV group {g.label}: {g.bytes_per_position} bytes per "
+                                   "position is not a multiple of half a byte")
+        q = _gcd_fractions(bpp) if bpp else Fraction(1)
+        self._weights = [int(f / q) for f in bpp]
+        self.bytes_per_token = float(q)  # bytes of one unit of `positions`
+        g_w = math.gcd(*self._weights) if self._weights else 1
+        self._block_weights = [w // g_w for w in self._weights]
         self._pos_table: np.ndarray | None = None
         self._units_table: np.ndarray | None = None
         self._max_units: dict = {}
         self.positions_are_tokens = False  # known once the tables are built
-        if self.paged:
-            self.unit_bytes = self.block_size * self.bytes_per_token
+        #: a sequence's units never shrink as it grows: no group frees blocks as it slides
+        self.monotone_units = not self.paged or all(
+            g.kind in ("full", "mla") for g in layout.groups) and budget_tokens is None
+        if not layout.groups:
+            self.unit_bytes = 0.0
+        elif self.paged:
+            self.unit_bytes = float(self.block_size * q * g_w)
         else:
-            self.unit_bytes = float(self._positions_formula(np.array([self.max_seq_len]))[0]) \
-                * self.bytes_per_token
+            self.unit_bytes = float(self._positions_formula(
+                np.array([self.max_seq_len]))[0]) * self.bytes_per_token
 
     def build_tables(self, max_tokens: int) -> None:
         """Tabulate positions and units for every length 0..max_tokens+1, so the hot loop
-        does one array lookup instead of evaluating the cost model's formula."""
+        does one array lookup instead of evaluating the formulas."""
         t = np.arange(int(max_tokens) + 2, dtype=np.int64)
         self._pos_table = self._positions_formula(t)
-        # full attention without eviction holds every token: positions(t) = t, so a sum of
-        # positions is a sum of contexts (the replica then skips the table lookups)
+        # one full-attention group without eviction holds every token: positions(t) = t, so
+        # a sum of positions is a sum of contexts (the replica then skips the table lookups)
         self.positions_are_tokens = bool(np.array_equal(self._pos_table, t))
-        if self.paged:
-            b = self.block_size
-            self._units_table = (self._pos_table + (b - 1)) // b
-        else:
-            self._units_table = np.ones(len(t), dtype=np.int64)
+        self._units_table = self._units_formula(t)
 
     def _positions_formula(self, cached: np.ndarray) -> np.ndarray:
-        t = np.asarray(self.model.kv_tokens(np.asarray(cached, dtype=np.int64)))
-        t = np.rint(t).astype(np.int64)
-        if self.budget_tokens is not None:
-            t = np.minimum(t, self.budget_tokens)
-        return t
+        """Position units (sum over groups of weight x positions held) at `cached` tokens."""
+        t = np.asarray(cached, dtype=np.int64)
+        out = np.zeros(t.shape, dtype=np.int64)
+        for g, w in zip(self.layout.groups, self._weights):
+            a, b = held_intervals(g, t, self.budget_tokens, self.sink_tokens)
+            out += w * (a + (t - b))
+        return out
+
+    def _units_formula(self, cached: np.ndarray) -> np.ndarray:
+        t = np.asarray(cached, dtype=np.int64)
+        if not self.paged:
+            return np.ones(t.shape, dtype=np.int64)
+        out = np.zeros(t.shape, dtype=np.int64)
+        for g, w in zip(self.layout.groups, self._block_weights):
+            a, b = held_intervals(g, t, self.budget_tokens, self.sink_tokens)
+            out += w * held_interval_blocks(a, b, t, self.block_size)
+        return out
+
+    def group_blocks(self, cached: np.ndarray) -> dict[str, np.ndarray]:
+        """Blocks each layer group holds at `cached` tokens (paged; for reports)."""
+        t = np.asarray(cached, dtype=np.int64)
+        out = {}
+        for g in self.layout.groups:
+            a, b = held_intervals(g, t, self.budget_tokens, self.sink_tokens)
+            out[g.label] = held_interval_blocks(a, b, t, self.block_size)
+        return out
 
     def positions(self, cached: np.ndarray) -> np.ndarray:
-        """Token positions whose K/V a sequence stores when `cached` tokens are in its cache."""
+        """Position units a sequence stores when `cached` tokens are in its cache."""
         tab = self._pos_table
         if tab is not None:
             return tab[cached]
@@ -84,17 +166,13 @@ class KVPolicy:
         tab = self._units_table
         if tab is not None:
             return tab[cached]
-        cached = np.asarray(cached, dtype=np.int64)
-        if not self.paged:
-            return np.ones(cached.shape, dtype=np.int64)
-        b = self.block_size
-        return (self._positions_formula(cached) + (b - 1)) // b
+        return self._units_formula(cached)
 
     def units_one(self, cached: int) -> int:
         tab = self._units_table
         if tab is not None:
             return int(tab[cached])
-        return int(self.units(np.array([cached]))[0])
+        return int(self._units_formula(np.array([cached]))[0])
 
     def max_units(self, n_seqs: int) -> int:
         """Units that fit beside the fixed state of `n_seqs` sequences (-1: not even that)."""
@@ -130,6 +208,11 @@ class KVPolicy:
         return units_in_use * self.unit_bytes + n_seqs * self.fixed_bytes
 
 
+def _gcd_fractions(xs: list[Fraction]) -> Fraction:
+    den = math.lcm(*(x.denominator for x in xs))
+    return Fraction(math.gcd(*(int(x * den) for x in xs)), den)
+
+
 class KVPool:
     """One replica's KV memory: units and sequences in use, allocation counters."""
 
@@ -152,6 +235,13 @@ class KVPool:
     def grow(self, units: int) -> None:
         self.units_in_use += units
         self.units_allocated += units
+
+    def resize(self, grown: int, shrunk: int) -> None:
+        """Sequences gained `grown` units and gave back `shrunk` (a window or chunk that
+        slides past a block frees it)."""
+        self.units_in_use += grown - shrunk
+        self.units_allocated += grown
+        self.units_freed += shrunk
 
     def release(self, units: int) -> None:
         self.n_seqs -= 1

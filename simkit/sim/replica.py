@@ -241,9 +241,10 @@ class Replica:
         while self.n:
             n = self.n
             dec = self._decode_mask()
-            if dec is None:  # everyone decodes: own units(cached + 1) each, one lookup
+            if dec is None and self.policy.monotone_units:
+                # everyone decodes and nobody frees blocks: own units(cached + 1) each, one
+                # lookup; the batch owns every unit in use, so this is the sum of the growths
                 new = units(self.R[CACHED, :n] + 1)
-                # the batch owns every unit in use, so this is the sum of the growths
                 total = int(np.add.reduce(new)) - self.pool.units_in_use
                 if total <= self.pool.free_units():
                     if total:
@@ -259,9 +260,10 @@ class Replica:
                 need *= dec
             total = int(np.add.reduce(need))
             if total <= self.pool.free_units():
-                if total:
+                if total or not self.policy.monotone_units:
                     self.R[UNITS, :n] += need
-                    self.pool.grow(total)
+                    shrunk = -int(np.add.reduce(np.minimum(need, 0)))
+                    self.pool.resize(total + shrunk, shrunk)
                 return preempted
             victims = np.flatnonzero(~self.done[:n])
             self._preempt(int(victims[-1]), now_s)
@@ -521,6 +523,7 @@ class Replica:
         t = now_s
         k = 0
         last_units = None
+        queued = bool(self.waiting or self.swapped)
         while k < k_cap:
             kk = min(est, k_cap - k)
             first = c_total + (k + 1) * n_dec  # contexts' sum at the chunk's first step
@@ -543,8 +546,22 @@ class Replica:
                 ugrid = units_table[grid]
                 need = np.add.reduce(ugrid, axis=1).tolist()
                 limit = units_now + free_units
-                if need[-1] > limit:  # memory runs short within this chunk: stop before
-                    kk = next(i for i, u in enumerate(need) if u > limit)
+                # memory runs short within this chunk: stop before (units only grow unless
+                # a window or chunk frees blocks, then any step may be the largest)
+                cut = None
+                if (need[-1] if policy.monotone_units else max(need)) > limit:
+                    cut = next(i for i, u in enumerate(need) if u > limit)
+                if queued and not policy.monotone_units:
+                    # a window or chunk freeing blocks may let the queue's head in at the
+                    # next boundary: stop before the first step that frees units
+                    prev = units_log[-1] - units_in_use + units_now if units_log else None
+                    for i, u in enumerate(need):
+                        if prev is not None and u < prev:
+                            cut = i if cut is None else min(cut, i)
+                            break
+                        prev = u
+                if cut is not None:
+                    kk = cut
                     if kk == 0:
                         break
                     k_cap = k + kk
@@ -571,7 +588,13 @@ class Replica:
         if paged:
             # own the last planned step's blocks now: nothing else allocates on this replica
             # before the plan ends, and the plan stops before memory would run short
-            pool.grow(units_log[-1] - units_in_use)
+            if policy.monotone_units:
+                pool.grow(units_log[-1] - units_in_use)
+            else:  # count every sequence's steps up and down, as stepping would
+                own = R[UNITS, :n] if idx is None else R[UNITS, idx]
+                steps = np.diff(units_table[c[None, :] + np.arange(1, k + 1)[:, None]],
+                                axis=0, prepend=own[None, :])
+                pool.resize(int(steps[steps > 0].sum()), -int(steps[steps < 0].sum()))
             if idx is None:
                 R[UNITS, :n] = last_units
             else:

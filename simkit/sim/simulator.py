@@ -24,7 +24,7 @@ from simkit.sim.replica import Replica, iteration_log
 from simkit.sim.request import COLUMNS, REJECTED, RequestTable
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
-from simkit.sim.workload import generate_workload
+from simkit.sim.workload import beyond_context, generate_workload
 from simkit.units import GiB
 
 
@@ -81,17 +81,6 @@ class _Sim:
         return self._arrivals[self.next_index]  # inf after the last one
 
 
-def _build_step_model(scenario):
-    from simkit.catalog import load_hardware, load_model
-    from simkit.costs import ArchSpec, build_step_model
-
-    model_cfg = load_model(scenario.model.name)
-    hw = load_hardware(scenario.hardware.name)
-    arch = ArchSpec.from_scenario_model(model_cfg, scenario.model)
-    return build_step_model(model_cfg, arch, hw, gpus=int(scenario.hardware.gpus_per_replica),
-                            ideal=bool(getattr(scenario.hardware, "ideal", False)))
-
-
 def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
              progress: bool = False, step_model=None, fast: bool = True) -> SimResult:
     """Simulate the scenario's request stream on its replicas.
@@ -103,15 +92,18 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     serving = scenario.serving
     seed = int(scenario.seed if seed is None else seed)
     n = int(scenario.workload.requests if requests is None else requests)
-    m = step_model if step_model is not None else _build_step_model(scenario)
+    if step_model is None:
+        from simkit.costs.compiled import step_model_for
+
+        step_model = step_model_for(scenario)
+    m = step_model
     capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
     context = int(m.max_context)
     model_name = getattr(getattr(m, "model", None), "name", scenario.model.name)
 
     max_seq_len = serving.max_seq_len if serving.max_seq_len is not None else context
     if max_seq_len > context:
-        raise SimkitError(f"serving.max_seq_len: {max_seq_len} exceeds {model_name}'s "
-                          f"context of {context}")
+        beyond_context(f"serving.max_seq_len {max_seq_len}", context, model_name)
     kind = serving.kv_memory
     if kind not in ("paged", "contiguous"):
         raise SimkitError(f"serving.kv_memory: unknown {kind!r}; choose paged or contiguous")
@@ -127,7 +119,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
                               f"got {budget}")
     policy = KVPolicy(m, kind=kind, block_size=int(serving.block_size),
                       capacity_bytes=capacity_bytes, max_seq_len=int(max_seq_len),
-                      budget_tokens=budget)
+                      budget_tokens=budget, sink_tokens=int(getattr(serving, "sink_tokens", 0)))
     if policy.max_units(1) < 1 and policy.unit_bytes > 0:
         what = (f"reserving {max_seq_len} tokens per request (serving.max_seq_len)"
                 if kind == "contiguous" else f"one block of {serving.block_size} tokens")
@@ -192,8 +184,10 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         "kv_memory": kind,
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
-        "kv_bytes_per_token": float(policy.bytes_per_token),
+        "kv_bytes_per_token": float(policy.layout.bytes_per_token),
         "kv_fixed_bytes_per_sequence": float(policy.fixed_bytes),
+        "layers": m.arch.describe() if hasattr(m, "arch") else None,
+        "engine": m.engine.name if hasattr(m, "roof") else None,
         "weight_bytes": float(m.weight_bytes),
         "events": int(engine.events_processed),
     }

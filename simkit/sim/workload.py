@@ -21,13 +21,14 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simkit.errors import SimkitError
+from simkit.errors import SimkitError, SimkitWarning
 
 ARRIVAL_COLUMNS = ("arrival_s", "arrived_at")
 PROMPT_COLUMNS = ("prompt_tokens", "num_prefill_tokens")
@@ -203,17 +204,27 @@ def _int_field(spec: Any, key: str, where: str, required: bool = True) -> int | 
     return int(v)
 
 
+def beyond_context(what: str, context: int, model_name: str) -> None:
+    """Say once that a length is a what-if beyond the deployed context (never refuse it:
+    "what would 30,000-token contracts cost on Mistral-7B's window?" is a real question)."""
+    warnings.warn(SimkitWarning(
+        f"{what} is beyond {model_name}'s {context}-token context: a what-if (set "
+        "model.max_context / --max-context to the deployed context to silence this)"))
+
+
 def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
                      context: int, model_name: str, base_dir: Any,
                      trace: _Trace | None, trace_rows: np.ndarray | None,
                      trace_attr: str) -> np.ndarray:
-    """n token lengths drawn from `spec`, clipped to [min, max or the model's context]."""
+    """n token lengths drawn from `spec`, clipped to [min, max]. Without a max, draws are
+    clipped to the deployed context (as servers truncate at their max length); an explicit
+    length beyond that context is a what-if (one warning), not an error."""
     dist = _get(spec, "dist", "fixed")
     lo = _int_field(spec, "min", where, required=False)
     lo = 1 if lo is None else lo
     hi = _int_field(spec, "max", where, required=False)
     if hi is not None and hi > context:
-        raise SimkitError(f"{where}.max: {hi} exceeds {model_name}'s context of {context}")
+        beyond_context(f"{where}.max {hi}", context, model_name)
     if lo < 1:
         raise SimkitError(f"{where}.min: must be >= 1, got {lo}")
     top = context if hi is None else hi
@@ -225,14 +236,16 @@ def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
         if v < 1:
             raise SimkitError(f"{where}.value: must be >= 1, got {v}")
         if v > context:
-            raise SimkitError(f"{where}.value: {v} exceeds {model_name}'s context of {context}")
+            beyond_context(f"{where}.value {v}", context, model_name)
+            top = max(top, v) if hi is None else top
         x = np.full(n, v, dtype=np.float64)
     elif dist == "uniform":
         a, b = _int_field(spec, "low", where), _int_field(spec, "high", where)
         if a < 1 or b < a:
             raise SimkitError(f"{where}: need 1 <= low <= high, got low={a}, high={b}")
         if b > context:
-            raise SimkitError(f"{where}.high: {b} exceeds {model_name}'s context of {context}")
+            beyond_context(f"{where}.high {b}", context, model_name)
+            top = max(top, b) if hi is None else top
         x = rng.integers(a, b + 1, size=n).astype(np.float64)
     elif dist == "lognormal":
         med = _get(spec, "median")
@@ -282,6 +295,8 @@ def generate_workload(workload: Any, *, n_requests: int, rng: np.random.Generato
                               "workload.output_tokens", context, model_name, base_dir,
                               trace, rows, "output")
     # a sequence holds at most prompt + output - 1 token positions (the last token is never
-    # fed back); generation stops at the model's context, as servers truncate at max length
-    output = np.minimum(output, np.maximum(context - prompt + 1, 1))
+    # fed back); generation stops at the deployed context, as servers truncate at max
+    # length -- unless the workload itself asks for lengths beyond it (a what-if)
+    if int(prompt.max(initial=0)) <= context:
+        output = np.minimum(output, np.maximum(context - prompt + 1, 1))
     return Workload(np.asarray(t, dtype=np.float64), prompt, output)

@@ -3,11 +3,14 @@
 All FLOP expressions count a multiply-add as 2 FLOPs and only matmul-like work (softmax,
 exp and normalisation are not counted). Element counts are multiplied by bytes/element
 (`beta_w`, `beta_kv`) in the model stack, so quantisation changes bytes, never FLOPs.
+
+A family module exposes `costs(model, layer) -> MixerCosts`, where `layer` is a resolved
+`simkit.stack.LayerSpec` (its window, chunk, variant, ... and shape overrides).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import sympy as sp
 
@@ -30,31 +33,59 @@ class MixerCosts:
     big_o_time: str  # prefill time in n
     big_o_cache: str  # cache in n
     prefill_note: str = ""
-    values: dict = field(default_factory=dict)  # symbol -> number for this model/arch
+    values: dict = field(default_factory=dict)  # symbol -> number for this model/layer
 
     @property
     def cache_elems(self) -> sp.Expr:
         """Cache + state elements held by one sequence at context t, one layer."""
         return self.cache_tokens * self.cache_elems_per_token + self.state_elems
 
+    def renamed(self, mapping: dict) -> "MixerCosts":
+        """The same costs with symbols renamed (`mapping`: old symbol -> new symbol)."""
+        if not mapping:
+            return self
+        kw = {f.name: sp.sympify(getattr(self, f.name)).xreplace(mapping)
+              for f in fields(self) if isinstance(getattr(self, f.name), sp.Basic)}
+        kw["values"] = {mapping.get(k, k): v for k, v in self.values.items()}
+        return replace(self, **kw)
 
-def mha_projection_params(model) -> tuple[sp.Expr, dict]:
+
+def attention_input_dim(model, layer) -> int:
+    """Width of the attention's input: the hidden size unless the layer overrides it."""
+    return getattr(layer, "input_dim", None) or model.d_model
+
+
+def mha_projection_params(model, layer=None) -> tuple[sp.Expr, dict]:
     """q, k, v, o projections of (grouped-query) attention, biases when the model has them.
 
     q: d x H d_h, k and v: d x H_kv d_h each, o: H d_h x d (Vaswani et al. 2017; GQA:
     Ainslie et al. 2023, arXiv:2305.13245; MQA: H_kv = 1, Shazeer 2019, arXiv:1911.02150).
+    Extras where the model has them: an output gate doubles the q projection (Qwen3-Next's
+    gated attention), per-head q/k RMSNorm weights (Qwen3, Gemma-3: 2 d_h), one learned sink
+    logit per head (gpt-oss). A layer with an `input_dim` override (Zamba2's shared block on
+    the concatenated 2d input) reads that width; its output still has width d.
     """
-    params = S.d * S.H * S.d_h + 2 * S.d * S.H_kv * S.d_h + S.H * S.d_h * S.d
+    d_in = S.d_a if layer is not None and getattr(layer, "input_dim", None) else S.d
+    q = (2 if model.attn_output_gate else 1) * d_in * S.H * S.d_h
+    params = q + 2 * d_in * S.H_kv * S.d_h + S.H * S.d_h * S.d
     if model.attn_bias:
         params += S.H * S.d_h + 2 * S.H_kv * S.d_h + S.d
+    if model.qk_norm:
+        params += 2 * S.d_h
+    if model.attn_sinks:
+        params += S.H
     values = {S.d: model.d_model, S.H: model.n_heads, S.H_kv: model.n_kv_heads,
               S.d_h: model.head_dim}
+    if d_in is S.d_a:
+        values[S.d_a] = layer.input_dim
     return params, values
 
 
-def matmul_flops_per_token(model) -> sp.Expr:
-    """2 FLOPs per weight element (biases add, not multiply-add: not counted)."""
-    return 2 * (S.d * S.H * S.d_h + 2 * S.d * S.H_kv * S.d_h + S.H * S.d_h * S.d)
+def matmul_flops_per_token(model, layer=None) -> sp.Expr:
+    """2 FLOPs per weight element of q, k, v, o (biases add, not multiply-add)."""
+    d_in = S.d_a if layer is not None and getattr(layer, "input_dim", None) else S.d
+    q = (2 if model.attn_output_gate else 1) * d_in * S.H * S.d_h
+    return 2 * (q + 2 * d_in * S.H_kv * S.d_h + S.H * S.d_h * S.d)
 
 
 def causal_pairs(x: sp.Expr) -> sp.Expr:

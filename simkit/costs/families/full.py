@@ -12,9 +12,9 @@ from simkit.costs.families.base import (MixerCosts, causal_pairs, matmul_flops_p
                                         mha_projection_params)
 
 
-def costs(model, arch) -> MixerCosts:
-    params, values = mha_projection_params(model)
-    proj = matmul_flops_per_token(model)
+def costs(model, layer) -> MixerCosts:
+    params, values = mha_projection_params(model, layer)
+    proj = matmul_flops_per_token(model, layer)
     kv_per_token = 2 * S.H_kv * S.d_h
     return MixerCosts(
         kind="full", params=params,

@@ -23,10 +23,10 @@ def memory_pairs(x: sp.Expr, m: sp.Expr, s: sp.Expr) -> sp.Expr:
     return x * m + q * causal_pairs(s) + causal_pairs(r) + q * m * s
 
 
-def costs(model, arch) -> MixerCosts:
-    params, values = mha_projection_params(model)
-    values.update({S.m: arch.memory_slots, S.s: arch.segment_tokens})
-    proj = matmul_flops_per_token(model)
+def costs(model, layer) -> MixerCosts:
+    params, values = mha_projection_params(model, layer)
+    values.update({S.m: layer.memory_slots, S.s: layer.segment_tokens})
+    proj = matmul_flops_per_token(model, layer)
     kv_per_token = 2 * S.H_kv * S.d_h
     in_segment = sp.Mod(S.t - 1, S.s) + 1
     keys = S.m + in_segment

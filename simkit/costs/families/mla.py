@@ -14,7 +14,7 @@ from simkit.costs import symbols as S
 from simkit.costs.families.base import MixerCosts, causal_pairs
 
 
-def costs(model, arch) -> MixerCosts:
+def costs(model, layer) -> MixerCosts:
     if model.q_lora_rank:
         q_params = S.d * S.r_q + S.r_q + S.r_q * S.H * (S.d_h + S.d_r)  # + q_a_layernorm
         q_flops = 2 * (S.d * S.r_q + S.r_q * S.H * (S.d_h + S.d_r))

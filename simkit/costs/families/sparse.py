@@ -24,10 +24,10 @@ def sparse_pairs(x: sp.Expr, w: sp.Expr, g: sp.Expr) -> sp.Expr:
         (causal_pairs(w) + u * w + causal_pairs(g) + (u - g) * g, True))
 
 
-def costs(model, arch) -> MixerCosts:
-    params, values = mha_projection_params(model)
-    values.update({S.w: arch.window, S.g: arch.global_tokens})
-    proj = matmul_flops_per_token(model)
+def costs(model, layer) -> MixerCosts:
+    params, values = mha_projection_params(model, layer)
+    values.update({S.w: layer.window, S.g: layer.global_tokens})
+    proj = matmul_flops_per_token(model, layer)
     kv_per_token = 2 * S.H_kv * S.d_h
     held = sp.Min(S.t, S.w + S.g)
     return MixerCosts(

@@ -1,13 +1,21 @@
-"""Selective state-space mixer, Mamba-1 (Gu & Dao 2023, arXiv:2312.00752, Sec. 3 and
-mamba_ssm/modules/mamba_simple.py).
+"""Selective state-space mixers, chosen by the layer's `variant`.
 
-Weights: in_proj d x 2 d_in, conv d_in x K (+bias), x_proj d_in x (R + 2N), dt_proj R x d_in
-(+bias), A d_in x N, D d_in, out_proj d_in x d.
+``mamba1``: Mamba (Gu & Dao 2023, arXiv:2312.00752, Sec. 3; mamba_ssm/modules/
+mamba_simple.py). Weights: in_proj d x 2 d_in, conv d_in x K (+bias), x_proj
+d_in x (R + 2N), dt_proj R x d_in (+bias), A d_in x N, D d_in, out_proj d_in x d.
 Per token: projections 2 (2 d d_in + d_in (R + 2N) + R d_in + d_in d); causal conv 2 K d_in;
 selective scan 6 d_in N (update h = exp(dt A) h + dt B x: 2 multiply-adds per state element;
 readout y = C h: 1). State: d_in N (SSM) + d_in (K - 1) (conv window), constant in t.
-Prefill uses a work-efficient parallel scan: same FLOPs as the sequential recurrence
-(O(n) work, O(log n) depth); decode is one recurrent step.
+
+``mamba2``: Mamba-2 (Dao & Gu 2024, "Transformers are SSMs", arXiv:2405.21060, Sec. 7;
+mamba_ssm/modules/mamba2.py). H_s heads of P = d_in / H_s channels share a scalar decay; B
+and C come in G_s groups of N. Weights: in_proj d x (2 d_in + 2 G_s N + H_s) (z, x, B, C,
+dt), conv (d_in + 2 G_s N) x K (+bias), dt_bias, A_log and D (H_s each), a gated RMSNorm
+(d_in), out_proj d_in x d. Per token: conv 2 K (d_in + 2 G_s N); scan 6 d_in N as above.
+State: d_in N + (d_in + 2 G_s N)(K - 1).
+
+Prefill uses a work-efficient parallel scan (Mamba-1) or the chunked SSD form (Mamba-2): we
+count the recurrence's FLOPs (O(n) work); decode is one recurrent step.
 """
 
 import math
@@ -16,7 +24,17 @@ from simkit.costs import symbols as S
 from simkit.costs.families.base import MixerCosts
 
 
-def costs(model, arch) -> MixerCosts:
+def _result(params, weights, per_token_core, state, values, note) -> MixerCosts:
+    return MixerCosts(
+        kind="ssm", params=params,
+        proj_prefill_flops_per_token=2 * weights, proj_decode_flops_per_token=2 * weights,
+        core_prefill_flops=S.n * per_token_core, core_decode_flops=per_token_core + 0 * S.t,
+        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
+        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
+        big_o_time="O(n)", big_o_cache="O(1)", prefill_note=note, values=values)
+
+
+def _mamba1(model, layer) -> MixerCosts:
     weights = (S.d * 2 * S.d_in + S.d_in * (S.R_dt + 2 * S.N_st) + S.R_dt * S.d_in
                + S.d_in * S.d)
     params = weights + S.d_in * S.K_cv + S.d_in + S.d_in + S.d_in * S.N_st + S.d_in
@@ -25,11 +43,26 @@ def costs(model, arch) -> MixerCosts:
     values = {S.d: model.d_model, S.d_in: model.ssm_expand * model.d_model,
               S.N_st: model.d_state, S.K_cv: model.d_conv,
               S.R_dt: model.dt_rank or math.ceil(model.d_model / 16)}
-    return MixerCosts(
-        kind="ssm", params=params,
-        proj_prefill_flops_per_token=2 * weights, proj_decode_flops_per_token=2 * weights,
-        core_prefill_flops=S.n * per_token_core, core_decode_flops=per_token_core + 0 * S.t,
-        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
-        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
-        big_o_time="O(n)", big_o_cache="O(1)",
-        prefill_note="parallel scan: O(n) work, O(log n) depth", values=values)
+    return _result(params, weights, per_token_core, state, values,
+                   "parallel scan: O(n) work, O(log n) depth")
+
+
+def _mamba2(model, layer) -> MixerCosts:
+    d_in = model.ssm_expand * model.d_model
+    head = model.ssm_head_dim or 64
+    conv_ch = S.d_in + 2 * S.G_s * S.N_st
+    weights = S.d * (2 * S.d_in + 2 * S.G_s * S.N_st + S.H_s) + S.d_in * S.d
+    params = weights + conv_ch * S.K_cv + conv_ch + 3 * S.H_s + S.d_in
+    per_token_core = 2 * S.K_cv * conv_ch + 6 * S.d_in * S.N_st
+    state = S.d_in * S.N_st + conv_ch * (S.K_cv - 1)
+    values = {S.d: model.d_model, S.d_in: d_in, S.N_st: model.d_state, S.K_cv: model.d_conv,
+              S.H_s: d_in // head, S.G_s: model.ssm_groups or 1}
+    return _result(params, weights, per_token_core, state, values,
+                   "chunked SSD: O(n) work")
+
+
+_VARIANTS = {"mamba1": _mamba1, "mamba2": _mamba2}
+
+
+def costs(model, layer) -> MixerCosts:
+    return _VARIANTS[layer.variant or "mamba1"](model, layer)

@@ -18,10 +18,10 @@ def window_pairs(x: sp.Expr, w: sp.Expr) -> sp.Expr:
     return sp.Piecewise((causal_pairs(x), x <= w), (causal_pairs(w) + (x - w) * w, True))
 
 
-def costs(model, arch) -> MixerCosts:
-    params, values = mha_projection_params(model)
-    values[S.w] = arch.window
-    proj = matmul_flops_per_token(model)
+def costs(model, layer) -> MixerCosts:
+    params, values = mha_projection_params(model, layer)
+    values[S.w] = layer.window
+    proj = matmul_flops_per_token(model, layer)
     kv_per_token = 2 * S.H_kv * S.d_h
     held = sp.Min(S.t, S.w)
     return MixerCosts(
