@@ -50,7 +50,7 @@ Decisions (each is checked against the numbers by tests/test_measurements_data.p
   A flagged prefill or decode row is dropped on its own; --flagged lists them with the bound.
 
 - Hardware: `a100-80gb` -> a100-80gb, `h100-80gb` -> h100-sxm (DGX-H100: H100 SXM5 80GB).
-  `h100-80gb-pcap` (the same H100s power-capped, Splitwise Sec. VI) is left out: no catalog
+  `h100-80gb-pcap` (the same H100s power-capped) is left out: no catalog
   profile describes a power-capped H100, and its rows would fit a datasheet H100 with the
   wrong clocks. Models: `llama2-70b` -> llama-2-70b, `bloom-176b` -> bloom-176b. Both ran in
   fp16 (splitwise-sim configs/model_repo/sizes/*-fp16.yaml).
