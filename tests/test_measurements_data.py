@@ -1,0 +1,342 @@
+"""Published measurements in simkit/data/measurements/: format, physics and the Splitwise
+conversion.
+
+Every CSV there is either a step-time file (the `simkit calibrate --measurements` format) or a
+`throughput_*.csv` file of end-to-end figures; README.md beside them documents each. Physical
+floors here use model shapes and datasheet peaks written in this file (independent of simkit's
+cost model), so a transcription slip of an order of magnitude, a wrong GPU label or a per-GPU
+figure read as a total shows up as a row faster than the hardware allows.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from simkit.errors import SimkitError
+
+ROOT = Path(__file__).resolve().parent.parent
+MEAS = ROOT / "simkit" / "data" / "measurements"
+STEP_COLUMNS = ["model", "hardware", "tensor_parallel", "phase", "batch_size", "prompt_tokens",
+                "context_tokens", "seconds"]
+THROUGHPUT_COLUMNS = ["engine", "engine_version", "model", "hardware", "tensor_parallel",
+                      "precision", "input_tokens", "output_tokens", "concurrency_or_batch",
+                      "metric", "value", "unit"]
+EXTRA_THROUGHPUT_COLUMNS = ["num_gpus", "request_rate_per_s", "source"]
+
+# Catalog names (simkit/catalog, and the entries issue 10 adds) plus bloom-176b (Splitwise).
+KNOWN_MODELS = {
+    "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "mistral-7b",
+    "mixtral-8x7b", "opt-13b", "gpt-3-175b", "falcon-7b", "deepseek-67b", "deepseek-v2",
+    "mamba-2.8b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "qwen3-32b",
+    "qwen3-30b-a3b", "gpt-oss-20b", "gpt-oss-120b", "gemma-3-27b", "deepseek-v3",
+    "jamba-1.5-mini", "qwen3-next-80b-a3b", "mamba-2-2.7b", "llama-4-scout", "bloom-176b"}
+KNOWN_HARDWARE = {"a100-40gb", "a100-80gb", "h100-sxm", "h200", "l4", "mi300x", "b200",
+                  "h100-pcie", "l40s", "mi325x"}
+METRIC_UNITS = {"output_tokens_per_s": "tokens/s", "total_tokens_per_s": "tokens/s",
+                "requests_per_s": "1/s"}
+LATENCY_METRICS = {"e2e_s", "e2e_p50_s", "e2e_p99_s", "ttft_s", "ttft_p50_s", "ttft_p90_s",
+                   "ttft_p99_s", "tpot_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_s"}
+PRECISIONS = {"fp16": 2, "bf16": 2, "fp8": 1}  # bytes per weight
+
+# Dense models' shapes (Hugging Face config.json of each): layers, hidden, query width
+# (heads x head_dim), key/value width (kv heads x head_dim), SwiGLU width, vocabulary.
+DENSE = {
+    "llama-2-7b": (32, 4096, 4096, 4096, 11008, 32000),  # meta-llama/Llama-2-7b-hf
+    "llama-2-70b": (80, 8192, 8192, 1024, 28672, 32000),  # meta-llama/Llama-2-70b-hf
+    "llama-3-8b": (32, 4096, 4096, 1024, 14336, 128256),  # meta-llama/Meta-Llama-3-8B
+    "llama-3-70b": (80, 8192, 8192, 1024, 28672, 128256),  # meta-llama/Meta-Llama-3-70B
+    "llama-3.1-8b": (32, 4096, 4096, 1024, 14336, 128256),  # meta-llama/Llama-3.1-8B
+    "llama-3.1-70b": (80, 8192, 8192, 1024, 28672, 128256),  # meta-llama/Llama-3.1-70B
+    "llama-3.1-405b": (126, 16384, 16384, 1024, 53248, 128256),  # meta-llama/Llama-3.1-405B
+    "mistral-7b": (32, 4096, 4096, 1024, 14336, 32000),  # mistralai/Mistral-7B-v0.1
+}
+# Dense peaks per GPU (datasheets; sparse figures halved) in FLOP/s by precision, and HBM B/s.
+# A100 datasheet: 312 TF fp16/bf16, 1,555 GB/s (40GB) / 2,039 GB/s (80GB). H100 SXM: 989.5 TF
+# bf16, 1,979 TF fp8, 3.35 TB/s. H200: same compute, 4.8 TB/s. L40S: 362.05 TF bf16, 733 TF
+# fp8, 864 GB/s. MI300X: 1,307.4 TF bf16, 2,614.9 TF fp8, 5.3 TB/s.
+PEAKS = {
+    "a100-40gb": ({"fp16": 312e12, "bf16": 312e12}, 1555e9),
+    "a100-80gb": ({"fp16": 312e12, "bf16": 312e12}, 2039e9),
+    "h100-sxm": ({"fp16": 989.5e12, "bf16": 989.5e12, "fp8": 1979e12}, 3350e9),
+    "h200": ({"fp16": 989.5e12, "bf16": 989.5e12, "fp8": 1979e12}, 4800e9),
+    "l40s": ({"fp16": 362.05e12, "bf16": 362.05e12, "fp8": 733e12}, 864e9),
+    "mi300x": ({"fp16": 1307.4e12, "bf16": 1307.4e12, "fp8": 2614.9e12}, 5300e9),
+}
+
+
+def _matmul_params(model: str) -> tuple[int, int]:
+    """(weight-matrix parameters of all layers, LM-head parameters)."""
+    layers, d, q, kv, ffn, vocab = DENSE[model]
+    return layers * (d * q + 2 * d * kv + q * d + 3 * d * ffn), vocab * d
+
+
+def _read(path: Path) -> tuple[list[str], list[dict]]:
+    with path.open(newline="") as f:
+        r = csv.DictReader(f)
+        return list(r.fieldnames or []), list(r)
+
+
+CSV_FILES = sorted(MEAS.glob("*.csv"))
+STEP_FILES = [p for p in CSV_FILES if not p.name.startswith("throughput_")]
+THROUGHPUT_FILES = [p for p in CSV_FILES if p.name.startswith("throughput_")]
+
+
+def _pos_int(s: str) -> int:
+    v = int(s)
+    assert v >= 1, s
+    return v
+
+
+def test_every_file_is_documented_and_licensed():
+    assert CSV_FILES, "no measurement files"
+    readme = (MEAS / "README.md").read_text()
+    for p in CSV_FILES:
+        assert f"`{p.name}`" in readme, f"{p.name} is not described in README.md"
+    assert "MIT License" in (MEAS / "LICENSE-splitwise-sim.txt").read_text()
+
+
+@pytest.mark.parametrize("path", STEP_FILES, ids=lambda p: p.name)
+def test_step_file_format(path):
+    header, rows = _read(path)
+    assert header == STEP_COLUMNS
+    assert rows
+    for i, r in enumerate(rows):
+        where = f"{path.name}:{i + 2}"
+        assert r["model"] in KNOWN_MODELS, where
+        assert r["hardware"] in KNOWN_HARDWARE, where
+        assert r["phase"] in ("prefill", "decode"), where
+        _pos_int(r["tensor_parallel"]), _pos_int(r["batch_size"])
+        prompt, ctx = int(r["prompt_tokens"]), int(r["context_tokens"])
+        if r["phase"] == "prefill":
+            assert prompt >= 1 and ctx >= 0, where
+        else:
+            assert prompt == 0 and ctx >= 1, where
+        s = float(r["seconds"])
+        assert math.isfinite(s) and s > 0, where
+
+
+@pytest.mark.parametrize("path", THROUGHPUT_FILES, ids=lambda p: p.name)
+def test_throughput_file_format(path):
+    header, rows = _read(path)
+    assert header[:len(THROUGHPUT_COLUMNS)] == THROUGHPUT_COLUMNS
+    assert header[len(THROUGHPUT_COLUMNS):] == EXTRA_THROUGHPUT_COLUMNS
+    assert rows
+    for i, r in enumerate(rows):
+        where = f"{path.name}:{i + 2}"
+        assert r["engine"] and r["engine_version"] and r["source"], where
+        assert r["model"] in KNOWN_MODELS and r["hardware"] in KNOWN_HARDWARE, where
+        tp, gpus = _pos_int(r["tensor_parallel"]), _pos_int(r["num_gpus"])
+        assert gpus % tp == 0, where
+        assert r["precision"] in PRECISIONS, where
+        for k in ("input_tokens", "output_tokens"):
+            assert r[k] == "" or _pos_int(r[k]), where
+        conc, rate = r["concurrency_or_batch"], r["request_rate_per_s"]
+        if conc == "":  # open loop: requests arrive at a rate
+            assert rate == "inf" or float(rate) > 0, where
+        else:
+            assert conc == "max" or _pos_int(conc), where
+            assert rate == "", where
+        m, v = r["metric"], float(r["value"])
+        assert math.isfinite(v) and v > 0, where
+        assert r["unit"] == ("s" if m in LATENCY_METRICS else METRIC_UNITS.get(m)), where
+
+
+def _throughput_rows():
+    for p in THROUGHPUT_FILES:
+        for i, r in enumerate(_read(p)[1]):
+            yield f"{p.name}:{i + 2}", r
+
+
+def test_throughput_rows_respect_the_hardware_roofs():
+    """No dense-model figure beats its GPUs' compute or memory roof."""
+    checked = 0
+    for where, r in _throughput_rows():
+        if r["model"] not in DENSE:
+            continue
+        n, lm_head = _matmul_params(r["model"])
+        flops_s, bw = PEAKS[r["hardware"]]
+        tp, gpus = int(r["tensor_parallel"]), int(r["num_gpus"])
+        peak = flops_s[r["precision"]]
+        weight_read_s = PRECISIONS[r["precision"]] * (n + lm_head) / (tp * bw)
+        m, v = r["metric"], float(r["value"])
+        isl = int(r["input_tokens"]) if r["input_tokens"] else None
+        osl = int(r["output_tokens"]) if r["output_tokens"] else None
+        batch = int(r["concurrency_or_batch"]) if r["concurrency_or_batch"].isdigit() else None
+        if m.startswith(("tpot", "itl")):
+            assert v >= weight_read_s, (where, v, weight_read_s)
+        elif m == "e2e_s" and batch and isl and osl:  # one static batch
+            floor = max((osl - 1) * weight_read_s,
+                        2 * n * batch * (isl + osl - 1) / (tp * peak))
+            assert v >= floor, (where, v, floor)
+        elif m == "ttft_s" and isl:
+            floor = 2 * n * (batch or 1) * isl / (tp * peak)
+            assert v >= floor, (where, v, floor)
+        elif m == "output_tokens_per_s":
+            share = osl / (isl + osl) if isl and osl else 1.0
+            roof = gpus * peak / (2 * n) * share
+            assert v <= roof, (where, v, roof)
+        else:
+            continue
+        checked += 1
+    assert checked > 1500
+
+
+def test_online_serving_totals_match_their_lengths():
+    """TRT-LLM online table: total/output token rates must be (ISL+OSL)/OSL (rounded ints)."""
+    groups: dict[tuple, dict] = {}
+    for where, r in _throughput_rows():
+        if r["metric"] in ("total_tokens_per_s", "output_tokens_per_s") and r["request_rate_per_s"]:
+            key = (r["source"], r["model"], r["hardware"], r["input_tokens"], r["output_tokens"],
+                   r["request_rate_per_s"])
+            groups.setdefault(key, {})[r["metric"]] = float(r["value"])
+    pairs = [(k, g) for k, g in groups.items() if len(g) == 2]
+    assert len(pairs) == 72
+    for k, g in pairs:
+        isl, osl = int(k[3]), int(k[4])
+        ratio = g["total_tokens_per_s"] / g["output_tokens_per_s"]
+        assert ratio == pytest.approx((isl + osl) / osl, rel=0.03), k
+
+
+def test_static_batch_rate_matches_latency():
+    """Where a source gives both, output tokens/s of one batch = batch * OSL / e2e."""
+    groups: dict[tuple, dict] = {}
+    for where, r in _throughput_rows():
+        if r["concurrency_or_batch"].isdigit() and r["metric"] in ("e2e_s", "output_tokens_per_s"):
+            key = (r["source"], r["model"], r["hardware"], r["tensor_parallel"],
+                   r["input_tokens"], r["output_tokens"], r["concurrency_or_batch"])
+            groups.setdefault(key, {})[r["metric"]] = float(r["value"])
+    pairs = [(k, g) for k, g in groups.items() if len(g) == 2]
+    assert len(pairs) >= 9
+    for k, g in pairs:
+        expected = int(k[6]) * int(k[5]) / g["e2e_s"]
+        assert g["output_tokens_per_s"] == pytest.approx(expected, rel=0.02), k
+
+
+# --- Splitwise conversion ------------------------------------------------------------------
+
+def _converter():
+    spec = importlib.util.spec_from_file_location(
+        "convert_splitwise", ROOT / "benchmarks" / "convert_splitwise.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+SW_HEADER = ("model,hardware,prompt_size,batch_size,token_size,peak_power,average_power,"
+             "prompt_time,token_time,e2e_time,tensor_parallel").split(",")
+# Rows copied verbatim from Mutinifni/splitwise-sim data/perf_model.csv (commit 8f99e7dc9b40,
+# MIT License), with their line numbers in that file.
+SW_LINES = {
+    2: "llama2-70b,a100-80gb,512,1,128,1.0000125,0.73599375,196.2532191537321,54.87951193752838,7168.983697891235,2",
+    52: "llama2-70b,a100-80gb,512,32,128,0.0,0.0,6638.894984964281,72.0921725981653,18486.89866065979,2",
+    62: "llama2-70b,a100-80gb,512,64,128,0.0,0.0,802.0069060148671,67.29530307437872,159757.9095363617,2",
+    172: "llama2-70b,a100-80gb,512,1,1024,0.0,0.0,194.70052106771615,59.61368031573933,10153.443813323976,2",
+    174: "llama2-70b,a100-80gb,512,1,1024,0.0,0.0,195.72180497925729,60.54843464701956,62151.04055404663,2",
+    767: "bloom-176b,h100-80gb,8192,1,128,0.0,0.0,1535.395085986238,37.35344543343586,6295.004606246948,8",
+    1192: "bloom-176b,h100-80gb-pcap,128,1,128,0.0,0.0,62.55133433151059,35.17928509743825,4518.982172012329,8",
+}
+
+
+def _sw_rows(lines):
+    return [dict(zip(SW_HEADER, SW_LINES[n].split(","))) for n in lines]
+
+
+def _expected(model, hw, tp, phase, batch, prompt, ctx, seconds):
+    return {"model": model, "hardware": hw, "tensor_parallel": tp, "phase": phase,
+            "batch_size": batch, "prompt_tokens": prompt, "context_tokens": ctx,
+            "seconds": seconds}
+
+
+def test_splitwise_conversion_by_hand():
+    cs = _converter()
+    out, flagged, counts = cs.convert(_sw_rows([2, 52, 62, 172, 174, 767, 1192]))
+    # Derived by hand from the rows above. Decode context = prompt + (n + 1) // 2 with
+    # n = min(token_size - 1, floor((e2e - prompt_time) / token_time)):
+    #   line 2:   (7168.98 - 196.25) / 54.880 = 127.05 -> n = 127 -> 512 + 64 = 576
+    #   line 52:  (18486.90 - 6638.89) / 72.092 = 164.3 > 1.02 * 127 -> decode flagged
+    #   line 62:  prefill 0.802 s < 2 * 68.45e9 * 64 * 512 / (2 * 312e12) = 7.19 s -> flagged;
+    #             decode (159757.9 - 802.0) / 67.295 = 2362 iterations -> flagged
+    #   line 172: (10153.44 - 194.70) / 59.614 = 167.05 -> n = 167 -> 512 + 84 = 596
+    #   line 174: (62151.04 - 195.72) / 60.548 = 1023.2 -> n = 1023 -> 512 + 512 = 1024
+    #   line 767: (6295.00 - 1535.40) / 37.353 = 127.4 -> n = 127 -> 8192 + 64 = 8256
+    #   line 1192: power-capped H100, left out
+    assert out == [
+        _expected("llama-2-70b", "a100-80gb", 2, "prefill", 1, 512, 0, "0.1962532191537321"),
+        _expected("llama-2-70b", "a100-80gb", 2, "decode", 1, 0, 576, "0.05487951193752838"),
+        _expected("llama-2-70b", "a100-80gb", 2, "prefill", 32, 512, 0, "6.638894984964281"),
+        _expected("llama-2-70b", "a100-80gb", 2, "prefill", 1, 512, 0, "0.19470052106771615"),
+        _expected("llama-2-70b", "a100-80gb", 2, "decode", 1, 0, 596, "0.05961368031573933"),
+        _expected("llama-2-70b", "a100-80gb", 2, "prefill", 1, 512, 0, "0.19572180497925729"),
+        _expected("llama-2-70b", "a100-80gb", 2, "decode", 1, 0, 1024, "0.06054843464701956"),
+        _expected("bloom-176b", "h100-sxm", 8, "prefill", 1, 8192, 0, "1.535395085986238"),
+        _expected("bloom-176b", "h100-sxm", 8, "decode", 1, 0, 8256, "0.03735344543343586"),
+    ]
+    assert [(f["source_line"], f["phase"], f["rule"]) for f in flagged] == [
+        (3, "decode", "decode_not_one_batch"),  # line numbers within the 7-row input
+        (4, "prefill", "prefill_faster_than_compute_peak"),
+        (4, "decode", "decode_not_one_batch")]
+    assert flagged[1]["limit"] == pytest.approx(2 * 68_451_041_280 * 64 * 512 / (2 * 312e12))
+    assert counts["excluded_hardware"] == 1
+
+
+def test_splitwise_committed_file_holds_the_hand_rows():
+    """The committed conversion contains the rows derived by hand above, as text."""
+    text = (MEAS / "splitwise.csv").read_text().splitlines()
+    for line in ("llama-2-70b,a100-80gb,2,decode,1,0,576,0.05487951193752838",
+                 "llama-2-70b,a100-80gb,2,decode,1,0,596,0.05961368031573933",
+                 "llama-2-70b,a100-80gb,2,decode,1,0,1024,0.06054843464701956",
+                 "bloom-176b,h100-sxm,8,prefill,1,8192,0,1.535395085986238",
+                 "bloom-176b,h100-sxm,8,decode,1,0,8256,0.03735344543343586"):
+        assert line in text, line
+    # The flagged batch-64 prefill at TP2 (0.802 s) and the power-capped H100 are absent.
+    assert "llama-2-70b,a100-80gb,2,prefill,64,512,0,0.8020069060148671" not in text
+    assert not any(",h100-80gb-pcap," in t for t in text)
+
+
+def test_splitwise_shapes_match_the_published_configs():
+    """The converter's Llama-2-70B count equals the catalog config's weight matrices."""
+    from simkit.catalog.models import load_model
+
+    cs = _converter()
+    c = load_model("llama-2-70b")
+    q, kv = c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim
+    per_layer = c.d_model * q + 2 * c.d_model * kv + q * c.d_model + 3 * c.d_model * c.ffn_dim
+    assert cs.MODELS["llama2-70b"].matmul_params == c.n_layers * per_layer == 68_451_041_280
+    # BLOOM-176B: 70 layers x 12 x 14336^2 (bigscience/bloom config.json)
+    assert cs.MODELS["bloom-176b"].matmul_params == 70 * 12 * 14336 ** 2
+
+
+def test_splitwise_step_rows_respect_the_roofs():
+    """Every kept Splitwise row is slower than its compute (prefill) or weight-read floor."""
+    bloom_n, bloom_head = 70 * 12 * 14336 ** 2, 250880 * 14336
+    llama_n, llama_head = _matmul_params("llama-2-70b")
+    shapes = {"llama-2-70b": (llama_n, llama_head), "bloom-176b": (bloom_n, bloom_head)}
+    for r in _read(MEAS / "splitwise.csv")[1]:
+        n, head = shapes[r["model"]]
+        flops_s, bw = PEAKS[r["hardware"]]
+        tp, b, s = int(r["tensor_parallel"]), int(r["batch_size"]), float(r["seconds"])
+        if r["phase"] == "prefill":
+            assert s >= 2 * n * b * int(r["prompt_tokens"]) / (tp * flops_s["fp16"]), r
+        else:
+            assert s >= 2 * (n + head) / (tp * bw), r
+
+
+def test_splitwise_converter_rejects_bad_input(tmp_path):
+    cs = _converter()
+    bad = _sw_rows([2])
+    bad[0]["hardware"] = "v100-32gb"
+    with pytest.raises(SimkitError, match=r"row 2\.hardware: unknown 'v100-32gb'"):
+        cs.convert(bad)
+    with pytest.raises(SimkitError, match="no such file"):
+        cs.read_rows(tmp_path / "missing.csv")
+    neg = _sw_rows([2])
+    neg[0]["token_time"] = "-1"
+    with pytest.raises(SimkitError, match=r"row 2\.token_time: must be a finite number > 0"):
+        cs.convert(neg)
