@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from simkit.errors import SimkitError
+from simkit.stack import KINDS as ATTENTION_KINDS  # the one registry of mixer kinds
 from simkit.units import KV_DTYPES, WEIGHT_DTYPES
 
-ATTENTION_KINDS = ("full", "window", "sparse", "linear", "memory", "ssm", "mla")
 ARRIVAL_PROCESSES = ("poisson", "gamma", "fixed", "trace")
 LENGTH_DISTS = ("fixed", "uniform", "lognormal", "empirical", "trace")
 SCHEDULERS = ("static", "continuous", "chunked")
@@ -145,6 +145,20 @@ def _tuple_of(item: Callable) -> Callable:
     return check
 
 
+def _layer_pattern(v: Any, path: str, ctx: _Ctx) -> Any:
+    """model.layer_pattern: tables of known keys, type-checked (never evaluated)."""
+    from simkit.stack import parse_pattern
+
+    if v is None:
+        return None
+    try:
+        return parse_pattern(v, path)
+    except SimkitError as e:
+        for m in e.messages:
+            ctx.errors.append(m)
+        return _BAD
+
+
 def _resolve(p: str, base_dir: Path) -> Path:
     q = Path(p).expanduser()
     return q if q.is_absolute() else (base_dir / q).resolve()
@@ -226,10 +240,21 @@ class ModelSection:
     memory_slots: int | None = _f(None, _int(optional=True))
     #: memory kind: segment length processed between memory updates (None -> cost layer's)
     segment_tokens: int | None = _f(None, _int(optional=True))
+    #: chunked kind: tokens per attention chunk (None -> the model's own, else 8192)
+    chunk: int | None = _f(None, _int(optional=True))
     #: hybrid: 1 = every layer attention; k = one layer in k attention, the rest SSM (Jamba 8)
     attention_every: int = _f(1, _int())
     #: cross-layer KV sharing: every k consecutive layers share one cache
     kv_share: int = _f(1, _int())
+    #: cross-layer weight sharing: every k consecutive layers share one set of weights
+    weight_share: int = _f(1, _int())
+    #: a layer stack by hand: tables of `kind` (+ its settings, `ffn`, `count`), repeated to
+    #: the layer count, e.g. [{ kind = "window", window = 1024, count = 5 }, { kind = "full" }]
+    #: (None -> the model's own layers)
+    layer_pattern: tuple | None = _f(None, _layer_pattern)
+    #: the deployed context (e.g. RoPE-scaled); longer lengths are what-ifs, with a warning
+    #: (None -> the model's trained context)
+    max_context: int | None = _f(None, _int(optional=True))
 
 
 @dataclass(frozen=True)
@@ -497,6 +522,10 @@ class Scenario:
 
 
 def _plain(v: Any) -> Any:
+    from simkit.stack import LayerSpec, pattern_to_tables
+
+    if isinstance(v, tuple) and v and isinstance(v[0], LayerSpec):
+        return pattern_to_tables(v)  # run-length tables; parse_pattern reads them back
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
     return v
@@ -540,6 +569,9 @@ def _toml_value(v: Any) -> str:
         return json.dumps(v)  # a JSON string is a valid TOML basic string
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table (layer_pattern entries)
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()
+                                if x is not None) + " }"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
@@ -645,22 +677,36 @@ def _check_workload(w: WorkloadSection, path: str, ctx: _Ctx) -> None:
 
 def _check_model(m: ModelSection, path: str, ctx: _Ctx) -> None:
     from simkit.catalog.models import load_model
+    from simkit.costs.arch import ArchSpec
 
     cfg = load_model(m.name)  # validated by its field checker already
-    kind = m.attention or cfg.default_attention
     # window / global_tokens / memory_slots left unset take the cost layer's defaults for the
-    # kind (ArchSpec.resolve), so they are not required here.
-    if kind == "mla" and not cfg.kv_lora_rank:
-        ctx.err(f"{path}.attention", f"'mla' needs a latent-KV model (kv_lora_rank > 0); "
-                f"{cfg.name} has none")
-    for k in ("attention_every", "kv_share"):
-        if getattr(m, k) > cfg.n_layers:
-            ctx.err(f"{path}.{k}", f"must be <= the model's {cfg.n_layers} layers, "
-                    f"got {getattr(m, k)}")
+    # kind (ArchSpec.resolve), so they are not required here; resolving the what-if on the
+    # model checks the rest (mla on a model without latents, sharing beyond the layer
+    # count, a pattern that does not tile the layers)
+    try:
+        ArchSpec.from_scenario_model(cfg, m)
+    except SimkitError as e:
+        for msg in e.messages:
+            ctx.errors.append(msg if msg.startswith(path) else f"{path}: {msg}")
 
 
 #: cross-field rules of a section, run once the section itself built cleanly
 _SECTION_CHECKS: dict[type, Callable] = {}
+
+
+def _check_plan_compare(s: Scenario, ctx: _Ctx) -> None:
+    """Every kind plan.compare names must be one the model can take."""
+    from simkit.costs.arch import ArchSpec
+
+    if s.plan is None or not s.plan.compare:
+        return
+    cfg = s.model_config()
+    for i, kind in enumerate(s.plan.compare):
+        try:
+            ArchSpec.from_scenario_model(cfg, replace(s.model, attention=kind))
+        except SimkitError as e:
+            ctx.err(f"plan.compare[{i}]", f"{kind!r}: {e.messages[0].split(': ', 1)[-1]}")
 
 
 def _check_compare(s: Scenario, ctx: _Ctx) -> None:
@@ -766,6 +812,7 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
     s = _build(Scenario, body, "", ctx)
     if s is not None:
         s = replace(s, base_dir=str(base_dir_p))
+        _check_plan_compare(s, ctx)
         if "sweep" not in d:
             _check_compare(s, ctx)
     if ctx.errors:

@@ -67,7 +67,7 @@ def test_cost_text_and_does_not_fit(run_cli):
     (["cost", "llama-2-7b", "--seq", "0"], "--seq: must be a positive integer"),
     (["cost", "llama-2-7b", "--seq", "-3"], "--seq"),
     (["cost", "llama-2-7b", "--attention", "quantum"], "invalid choice"),
-    (["cost", "llama-2-7b", "--window", "16"], "--window: full attention has no window"),
+    (["cost", "llama-2-7b", "--window", "16"], "--window: no layer of llama-2-7b (32 layers: full) takes a window"),
     (["cost", "llama-2-7b", "--attention", "linear", "--memory-slots", "4"], "--memory-slots"),
     (["cost", "llama-2-7b", "--hardware", "tpu"], "unknown hardware 'tpu'"),
     (["cost", "llama-2-7b", "--hardware", "missing.toml"], "no such profile file"),

@@ -81,10 +81,10 @@ def test_all_errors_reported_at_once_with_key_paths():
     ({"workload": {"output_tokens": {"dist": "fixed", "value": 5, "min": 10, "max": 3}}},
      "workload.output_tokens.min: must be <= max (3), got 10"),
     ({"workload": {"prompt_tokens": {"dist": "zipf"}}}, "workload.prompt_tokens.dist: must be one of fixed"),
-    ({"model": {"attention": "flash"}}, "model.attention: must be one of full, window, sparse"),
+    ({"model": {"attention": "flash"}}, "model.attention: must be one of full, mla, window, chunked, sparse"),
     ({"model": {"kv_dtype": "fp4"}}, "model.kv_dtype: must be one of fp32"),
     ({"model": {"name": "gpt-5"}}, "model.name: unknown model 'gpt-5'"),
-    ({"model": {"attention": "mla"}}, "model.attention: 'mla' needs a latent-KV model"),
+    ({"model": {"attention": "mla"}}, "model.attention: mla needs a model with an MLA config"),
     ({"hardware": {"name": "tpu-v9"}}, "hardware.name: unknown hardware 'tpu-v9'"),
     ({"hardware": {"cost_per_gpu_hour": "cheap"}}, "hardware.cost_per_gpu_hour: must be a number"),
     ({"slo": {"ttft_p99_s": 0}}, "slo.ttft_p99_s: must be a number > 0"),
@@ -184,7 +184,7 @@ def test_sweep_grid_order_flattening_and_points():
     ({"workload.arrival.rate": [1, -2]},
      "sweep (point workload.arrival.rate = -2): workload.arrival.rate: must be a number > 0"),
     ({"model.attention": ["full", "mla"]},
-     "sweep (point model.attention = 'mla'): model.attention: 'mla' needs"),
+     "sweep (point model.attention = 'mla'): model.attention: mla needs a model"),
 ])
 def test_sweep_values_are_validated_by_building_each_point(sweep, expect):
     msgs = errors_of({"sweep": sweep})

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from simkit.commands._common import nonneg_int, positive_int
+from simkit.stack import KINDS
+from simkit.units import KV_DTYPES, WEIGHT_DTYPES
 
-KINDS = ("full", "window", "sparse", "linear", "memory", "ssm", "mla")
-DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+#: kind-specific options -> the LayerSpec setting they set
+_KIND_OPTIONS = {"window": "window", "global_tokens": "global_tokens", "chunk": "chunk",
+                 "memory_slots": "memory_slots", "segment": "segment_tokens"}
 
 
 def add_arch_options(p, attention: bool = True) -> None:
     if attention:
         p.add_argument("--attention", choices=KINDS, default=None,
-                       help="token-mixer kind (default: the model's own)")
-    p.add_argument("--window", type=positive_int, help="window W (window/sparse)")
+                       help="run every token-mixer layer with this kind (default: the "
+                       "model's own layers)")
+        p.add_argument("--layer-pattern", metavar="P", default=None,
+                       help="a layer stack by hand, repeated to the layer count: comma-"
+                       "separated [COUNTx]KIND[:SETTING], e.g. 5xwindow:1024,full or "
+                       "3xlinear:gated_deltanet,full")
+    p.add_argument("--window", type=positive_int, help="window W (window/sparse layers)")
     p.add_argument("--global-tokens", type=nonneg_int, help="global tokens G (sparse)")
+    p.add_argument("--chunk", type=positive_int, help="attention chunk C (chunked layers)")
     p.add_argument("--memory-slots", type=positive_int, help="memory slots M (memory)")
     p.add_argument("--segment", type=positive_int, help="segment length S (memory)")
     p.add_argument("--attention-every", type=positive_int, default=1,
@@ -22,29 +31,38 @@ def add_arch_options(p, attention: bool = True) -> None:
                    help="cross-layer KV sharing: K layers share one cache")
     p.add_argument("--weight-share", type=positive_int, default=1,
                    help="cross-layer weight sharing: K layers share weights")
-    p.add_argument("--kv-dtype", choices=DTYPES, default="bf16")
-    p.add_argument("--weight-dtype", choices=DTYPES, default="bf16")
+    p.add_argument("--max-context", type=positive_int, default=None,
+                   help="deployed context (e.g. RoPE-scaled); longer lengths are what-ifs")
+    p.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
+    p.add_argument("--weight-dtype", choices=WEIGHT_DTYPES, default="bf16")
 
 
 def arch_from_args(model, args, attention: str | None = None):
-    """Build and check the ArchSpec; a kind-specific option on a kind without it errors."""
+    """Build and resolve the ArchSpec; a kind-specific option no layer uses is an error."""
+    from dataclasses import replace
+
     from simkit.costs.arch import ArchSpec
     from simkit.errors import SimkitError
+    from simkit.stack import parse_pattern_text
 
-    kind = attention or getattr(args, "attention", None) or model.default_attention
-    uses = {"window": ("window", "sparse"), "global_tokens": ("sparse",),
-            "memory_slots": ("memory",), "segment": ("memory",)}
-    if attention is None:  # for crossover both kinds are checked by the caller
-        for opt, kinds in uses.items():
-            if getattr(args, opt, None) is not None and kind not in kinds:
-                raise SimkitError(f"--{opt.replace('_', '-')}: {kind} attention has no "
-                                  f"{opt.replace('_', ' ')} (it applies to "
-                                  f"{' / '.join(kinds)})")
-    return ArchSpec.for_model(
-        model, kind, window=args.window if kind in uses["window"] else None,
-        global_tokens=args.global_tokens if kind == "sparse" else None,
-        memory_slots=args.memory_slots if kind == "memory" else None,
-        segment_tokens=args.segment if kind == "memory" else None,
+    kind = attention or getattr(args, "attention", None)
+    text = getattr(args, "layer_pattern", None)
+    pattern = parse_pattern_text(text) if text else None
+    arch = ArchSpec(
+        attention=kind, window=args.window, global_tokens=args.global_tokens,
+        chunk=args.chunk, memory_slots=args.memory_slots, segment_tokens=args.segment,
         kv_dtype=args.kv_dtype, weight_dtype=args.weight_dtype,
         attention_every=args.attention_every, kv_share=args.kv_share,
-        weight_share=args.weight_share)
+        weight_share=args.weight_share, layer_pattern=pattern,
+        max_context=args.max_context)
+    if attention is None:  # for crossover both kinds are checked by the caller
+        # which layers take each option, before a window covering the context becomes full
+        # attention (that layer did take the option; resolve says so in a warning)
+        unbounded = replace(arch, max_context=1 << 62).resolve(model)
+        used = {k for s in unbounded.stack for k in _KIND_OPTIONS.values()
+                if getattr(s, k) is not None}
+        for opt, key in _KIND_OPTIONS.items():
+            if getattr(args, opt, None) is not None and key not in used:
+                raise SimkitError(f"--{opt.replace('_', '-')}: no layer of {model.name} "
+                                  f"({unbounded.describe()}) takes a {key.replace('_', ' ')}")
+    return arch.resolve(model)

@@ -19,6 +19,9 @@ def register(sub) -> None:
                    help="share of device memory for weights + cache (default 0.9)")
     p.add_argument("--ideal", action="store_true",
                    help="pure roofline: efficiencies 1, no overheads (LLM-Viewer's bound)")
+    p.add_argument("--engine", default=None, metavar="NAME|FILE",
+                   help="serving-engine profile (`simkit engines`; default: the default "
+                   "engine)")
     add_arch_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -38,16 +41,18 @@ def run(args) -> int:
     hw = load_hardware(args.hardware)
     arch = arch_from_args(model, args)
     r = evaluate_costs(model, arch, hw, args.seq, args.batch, args.gpus, args.ideal,
-                       args.memory_fraction)
+                       args.memory_fraction, engine=args.engine)
     if args.json:
         print_json(r)
         return 0
-    kind = r["attention"] + (f" (w={r['window']})" if r["window"] else "") + \
-        (f" +{r['global_tokens']} global" if r["global_tokens"] is not None else "") + \
-        (f" (m={r['memory_slots']}, s={r['segment_tokens']})" if r["memory_slots"] else "")
-    print(f"{model.name} | {kind} | {hw.name} x{args.gpus} | seq {args.seq} | batch "
-          f"{args.batch} | {'ideal roofline' if args.ideal else 'realistic efficiencies'}")
-    rows = [
+    print(f"{model.name}: {model_summary(model, arch)}")
+    print(f"{hw.name} x{args.gpus} | seq {args.seq} | batch {args.batch} | "
+          f"{'ideal roofline' if args.ideal else 'engine ' + r['engine']}")
+    rows = [("KV per layer group", "; ".join(
+        f"{g['layers']} {g['label']}: {fmt_bytes(g['kv_cache_bytes_per_sequence'])}"
+        for g in r["layer_groups"] if g["kind"] != "none"))] if len(r["layer_groups"]) > 1 \
+        else []
+    rows += [
         ("parameters", f"{r['param_count'] / 1e9:.3f} B (active {r['active_param_count'] / 1e9:.3f} B)"),
         ("weights", f"{fmt_bytes(r['weight_bytes'])} ({args.weight_dtype})"),
         ("KV cache, batch", fmt_bytes(r["kv_cache_bytes"])),
@@ -62,19 +67,36 @@ def run(args) -> int:
                         f" {r['decode_tokens_per_s']:.0f} tokens/s)"),
         ("complexity", f"time {r['complexity']['time']}, cache {r['complexity']['cache']}"),
     ]
-    if r["fits"]:
+    if r["fits"] or r["fits_limit"] == "kv_cache":
         rows.append(("KV capacity", f"{fmt_bytes(r['kv_capacity_bytes'])}"
                      + (f" -> max batch {r['max_batch_at_seq']} at seq {args.seq}"
                         if r.get("max_batch_at_seq") is not None else "")))
         mc = r["max_context_at_batch"]
         rows.append(("longest context", "unbounded by memory (the cache stops growing)"
                      if mc is None else f"{mc} tokens for batch {args.batch}"))
+        if not r["fits"]:
+            rows.append(("does not fit", f"batch {args.batch} x {args.seq} tokens needs "
+                         f"{fmt_bytes(r['kv_cache_bytes_physical'])} of KV cache; "
+                         f"{fmt_bytes(r['kv_capacity_bytes'])} is left beside the weights"))
     else:
         rows.append(("does not fit", f"weights exceed {args.gpus} GPU(s); needs at least "
                                      f"{r['min_gpus']} {hw.name}"))
     if r["beyond_max_context"]:
-        rows.append(("note", f"seq {args.seq} is beyond {model.name}'s context of "
-                             f"{model.max_context}: a what-if, not a supported length"))
+        rows.append(("note", f"seq {args.seq} is beyond the {r['max_context']}-token context: "
+                             "a what-if"))
     for k, v in rows:
         print(f"  {k:24} {v}")
     return 0
+
+
+def model_summary(model, arch) -> str:
+    """What was read: `24 layers: 12 full + 12 window(128); MoE 32 experts, top-4`."""
+    parts = [arch.describe()]
+    if model.is_moe:
+        moe = f"MoE {model.n_experts} experts, top-{model.experts_per_token}"
+        if model.n_shared_experts or model.shared_expert_ffn_dim:
+            moe += f", {model.n_shared_experts or 1} shared"
+        parts.append(moe)
+    parts.append(f"{model.n_heads} heads / {model.n_kv_heads} KV heads of {model.head_dim}")
+    parts.append(f"context {model.max_context:,}")
+    return "; ".join(parts)

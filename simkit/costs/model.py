@@ -98,10 +98,9 @@ class ModelCosts:
 
     @property
     def cache_bytes_per_token(self) -> sp.Expr:
-        """Bytes per position of the groups whose cache grows with t (KV per token at long
-        context; 0 for a stack of bounded and constant caches)."""
-        return sum((g.cache_bytes_per_token for g in self.groups if g.cache == "grows"),
-                   sp.Integer(0))
+        """Bytes one cached position costs across every group that caches positions (the
+        classic "KV per token"; a window or chunk group stops adding it past its reach)."""
+        return sum((g.cache_bytes_per_token for g in self.groups), sp.Integer(0))
 
     @property
     def uniform(self) -> bool:
