@@ -77,8 +77,10 @@ _NO_MEMORY_MEASUREMENT = (f"memory: no published STREAM-like measurement found f
 # verbatim in github.com/api-evangelist/coreweave plans/coreweave-plans-pricing.yml; Lambda's
 # (lambda.ai/instances) read 2026-09-20, in github.com/api-evangelist/lambda-labs
 # plans/lambda-labs-plans-pricing.yml. Instance prices are divided by GPUs per instance.
-_COREWEAVE = "CoreWeave on-demand list (coreweave.com/pricing, read 2026-09-20 per api-evangelist/coreweave)"
-_LAMBDA = "Lambda on-demand list (lambda.ai/instances, read 2026-09-20 per api-evangelist/lambda-labs)"
+_COREWEAVE = ("CoreWeave on-demand list (coreweave.com/pricing, read 2026-09-20 per "
+              "api-evangelist/coreweave)")
+_LAMBDA = ("Lambda on-demand list (lambda.ai/instances, read 2026-09-20 per "
+           "api-evangelist/lambda-labs)")
 
 
 @dataclass(frozen=True)
