@@ -97,4 +97,18 @@ def test_assumptions_cite_sources():
     text = " ".join(sum(secs.values(), []))
     assert "huggingface.co/meta-llama/Meta-Llama-3-8B" in text
     assert "NVIDIA H100 datasheet" in text
+    # the catalog H100 carries measured efficiencies: the report quotes where they come from
+    from simkit.catalog.hardware import load_hardware
+    assert load_hardware("h100-sxm").efficiency_source in text
+    assert "arXiv:1804.06826" not in text
+
+
+def test_assumptions_explain_default_efficiencies(tmp_path):
+    """A profile that leaves the efficiencies unset gets the stated defaults and their reasons."""
+    p = tmp_path / "plain.toml"
+    p.write_text('name = "plain"\nmemory_bandwidth_bytes_per_s = 2e12\n'
+                 'memory_capacity_bytes = 80e9\n[peak_flops_per_s]\nbf16 = 1e15\n')
+    secs = dict(D.assumptions_data(scen(hardware={"name": str(p)})))
+    text = " ".join(sum(secs.values(), []))
     assert "arXiv:1804.06826" in text  # where the memory efficiency default comes from
+    assert "1 ms per forward step" in text

@@ -633,18 +633,24 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
                    "describes (see the calibration page).")
     else:
         same = (hw.compute_efficiency == hwcat.DEFAULT_COMPUTE_EFFICIENCY
-                and hw.memory_efficiency == hwcat.DEFAULT_MEMORY_EFFICIENCY
-                and hw.step_overhead_s == hwcat.DEFAULT_STEP_OVERHEAD_S)
-        if same:
-            eff += [
+                and hw.memory_efficiency == hwcat.DEFAULT_MEMORY_EFFICIENCY)
+        if hw.efficiency_source:  # per-GPU published measurements (catalog entries)
+            eff.append(f"Efficiencies of {hw.name} (fractions of the dense datasheet peaks "
+                       f"that published kernels reach): {hw.efficiency_source}.")
+        elif same:
+            eff.append(
                 "They are simkit's stated assumptions (simkit/catalog/hardware.py): large "
                 "bf16 GEMMs in cuBLAS reach roughly 70-80% of the dense tensor peak "
                 "(NVIDIA, Matrix Multiplication Background User's Guide), so 0.7; streaming "
                 "kernels reach about 80-90% of HBM peak (Jia et al., arXiv:1804.06826, ~83% "
-                "on V100), so 0.8; a flat 1 ms per forward step for scheduling, sampling and "
-                "kernel launches, and 10 us per all-reduce (NCCL small-message latency).",
-                "`simkit calibrate` measures them for the machine at hand.",
-            ]
+                "on V100), so 0.8.")
+        if (hw.step_overhead_s == hwcat.DEFAULT_STEP_OVERHEAD_S
+                and hw.interconnect_latency_s == hwcat.DEFAULT_INTERCONNECT_LATENCY_S):
+            eff.append("A flat 1 ms per forward step for scheduling, sampling and kernel "
+                       "launches, and 10 us per all-reduce (NCCL small-message latency), are "
+                       "assumptions.")
+        if hw.efficiency_source or same:
+            eff.append("`simkit calibrate` measures them for the machine at hand.")
     sources = [
         f"Model {model.name}: {model.source}.",
         f"Hardware {hw.name}: {hw.source}.",
