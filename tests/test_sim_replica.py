@@ -21,7 +21,7 @@ def _same(a, b):
               "preemptions", "swap_bytes", "ttft_s", "tpot_s", "e2e_s", "queue_wait_s"):
         assert a.summary[k] == b.summary[k], k
     for k in a.timeseries:
-        assert np.array_equal(a.timeseries[k], b.timeseries[k]), k
+        assert np.array_equal(a.timeseries[k], b.timeseries[k], equal_nan=True), k
 
 
 CASES = {

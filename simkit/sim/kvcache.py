@@ -104,6 +104,7 @@ class KVPolicy:
         self._pos_table: np.ndarray | None = None
         self._units_table: np.ndarray | None = None
         self._max_units: dict = {}
+        self._sparse: list | None = None  # range-maximum table of units (peak_units)
         self.positions_are_tokens = False  # known once the tables are built
         #: a sequence's units never shrink as it grows: no group frees blocks as it slides
         self.monotone_units = not self.paged or all(
@@ -125,6 +126,7 @@ class KVPolicy:
         # a sum of positions is a sum of contexts (the replica then skips the table lookups)
         self.positions_are_tokens = bool(np.array_equal(self._pos_table, t))
         self._units_table = self._units_formula(t)
+        self._sparse = None
 
     def _positions_formula(self, cached: np.ndarray) -> np.ndarray:
         """Position units (sum over groups of weight x positions held) at `cached` tokens."""
@@ -143,6 +145,30 @@ class KVPolicy:
         for g, w in zip(self.layout.groups, self._block_weights):
             a, b = held_intervals(g, t, self.budget_tokens, self.sink_tokens)
             out += w * held_interval_blocks(a, b, t, self.block_size)
+        return out
+
+    def peak_units(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Most units a sequence owns at any context in [lo, hi] (vectorised; tables built).
+        A window or chunk that frees blocks makes units(t) rise and fall, so a request that
+        fits at its longest may not fit at its prompt: a range maximum (sparse table)."""
+        lo = np.asarray(lo, dtype=np.int64)
+        hi = np.asarray(hi, dtype=np.int64)
+        tab = self._units_table
+        if self.monotone_units:
+            return tab[hi]
+        if self._sparse is None:
+            levels = [tab]
+            while (1 << len(levels)) <= len(tab):
+                prev, step = levels[-1], 1 << (len(levels) - 1)
+                levels.append(np.maximum(prev[:-step], prev[step:]))
+            self._sparse = levels
+        span = np.maximum(hi - lo + 1, 1)
+        k = np.floor(np.log2(span)).astype(np.int64)
+        out = np.empty(lo.shape, dtype=np.int64)
+        for j in np.unique(k):
+            sel = k == j
+            lev = self._sparse[int(j)]
+            out[sel] = np.maximum(lev[lo[sel]], lev[hi[sel] - (1 << int(j)) + 1])
         return out
 
     def group_blocks(self, cached: np.ndarray) -> dict[str, np.ndarray]:
@@ -173,6 +199,10 @@ class KVPolicy:
         if tab is not None:
             return int(tab[cached])
         return int(self._units_formula(np.array([cached]))[0])
+
+    def block_weight(self, group_index: int) -> int:
+        """Units one block of layer group `group_index` takes (paged)."""
+        return self._block_weights[group_index]
 
     def max_units(self, n_seqs: int) -> int:
         """Units that fit beside the fixed state of `n_seqs` sequences (-1: not even that)."""
@@ -214,9 +244,21 @@ def _gcd_fractions(xs: list[Fraction]) -> Fraction:
 
 
 class KVPool:
-    """One replica's KV memory: units and sequences in use, allocation counters."""
+    """One replica's KV memory: units and sequences in use, allocation counters.
 
-    __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed")
+    With prefix caching (`simkit.sim.prefix`) blocks may be shared by several sequences and
+    outlive them, so three numbers describe the memory:
+    - ``units_in_use``: units held by running sequences (a shared block counted once);
+    - ``cached_units``: cached blocks no sequence holds; they count as free (vLLM's
+      ``get_num_free_blocks`` counts them) and are evicted, least recently used first, when
+      an allocation needs their room;
+    - ``shared_units``: what sharing saves: the sum of every sequence's own footprint (its
+      units as if alone, the replica's per-sequence column) minus ``units_in_use``.
+    Without a cache the last two stay 0.
+    """
+
+    __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed",
+                 "cached_units", "shared_units", "cache")
 
     def __init__(self, policy: KVPolicy) -> None:
         self.policy = policy
@@ -224,21 +266,35 @@ class KVPool:
         self.n_seqs = 0
         self.units_allocated = 0
         self.units_freed = 0
+        self.cached_units = 0
+        self.shared_units = 0
+        self.cache = None  # the replica's PrefixCache, if any
 
     def free_units(self, extra_seqs: int = 0) -> int:
         return self.policy.max_units(self.n_seqs + extra_seqs) - self.units_in_use
+
+    @property
+    def footprint(self) -> int:
+        """Sum of the running sequences' own footprints (units as if each were alone)."""
+        return self.units_in_use + self.shared_units
 
     def admit(self, units: int) -> None:
         self.n_seqs += 1
         self.grow(units)
 
     def grow(self, units: int) -> None:
+        if self.cached_units and units > 0:
+            # evict cached blocks (least recently used first) when the empty room is short
+            short = units - (self.policy.max_units(self.n_seqs) - self.units_in_use
+                             - self.cached_units)
+            if short > 0:
+                self.cache.evict(short)
         self.units_in_use += units
         self.units_allocated += units
 
     def resize(self, grown: int, shrunk: int) -> None:
         """Sequences gained `grown` units and gave back `shrunk` (a window or chunk that
-        slides past a block frees it)."""
+        slides past a block frees it; no prefix cache)."""
         self.units_in_use += grown - shrunk
         self.units_allocated += grown
         self.units_freed += shrunk
