@@ -188,12 +188,14 @@ class SeqRef:
     """What one running sequence references in the cache: per class, a run of canonical
     blocks in its tenant's segment [t_lo, t_hi) and one in its stream's [s_lo, s_hi)."""
 
-    __slots__ = ("tenant", "stream", "ft", "runs", "canon")
+    __slots__ = ("tenant", "stream", "ft", "runs", "canon", "computed")
 
-    def __init__(self, tenant: Owner | None, stream: Owner, ft: int, n_classes: int) -> None:
+    def __init__(self, tenant: Owner | None, stream: Owner, ft: int, n_classes: int,
+                 computed: int = 0) -> None:
         self.tenant = tenant
         self.stream = stream
         self.ft = ft
+        self.computed = computed  # blocks computed (or hit) so far
         self.runs = [[0, 0, 0, 0] for _ in range(n_classes)]
         self.canon = 0  # units of canonical blocks referenced
 
@@ -372,9 +374,9 @@ class PrefixCache:
         drop cached blocks past the hit that it will recompute, allocate the rest."""
         pool = self.pool
         tenant, stream, ft = self._make_owners(rid)
-        rec = SeqRef(tenant, stream, ft, self.n_classes)
-        pool.n_seqs += 1
         h = hit.blocks
+        rec = SeqRef(tenant, stream, ft, self.n_classes, h)
+        pool.n_seqs += 1
         for c in self.classes:
             if c.kind == STATE:
                 if h:
@@ -449,6 +451,8 @@ class PrefixCache:
         for c in self.positional:
             run = rec.runs[c.index]
             lo_t = c.start_block(computed, b)
+            if c.kind != FULL and rec.computed < min(lo_t, f):
+                self._cache_passed(c, rec, rec.computed, min(lo_t, f))
             if rec.tenant is not None and run[1] < min(f, rec.ft):
                 if run[0] == run[1]:
                     run[0] = run[1] = max(run[1], lo_t)
@@ -458,7 +462,32 @@ class PrefixCache:
                 if run[2] == run[3]:
                     run[2] = run[3] = max(run[3], lo_t - rec.ft, 0)
                 run[3] = self._extend(c, rec, rec.stream, run[3], end)
+        rec.computed = max(rec.computed, f)
         self.version += 1
+
+    def _cache_passed(self, c: CacheClass, rec: SeqRef, a: int, z: int) -> None:
+        """Blocks [a, z) a window or chunk layer computed and left behind within one prefill:
+        vLLM holds them for that iteration and then frees them to the cache; simkit never
+        held them, so it caches those it has empty room for (nearest the window first), as
+        free blocks."""
+        pool = self.pool
+        room = (pool.policy.max_units(pool.n_seqs) - pool.units_in_use
+                - pool.cached_units) // c.weight
+        for own, lo, hi in reversed(list(self._parts(rec.tenant, rec.stream, rec.ft, a, z))):
+            if room <= 0:
+                break
+            lo = max(lo, hi - room)
+            live = own.live[c.index]
+            new = np.flatnonzero(~live[lo:hi]) + lo
+            if not len(new):
+                continue
+            live[new] = True
+            own.n_live += len(new)
+            own.top[c.index] = max(own.top[c.index], hi)
+            own.stamp[c.index][new] = self._push(own, c, lo, hi)
+            pool.cached_units += c.weight * len(new)
+            pool.units_allocated += c.weight * len(new)
+            room -= len(new)
 
     def _extend(self, c: CacheClass, rec: SeqRef, own: Owner, a: int, z: int) -> int:
         """Promote own's blocks [a, ...) up to z while they are not cached; returns the new
