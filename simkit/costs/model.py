@@ -56,6 +56,10 @@ class GroupCosts:
     cache_bytes_per_token: sp.Expr  # bytes per held position, whole group
     cache_tokens: sp.Expr  # t: positions held per layer
     state_bytes: sp.Expr  # constant per-sequence state, whole group
+    #: this group's term of each whole-model quantity (`simkit.costs.analysis.QUANTITIES`
+    #: names): the model's quantity is the sum of its groups' terms plus the embeddings and
+    #: LM head (set by the assembly)
+    terms: dict = field(default_factory=dict)
 
     @property
     def cache(self) -> str:
@@ -129,12 +133,19 @@ def _norms_per_block(model, spec: LayerSpec) -> int:
     return max(1, model.norms_per_layer // 2) if parts else 0
 
 
-def _renaming(values: dict, new: dict, suffix: str) -> dict:
-    """Symbols of `new` whose number differs from the one already in `values`."""
+def _renaming(values: dict, new: dict) -> dict:
+    """Symbols of `new` whose number differs from the one already in `values`, renamed to
+    the variant (`w_2`, `w_3`, ...) that has this number, or a fresh one."""
     out = {}
     for sym, v in new.items():
         if sym in values and values[sym] != v:
-            out[sym] = sp.Symbol(f"{sym.name}_{suffix}", **sym.assumptions0)
+            k = 2
+            while True:
+                alt = sp.Symbol(f"{sym.name}_{k}", **sym.assumptions0)
+                if values.get(alt, v) == v:
+                    out[sym] = alt
+                    break
+                k += 1
     return out
 
 
@@ -176,16 +187,15 @@ def model_costs(model, arch: ArchSpec) -> ModelCosts:
                     S.beta_kv: arch.kv_bytes_per_element, S.P_pos: model.learned_positions}
     taken: set = set()
     out: list[GroupCosts] = []
-    for i, (spec, count) in enumerate(gs):
+    for spec, count in gs:
         m = replace(model, head_dim=spec.head_dim) if spec.head_dim else model
         mixer = mixer_costs(m, spec) if spec.kind != NO_MIXER else None
         ffn = _ffn_of(model, spec)
-        suffix = str(i + 1)
         if mixer is not None:
-            mixer = mixer.renamed(_renaming(values, mixer.values, suffix))
+            mixer = mixer.renamed(_renaming(values, mixer.values))
             values.update(mixer.values)
         if ffn is not None:
-            ffn = _ffn_renamed(ffn, _renaming(values, ffn.values, suffix))
+            ffn = _ffn_renamed(ffn, _renaming(values, ffn.values))
             values.update(ffn.values)
         Lg = S.L if uniform_count else _count_symbol(spec, taken)
         if not uniform_count:
@@ -220,34 +230,51 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
     lin_pre = lin_dec = core_pre = core_dec = zero
     cache = state = read = write = prefill_write = zero
     allreduces = 0
+    share = c_w if arch.weight_share > 1 else 1
     for g in gs:
         Lg, mx, ff = g.count_symbol, g.mixer, g.ffn
         per_layer = g.norms * norm
         act_layer = g.norms * norm
+        g_lin_pre = g_lin_dec = g_core_pre = g_core_dec = g_read = g_write = zero
         if mx is not None:
             per_layer += mx.params
             act_layer += mx.params
-            lin_pre += Lg * mx.proj_prefill_flops_per_token
-            lin_dec += Lg * mx.proj_decode_flops_per_token
-            core_pre += Lg * mx.core_prefill_flops
-            core_dec += Lg * mx.core_decode_flops
-            read += Lg * mx.decode_read_elems * S.beta_kv
-            write += g.stores * mx.decode_write_elems * S.beta_kv
+            g_lin_pre += Lg * mx.proj_prefill_flops_per_token
+            g_lin_dec += Lg * mx.proj_decode_flops_per_token
+            g_core_pre = Lg * mx.core_prefill_flops
+            g_core_dec = Lg * mx.core_decode_flops
+            g_read = Lg * mx.decode_read_elems * S.beta_kv
+            g_write = g.stores * mx.decode_write_elems * S.beta_kv
             prefill_write += g.stores * mx.cache_elems_per_token * S.beta_kv
             allreduces += g.count
         if ff is not None:
             per_layer += ff.params
             act_layer += ff.active_params
-            lin_pre += Lg * ff.flops_per_token
-            lin_dec += Lg * ff.flops_per_token
+            g_lin_pre += Lg * ff.flops_per_token
+            g_lin_dec += Lg * ff.flops_per_token
             if ff.expert_params != 0:
                 expert_elems += g.weight_layers * S.E * ff.expert_params
             allreduces += g.count
+        lin_pre += g_lin_pre
+        lin_dec += g_lin_dec
+        core_pre += g_core_pre
+        core_dec += g_core_dec
+        read += g_read
+        write += g_write
         stored += g.weight_layers * per_layer
         computed += Lg * per_layer
         active += Lg * act_layer
         cache += g.cache_bytes
         state += g.state_bytes
+        g.terms.update({
+            "params": g.weight_layers * per_layer / share,
+            "weight_bytes": g.weight_layers * per_layer / share * S.beta_w,
+            "prefill_flops": S.n * g_lin_pre + g_core_pre,
+            "attention_prefill_flops": g_core_pre,
+            "decode_flops": g_lin_dec + g_core_dec,
+            "attention_decode_flops": g_core_dec,
+            "cache_bytes": g.cache_bytes,
+            "decode_bytes": Lg * act_layer * S.beta_w + g_read + g_write})
     embed = S.V * S.d * (1 if model.tie_embeddings else 2) + S.P_pos * S.d
     if arch.weight_share > 1:
         values[c_w] = arch.weight_share
