@@ -52,7 +52,7 @@ def main() -> None:
 
     from simkit.scenario import scenario_from_dict
     from simkit.sim import simulate
-    from simkit.sim.simulator import _build_step_model
+    from simkit.costs.compiled import step_model_for
 
     d = {"model": {"name": "llama-3-8b"}, "hardware": {"name": "h100-sxm"},
          "workload": {"requests": args.requests,
@@ -63,7 +63,7 @@ def main() -> None:
                                         "max": 1000}},
          "serving": {"scheduler": "continuous", "kv_memory": "paged", "max_batch": 256}}
     sc = scenario_from_dict(d)
-    m = _build_step_model(sc)  # built (sympy -> numpy) once, outside the timings
+    m = step_model_for(sc)  # built (sympy -> numpy) once, outside the timings
     simulate(sc, step_model=m, requests=200)  # warm caches
 
     # count time inside the cost model's functions (wrapping adds a little overhead)
