@@ -41,16 +41,16 @@ def run(args: argparse.Namespace) -> int:
     from simkit.errors import SimkitWarning
 
     lengths = args.lengths or DEFAULT_LENGTHS
+    task = RecallTask(pairs=args.pairs, trials=args.trials, window=args.window,
+                      global_tokens=args.global_tokens, memory_slots=args.memory_slots,
+                      segment=args.segment)
+    result = run_fidelity(lengths=lengths, seed=args.seed, task=task)
     if args.window >= max(lengths):
         # a window covering every length never slides: it is full attention (as the cost
         # layer decides for a window covering the context)
         warnings.warn(SimkitWarning(
             f"--window {args.window} covers every length (up to {max(lengths)}): the window "
             "family is full attention here"))
-    task = RecallTask(pairs=args.pairs, trials=args.trials, window=args.window,
-                      global_tokens=args.global_tokens, memory_slots=args.memory_slots,
-                      segment=args.segment)
-    result = run_fidelity(lengths=lengths, seed=args.seed, task=task)
     if args.json:
         print_json(result.to_dict())
         return 0
