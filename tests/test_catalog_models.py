@@ -176,8 +176,11 @@ def test_hf_opt_gpt2_neox_mamba(tmp_path):
             "num_hidden_layers": 6, "intermediate_size": 2048, "vocab_size": 50304,
             "max_position_embeddings": 2048}
     assert load_model(_write(tmp_path, neox, "neox.json")).n_layers == 6
+    # the vocabulary is padded only by mamba_ssm's `pad_vocab_size_multiple` (left in the -hf
+    # configs); transformers' MambaConfig itself uses vocab_size as given
     mamba = {"model_type": "mamba", "hidden_size": 2560, "num_hidden_layers": 64,
-             "vocab_size": 50277, "state_size": 16, "conv_kernel": 4, "expand": 2}
+             "vocab_size": 50277, "pad_vocab_size_multiple": 8, "state_size": 16,
+             "conv_kernel": 4, "expand": 2}
     m = load_model(_write(tmp_path, mamba, "mamba.json"))
     assert total_params(m) == total_params(load_model("mamba-2.8b"))
 
@@ -185,8 +188,10 @@ def test_hf_opt_gpt2_neox_mamba(tmp_path):
 @pytest.mark.parametrize("bad, msg", [
     ({"model_type": "llama", "hidden_size": 4096}, "missing"),
     ({"model_type": "llama", "hidden_size": -1, "num_attention_heads": 2,
-      "num_hidden_layers": 2, "vocab_size": 10, "intermediate_size": 8}, "> 0"),
-    ({"model_type": "llama", "hidden_size": "big"}, "must be a number"),
+      "num_hidden_layers": 2, "vocab_size": 10, "intermediate_size": 8},
+     "hidden_size: must be a positive integer, got -1"),
+    ({"model_type": "llama", "num_hidden_layers": 2, "hidden_size": "big"},
+     'hidden_size: must be a positive integer, got "big"'),
 ])
 def test_hf_bad_config_is_one_clear_error(tmp_path, bad, msg):
     with pytest.raises(SimkitError, match=msg):
