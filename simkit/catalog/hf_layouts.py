@@ -98,9 +98,9 @@ def qwen(c: Keys, mt: str) -> dict:
     i >= `max_window_layers` when `use_sliding_window` (qwen2/configuration_qwen2.py:84-96);
     qwen3_next: full attention on every `full_attention_interval`-th layer, Gated DeltaNet on
     the others (configuration_qwen3_next.py:126-136). The MoE types with
-    `use_sliding_window: true` and no `layer_types` are refused: transformers v4.57 and v5
-    disagree on which layers slide (configuration_qwen2_moe.py:116 vs v4
-    modeling_qwen2_moe.py:459-466).
+    `use_sliding_window: true` and no `layer_types` are refused: for qwen2_moe transformers
+    v4.57 and v5 disagree on which layers slide (configuration_qwen2_moe.py:116 vs v4
+    modeling_qwen2_moe.py:459-466); qwen3_moe / qwen3_next configs give no per-layer rule.
     FFN: MoE on layer i iff i is not in `mlp_only_layers` and (i + 1) % `decoder_sparse_step`
     == 0 (modeling_qwen2_moe.py:358-359), else dense of `intermediate_size`; qwen2_moe and
     qwen3_next add one always-on shared expert of `shared_expert_intermediate_size`.
@@ -144,8 +144,10 @@ def qwen(c: Keys, mt: str) -> dict:
     else:
         use_sw = c.flag("use_sliding_window", False)
         if use_sw and mt != "qwen2" and mt != "qwen3":
+            why = "transformers releases disagree on which layers slide" \
+                if mt == "qwen2_moe" else "its config class gives no per-layer rule"
             raise c.error("use_sliding_window", f"true is not supported for {mt} without "
-                          "layer_types: transformers releases disagree on which layers slide")
+                          f"layer_types: {why}")
         if mt == "qwen3_next":
             every = c.int("full_attention_interval", default=4)
             mixers = [gdn if (i + 1) % every else FULL for i in range(L)]
