@@ -14,10 +14,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simkit.catalog import load_model
 from simkit.catalog.hf import PER_LAYER_KEYS, from_hf_config
-from simkit.catalog.hf_layouts import SUPPORTED
+from simkit.catalog.hf import SUPPORTED
 from simkit.costs import ArchSpec, model_costs
 from simkit.errors import SimkitError
 
@@ -532,3 +534,23 @@ def test_per_layer_keys_are_documented():
               "first_k_dense_replace", "moe_layer_freq", "decoder_sparse_step",
               "mlp_only_layers", "interleave_moe_layer_step", "attn_type_list"):
         assert k in PER_LAYER_KEYS
+
+
+JUNK = [float("nan"), float("inf"), -float("inf"), -1, 0, 1.5, True, False, "x", "", None, [],
+        {}, [1, "a"], {"a": 1}, 10**40]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_any_single_bad_value_is_a_simkit_error_or_loads(data):
+    """Whatever one key of a real config holds, the importer raises only SimkitError."""
+    name = data.draw(st.sampled_from(FILES))
+    cfg = json.loads((CONFIGS / name).read_text())
+    where = cfg["text_config"] if "text_config" in cfg and data.draw(st.booleans()) else cfg
+    key = data.draw(st.sampled_from(sorted(where) + ["model_type"]))
+    where[key] = data.draw(st.sampled_from(JUNK))
+    try:
+        m = from_hf_config(cfg, source=name)
+    except SimkitError:
+        return
+    assert m.n_layers >= 1 and m.stack()

@@ -17,7 +17,7 @@ runs. Each family lists the ones it reads; a config carrying another one (with a
 than null / false / []) is an error, because its layout would otherwise be guessed. Where
 `layer_types` is present it decides the mixers, whatever the older keys say (as transformers
 does). The per-family rules, with the transformers lines they follow, are in
-`simkit/catalog/hf_layouts.py`.
+`simkit/catalog/hf_attention.py` and `simkit/catalog/hf_hybrid.py`.
 
 Every size is validated where it is read (`Keys`): NaN, infinities, booleans, strings and
 fractional numbers are one `SimkitError` line naming the file and key, as are heads that do
@@ -32,9 +32,10 @@ import json
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from simkit.errors import SimkitError, SimkitWarning
+from simkit.stack import LayerSpec
 
 if TYPE_CHECKING:
     from simkit.catalog.models import ModelConfig
@@ -52,6 +53,10 @@ PER_LAYER_KEYS = (
     "cross_attention_layers", "use_bidirectional_attention")
 
 _REQUIRED = object()
+#: bounds far above any real model, so a typo cannot build a stack that fills memory
+MAX_SIZE = 2**32
+MAX_LAYERS = 100_000
+_LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
 
 
 def _show(v: Any) -> str:
@@ -102,6 +107,9 @@ class Keys:
             raise self.error(key, f"must be {want}, got {_show(v)}")
         if v < minimum:
             raise self.error(key, f"must be {want}, got {v}")
+        limit = MAX_LAYERS if key in _LAYER_COUNT_KEYS else MAX_SIZE
+        if v > limit:
+            raise self.error(key, f"{v} is implausibly large (at most {limit:,})")
         return v
 
     def flag(self, key: str, default: bool) -> bool:
@@ -211,7 +219,6 @@ def _is_mamba_ssm(cfg: Mapping[str, Any]) -> bool:
 def from_hf_config(cfg: Mapping[str, Any], name: str = "custom",
                    source: str = "config.json") -> "ModelConfig":
     """The `ModelConfig` (with its per-layer `layers`) of a Hugging Face config mapping."""
-    from simkit.catalog.hf_layouts import READERS, SUPPORTED, canonical_type
     from simkit.catalog.models import ModelConfig
 
     where = f"model: {source}"
@@ -229,7 +236,7 @@ def from_hf_config(cfg: Mapping[str, Any], name: str = "custom",
         if mt is None:
             raise SimkitError(f"{where}: model_type: {raw_type!r} is not supported; "
                               f"supported: {', '.join(SUPPORTED)}")
-    kw = READERS[mt](Keys(cfg, where), mt)
+    kw = readers()[mt](Keys(cfg, where), mt)
     note = kw.pop("source_note", "")
     kw.setdefault("name", name)
     kw.setdefault("source", f"{source} ({note})" if note and note not in source else source)
@@ -290,3 +297,94 @@ def dt_rank(c: Keys, key: str, d: int) -> int:
     if v is None or v == "auto":
         return math.ceil(d / 16)
     return c.check_int(key, v)
+
+
+# --------------------------------------------------------------------------- shared by readers
+
+def basics(c: Keys, *, tie_default: bool = False, **heads_kw) -> dict:
+    """Layers, heads, vocabulary, context and tying of a decoder config."""
+    L = c.int("num_hidden_layers")
+    d, H, kv, hd = heads_and_dims(c, **heads_kw)
+    return dict(n_layers=L, d_model=d, n_heads=H, n_kv_heads=kv, head_dim=hd,
+                vocab_size=c.int("vocab_size"), max_context=c.int("max_position_embeddings"),
+                tie_embeddings=c.flag("tie_word_embeddings", tie_default))
+
+
+def stack_of(mixers: list[LayerSpec], ffns: list[str]) -> tuple[LayerSpec, ...]:
+    return tuple(LayerSpec(kind=m.kind, window=m.window, chunk=m.chunk, variant=m.variant,
+                           ffn=f) for m, f in zip(mixers, ffns))
+
+
+FULL = LayerSpec(kind="full")
+
+
+def window(w: int) -> LayerSpec:
+    return LayerSpec(kind="window", window=w)
+
+
+def mixers_from_layer_types(c: Keys, L: int, kinds: dict[str, Callable[[], LayerSpec]]
+                             ) -> list[LayerSpec]:
+    """`layer_types` (it wins over every older key): each entry mapped by `kinds`."""
+    return [kinds[t]() for t in c.str_list("layer_types", L, kinds)]
+
+
+def sliding(c: Keys) -> Callable[[], LayerSpec]:
+    """A `sliding_attention` layer: needs `sliding_window`."""
+    return lambda: window(c.int("sliding_window"))
+
+
+def with_defaults(kw: dict, layers: tuple[LayerSpec, ...]) -> dict:
+    """The model's default attention kind/window/chunk: its first mixer layer's."""
+    first = next((s for s in layers if s.kind not in ("none", "ssm", "linear")), None)
+    if first is not None:
+        kw.setdefault("default_attention", first.kind)
+    for s in layers:
+        if s.kind == "window" and not kw.get("default_window"):
+            kw["default_window"] = s.window
+        if s.kind == "chunked" and not kw.get("default_chunk"):
+            kw["default_chunk"] = s.chunk
+    kw["layers"] = layers
+    return kw
+
+
+# --------------------------------------------------------------------------- registry
+
+def readers() -> dict[str, Callable[[Keys, str], dict]]:
+    """model_type -> reader (imported here: the reader modules import this one)."""
+    from simkit.catalog.hf_attention import (deepseek, falcon, gemma, gpt2, gpt_neox, gpt_oss,
+                                             llama4, llama_like, opt, qwen)
+    from simkit.catalog.hf_hybrid import (jamba, mamba, mamba2, mamba_ssm, minimax,
+                                          nemotron_h, zamba2)
+
+    return {
+        "llama": llama_like, "mistral": llama_like, "mixtral": llama_like, "phi3": llama_like,
+        "qwen2": qwen, "qwen3": qwen, "qwen2_moe": qwen, "qwen3_moe": qwen, "qwen3_next": qwen,
+        "gemma2": gemma, "gemma3": gemma, "gemma3_text": gemma, "gpt_oss": gpt_oss,
+        "llama4": llama4, "llama4_text": llama4, "deepseek_v2": deepseek, "deepseek_v3": deepseek,
+        "jamba": jamba, "zamba2": zamba2, "minimax": minimax, "nemotron_h": nemotron_h,
+        "mamba": mamba, "falcon_mamba": mamba, "mamba2": mamba2, "mamba_ssm": mamba_ssm,
+        "opt": opt, "falcon": falcon, "gpt2": gpt2, "gpt_neox": gpt_neox,
+    }
+
+
+#: the model_types of the issue, in its order (llama4_text / gemma3_text: the nested types)
+SUPPORTED = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe",
+             "gemma2", "gemma3", "gemma3_text", "gpt_oss", "llama4", "deepseek_v2",
+             "deepseek_v3", "jamba", "zamba2", "qwen3_next", "minimax", "mamba", "mamba2",
+             "falcon_mamba", "nemotron_h", "phi3", "opt", "falcon", "gpt2", "gpt_neox")
+
+#: other spellings of supported architectures in published configs
+ALIASES = {
+    "llama4_text": "llama4_text",  # Llama-4's nested text_config, on its own
+    "minimax_m1": "minimax",  # MiniMaxAI/MiniMax-M1-* (remote code, attn_type_list)
+    "minimaxtext01": "minimax",  # MiniMaxAI/MiniMax-Text-01 (remote code)
+    "refinedweb": "falcon", "refinedwebmodel": "falcon",  # older tiiuae/falcon-* revisions
+}
+
+
+def canonical_type(model_type: str) -> str | None:
+    """The reader key of a model_type (case-insensitive), or None if unsupported."""
+    t = model_type.strip().lower()
+    if t in SUPPORTED:
+        return t
+    return ALIASES.get(t)
