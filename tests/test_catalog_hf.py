@@ -387,6 +387,7 @@ def test_names_come_from_name_or_path_or_the_file(tmp_path):
     (tmp_path / "gpt-oss-20b").mkdir()
     shutil.copy(src, tmp_path / "gpt-oss-20b" / "config.json")
     assert load_model(tmp_path / "gpt-oss-20b" / "config.json").name == "gpt-oss-20b"
+    assert load_model(tmp_path / "gpt-oss-20b").name == "gpt-oss-20b"  # a checkpoint folder
     assert load_model(src).name == "openai__gpt-oss-20b"
     assert load_model(CONFIGS / "facebook__opt-13b.json").name == "facebook/opt-13b"
     # falcon-mamba's "_name_or_path": "./" names nothing: the file does

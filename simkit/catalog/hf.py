@@ -181,8 +181,11 @@ class Keys:
 # --------------------------------------------------------------------------- entry points
 
 def load_hf_file(path: str | Path) -> "ModelConfig":
-    """A Hugging Face `config.json` (or any .json of that shape) by path."""
+    """A Hugging Face `config.json` (or any .json of that shape, or a checkpoint folder
+    holding a config.json) by path."""
     p = Path(path)
+    if p.is_dir() and (p / "config.json").is_file():
+        p = p / "config.json"
     key = str(path)
     if not p.is_file():
         raise SimkitError(f"model: no such config file {key!r}")
