@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from simkit.commands._common import nonneg_int
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -17,7 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="PROFILE.toml",
                    help="write the calibrated hardware profile here")
     p.add_argument("--name", default="calibrated-cpu", help="profile name (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the timed inputs (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the timed inputs (default 0)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 

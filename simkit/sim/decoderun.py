@@ -98,6 +98,8 @@ def plan_run(rep, now_s: float) -> bool:
     pos_table = policy._pos_table
     units_table = policy._units_table
     decode_steps_s, decode_sum = rep.model.decode_steps_s, rep._decode_sum
+    tabulated = rep._tabulated
+    decode_grid = rep.model.decode_grid_s if tabulated else None
     same_pos = policy.positions_are_tokens
     c_total = int(np.add.reduce(c))  # step j of the run: contexts sum to c_total + j n_dec
     dts: list[float] = []
@@ -112,20 +114,28 @@ def plan_run(rep, now_s: float) -> bool:
         kk = min(est, k_cap - k)
         first = c_total + (k + 1) * n_dec  # contexts' sum at the chunk's first step
         d = decode_sum(first, n_dec, kk) if decode_sum is not None else None
-        ctx = None
+        ctx = grid = None
         if d is None:
             ctx = c + (k + 1)
-            d = decode_steps_s(ctx, kk).tolist()
+            if tabulated:  # the memory figures' grid gives the exact sums too
+                grid = ctx[None, :] if kk == 1 else \
+                    np.add.outer(np.arange(kk, dtype=_I64), ctx)
+                d = decode_grid(grid)
+            else:
+                d = decode_steps_s(ctx, kk).tolist()
         e = list(accumulate(d, initial=t))[1:]  # t + dt, one step after the other
-        if e[-1] >= horizon_s:  # the next arrival lands in step kk_cut: stop there
+        e_cut = e[-1] >= horizon_s
+        if e_cut:  # the next arrival lands in step kk_cut: stop there
             kk = bisect_left(e, horizon_s) + 1
             k_cap = k + kk
             del d[kk:], e[kk:]
-        if paged or not same_pos:
+        if (paged or not same_pos) and grid is None:
             if ctx is None:
                 ctx = c + (k + 1)
             # contexts of every step of the chunk, (kk x batch)
             grid = ctx[None, :] if kk == 1 else np.add.outer(np.arange(kk, dtype=_I64), ctx)
+        elif grid is not None and e_cut:
+            grid = grid[:kk]
         if paged:
             ugrid = units_table[grid]
             need = np.add.reduce(ugrid, axis=1).tolist()
@@ -212,9 +222,10 @@ def commit_run(rep, run: DecodeRun) -> None:
                 grown = int(np.add.reduce(last)) - int(np.add.reduce(own))
                 if grown:
                     pool.grow(grown)
-            else:  # every sequence's steps up and down, as stepping would
-                steps = np.diff(units_table[c[None, :] + np.arange(1, k + 1)[:, None]],
-                                axis=0, prepend=own[None, :])
+            else:  # each step's net change over the batch, as stepping counts it
+                totals = np.add.reduce(units_table[c[None, :] + np.arange(1, k + 1)[:, None]],
+                                       axis=1)
+                steps = np.diff(totals, prepend=int(np.add.reduce(own)))
                 pool.resize(int(steps[steps > 0].sum()), -int(steps[steps < 0].sum()))
             R[UNITS, sel] = last
     ends = run.ends

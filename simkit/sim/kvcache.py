@@ -18,7 +18,8 @@ fast multi-step path and the one-iteration-at-a-time path must decide identicall
   A unit is the largest block size that divides every group's block (their gcd); a sequence
   owns sum_g blocks_g(t) x (block bytes_g / unit bytes) units.
 - **contiguous** (FasterTransformer / Orca): one unit per sequence, reserving room for
-  ``max_seq_len`` positions at admission whatever the request will actually use.
+  ``max_seq_len`` positions at admission whatever the request will actually use (for a
+  window or chunked layer, the most it holds at any length up to ``max_seq_len``).
 
 Either way a sequence also holds the stack's constant state (SSM or linear-attention state,
 memory slots: ``fixed_bytes``), allocated at admission. Eviction to a budget
@@ -114,8 +115,10 @@ class KVPolicy:
         elif self.paged:
             self.unit_bytes = float(self.block_size * q * g_w)
         else:
+            # the most positions a sequence holds at any length up to max_seq_len (a chunked
+            # layer holds fewer at a chunk's start than just before it)
             self.unit_bytes = float(self._positions_formula(
-                np.array([self.max_seq_len]))[0]) * self.bytes_per_token
+                np.arange(self.max_seq_len + 1)).max()) * self.bytes_per_token
 
     def build_tables(self, max_tokens: int) -> None:
         """Tabulate positions and units for every length 0..max_tokens+1, so the hot loop

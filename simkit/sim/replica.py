@@ -87,6 +87,10 @@ class Replica:
         # the same bits as decode_steps_s / step_time_s without building context arrays
         self._decode_sum = getattr(step_model, "decode_steps_sum_s", None)
         self._step_sum = getattr(step_model, "step_sum_s", None)
+        #: every context the run can reach is tabulated with exact decode columns (the
+        #: simulator asked the model to `ensure_tables`): grid and lookup forms apply
+        self._tabulated = bool(getattr(step_model, "_exact_tables", False)) and \
+            getattr(step_model, "_decode_affine", None) is None
         self.swap = swap
         self.swap_bytes_per_s = float(swap_bytes_per_s)
         # eviction to a budget steps one iteration at a time; so do sliding windows with a
@@ -374,9 +378,10 @@ class Replica:
                         self.R[UNITS, :n] += need
                         pool.grow(total)
                 elif total or not self.policy.monotone_units:
+                    # the step's net change: a window sliding past a block frees it as
+                    # another sequence takes a new one (counted per step, as the fast path)
                     self.R[UNITS, :n] += need
-                    shrunk = -int(np.add.reduce(np.minimum(need, 0)))
-                    pool.resize(total + shrunk, shrunk)
+                    pool.resize(max(total, 0), max(-total, 0))
                 return preempted
             self._preempt(self.scheduler.victim(self), now_s)
             preempted = True
@@ -684,7 +689,10 @@ class Replica:
             d_ctx = R[CACHED, :nd] + 1
             p_len = R[PRE, nd:n]
             p_start = R[CACHED, nd:n]
-            dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
+            if m == 1 and self._tabulated:  # tables, not the general call (same bits)
+                dt = self.model.step_ctx_s(d_ctx, int(p_start[0]), int(p_len[0]))
+            else:
+                dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
             held = int(np.add.reduce(pos[d_ctx])) + int(np.add.reduce(pos[p_start + p_len]))
         self._schedule_step(now_s, dt, n, held - shared, n, TailStep(nd, True))
 
