@@ -234,8 +234,10 @@ class PrefixCache:
         self.tenants: dict[int, Owner] = {}
         self.streams: dict[int, Owner] = {}
         self.seqs: dict[int, SeqRef] = {}
-        self._heap: list = []
+        self._heap: list = []  # runs [stamp, owner, class, first block, end cursor]
         self._stamp = 0
+        self.lazy = len(classes) == 1  # one block weight: evictions picked lazily
+        self._owed = 0  # blocks counted as evicted, not yet picked
         self.version = 0  # changes whenever a lookup could answer differently
         # counters for the summary
         self.evicted_units = 0
@@ -291,6 +293,8 @@ class PrefixCache:
     def lookup(self, rid: int, tokens: int) -> Hit:
         """The longest cached prefix of request `rid`'s first `tokens` tokens (<= tokens - 1,
         in whole blocks) and what admitting it would touch."""
+        if self._owed:
+            self._settle()
         b = self.block
         m = (tokens - 1) // b  # blocks a hit may cover
         tenant, stream, ft = self._chain(rid)
@@ -373,6 +377,8 @@ class PrefixCache:
         """Admit `rid` with `hit` (from `lookup`, same cache version): touch the hit blocks,
         drop cached blocks past the hit that it will recompute, allocate the rest."""
         pool = self.pool
+        if self._owed:
+            self._settle()
         tenant, stream, ft = self._make_owners(rid)
         h = hit.blocks
         rec = SeqRef(tenant, stream, ft, self.n_classes, h)
@@ -454,6 +460,8 @@ class PrefixCache:
             if c.kind != FULL and rec.computed < min(lo_t, f):
                 self._cache_passed(c, rec, rec.computed, min(lo_t, f))
             if rec.tenant is not None and run[1] < min(f, rec.ft):
+                if self._owed:  # the tenant's blocks may be cached by others: look at them
+                    self._settle()
                 if run[0] == run[1]:
                     run[0] = run[1] = max(run[1], lo_t)
                 run[1] = self._extend(c, rec, rec.tenant, run[1], min(f, rec.ft))
@@ -494,18 +502,27 @@ class PrefixCache:
         end of the sequence's run."""
         if a >= z:
             return a
-        live = own.live[c.index]
-        seg = live[a:z]
-        k = (z - a) if not seg.any() else int(np.argmax(seg))
+        i = c.index
+        live = own.live[i]
+        top = own.top[i]
+        if a >= top:  # nothing cached at or past a (a stream's own new blocks)
+            k = z - a
+        else:
+            seg = live[a:z]
+            k = (z - a) if not seg.any() else int(seg.argmax())
         if k:
             live[a:a + k] = True
-            own.ref[c.index][a:a + k] = 1
+            own.ref[i][a:a + k] = 1
             own.n_live += k
-            own.top[c.index] = max(own.top[c.index], a + k)
             rec.canon += c.weight * k
             if c.kind == FULL and own.pref == a:
-                rest = live[a + k:]
-                own.pref = a + k + (len(rest) if rest.all() else int(np.argmin(rest)))
+                if a + k >= top:
+                    own.pref = a + k
+                else:
+                    rest = live[a + k:]
+                    own.pref = a + k + (len(rest) if rest.all() else int(rest.argmin()))
+            if a + k > top:
+                own.top[i] = a + k
         return a + k
 
     def slide(self, rid: int, computed: int, shrunk: int) -> None:
@@ -560,8 +577,8 @@ class PrefixCache:
             zeros = n
             own.stamp[c.index][a:z] = self._push(own, c, a, z)
         else:
-            if int(seg.min()) < 0:
-                raise RuntimeError("prefix cache: a reference count went negative")
+            if (seg[-1] if c.kind == FULL else seg.min()) < 0:  # (full: refs never rise
+                raise RuntimeError("prefix cache: a reference count went negative")  # along)
             free = seg == 0
             zeros = int(np.count_nonzero(free))
             if zeros:
@@ -580,7 +597,7 @@ class PrefixCache:
         s = self._stamp
         if c.kind == STATE:
             own.stamp[c.index][a:z] = s
-        heapq.heappush(self._heap, (s, own, c, a, z))
+        heapq.heappush(self._heap, [s, own, c, a, z])
         return s
 
     # ---- leaving the batch --------------------------------------------------------------
@@ -642,41 +659,77 @@ class PrefixCache:
 
     # ---- eviction -----------------------------------------------------------------------
     def evict(self, units: int) -> None:
-        """Evict free cached blocks, least recently freed first, until `units` are empty."""
-        pool = self.pool
-        heap = self._heap
+        """Make `units` empty by evicting free cached blocks, least recently freed first.
+
+        With one cache class every block weighs the same, so how many blocks go is known at
+        once: the memory is counted now and the blocks are picked when someone next looks
+        at the cache (`_settle`), in the same LRU order, many at a time."""
+        if self.lazy:
+            c = self.classes[0]
+            k = -(-units // c.weight)
+            if k * c.weight > self.pool.cached_units:
+                raise RuntimeError("prefix cache: nothing left to evict")
+            self._account(c, k)
+            self._owed += k
+            self.version += 1
+            return
         while units > 0:
+            c, k = self._evict_some(-1, units)
+            self._account(c, k)
+            units -= c.weight * k
+        self.version += 1
+
+    def _account(self, c: CacheClass, k: int) -> None:
+        pool = self.pool
+        pool.cached_units -= c.weight * k
+        pool.units_freed += c.weight * k
+        self.evicted_units += c.weight * k
+        self.evictions += k
+
+    def _settle(self) -> None:
+        """Pick the blocks evictions already counted (one class: see `evict`)."""
+        while self._owed:
+            _, k = self._evict_some(self._owed, 0)
+            self._owed -= k
+
+    def _evict_some(self, blocks: int, units: int) -> tuple[CacheClass, int]:
+        """Evict from the least recently freed run: up to `blocks` blocks (or, when blocks
+        is -1, enough for `units` units); returns (class, blocks evicted)."""
+        heap = self._heap
+        while True:
             if not heap:
                 raise RuntimeError("prefix cache: nothing left to evict")
-            s, own, c, a, z = heap[0]
-            if own.dead:
+            run = heap[0]
+            s, own, c, a, z = run
+            if own.dead or z <= a:
                 heapq.heappop(heap)
                 continue
+            want = blocks if blocks >= 0 else -(-units // c.weight)
             i = c.index
             live = own.live[i]
+            # (one look at the whole run: numpy costs the same for 1 block or 500)
             ok = live[a:z] & (own.ref[i][a:z] == 0) & (own.stamp[i][a:z] == s)
-            idx = np.flatnonzero(ok)
+            idx = ok.nonzero()[0]
             if not len(idx):
                 heapq.heappop(heap)
                 continue
-            k = min(len(idx), -(-units // c.weight))
-            gone = idx[len(idx) - k:] + a  # the last blocks of the run go first
+            if want < len(idx):  # the run's last blocks go first; the rest stay for later
+                idx = idx[len(idx) - want:]
+                run[4] = a + int(idx[0])
+            else:
+                heapq.heappop(heap)
+            lo = a
+            gone = idx + lo
             live[gone] = False
-            own.n_live -= k
-            pool.cached_units -= c.weight * k
-            pool.units_freed += c.weight * k
-            self.evicted_units += c.weight * k
-            self.evictions += k
-            units -= c.weight * k
+            own.n_live -= len(gone)
             if c.kind == FULL:
                 own.pref = min(own.pref, int(gone[0]))
-            if k == len(idx):
-                heapq.heappop(heap)
             self._forget(own)
-        self.version += 1
+            return c, len(gone)
 
     def flush(self) -> None:
         """Free every cached block (the run is over): units allocated = units freed."""
+        self._owed = 0
         if self.seqs:
             raise RuntimeError("prefix cache: flushed with sequences still running")
         self.pool.units_freed += self.pool.cached_units

@@ -227,15 +227,17 @@ class Replica:
         rid = self.waiting[0]
         g = int(tab.generated[rid])
         tokens = int(tab.prompt_tokens[rid]) + g
-        need = policy.units_one(tokens)
         cache = self.cache
+        hit = _NO_HIT if cache is None else self._lookup(rid, tokens)
+        if policy.monotone_units:
+            need = policy.units_one(tokens)
+        else:  # a window or chunk holds more at some point of the prefill than at its end
+            need = int(policy.peak_units(np.array([hit.tokens]), np.array([tokens]))[0])
         if cache is None:
             if need > pool.free_units(1):
                 return False
-            hit = _NO_HIT
             pool.admit(need)
         else:
-            hit = self._lookup(rid, tokens)
             if need - hit.shared > pool.free_units(1):
                 return False
             cache.acquire(rid, hit, tokens, need)
@@ -373,10 +375,13 @@ class Replica:
                 need *= dec
             total = int(np.add.reduce(need))
             if total <= pool.free_units():
-                if self.cache is not None:
-                    if total:  # windows already slid: only growth is left
-                        self.R[UNITS, :n] += need
+                if self.cache is not None:  # windows already slid: growth, or what a
+                    self.R[UNITS, :n] += need  # prefill reserved beyond its end
+                    if total > 0:
                         pool.grow(total)
+                    elif total < 0:
+                        pool.units_in_use += total
+                        pool.units_freed -= total
                 elif total or not self.policy.monotone_units:
                     # the step's net change: a window sliding past a block frees it as
                     # another sequence takes a new one (counted per step, as the fast path)

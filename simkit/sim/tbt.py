@@ -68,10 +68,14 @@ class TokenGaps:
         for v, w in self._weighted:
             vals.append(v)
             wts.append(np.full(len(v), float(w)))
-        for t, w in self._runs:
-            d = np.diff(np.array(t))
-            vals.append(d)
-            wts.append(np.full(len(d), float(w)))
+        if self._runs:  # every run's consecutive gaps at once
+            lens = np.array([len(t) for t, _ in self._runs])
+            ends = np.array([x for t, _ in self._runs for x in t])
+            d = np.diff(ends)
+            keep = np.ones(len(d), dtype=bool)
+            keep[np.cumsum(lens)[:-1] - 1] = False  # gaps between two runs are not gaps
+            vals.append(d[keep])
+            wts.append(np.repeat(np.array([float(w) for _, w in self._runs]), lens - 1))
         if self._vals:
             vals.append(np.frombuffer(self._vals, dtype=np.float64))
             wts.append(np.frombuffer(self._wts, dtype=np.int64).astype(np.float64))
