@@ -41,7 +41,7 @@ class DecodeRun:
     new one)."""
 
     __slots__ = ("idx", "steps", "finishes", "start_s", "ends", "cuttable", "units_end",
-                 "last_units")
+                 "last_units", "grown", "shrunk")
 
     def __init__(self, idx, steps: int, finishes: bool, start_s: float, ends: list,
                  cuttable: bool, units_end: int | None = None, last_units=None) -> None:
@@ -49,6 +49,7 @@ class DecodeRun:
         self.start_s = start_s
         self.units_end = units_end  # units held after the last step (monotone, planned)
         self.last_units = last_units  # the members' own units after the last step
+        self.grown = self.shrunk = 0  # units rising and falls, step by step (windows)
         self.steps = steps
         self.finishes = finishes
         self.ends = ends
@@ -79,8 +80,10 @@ def plan_run(rep, now_s: float) -> bool:
         units_now = pool.footprint  # = R[UNITS, :n].sum(): the batch's own footprints
     k_left = k_cap  # a run of this many steps ends with a completion
     k_cap = min(k_cap, MAX_PLAN_STEPS)
-    horizon_s = math.inf
     sched = rep.scheduler
+    if sched.admits_before_growing and (rep.waiting or rep.swapped) and rep.head_might_fit():
+        k_cap = 1  # memory this boundary freed is offered to the queue at the next one
+    horizon_s = math.inf
     cuttable = (sched.admits_midway and not rep.waiting and not rep.swapped
                 and n < sched.max_batch)
     if cuttable:
@@ -90,7 +93,10 @@ def plan_run(rep, now_s: float) -> bool:
         est = k_cap
     else:
         dt0 = rep._last_dt if rep._last_dt > 0 else 1e-3
-        est = max(1, min(k_cap, int((horizon_s - now_s) / dt0 * 1.25) + 1))
+        # (at least 17 steps when the run may be that long: the cost model times them in
+        # one array operation, cheaper than a few one by one; steps past the next arrival
+        # are dropped below)
+        est = max(1, min(k_cap, max(int((horizon_s - now_s) / dt0 * 1.25) + 1, 17)))
     n_dec = len(c)
     n_seqs = pool.n_seqs
     units_in_use = pool.units_in_use
@@ -109,6 +115,8 @@ def plan_run(rep, now_s: float) -> bool:
     t = now_s
     k = 0
     last_units = None
+    grown = shrunk = 0
+    prev_total = units_now
     queued = bool(rep.waiting or rep.swapped)
     while k < k_cap:
         kk = min(est, k_cap - k)
@@ -162,6 +170,13 @@ def plan_run(rep, now_s: float) -> bool:
                 del need[kk:], d[kk:], e[kk:]
                 grid = grid[:kk]
             last_units = ugrid[kk - 1]
+            if not policy.monotone_units:  # each step's net change, as stepping counts
+                for u in need:
+                    if u > prev_total:
+                        grown += u - prev_total
+                    else:
+                        shrunk += prev_total - u
+                    prev_total = u
             # units held after each step's growth
             units_log += [u - units_now + units_in_use for u in need]
         else:
@@ -191,9 +206,9 @@ def plan_run(rep, now_s: float) -> bool:
     rep.log_seqs.extend(array("q", (n_seqs,)) * k)
     rep.iterations += k
     rep._last_dt = dts[-1]
-    rep._pending = DecodeRun(idx, k, k == k_left, now_s, ends, cuttable,
-                             units_log[-1] if paged and policy.monotone_units else None,
-                             last_units)
+    run = rep._pending = DecodeRun(idx, k, k == k_left, now_s, ends, cuttable,
+                                   units_log[-1] if paged else None, last_units)
+    run.grown, run.shrunk = grown, shrunk
     rep._token += 1
     rep.engine.schedule(ends[-1], PRIORITY_STEP, rep._on_boundary, rep._token)
     return True
@@ -208,10 +223,13 @@ def commit_run(rep, run: DecodeRun) -> None:
     sel = slice(0, n) if idx is None else idx
     n_dec = n if idx is None else len(idx)
     if policy.paged:
-        if run.last_units is not None and policy.monotone_units:  # as planned
-            grown = run.units_end - pool.units_in_use
-            if grown:
-                pool.grow(grown)
+        if run.last_units is not None:  # as planned
+            if policy.monotone_units:
+                grown = run.units_end - pool.units_in_use
+                if grown:
+                    pool.grow(grown)
+            else:
+                pool.resize(run.grown, run.shrunk)
             R[UNITS, sel] = run.last_units
         else:  # a run cut short, or units that rise and fall: count the steps again
             units_table = policy._units_table

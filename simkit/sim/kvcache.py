@@ -174,6 +174,16 @@ class KVPolicy:
             out[sel] = np.maximum(lev[lo[sel]], lev[hi[sel] - (1 << int(j)) + 1])
         return out
 
+    def peak_units_one(self, lo: int, hi: int) -> int:
+        """`peak_units` of one range (scalars: the admission path)."""
+        if self.monotone_units:
+            return int(self._units_table[hi])
+        if self._sparse is None:
+            self.peak_units(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+        k = max(hi - lo + 1, 1).bit_length() - 1
+        lev = self._sparse[k]
+        return int(max(lev[lo], lev[hi - (1 << k) + 1]))
+
     def group_blocks(self, cached: np.ndarray) -> dict[str, np.ndarray]:
         """Blocks each layer group holds at `cached` tokens (paged; for reports)."""
         t = np.asarray(cached, dtype=np.int64)

@@ -297,6 +297,8 @@ class PrefixCache:
             self._settle()
         b = self.block
         m = (tokens - 1) // b  # blocks a hit may cover
+        if self.only_full:
+            return self._lookup_full(rid, m)
         tenant, stream, ft = self._chain(rid)
         if m <= 0 or (tenant is None and ft) or (not ft and stream is None):
             return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
@@ -331,6 +333,54 @@ class PrefixCache:
                     if own.holders:
                         shared += c.weight * int(np.count_nonzero(own.ref[c.index][a:z]))
         return Hit(h, h * b, touch, shared, self.version)
+
+    def shared_bound(self, rid: int, tokens: int) -> int:
+        """At most the units admitting `rid` could share (no cache lookup): a blocked queue
+        head is asked at every iteration, and this rules most of those asks out cheaply."""
+        if not self.only_full:
+            return 1 << 62
+        tab = self.table
+        b = self.block
+        ft = int(tab.system_tokens[rid]) // b
+        pre = 0
+        if ft:
+            tenant = self.tenants.get(int(tab.tenant[rid]))
+            pre = tenant.pref if tenant is not None else 0
+            if pre >= ft:
+                stream = self.streams.get(int(tab.stream[rid]))
+                pre = ft + (stream.pref if stream is not None else 0)
+        else:
+            stream = self.streams.get(int(tab.stream[rid]))
+            pre = stream.pref if stream is not None else 0
+        return min(pre, (tokens - 1) // b) * self.classes[0].weight
+
+    def _lookup_full(self, rid: int, m: int) -> Hit:
+        """`lookup` for stacks of full attention only: the cached prefix, touched whole."""
+        tab = self.table
+        b = self.block
+        ft = int(tab.system_tokens[rid]) // b
+        tenant = stream = None
+        if ft:
+            tenant = self.tenants.get(int(tab.tenant[rid]))
+            if tenant is None:
+                return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
+            pre = tenant.pref
+            if pre >= ft:
+                stream = self.streams.get(int(tab.stream[rid]))
+                if stream is not None:
+                    pre = ft + stream.pref
+        else:
+            stream = self.streams.get(int(tab.stream[rid]))
+            pre = stream.pref if stream is not None else 0
+        h = min(m, pre)
+        if h <= 0:
+            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
+        shared = 0
+        if tenant is not None and tenant.holders:
+            shared += int(np.count_nonzero(tenant.ref[0][:min(h, ft)]))
+        if h > ft and stream.holders:
+            shared += int(np.count_nonzero(stream.ref[0][:h - ft]))
+        return Hit(h, h * b, None, shared * self.classes[0].weight, self.version)
 
     def _chunk_start(self, c: CacheClass, h: int) -> int:
         return (h * self.block) // c.span * c.span // self.block
@@ -388,7 +438,10 @@ class PrefixCache:
                 if h:
                     self._restamp_state(c, tenant, stream, ft, h - 1)
                 continue
-            tr = hit.touch[c.index] if hit.touch else None
+            if hit.touch is None:  # full attention only: the whole hit
+                tr = (0, h)
+            else:
+                tr = hit.touch[c.index] if hit.touch else None
             run = rec.runs[c.index]
             if tr is not None:
                 lo, hi = tr
@@ -431,6 +484,7 @@ class PrefixCache:
             drop = np.flatnonzero(live[a:] & (own.ref[c.index][a:] == 0))
             if len(drop):
                 live[a + drop] = False
+                own.stamp[c.index][a + drop] = 0
                 own.n_live -= len(drop)
                 self.pool.cached_units -= c.weight * len(drop)
                 self.pool.units_freed += c.weight * len(drop)
@@ -707,8 +761,11 @@ class PrefixCache:
             want = blocks if blocks >= 0 else -(-units // c.weight)
             i = c.index
             live = own.live[i]
-            # (one look at the whole run: numpy costs the same for 1 block or 500)
-            ok = live[a:z] & (own.ref[i][a:z] == 0) & (own.stamp[i][a:z] == s)
+            # (one look at the whole run: numpy costs the same for 1 block or 500). A block
+            # still carries the run's stamp only while it is cached (evicting or dropping
+            # it clears the stamp) and is free unless a sequence has touched it since
+            stamp = own.stamp[i]
+            ok = (stamp[a:z] == s) & (own.ref[i][a:z] == 0)
             idx = ok.nonzero()[0]
             if not len(idx):
                 heapq.heappop(heap)
@@ -718,9 +775,9 @@ class PrefixCache:
                 run[4] = a + int(idx[0])
             else:
                 heapq.heappop(heap)
-            lo = a
-            gone = idx + lo
+            gone = idx + a
             live[gone] = False
+            stamp[gone] = 0
             own.n_live -= len(gone)
             if c.kind == FULL:
                 own.pref = min(own.pref, int(gone[0]))

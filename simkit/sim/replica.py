@@ -91,6 +91,9 @@ class Replica:
         #: simulator asked the model to `ensure_tables`): grid and lookup forms apply
         self._tabulated = bool(getattr(step_model, "_exact_tables", False)) and \
             getattr(step_model, "_decode_affine", None) is None
+        #: a prompt's blocks at its end are the most it holds while prefilled: units only
+        #: grow, or the whole prompt is prefilled in one iteration
+        self._end_units = policy.monotone_units or scheduler.whole_prefill
         self.swap = swap
         self.swap_bytes_per_s = float(swap_bytes_per_s)
         # eviction to a budget steps one iteration at a time; so do sliding windows with a
@@ -221,6 +224,22 @@ class Replica:
         tokens = int(self.table.prompt_tokens[rid] + self.table.generated[rid])
         return self._lookup(rid, tokens).tokens, tokens
 
+    def head_might_fit(self) -> bool:
+        """Whether the head of the swapped or waiting queue could fit the memory free now
+        (counting every block it could share: an upper bound)."""
+        policy, pool = self.policy, self.pool
+        if self.swapped:
+            rid, cached, _ = self.swapped[0]
+            tokens = cached + 1
+        else:
+            rid = self.waiting[0]
+            tokens = int(self.table.prompt_tokens[rid] + self.table.generated[rid])
+        need = policy.peak_units_one(0, tokens) if not self._end_units \
+            else policy.units_one(tokens)
+        if self.cache is not None:
+            need -= self.cache.shared_bound(rid, tokens)
+        return need <= pool.free_units(1)
+
     def admit_head(self, now_s: float) -> bool:
         """Admit the head of the waiting queue if its blocks fit; False leaves it queued."""
         tab, pool, policy = self.table, self.pool, self.policy
@@ -228,18 +247,27 @@ class Replica:
         g = int(tab.generated[rid])
         tokens = int(tab.prompt_tokens[rid]) + g
         cache = self.cache
-        hit = _NO_HIT if cache is None else self._lookup(rid, tokens)
-        if policy.monotone_units:
+        free = pool.free_units(1)
+        if self._end_units:
             need = policy.units_one(tokens)
-        else:  # a window or chunk holds more at some point of the prefill than at its end
-            need = int(policy.peak_units(np.array([hit.tokens]), np.array([tokens]))[0])
+            if cache is None:
+                if need > free:
+                    return False
+                hit = _NO_HIT
+            else:
+                if need > free and policy.monotone_units and \
+                        need - cache.shared_bound(rid, tokens) > free:
+                    return False  # not even if every block it could hit were shared
+                hit = self._lookup(rid, tokens)
+        else:  # prefilled in chunks, a window or chunk holds more at some chunk's end than
+            # at the prompt's end: reserve the most it holds on the way
+            hit = _NO_HIT if cache is None else self._lookup(rid, tokens)
+            need = policy.peak_units_one(hit.tokens, tokens)
+        if need - hit.shared > free:
+            return False
         if cache is None:
-            if need > pool.free_units(1):
-                return False
             pool.admit(need)
         else:
-            if need - hit.shared > pool.free_units(1):
-                return False
             cache.acquire(rid, hit, tokens, need)
         self.waiting.popleft()
         h = hit.tokens

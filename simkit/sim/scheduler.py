@@ -60,6 +60,9 @@ class Scheduler:
     holds_until_batch_end = False
     whole_prefill = True
     resume_swapped_first = True
+    #: the queue is offered memory before the running decodes grow (prefill_first): memory
+    #: a decode frees at a boundary reaches the queue only at the next one
+    admits_before_growing = False
 
     def __init__(self, serving) -> None:
         self.max_batch = int(serving.max_batch)
@@ -207,6 +210,7 @@ class ChunkedScheduler(Scheduler):
 
 class PrefillFirstScheduler(Scheduler):
     name = "prefill_first"
+    admits_before_growing = True
 
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:
         self.prefill_only = False

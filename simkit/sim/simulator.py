@@ -144,7 +144,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         n = plan.n_turns
         table = RequestTable(np.full(n, np.nan), np.zeros(n, dtype=np.int64),
                              np.zeros(n, dtype=np.int64))
-        longest = plan.prompt + plan.output - 1
+        shortest, longest = plan.prompt, plan.prompt + plan.output - 1
     else:
         rng = np.random.default_rng(seed)
         wl = generate_workload(scenario.workload, n_requests=n, rng=rng, context=context,
@@ -153,15 +153,18 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
             scenario.workload, wl.prompt_tokens, wl.output_tokens, seed, context)
         table = RequestTable(wl.arrival_s, prompt, output)
         table.tenant, table.system_tokens = tenant, system
-        longest = table.prompt_tokens + table.output_tokens - 1
+        shortest, longest = table.prompt_tokens, table.prompt_tokens + table.output_tokens - 1
     # a request is rejected when even an empty replica could not hold it at some length
-    # up to its longest (prompt + output - 1 positions; a window or chunked layer holds
-    # most in mid-prefill or mid-answer), or it exceeds the contiguous reservation
+    # up to its longest (prompt + output - 1 positions; a window or chunked layer may hold
+    # most mid-answer, or mid-prefill when prompts are prefilled in chunks), or it exceeds
+    # the contiguous reservation
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
     policy.build_tables(table_hi)
     if hasattr(m, "ensure_tables"):  # the step model's lookups up to the same length
         m.ensure_tables(table_hi + 2)
-    fits = policy.peak_units(np.zeros_like(longest), longest) <= policy.max_units(1)
+    chunked = make_scheduler(serving).whole_prefill is False  # (prefilled chunk by chunk)
+    fits = policy.peak_units(np.zeros_like(longest) if chunked else shortest,
+                             longest) <= policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len
 
