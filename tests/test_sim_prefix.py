@@ -14,9 +14,12 @@ import pytest
 
 from simkit.costs.compiled import KVGroup, KVLayout
 from simkit.sim.kvcache import KVPolicy, KVPool
+from simkit.sim import simulate
 from simkit.sim.prefix import PrefixCache, cache_classes
+from simkit.sim.prefix_full import FullPrefixCache
 from simkit.sim.request import RequestTable
-from test_sim_toymodel import ToyStepModel
+from test_sim_replica import _same
+from test_sim_toymodel import ToyStepModel, duration, length, sessions, toy_scenario
 
 B = 4  # tokens per block
 
@@ -33,7 +36,8 @@ class Harness:
     """A pool + cache + request table; requests are (tenant system tokens, stream, prompt,
     output) and are admitted, prefilled, decoded and released by hand."""
 
-    def __init__(self, model=None, capacity_blocks=100, requests=(), block=B):
+    def __init__(self, model=None, capacity_blocks=100, requests=(), block=B,
+                 cache_cls=PrefixCache):
         model = model or ToyStepModel()
         bpt = sum(g.bytes_per_position for g in model.kv_layout.groups)
         cap = capacity_blocks * block * bpt + 64 * model.kv_layout.fixed_bytes
@@ -51,7 +55,7 @@ class Harness:
             self.tab.stream_tokens[i] = max(p + o, 1)
         classes, why = cache_classes(self.policy)
         assert classes is not None, why
-        self.cache = PrefixCache(self.policy, self.pool, self.tab, classes)
+        self.cache = cache_cls(self.policy, self.pool, self.tab, classes)
         self.foot: dict[int, int] = {}
 
     def admit(self, rid, tokens=None):
@@ -71,14 +75,24 @@ class Harness:
     def refs(self, owner_key):
         kind, key = owner_key
         own = (self.cache.tenants if kind == "tenant" else self.cache.streams)[key]
+        if not hasattr(own, "ref"):  # a scalar stream: blocks [0, pref) cached, [0, held) held
+            n = 3 if own.pref <= 3 else own.pref
+            return ([int(i < own.held) for i in range(n)],
+                    [i < own.pref for i in range(n)])
         return own.ref[0].tolist(), own.live[0].tolist()
 
 
-def test_hits_are_whole_blocks_of_the_shared_prefix():
+#: the general cache and the one for full attention only must agree on full-only stacks
+CACHES = pytest.mark.parametrize("cache_cls", [PrefixCache, FullPrefixCache],
+                                 ids=["general", "full"])
+
+
+@CACHES
+def test_hits_are_whole_blocks_of_the_shared_prefix(cache_cls):
     # a 12-token system prompt (3 blocks) then 5 and 7 user tokens: the second request
     # shares the 3 system blocks; block 3 mixes the system prompt with the first user's
     # tokens, so it is that user's, not the tenant's
-    h = Harness(requests=[(12, 0, 17, 1), (12, 1, 19, 1)])
+    h = Harness(cache_cls=cache_cls, requests=[(12, 0, 17, 1), (12, 1, 19, 1)])
     assert h.admit(0) == 0
     assert h.admit(1) == 12
     # both hold the 3 tenant blocks once: shared saves 3 blocks
@@ -98,29 +112,32 @@ def test_hits_are_whole_blocks_of_the_shared_prefix():
     assert h.pool.units_allocated == h.pool.units_freed
 
 
-def test_a_fully_cached_prompt_recomputes_its_last_block():
+@CACHES
+def test_a_fully_cached_prompt_recomputes_its_last_block(cache_cls):
     # vLLM caps a hit at prompt - 1 tokens and whole blocks: a 16-token prompt that is
     # cached whole hits (16 - 1) // 4 = 3 blocks and recomputes the fourth
-    h = Harness(requests=[(0, 7, 16, 4), (0, 7, 16, 4)])
+    h = Harness(cache_cls=cache_cls, requests=[(0, 7, 16, 4), (0, 7, 16, 4)])
     assert h.admit(0) == 0
     h.release(0, 16)
     assert h.admit(1) == 12
 
 
-def test_a_session_turn_hits_its_history():
+@CACHES
+def test_a_session_turn_hits_its_history(cache_cls):
     # turn 1: 10 prompt + 6 answer tokens, 15 computed (the last answer token is never fed
     # back): floor(15 / 4) = 3 full blocks cached; turn 2 re-sends 16 tokens + 5 new
-    h = Harness(requests=[(0, 3, 10, 6), (0, 3, 21, 2)])
+    h = Harness(cache_cls=cache_cls, requests=[(0, 3, 10, 6), (0, 3, 21, 2)])
     assert h.admit(0) == 0
     h.release(0, 10 + 6 - 1)
     assert h.admit(1) == 12
 
 
-def test_lru_evicts_the_least_recently_freed_blocks_last_block_first():
+@CACHES
+def test_lru_evicts_the_least_recently_freed_blocks_last_block_first(cache_cls):
     # room for 8 blocks. A (stream 0) and B (stream 1) each cache 3 blocks (12 tokens);
     # A is freed first. C needs 4 blocks: 8 - 6 = 2 are empty, so 2 cached blocks go:
     # A's blocks 2 and 1 (A's last blocks first, A before B)
-    h = Harness(capacity_blocks=8, requests=[(0, 0, 12, 1), (0, 1, 12, 1), (0, 2, 16, 1),
+    h = Harness(cache_cls=cache_cls, capacity_blocks=8, requests=[(0, 0, 12, 1), (0, 1, 12, 1), (0, 2, 16, 1),
                                              (0, 0, 13, 1), (0, 1, 13, 1)])
     h.admit(0)
     h.admit(1)
@@ -137,10 +154,11 @@ def test_lru_evicts_the_least_recently_freed_blocks_last_block_first():
     assert h.refs(("stream", 1))[1][:3] == [True, True, True]
 
 
-def test_a_hit_refreshes_blocks_and_saves_them_from_eviction():
+@CACHES
+def test_a_hit_refreshes_blocks_and_saves_them_from_eviction(cache_cls):
     # A and B freed in that order; A is hit again (and freed again): now B is older and
     # goes first under pressure
-    h = Harness(capacity_blocks=8, requests=[(0, 0, 12, 1), (0, 1, 12, 1), (0, 0, 13, 1),
+    h = Harness(cache_cls=cache_cls, capacity_blocks=8, requests=[(0, 0, 12, 1), (0, 1, 12, 1), (0, 0, 13, 1),
                                              (0, 2, 16, 1)])
     h.admit(0)
     h.release(0, 12)
@@ -154,11 +172,14 @@ def test_a_hit_refreshes_blocks_and_saves_them_from_eviction():
     assert h.refs(("stream", 0))[1][:3] == [True, True, True]
 
 
-def test_reference_counts_never_go_negative_and_memory_balances():
+@CACHES
+def test_reference_counts_never_go_negative_and_memory_balances(cache_cls):
     rng = np.random.default_rng(0)
-    reqs = [(8, int(rng.integers(0, 4)), int(rng.integers(9, 40)), int(rng.integers(1, 9)))
-            for _ in range(60)]
-    h = Harness(capacity_blocks=40, requests=reqs)
+    # the general cache lets streams be shared by running sequences; the full-attention one
+    # serves streams one sequence at a time (a conversation's turns follow each other)
+    reqs = [(8, int(rng.integers(0, 4)) if cache_cls is PrefixCache else i,
+             int(rng.integers(9, 40)), int(rng.integers(1, 9))) for i in range(60)]
+    h = Harness(cache_cls=cache_cls, capacity_blocks=40, requests=reqs)
     running: list[int] = []
     for rid, (_, _, p, o) in enumerate(reqs):
         if len(running) >= 3:
@@ -167,7 +188,7 @@ def test_reference_counts_never_go_negative_and_memory_balances():
         h.admit(rid)
         running.append(rid)
         for own in list(h.cache.tenants.values()) + list(h.cache.streams.values()):
-            assert own.ref[0].min() >= 0
+            assert (own.ref[0].min() if hasattr(own, "ref") else own.held) >= 0
         assert h.pool.units_in_use + h.pool.cached_units <= h.policy.max_units(h.pool.n_seqs)
     for rid in running:
         h.release(rid, reqs[rid][2] + reqs[rid][3] - 1)
@@ -256,3 +277,35 @@ def test_prefix_caching_does_not_apply(kind, why):
         kw["budget_tokens"] = 40
     classes, reason = cache_classes(KVPolicy(ToyStepModel(), **kw))
     assert classes is None and why in reason
+
+
+def test_the_full_attention_cache_equals_the_general_one_in_a_simulation(monkeypatch):
+    # the same sessions, system prompts and memory pressure (evictions, preemptions) through
+    # both implementations: every number the run produces is the same
+    import simkit.sim.prefix as prefix
+
+    sc = toy_scenario(**{"workload.requests": 300, "workload.arrival.rate": 6.0,
+                         "serving.replicas": 2,
+                         "workload.sessions": sessions(length("uniform", low=1, high=6),
+                                                       duration("exponential", mean=0.4)),
+                         "workload.tenants": (SimpleNamespace(weight=0.5,
+                                                              system_prompt_tokens=90),
+                                              SimpleNamespace(weight=0.5,
+                                                              system_prompt_tokens=33))})
+    m = ToyStepModel(capacity_bytes=6e5)
+    full = simulate(sc, step_model=m, seed=7)
+
+    def general(policy, pool, table, enabled):
+        if not enabled:
+            return None
+        return PrefixCache(policy, pool, table, cache_classes(policy)[0])
+
+    monkeypatch.setattr(prefix, "make_cache", general)
+    import simkit.sim.replica as replica
+    monkeypatch.setattr(replica, "make_cache", general)
+    gen = simulate(sc, step_model=m, seed=7)
+    _same(full, gen)
+    for k in ("prefix_hit_rate", "prefill_tokens_computed", "prefix_evicted_bytes",
+              "kv_units_allocated", "tbt_s"):
+        assert full.summary[k] == gen.summary[k], k
+    assert full.summary["prefix_evicted_bytes"] > 0 and full.summary["preemptions"] > 0

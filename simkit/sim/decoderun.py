@@ -65,7 +65,7 @@ def plan_run(rep, now_s: float) -> bool:
     """
     policy, pool = rep.policy, rep.pool
     R, n = rep.R, rep.n
-    shared = rep.shared_positions
+    shared = pool.shared_units * rep._pos_per_unit
     if rep.n_done:  # static batching: finished sequences hold memory, do not decode
         idx = np.flatnonzero(~rep.done[:n])
         c = R[CACHED, idx]
@@ -247,9 +247,13 @@ def commit_run(rep, run: DecodeRun) -> None:
                 pool.resize(int(steps[steps > 0].sum()), -int(steps[steps < 0].sum()))
             R[UNITS, sel] = last
     ends = run.ends
-    rep._emit(sel, ends[0], rep._n_async if idx is None else None)
+    gaps = rep.sim.gaps
+    if idx is None and not rep._n_async:  # every member's last token came at the start
+        gaps.add_one(ends[0] - rep._t_sync, n)
+    else:
+        rep._emit(sel, ends[0])
     if k > 1:
-        rep.sim.gaps.add_diffs(ends, n_dec)
+        gaps.add_diffs(ends, n_dec)
     rep._t_sync = ends[-1]
     if idx is None:
         R[STEP, :n] += k

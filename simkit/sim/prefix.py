@@ -144,10 +144,15 @@ def applies(policy, enabled: bool) -> bool:
 
 
 def make_cache(policy, pool, table, enabled: bool):
-    """A replica's PrefixCache (None when caching is off; see `applies`)."""
+    """A replica's PrefixCache (None when caching is off; see `applies`): for stacks of
+    full attention only, the one with scalar streams (`simkit.sim.prefix_full`)."""
     if not enabled:
         return None
     classes, _ = cache_classes(policy)
+    if len(classes) == 1 and classes[0].kind == FULL:
+        from simkit.sim.prefix_full import FullPrefixCache
+
+        return FullPrefixCache(policy, pool, table, classes)
     return PrefixCache(policy, pool, table, classes)
 
 
@@ -160,7 +165,7 @@ class Owner:
     """
 
     __slots__ = ("key", "size", "live", "ref", "stamp", "pref", "top", "holders", "n_live",
-                 "dead")
+                 "dead", "last_run", "gen")
 
     def __init__(self, key: tuple, size: int, n_classes: int) -> None:
         self.key = key
@@ -170,6 +175,8 @@ class Owner:
         self.stamp = [np.zeros(size, dtype=np.int64) for _ in range(n_classes)]
         self.pref = 0
         self.top = [0] * n_classes  # per class: no block at or past this index is cached
+        self.last_run: list = [None] * n_classes  # per class: its latest LRU run
+        self.gen = 0  # changes whenever its arrays do (an LRU run's cached blocks go stale)
         self.holders = 0
         self.n_live = 0
         self.dead = False
@@ -454,6 +461,10 @@ class PrefixCache:
                     else:
                         ref[a:z] = 1
                         held = 0
+                    own.gen += 1
+                    last = own.last_run[c.index]
+                    if last is not None and a <= last[3] and last[4] <= z:
+                        last[4] = last[3]  # every block of its latest run is held again
                     moved = (z - a) - held  # cached-free blocks now held again
                     pool.cached_units -= c.weight * moved
                     pool.units_in_use += c.weight * moved
@@ -484,6 +495,7 @@ class PrefixCache:
             drop = np.flatnonzero(live[a:] & (own.ref[c.index][a:] == 0))
             if len(drop):
                 live[a + drop] = False
+                own.gen += 1
                 own.stamp[c.index][a + drop] = 0
                 own.n_live -= len(drop)
                 self.pool.cached_units -= c.weight * len(drop)
@@ -544,6 +556,7 @@ class PrefixCache:
             if not len(new):
                 continue
             live[new] = True
+            own.gen += 1
             own.n_live += len(new)
             own.top[c.index] = max(own.top[c.index], hi)
             own.stamp[c.index][new] = self._push(own, c, lo, hi)
@@ -567,6 +580,7 @@ class PrefixCache:
         if k:
             live[a:a + k] = True
             own.ref[i][a:a + k] = 1
+            own.gen += 1
             own.n_live += k
             rec.canon += c.weight * k
             if c.kind == FULL and own.pref == a:
@@ -626,6 +640,7 @@ class PrefixCache:
         ref = own.ref[c.index]
         seg = ref[a:z]
         seg -= 1
+        own.gen += 1
         n = z - a
         if own.holders == 1:
             zeros = n
@@ -651,7 +666,10 @@ class PrefixCache:
         s = self._stamp
         if c.kind == STATE:
             own.stamp[c.index][a:z] = s
-        heapq.heappush(self._heap, [s, own, c, a, z])
+        own.gen += 1
+        run = [s, own, c, a, z, None, -1]  # (+ its evictable blocks as of generation)
+        heapq.heappush(self._heap, run)
+        own.last_run[c.index] = run
         return s
 
     # ---- leaving the batch --------------------------------------------------------------
@@ -705,6 +723,7 @@ class PrefixCache:
             if short > 0:
                 self.evict(short)
             live[j] = True
+            own.gen += 1
             own.n_live += 1
             own.top[c.index] = max(own.top[c.index], j + 1)
             pool.cached_units += c.weight
@@ -750,39 +769,50 @@ class PrefixCache:
         """Evict from the least recently freed run: up to `blocks` blocks (or, when blocks
         is -1, enough for `units` units); returns (class, blocks evicted)."""
         heap = self._heap
-        while True:
-            if not heap:
-                raise RuntimeError("prefix cache: nothing left to evict")
+        while heap:
             run = heap[0]
-            s, own, c, a, z = run
-            if own.dead or z <= a:
-                heapq.heappop(heap)
-                continue
-            want = blocks if blocks >= 0 else -(-units // c.weight)
-            i = c.index
-            live = own.live[i]
+            c = run[2]
+            k = self._evict_run(run, blocks if blocks >= 0 else -(-units // c.weight))
+            if k:
+                return c, k
+        raise RuntimeError("prefix cache: nothing left to evict")
+
+    def _evict_run(self, run: list, want: int) -> int:
+        """Evict up to `want` blocks of one run, its last blocks first (0: the run has none
+        left; it leaves the heap)."""
+        heap = self._heap
+        s, own, c, a, z, idx, gen = run
+        if own.dead or z <= a:
+            heapq.heappop(heap)
+            return 0
+        i = c.index
+        live = own.live[i]
+        stamp = own.stamp[i]
+        if gen != own.gen:
             # (one look at the whole run: numpy costs the same for 1 block or 500). A block
-            # still carries the run's stamp only while it is cached (evicting or dropping
-            # it clears the stamp) and is free unless a sequence has touched it since
-            stamp = own.stamp[i]
+            # still carries the run's stamp only while it is cached (evicting or dropping it
+            # clears the stamp) and is free unless a sequence touched it since
             ok = (stamp[a:z] == s) & (own.ref[i][a:z] == 0)
-            idx = ok.nonzero()[0]
-            if not len(idx):
-                heapq.heappop(heap)
-                continue
-            if want < len(idx):  # the run's last blocks go first; the rest stay for later
-                idx = idx[len(idx) - want:]
-                run[4] = a + int(idx[0])
-            else:
-                heapq.heappop(heap)
-            gone = idx + a
-            live[gone] = False
-            stamp[gone] = 0
-            own.n_live -= len(gone)
-            if c.kind == FULL:
-                own.pref = min(own.pref, int(gone[0]))
-            self._forget(own)
-            return c, len(gone)
+            idx = ok.nonzero()[0] + a
+        if not len(idx):
+            heapq.heappop(heap)
+            return 0
+        if want < len(idx):  # the rest stay for later
+            gone = idx[len(idx) - want:]
+            run[4] = int(gone[0])
+            run[5] = idx[:len(idx) - want]
+            run[6] = own.gen + 1  # (the cached list stays right: this eviction is the change)
+        else:
+            gone = idx
+            heapq.heappop(heap)
+        live[gone] = False
+        stamp[gone] = 0
+        own.gen += 1
+        own.n_live -= len(gone)
+        if c.kind == FULL:
+            own.pref = min(own.pref, int(gone[0]))
+        self._forget(own)
+        return len(gone)
 
     def flush(self) -> None:
         """Free every cached block (the run is over): units allocated = units freed."""
@@ -796,65 +826,3 @@ class PrefixCache:
                 own.dead = True
             d.clear()
         self._heap.clear()
-
-
-# ---------------------------------------------------------------------- run summaries
-
-def summary(table, replicas, enabled: bool, step_model) -> dict:
-    """Prefix-cache figures of a run: hit rate (prompt tokens served from the cache at each
-    request's first admission / prompt tokens, completed requests), prompt tokens prefilled
-    (every admission, recomputation after preemption included) and their FLOPs, with what
-    the same admissions would have computed without the cache."""
-    done = table.status == 3  # completed
-    prompt = int(table.prompt_tokens[done].sum())
-    cached = int(np.maximum(table.cached_tokens[done], 0).sum())
-    out = {
-        "prefix_caching": bool(enabled),
-        "prefix_hit_rate": (cached / prompt) if prompt else None,
-        "prefix_cached_tokens": cached,
-        "prefill_tokens_computed": int(table.prefill_tokens.sum()),
-        "prefix_evicted_bytes": float(sum(
-            r.cache.evicted_units for r in replicas if r.cache is not None)
-            * replicas[0].policy.unit_bytes) if replicas else 0.0,
-    }
-    out.update(prefill_flops(replicas, step_model))
-    return out
-
-
-def prefill_flops(replicas, step_model) -> dict:
-    """FLOPs of every prefill the replicas ran (linear layers + attention over the cached
-    prefix; the LM head once per admission), and of the same prompts prefilled from token 0
-    (no cache). Empty when the step model is not the cost layer's."""
-    if not hasattr(step_model, "roof"):
-        return {}
-    from simkit.costs.compiled import step_breakdown
-
-    start = np.concatenate([np.frombuffer(r.adm_start, dtype=np.int64) for r in replicas]
-                           ) if replicas else np.zeros(0, dtype=np.int64)
-    length = np.concatenate([np.frombuffer(r.adm_len, dtype=np.int64) for r in replicas]
-                            ) if replicas else np.zeros(0, dtype=np.int64)
-    if not len(start):
-        return {"prefill_flops": 0.0, "prefill_flops_without_cache": 0.0}
-
-    def flops(ps: np.ndarray, pl: np.ndarray) -> float:
-        keep = pl > 0
-        b = step_breakdown(step_model, (), ps[keep], pl[keep])
-        return float(b["linear_flops"] + b["attention_flops"])
-
-    return {"prefill_flops": flops(start, length),
-            "prefill_flops_without_cache": flops(np.zeros_like(start), start + length)}
-
-
-def hit_timeseries(table, grid_s: np.ndarray) -> dict:
-    """Prefix hit rate of the requests first scheduled in each interval of the time grid
-    (NaN where none started)."""
-    started = table.cached_tokens >= 0
-    t = table.start_s[started]
-    if not len(grid_s) or not len(t):
-        return {"prefix_hit_rate": np.full(len(grid_s), np.nan)}
-    edges = np.append(grid_s, np.inf)
-    b = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(grid_s) - 1)
-    hit = np.bincount(b, weights=table.cached_tokens[started], minlength=len(grid_s))
-    tot = np.bincount(b, weights=table.prompt_tokens[started], minlength=len(grid_s))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"prefix_hit_rate": np.where(tot > 0, hit / tot, np.nan)}

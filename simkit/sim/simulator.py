@@ -28,6 +28,7 @@ from simkit.sim.workload import beyond_context, generate_workload
 from simkit.units import GiB
 
 from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
+from simkit.sim import prefix_stats  # noqa: E402
 from simkit.sim import sessions as sessions_mod  # noqa: E402
 from simkit.sim.tbt import TokenGaps, tbt_stats  # noqa: E402
 
@@ -241,7 +242,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         "weight_bytes": float(m.weight_bytes),
         "events": int(engine.events_processed),
         "tbt_s": tbt_stats(sim.gaps, *_completed_decode(table)),
-        **prefix_mod.summary(table, replicas, caching, m),
+        **prefix_stats.summary(table, replicas, caching, m),
         **({"sessions": int(plan.n_sessions)} if plan is not None else {}),
     }
     summary = metrics.summarise(table, replicas, simulated_s=end_s,
@@ -249,7 +250,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
                                 iteration_logs=logs, extra=extra)
     ts = metrics.timeseries(logs, np.asarray(sim._q_t, dtype=np.float64),
                             np.asarray(sim._q_d, dtype=np.int64), end_s)
-    ts.update(prefix_mod.hit_timeseries(table, ts["time_s"]))
+    ts.update(prefix_stats.hit_timeseries(table, ts["time_s"]))
     return SimResult(summary=summary, requests=table.columns(), timeseries=ts,
                      scenario=scenario)
 
