@@ -444,6 +444,24 @@ class StepCostModel:
         dec_f, dec_b = self._decode_sums(dc) if dc.size else (0.0, 0.0)
         return self._time_s(self._base_s(dc.size, n_tok, ps.size), pre_f, pre_b, dec_f, dec_b)
 
+    def step_terms(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> dict:
+        """What one iteration does, independent of the rates: the inputs of `base_time_s`
+        and `attention_time_s` (for the measurement fits and `step_breakdown`)."""
+        dc = np.asarray(decode_ctx).reshape(-1)
+        ps = np.asarray(prefill_start).reshape(-1)
+        pl = np.asarray(prefill_len).reshape(-1)
+        n_tok = float(pl.sum()) if pl.size else 0.0
+        tokens = dc.size + n_tok
+        pre_f, pre_b = self._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
+        dec_f, dec_b = self._decode_sums(dc) if dc.size else (0.0, 0.0)
+        return {
+            "tokens": tokens, "sequences": float(dc.size + ps.size),
+            "lin_flops": (dc.size * self.lin_decode_flops_per_token
+                          + n_tok * self.lin_prefill_flops_per_token
+                          + (dc.size + ps.size) * self.lm_head_flops),
+            "weight_bytes": self._weight_read_bytes(tokens) if tokens else 0.0,
+            "pre_flops": pre_f, "pre_bytes": pre_b, "dec_flops": dec_f, "dec_bytes": dec_b}
+
     def prefill_time_s(self, n, start: int = 0) -> float:
         return self.step_time_s((), [start], [n])
 
@@ -557,24 +575,18 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
 
     Reads the same sums and rates as `StepCostModel.step_time_s`; `total_s` is that call.
     """
-    dc = np.asarray(decode_ctx).reshape(-1)
-    ps = np.asarray(prefill_start).reshape(-1)
-    pl = np.asarray(prefill_len).reshape(-1)
-    n_tok = float(pl.sum()) if pl.size else 0.0
-    tokens = dc.size + n_tok
+    term = sm.step_terms(decode_ctx, prefill_start, prefill_len)
+    tokens, lin_flops, lin_bytes = term["tokens"], term["lin_flops"], term["weight_bytes"]
+    pre_f, pre_b, dec_f, dec_b = (term["pre_flops"], term["pre_bytes"], term["dec_flops"],
+                                  term["dec_bytes"])
     r = sm.roof
-    lin_flops = (dc.size * sm.lin_decode_flops_per_token + n_tok * sm.lin_prefill_flops_per_token
-                 + (dc.size + ps.size) * sm.lm_head_flops)
-    lin_bytes = sm._weight_read_bytes(tokens) if tokens else 0.0
-    pre_f, pre_b = sm._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
-    dec_f, dec_b = sm._decode_sums(dc) if dc.size else (0.0, 0.0)
     rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, sm.d_model / sm.gpus) \
         if tokens else r.matmul_flops_per_s
     comm_s = sm.allreduces_per_step * float(
         r.allreduce_time_s(tokens * sm.d_model * ACTIVATION_BYTES)) if tokens and sm.gpus > 1 \
         else 0.0
     fixed_s = (r.overhead_s + sm.blocks * r.layer_overhead_s
-               + (dc.size + ps.size) * r.sequence_overhead_s) if tokens else 0.0
+               + term["sequences"] * r.sequence_overhead_s) if tokens else 0.0
     lin_c, lin_m = lin_flops / rate, lin_bytes / r.bytes_per_s
     att_c = (pre_f + dec_f) / r.attn_flops_per_s
     att_m = pre_b / r.bytes_per_s + dec_b / r.attn_decode_bytes_per_s
@@ -587,5 +599,5 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
         "communication_s": comm_s, "overhead_s": fixed_s,
         "compute_s": compute_s, "memory_s": memory_s,
         "bound": "compute" if compute_s >= memory_s else "memory",
-        "total_s": sm.step_time_s(dc, ps, pl),
+        "total_s": sm.step_time_s(decode_ctx, prefill_start, prefill_len),
     }

@@ -139,7 +139,7 @@ IDEAL = EngineProfile(
     allreduce_latency_s=0.0)
 
 #: the engine every path uses when none is named
-DEFAULT_ENGINE = "roofline"  # TEMP
+DEFAULT_ENGINE = "vllm"
 
 _ENGINES: dict[str, EngineProfile] | None = None
 
