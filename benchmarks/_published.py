@@ -15,7 +15,8 @@ from simkit.calibrate.measurements import Measurement, Setup
 from simkit.errors import SimkitError
 
 DATA = Path(__file__).resolve().parent.parent / "simkit" / "data" / "measurements"
-THROUGHPUT_FILES = ("throughput_llm_inference_bench.csv", "throughput_tensorrt_llm_perf_overview.csv",
+THROUGHPUT_FILES = ("throughput_llm_inference_bench.csv",
+                    "throughput_tensorrt_llm_perf_overview.csv",
                     "throughput_mlperf_inference_v4.1.csv", "throughput_vllm_mi300x_oracle.csv")
 
 

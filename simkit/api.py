@@ -67,7 +67,7 @@ def costs(s: Scenario | str | Path, *, seq: int | None = None, batch: int = 1) -
     return evaluate_costs(cfg, ArchSpec.from_scenario_model(cfg, s.model),
                           load_hardware(s.hardware.name), seq=seq, batch=batch,
                           gpus=s.hardware.gpus_per_replica, ideal=s.hardware.ideal,
-                          memory_fraction=s.serving.memory_fraction)
+                          memory_fraction=s.serving.memory_fraction, engine=s.hardware.engine)
 
 
 def simulate(s: Scenario | str | Path, *, seed: int | None = None,

@@ -194,6 +194,22 @@ def _hardware_name(v: Any, path: str, ctx: _Ctx) -> Any:
     return key
 
 
+def _engine_name(v: Any, path: str, ctx: _Ctx) -> Any:
+    """hardware.engine: a shipped engine profile's name or an ENGINE.toml path."""
+    from simkit.costs.engine import check_engine, engines
+
+    if not isinstance(v, str) or not v:
+        return ctx.err(path, f"must be an engine name or an ENGINE.toml path, got {v!r}")
+    key = _name_or_path(v, engines(), ".toml", ctx)
+    try:
+        check_engine(key, path)
+    except SimkitError as e:
+        for m in e.messages:
+            ctx.errors.append(m)
+        return _BAD
+    return key
+
+
 def _name_or_path(v: str, catalog: Mapping, suffix: str, ctx: _Ctx) -> str:
     """A catalog name as is; anything that looks like a file becomes an absolute path."""
     if v in catalog:
@@ -269,6 +285,10 @@ class HardwareSection:
     cost_per_gpu_hour: float = _f(2.5, _float(ge=0))
     #: the pure roofline (efficiencies 1, no fixed overheads)
     ideal: bool = _f(False, _bool)
+    #: serving-engine profile: a name from `simkit engines` or an ENGINE.toml path (from
+    #: `simkit calibrate --measurements`); relative paths resolve against the scenario's folder.
+    #: Default: simkit.costs.engine.DEFAULT_ENGINE (written out: this module imports nothing heavy)
+    engine: str = _f("vllm", _engine_name)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import positive_float, positive_int
+    from simkit.commands._common import add_engine_option, positive_float, positive_int
 
     p = sub.add_parser(
         "plan", help="capacity plan under the scenario's SLOs",
@@ -22,6 +22,7 @@ def register(sub) -> None:
                    help="override plan.target_qps")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write DIR/plan.json and the resolved DIR/scenario.toml")
+    add_engine_option(p)
     p.set_defaults(func=run)
 
 
@@ -30,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from simkit.commands._common import _jsonable, print_json
+    from simkit.commands._common import _jsonable, print_json, with_engine
     from simkit.plan.capacity import plan
     from simkit.scenario import load_scenario
 
-    s = load_scenario(args.scenario)
+    s = with_engine(load_scenario(args.scenario), args.engine)
     if args.target_qps is not None:
         s = s.with_(**{"plan.target_qps": args.target_qps})
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise SimkitError(f"--out: {args.out} exists and is not a folder")
     result = plan(s, requests=args.requests)
     d = result.to_dict()
+    d.setdefault("engine", _engine_name(s))
     if args.out is not None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,15 @@ def run(args: argparse.Namespace) -> int:
         print_json(d)
     else:
         _print(result)
+        print(f"engine: {d['engine']}")
     return 0
+
+
+def _engine_name(s) -> str:
+    """The engine the plan's step times come from ("ideal" with hardware.ideal)."""
+    from simkit.costs.engine import load_engine
+
+    return "ideal" if s.hardware.ideal else load_engine(s.hardware.engine).name
 
 
 def _g(v, unit: str = "") -> str:

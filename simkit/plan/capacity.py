@@ -111,7 +111,7 @@ def step_model(s: Scenario):
     hw = load_hardware(s.hardware.name)
     arch = ArchSpec.from_scenario_model(cfg, s.model)
     return build_step_model(cfg, arch, hw, gpus=s.hardware.gpus_per_replica,
-                            ideal=s.hardware.ideal)
+                            ideal=s.hardware.ideal, engine=s.hardware.engine)
 
 
 def _csv_mean(path: str, columns: tuple[str, ...]) -> float | None:

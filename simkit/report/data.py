@@ -48,13 +48,19 @@ def _hardware(s):
     return load_hardware(s.hardware.name)
 
 
+def _engine(s):
+    from simkit.costs.engine import load_engine
+
+    return load_engine(s.hardware.engine)
+
+
 def _step_model(s, arch=None):
     from simkit.costs import build_step_model
 
     model = s.model_config()
     arch = arch if arch is not None else _arch_for(model, s.model)
     return build_step_model(model, arch, _hardware(s), gpus=s.hardware.gpus_per_replica,
-                            ideal=s.hardware.ideal)
+                            ideal=s.hardware.ideal, engine=s.hardware.engine)
 
 
 def describe_arch(arch) -> str:
@@ -268,7 +274,7 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
                      fmt_flops(mc.value(mc.prefill_flops, n=L)), fmt_seconds(pre["total_s"]),
                      pre["bound"], fmt_seconds(dec["total_s"])])
     notes = [f"Times on {s.hardware.gpus_per_replica} x {sm.hardware.name} "
-             f"({'ideal roofline' if sm.ideal else 'realistic efficiencies'}); "
+             f"({'ideal roofline' if sm.ideal else 'engine ' + sm.engine.name}); "
              "'x vs first' = attention prefill FLOPs relative to the first row."]
     if any(L > model.max_context for L in lengths):
         notes.append(f"* beyond {model.name}'s trained context of {model.max_context:,} "
@@ -628,6 +634,11 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
         f"interconnect latency {fmt_seconds(hw.interconnect_latency_s)} per all-reduce"
         + (" (profile values; replaced by the ideal roofline above)" if ideal else "") + ".",
     ]
+    if not ideal:
+        e = _engine(s)
+        eff.append(f"Serving engine {e.name} ({e.description}): its constants scale the "
+                   f"hardware's rates and add its fixed costs; fitted on {e.source}"
+                   + (f" (data of {e.data_date})" if e.data_date else "") + ".")
     if hw.calibrated:
         eff.append("These were measured by `simkit calibrate` on the machine the profile "
                    "describes (see the calibration page).")
@@ -749,7 +760,8 @@ def title_data(s) -> TitleData:
         ("Hardware", f"{hw.name}: {hw.description}; {s.hardware.gpus_per_replica} GPU(s) per "
                      f"replica, {sv.replicas} replica(s), "
                      f"{s.hardware.cost_per_gpu_hour:g} USD per GPU-hour"
-                     + ("; ideal roofline" if s.hardware.ideal else "")),
+                     + ("; ideal roofline" if s.hardware.ideal
+                        else f"; engine {_engine(s).name}")),
         ("Workload", f"{s.workload.requests:,} requests; arrivals "
                      f"{describe_arrival(s.workload.arrival)}"),
         ("Prompts", describe_lengths(s.workload.prompt_tokens)),
