@@ -16,7 +16,7 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
   t = T_step + L x T_layer + S x T_seq                                 fixed costs
     + max(F_lin / (P x eta_gemm(M, d/N)), W / BW_w)                    weight matmuls
     + A x (alpha + 2 (N-1) alpha_step + 2 (N-1)/N x M x d x 2 B / (link x eta_ar))  all-reduces
-    + max(F_pre / P_attn, B_pre / BW)                                  prefill attention core
+    + max(F_pre / P_attn, B_pre / BW_w)                                prefill attention core
     + max(F_dec / P_attn, B_dec / BW_dec)                              decode attention core
 
   M = tokens in the step (decodes + prompt tokens), S = sequences in it (decodes + prefill
@@ -24,7 +24,10 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
   none on one GPU); eta_gemm(M, w) = eta_g x M / (M + M_half) x w / (w + w_half) is the GEMM
   shape factor (few tokens fill few rows of a tile; a narrow shard gives too few tiles);
   F_lin counts every projection, FFN and the LM head of each sequence's last position;
-  W = weights read once per step (MoE: the experts the step's tokens touch).
+  W = weights read once per step (MoE: the experts the step's tokens touch); BW_w = the
+  weight-streaming rate (the prefill's cache reads and writes stream at it too), BW_dec = the
+  decode attention kernel's rate, P_attn = the attention core's FLOP rate.
+  `simkit.costs.steptime` builds this formula in sympy, the engine's terms as symbols.
 
 Where each term comes from: the per-operator roofline (Williams, Waterman & Patterson,
 CACM 52(4) 2009; as LLM-Viewer, arXiv:2402.16363, applies it to LLM layers); tensor-parallel
