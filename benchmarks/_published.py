@@ -78,3 +78,55 @@ def fits(setup: Setup, batch: int, tokens: int, memory_fraction: float = 0.9) ->
     sm = step_model(setup)
     room = sm.hardware.memory_capacity_bytes * sm.gpus * memory_fraction - sm.weight_bytes
     return room > 0 and batch * float(sm.kv_bytes(np.array([tokens]))[0]) <= room
+
+
+#: the largest batch the shipped throughput comparisons let an engine run (TensorRT-LLM's
+#: trtllm-bench builds engines with large max_batch_size; 2048 bounds the search)
+MAX_BATCH = 2048
+
+
+def steady_batch(setup: Setup, tokens: int, memory_fraction: float = 0.95) -> int:
+    """The batch an engine holds at maximum load: as many sequences of `tokens` as the KV
+    cache (the memory left beside the weights) holds, at most MAX_BATCH."""
+    import numpy as np
+
+    from simkit.calibrate.measurements import step_model
+
+    sm = step_model(setup)
+    room = sm.hardware.memory_capacity_bytes * sm.gpus * memory_fraction - sm.weight_bytes
+    per_seq = float(sm.kv_bytes(np.array([tokens]))[0])
+    return MAX_BATCH if per_seq <= 0 else max(1, min(MAX_BATCH, int(room // per_seq)))
+
+
+def offline_throughputs(engine: str = "tensorrt-llm"):
+    """TensorRT-LLM's perf-overview offline rows (every request queued at once; output
+    tokens/s of the group) as Measurements: at maximum load the engine keeps B sequences in
+    flight (`steady_batch`, KV cache in 95% of memory as trtllm-bench sets it) and, per
+    `output` tokens each, prefills B prompts (steps of at most 8192 tokens, TensorRT-LLM's
+    default max_num_tokens) and runs `output` - 1 decode steps: a static batch of B, whose
+    time is B x output / throughput. Rows whose context passes a sliding window of the
+    catalog model are left out: the engine ran full attention there (simkit's mistral-7b
+    runs its 4096-token window)."""
+    from simkit.calibrate.measurements import step_model
+
+    out, skipped = [], []
+    for i, row in enumerate(read_rows("throughput_tensorrt_llm_perf_overview.csv"), start=2):
+        if row["engine"] != engine or row["concurrency_or_batch"] != "max":
+            continue
+        setup = setup_of(row)
+        why = loadable(setup)
+        if why:
+            skipped.append((i, why))
+            continue
+        n_in, n_out = int(row["input_tokens"]), int(row["output_tokens"])
+        window = min((g.window for g in step_model(setup).kv_layout.groups if g.window),
+                     default=None)
+        if window is not None and n_in + n_out > window:
+            skipped.append((i, f"context {n_in + n_out} passes the model's {window}-token "
+                               "window (the engine ran full attention)"))
+            continue
+        b = steady_batch(setup, n_in + n_out)
+        out.append(Measurement.static_batch(
+            setup, b, n_in, n_out, b * n_out / float(row["value"]), phase="offline",
+            where=f"throughput_tensorrt_llm_perf_overview.csv:{i}"))
+    return out, skipped

@@ -15,7 +15,10 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   dense peak), a different kernel stack; `benchmarks/fidelity.py` reports how far the
   NVIDIA-fitted profile is from them.
 - `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches in the same benchmark (A100-40GB,
-  H100 SXM). Mixtral rows are not fitted: the benchmark's `run.py` builds every request of a
+  H100 SXM), and TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
+  performance overview (H100 SXM, H200, L40S in fp8; A100-80GB in fp16), each as the static
+  batch the engine keeps in flight (`_published.offline_throughputs`). The Argonne Mixtral
+  rows are not fitted: the benchmark's `run.py` builds every request of a
   batch from the same input text, so with greedy decoding every sequence routes to the same
   two experts, while simkit's MoE weight traffic assumes routing spread over the experts
   (at batch 16 all eight are read); those rows run ~1.5x faster than any uniform-routing
@@ -37,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _published import static_batches  # noqa: E402
+from _published import offline_throughputs, static_batches  # noqa: E402
 
 from simkit.calibrate.engine_fit import calibrate_engine  # noqa: E402
 from simkit.calibrate.measurements import Design, read_measurements  # noqa: E402
@@ -47,6 +50,12 @@ ARGONNE = ("Argonne LLM-Inference-Bench (Chitty-Venkata et al., arXiv:2411.00136
            "github.com/argonne-lcf/LLM-Inference-Bench@4211f5d4e9bc Plots/All_results.csv: "
            "wall time of static batches (batch 1-64, input = output = 128-2048 tokens, fp16); "
            "simkit/data/measurements/throughput_llm_inference_bench.csv")
+PERF_OVERVIEW = ("NVIDIA's TensorRT-LLM performance overview, version 0.17 'Throughput "
+                 "Measurements' (docs/source/performance/perf-overview.md of "
+                 "github.com/NVIDIA/TensorRT-LLM@258c7540c035): offline output tokens/s at "
+                 "maximum load, H100 SXM / H200 / L40S in fp8, A100-80GB in fp16; "
+                 "simkit/data/measurements/throughput_tensorrt_llm_perf_overview.csv "
+                 "(catalog models only)")
 SPLITWISE = ("Splitwise step times (Patel et al., ISCA 2024, arXiv:2311.18677), "
              "github.com/Mutinifni/splitwise-sim@8f99e7dc9b40 data/perf_model.csv: prefill and "
              "decode iterations of Llama-2-70B (TP 2/4/8) and BLOOM-176B (TP 8), fp16; "
@@ -60,12 +69,13 @@ PROFILES = {
         source=ARGONNE + "; NVIDIA rows only (A100-40GB, H100 SXM)",
         data_date="2024-09-27"),
     "tensorrt-llm": dict(
-        rows=lambda: _no_moe(static_batches("tensorrt-llm")),
-        description="TensorRT-LLM 0.11 (fitted on A100/H100 static batches)",
-        engine_version="TensorRT-LLM 0.11.0",
+        rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")), offline_throughputs()),
+        description="TensorRT-LLM 0.11-0.17 (fitted on static batches and max-load "
+        "throughput)",
+        engine_version="TensorRT-LLM 0.11.0 (static batches), 0.17 (max-load throughput)",
         source=ARGONNE + "; dense models (Mixtral rows left out: identical prompts route "
-        "every sequence to the same experts)",
-        data_date="2024-09-27"),
+        "every sequence to the same experts). And " + PERF_OVERVIEW,
+        data_date="2024-09-27 (0.11 runs); 0.17 table of NVIDIA/TensorRT-LLM@258c7540c035"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),
@@ -74,6 +84,14 @@ PROFILES = {
         engine_version="not named by the source",
         source=SPLITWISE, data_date="2023-11"),
 }
+
+
+def _join(*found):
+    rows, skipped = [], []
+    for r, s in found:
+        rows += r
+        skipped += s
+    return rows, skipped
 
 
 def _no_moe(found):
