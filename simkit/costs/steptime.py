@@ -67,15 +67,19 @@ class StepTime:
     prefill: sp.Expr  # in b, n
     values: dict = field(default_factory=dict)  # symbol -> number (model, hardware, engine)
     terms: dict = field(default_factory=dict)  # name -> (decode term, prefill term)
+    _fns: dict = field(default_factory=dict, repr=False)  # lambdified numeric forms
 
     def numeric(self, expr: sp.Expr) -> sp.Expr:
         return sp.sympify(expr).subs(self.values)
 
     def value(self, which: str, b: int, length: int) -> float:
         """Seconds of the decode step (length = t) or the prefill (length = n)."""
-        e = self.decode if which == "decode" else self.prefill
-        var = S.t if which == "decode" else S.n
-        return float(self.numeric(e).subs({S.b: b, var: length}))
+        f = self._fns.get(which)
+        if f is None:
+            e = self.decode if which == "decode" else self.prefill
+            var = S.t if which == "decode" else S.n
+            f = self._fns[which] = sp.lambdify((S.b, var), self.numeric(e), "math")
+        return float(f(b, length))
 
 
 def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
