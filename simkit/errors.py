@@ -18,3 +18,13 @@ class SimkitWarning(UserWarning):
     """Something the user should know that does not stop the run: a what-if beyond the
     model's trained context, a window that covers the whole context. The CLI prints each
     distinct one once, as one line on stderr."""
+
+
+def what_if(what: str, context: int, model_name: str) -> None:
+    """Warn once that a length is a what-if beyond the deployed context (never refuse it:
+    "what would 30,000-token contracts cost on Mistral-7B's window?" is a real question)."""
+    import warnings
+
+    warnings.warn(SimkitWarning(
+        f"{what} is beyond {model_name}'s {context}-token context: a what-if (set "
+        "model.max_context / --max-context to the deployed context to silence this)"))

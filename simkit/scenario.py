@@ -729,6 +729,25 @@ def _check_plan_compare(s: Scenario, ctx: _Ctx) -> None:
             ctx.err(f"plan.compare[{i}]", f"{kind!r}: {e.messages[0].split(': ', 1)[-1]}")
 
 
+def _check_what_ifs(s: Scenario) -> None:
+    """Say, when the scenario loads, which of its lengths are what-ifs beyond the deployed
+    context (the model's own, or model.max_context): every command then says it once, sweeps
+    and searches included, before any point runs."""
+    from simkit.errors import what_if
+
+    cfg = s.model_config()
+    context = s.model.max_context or cfg.max_context
+    if s.serving.max_seq_len is not None and s.serving.max_seq_len > context:
+        what_if(f"serving.max_seq_len {s.serving.max_seq_len}", context, cfg.name)
+    for nm in ("prompt_tokens", "output_tokens"):
+        spec = getattr(s.workload, nm)
+        for key in ("max", "value", "high"):
+            v = getattr(spec, key)
+            if v is not None and v > context and (key == "max" or spec.dist in
+                                                  ("fixed", "uniform")):
+                what_if(f"workload.{nm}.{key} {v}", context, cfg.name)
+
+
 def _check_compare(s: Scenario, ctx: _Ctx) -> None:
     for i, k in enumerate(s.report.compare):
         if k not in s.sweep:
@@ -840,6 +859,7 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
             _check_sweep(d["sweep"], None, ctx)
         raise SimkitError(*dict.fromkeys(ctx.errors))
     assert s is not None
+    _check_what_ifs(s)
     if "sweep" in d:
         grid = _check_sweep(d["sweep"], s, ctx)
         if ctx.errors or grid is None:

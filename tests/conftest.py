@@ -51,3 +51,37 @@ def published():
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def published_models():
+    """Published total/active parameter counts of recent checkpoints, with their sources and
+    counting conventions (tests/data/published_models.json), by id."""
+    rows = json.loads((DATA / "published_models.json").read_text())
+    return {r["id"]: r for r in rows}
+
+
+@pytest.fixture(scope="session")
+def hf_config():
+    """A Hugging Face config copy of tests/data/hf_configs (provenance in SOURCES.md) as a
+    dict: `hf_config("openai__gpt-oss-20b.json")`."""
+    def _load(name: str) -> dict:
+        return json.loads((DATA / "hf_configs" / name).read_text())
+
+    return _load
+
+
+@pytest.fixture(scope="session")
+def agrees_with_headline():
+    return _agrees_with_headline
+
+
+def _agrees_with_headline(got: float, text: str) -> bool:
+    """Does a count agree with a published headline such as "20.91B" or "70B"? A headline
+    with u = one unit of its last digit is either rounded (P - u/2 <= x < P + u/2) or
+    truncated (P <= x < P + u): Meta writes 70.55B as "70B" and 405.85B as "405B", Qwen
+    3.35B as "3.3B". Both readings are allowed, nothing wider."""
+    num = text.rstrip("B").replace(",", "")
+    decimals = len(num.split(".")[1]) if "." in num else 0
+    p, u = float(num) * 1e9, 1e9 * 10.0 ** -decimals
+    return p - u / 2 <= got < p + u

@@ -75,3 +75,22 @@ def test_architecture_comparison_plan_runs_reduced():
     r = plan(s, requests=100)
     assert {c["attention"] for c in r.comparison} == {"full", "window", "linear"}
     assert r.best_attention in {"full", "window", "linear"}
+
+
+def test_interleaved_stack_holds_a_fifth_of_the_uniform_kv_at_128k():
+    # gpt-oss-20b: 12 full layers x 2 (K, V) x 8 heads x 64 x 2 B per position, plus 12
+    # window layers holding 128 positions each; Llama-3.1-8B: 32 x 2 x 8 x 128 x 2 B
+    from simkit.costs.compiled import step_model_for
+
+    s = load_scenario(ROOT / "scenarios" / "interleaved-vs-uniform-128k.toml")
+    t = 131072
+    kv = {}
+    for p in s.points():
+        sm = step_model_for(s.at_point(p))
+        kv[p["model.name"]] = float(sm.kv_bytes([t])[0])
+    assert kv["llama-3.1-8b"] == 32 * 2 * 8 * 128 * 2 * t
+    assert kv["gpt-oss-20b"] == 12 * 2 * 8 * 64 * 2 * t + 12 * 2 * 8 * 64 * 2 * 128
+    assert kv["llama-3.1-8b"] / kv["gpt-oss-20b"] > 5
+    runs = {p["model.name"]: simulate(s.at_point(p), requests=12).summary for p in s.points()}
+    assert runs["gpt-oss-20b"]["ttft_s"]["p50"] < runs["llama-3.1-8b"]["ttft_s"]["p50"]
+    assert runs["gpt-oss-20b"]["kv_peak_bytes"] < runs["llama-3.1-8b"]["kv_peak_bytes"]

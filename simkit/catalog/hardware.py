@@ -367,12 +367,20 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Hardwa
     required = ("name", "peak_flops_per_s", "memory_bandwidth_bytes_per_s",
                 "memory_capacity_bytes")
     errors += [f"{where}.{k}: missing" for k in required if k not in data]
+    for k in ("name", "description", "source"):
+        if k in data and not isinstance(data[k], str):
+            errors.append(f"{where}.{k}: must be a string, got {data[k]!r}")
+    if "calibrated" in data and not isinstance(data["calibrated"], bool):
+        errors.append(f"{where}.calibrated: must be true or false, got {data['calibrated']!r}")
+    if "calibration" in data and not isinstance(data["calibration"], Mapping):
+        errors.append(f"{where}.calibration: must be a table (the fit details `simkit "
+                      f"calibrate` writes), got {data['calibration']!r}")
     if errors:
         raise SimkitError(*errors)
-    kw: dict[str, Any] = {"name": str(data["name"]),
-                          "description": str(data.get("description", data["name"])),
-                          "source": str(data.get("source", "user profile")),
-                          "calibrated": bool(data.get("calibrated", False)),
+    kw: dict[str, Any] = {"name": data["name"],
+                          "description": data.get("description", data["name"]),
+                          "source": data.get("source", "user profile"),
+                          "calibrated": data.get("calibrated", False),
                           "calibration": dict(data.get("calibration", {}))}
     peaks = data["peak_flops_per_s"]
     if not isinstance(peaks, Mapping) or not peaks:

@@ -1,7 +1,9 @@
-"""Model configurations: the thirteen catalog models and a Hugging Face `config.json` loader.
+"""Model configurations: `ModelConfig`, the catalog and `load_model`.
 
-Every entry carries its source. Shapes follow the Hugging Face configs (the authority for
-Llama-2 shapes) or the paper named beside them. Traps handled here:
+Every entry carries its source. The original thirteen follow the Hugging Face configs (the
+authority for Llama-2 shapes) or the paper named beside them; the recent entries are their
+published `config.json` (architecture keys, source beside each) read by the Hugging Face
+importer (`simkit.catalog.hf`), so one place knows each family's layer layout. Traps:
 - Falcon-7B's `multi_query: true` means ONE key/value head (71 query heads of 64).
 - Mistral-7B's default attention is its 4096-token sliding window (rolling buffer).
 - DeepSeek-V2 uses multi-head latent attention (MLA) and a DeepSeekMoE FFN whose first layer
@@ -12,13 +14,16 @@ Llama-2 shapes) or the paper named beside them. Traps handled here:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from simkit.catalog.hf import from_hf_config, load_hf_file
 from simkit.errors import SimkitError
+
+__all__ = ["CATALOG", "ModelConfig", "from_hf_config", "load_model", "model_names",
+           "with_overrides"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,14 @@ class ModelConfig:
     linear_key_dim: int = 0
     linear_value_dim: int = 0
     linear_conv: int = 0  # Gated DeltaNet's short-conv width
+    # weights each invocation of a shared block owns (Zamba2, arXiv:2411.15242; transformers
+    # zamba2/modeling_zamba2.py): a d x d projection of the block's output
+    # (`Zamba2HybridLayer.linear`) and LoRA adapters of rank `adapter_rank` on the MLP input
+    # (`use_shared_mlp_adapter`) and on q, k, v (`use_shared_attention_adapter`)
+    block_out_proj: bool = False
+    block_adapter_rank: int = 0
+    block_mlp_adapters: bool = False
+    block_attn_adapters: bool = False
     # defaults for the attention kind and its settings
     default_attention: str = "full"
     default_window: int = 0
@@ -224,6 +237,144 @@ CATALOG: dict[str, ModelConfig] = {
 }
 
 
+
+_LAYER = ["sliding_attention", "full_attention"]  # gpt-oss's layer_types, as published
+
+
+def _from_config(name: str, source: str, config: Mapping[str, Any], *, total: float,
+                 total_source: str, active: float = 0.0) -> ModelConfig:
+    """A catalog entry read from its published config by the Hugging Face importer."""
+    m = from_hf_config(config, name=name, source=source)
+    return replace(m, param_count_published=total, param_count_published_source=total_source,
+                   active_params_published=active)
+
+
+#: recent entries: (name, config source, the config's architecture keys, published counts).
+#: Counts and their counting conventions: tests/data/published_models.json.
+_PUBLISHED_CONFIGS: tuple = (
+    ("llama-3.1-8b", "huggingface.co/meta-llama/Llama-3.1-8B/config.json",
+     {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+      "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+      "vocab_size": 128256, "max_position_embeddings": 131072, "attention_bias": False,
+      "mlp_bias": False, "tie_word_embeddings": False},
+     dict(total=8e9, total_source="Llama 3 Herd of Models, arXiv:2407.21783, Table 3 (8B); "
+          "model card")),
+    ("llama-3.1-70b", "huggingface.co/meta-llama/Llama-3.1-70B/config.json",
+     {"model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
+      "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
+      "vocab_size": 128256, "max_position_embeddings": 131072, "attention_bias": False,
+      "mlp_bias": False, "tie_word_embeddings": False},
+     dict(total=70e9, total_source="arXiv:2407.21783, Table 3 (70B); model card")),
+    ("llama-3.1-405b", "huggingface.co/meta-llama/Llama-3.1-405B/config.json",
+     {"model_type": "llama", "hidden_size": 16384, "intermediate_size": 53248,
+      "num_hidden_layers": 126, "num_attention_heads": 128, "num_key_value_heads": 8,
+      "vocab_size": 128256, "max_position_embeddings": 131072, "attention_bias": False,
+      "mlp_bias": False, "tie_word_embeddings": False},
+     dict(total=405e9, total_source="arXiv:2407.21783, Table 3 (405B); model card")),
+    ("qwen3-32b", "huggingface.co/Qwen/Qwen3-32B/config.json",
+     {"model_type": "qwen3", "hidden_size": 5120, "intermediate_size": 25600,
+      "num_hidden_layers": 64, "num_attention_heads": 64, "num_key_value_heads": 8,
+      "head_dim": 128, "vocab_size": 151936, "max_position_embeddings": 40960,
+      "attention_bias": False, "use_sliding_window": False, "sliding_window": None,
+      "max_window_layers": 64, "tie_word_embeddings": False},
+     dict(total=32.8e9, total_source="huggingface.co/Qwen/Qwen3-32B model card: 'Number of "
+          "Parameters: 32.8B'")),
+    ("qwen3-30b-a3b", "huggingface.co/Qwen/Qwen3-30B-A3B/config.json",
+     {"model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144,
+      "moe_intermediate_size": 768, "num_hidden_layers": 48, "num_attention_heads": 32,
+      "num_key_value_heads": 4, "head_dim": 128, "num_experts": 128,
+      "num_experts_per_tok": 8, "decoder_sparse_step": 1, "mlp_only_layers": [],
+      "vocab_size": 151936, "max_position_embeddings": 40960, "attention_bias": False,
+      "use_sliding_window": False, "sliding_window": None, "max_window_layers": 48,
+      "tie_word_embeddings": False},
+     dict(total=30.5e9, active=3.3e9, total_source="huggingface.co/Qwen/Qwen3-30B-A3B model "
+          "card: '30.5B in total and 3.3B activated'")),
+    ("gpt-oss-20b", "huggingface.co/openai/gpt-oss-20b/config.json",
+     {"model_type": "gpt_oss", "hidden_size": 2880, "intermediate_size": 2880,
+      "num_hidden_layers": 24, "num_attention_heads": 64, "num_key_value_heads": 8,
+      "head_dim": 64, "num_local_experts": 32, "num_experts_per_tok": 4,
+      "experts_per_token": 4, "layer_types": _LAYER * 12, "sliding_window": 128,
+      "vocab_size": 201088, "max_position_embeddings": 131072, "attention_bias": True,
+      "tie_word_embeddings": False},
+     dict(total=20.91e9, active=3.61e9, total_source="gpt-oss model card (OpenAI 2025, "
+          "arXiv:2508.10925) Table 1: 20.91B total, 3.61B active")),
+    ("gpt-oss-120b", "huggingface.co/openai/gpt-oss-120b/config.json",
+     {"model_type": "gpt_oss", "hidden_size": 2880, "intermediate_size": 2880,
+      "num_hidden_layers": 36, "num_attention_heads": 64, "num_key_value_heads": 8,
+      "head_dim": 64, "num_local_experts": 128, "num_experts_per_tok": 4,
+      "experts_per_token": 4, "layer_types": _LAYER * 18, "sliding_window": 128,
+      "vocab_size": 201088, "max_position_embeddings": 131072, "attention_bias": True,
+      "tie_word_embeddings": False},
+     dict(total=116.83e9, active=5.13e9, total_source="arXiv:2508.10925 Table 1: 116.83B "
+          "total, 5.13B active")),
+    ("gemma-3-27b", "huggingface.co/google/gemma-3-27b-it/config.json (text_config; the "
+     "omitted keys take Gemma3TextConfig defaults)",
+     {"model_type": "gemma3", "text_config": {
+         "model_type": "gemma3_text", "hidden_size": 5376, "intermediate_size": 21504,
+         "num_hidden_layers": 62, "num_attention_heads": 32, "num_key_value_heads": 16,
+         "head_dim": 128, "sliding_window": 1024}},
+     dict(total=27e9, total_source="Gemma 3 Technical Report, arXiv:2503.19786, Table 1 "
+          "(27B, including the 417M SigLIP vision encoder)")),
+    ("deepseek-v3", "huggingface.co/deepseek-ai/DeepSeek-V3/config.json",
+     {"model_type": "deepseek_v3", "hidden_size": 7168, "intermediate_size": 18432,
+      "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128,
+      "num_key_value_heads": 128, "kv_lora_rank": 512, "q_lora_rank": 1536,
+      "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+      "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+      "first_k_dense_replace": 3, "moe_layer_freq": 1, "vocab_size": 129280,
+      "max_position_embeddings": 163840, "attention_bias": False,
+      "tie_word_embeddings": False},
+     dict(total=671e9, active=37e9, total_source="DeepSeek-V3 Technical Report, "
+          "arXiv:2412.19437, abstract: 671B total, 37B activated (without the 14B MTP "
+          "module)")),
+    ("jamba-1.5-mini", "huggingface.co/ai21labs/AI21-Jamba-1.5-Mini/config.json",
+     {"model_type": "jamba", "hidden_size": 4096, "intermediate_size": 14336,
+      "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+      "attn_layer_period": 8, "attn_layer_offset": 4, "expert_layer_period": 2,
+      "expert_layer_offset": 1, "num_experts": 16, "num_experts_per_tok": 2,
+      "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_dt_rank": 256,
+      "mamba_proj_bias": False, "sliding_window": None, "vocab_size": 65536,
+      "max_position_embeddings": 262144, "tie_word_embeddings": False},
+     dict(total=52e9, active=12e9, total_source="Jamba-1.5, arXiv:2408.12570, abstract and "
+          "model card: 12B active, 52B total")),
+    ("qwen3-next-80b-a3b", "huggingface.co/Qwen/Qwen3-Next-80B-A3B-Thinking/config.json "
+     "(the -Instruct release has the same architecture keys)",
+     {"model_type": "qwen3_next", "hidden_size": 2048, "intermediate_size": 5120,
+      "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512,
+      "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2,
+      "head_dim": 256, "num_experts": 512, "num_experts_per_tok": 10,
+      "decoder_sparse_step": 1, "mlp_only_layers": [], "full_attention_interval": 4,
+      "linear_num_key_heads": 16, "linear_num_value_heads": 32, "linear_key_head_dim": 128,
+      "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4, "use_sliding_window": False,
+      "vocab_size": 151936, "max_position_embeddings": 262144,
+      "tie_word_embeddings": False},
+     dict(total=80e9, active=3e9, total_source="huggingface.co/Qwen/Qwen3-Next-80B-A3B-"
+          "Instruct model card: '80B in total and 3B activated'")),
+    ("mamba-2-2.7b", "huggingface.co/state-spaces/mamba2-2.7b/config.json (mamba_ssm "
+     "format, no model_type; Mamba2 module defaults for absent keys)",
+     {"d_model": 2560, "d_intermediate": 0, "n_layer": 64, "vocab_size": 50277,
+      "ssm_cfg": {"layer": "Mamba2"}, "attn_layer_idx": [], "rms_norm": True,
+      "pad_vocab_size_multiple": 16, "tie_embeddings": True},
+     dict(total=2.7e9, total_source="Dao & Gu 2024, 'Transformers are SSMs' (Mamba-2), "
+          "arXiv:2405.21060, model size 2.7B; checkpoint name")),
+    ("llama-4-scout", "huggingface.co/meta-llama/Llama-4-Scout-17B-16E-Instruct/config.json "
+     "(text_config; omitted per-layer keys take Llama4TextConfig defaults)",
+     {"model_type": "llama4", "text_config": {
+         "model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+         "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+         "num_key_value_heads": 8, "head_dim": 128, "num_local_experts": 16,
+         "num_experts_per_tok": 1, "interleave_moe_layer_step": 1,
+         "attention_chunk_size": 8192, "use_qk_norm": True, "attention_bias": False,
+         "vocab_size": 202048, "max_position_embeddings": 10485760}},
+     dict(total=109e9, active=17e9, total_source="huggingface.co/meta-llama/Llama-4-Scout-"
+          "17B-16E-Instruct model card: 17B activated, 109B total (with the vision "
+          "encoder)")),
+)
+
+CATALOG.update({name: _from_config(name, src, cfg, **pub)
+                for name, src, cfg, pub in _PUBLISHED_CONFIGS})
+
+
 def model_names() -> list[str]:
     return list(CATALOG)
 
@@ -235,120 +386,9 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         return CATALOG[key]
     p = Path(key)
     if p.suffix == ".json" or p.exists():
-        if not p.is_file():
-            raise SimkitError(f"model: no such config file {key!r}")
-        try:
-            data = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise SimkitError(f"model: {key}: not valid JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise SimkitError(f"model: {key}: a config.json must hold a JSON object")
-        return from_hf_config(data, name=p.parent.name or p.stem, source=str(p))
+        return load_hf_file(p)
     raise SimkitError(f"model: unknown model {key!r}; choose one of {', '.join(CATALOG)} "
                       "or give a path to a Hugging Face config.json")
-
-
-def _get(d: Mapping[str, Any], where: str, *keys: str, default: Any = None) -> Any:
-    for k in keys:
-        if k in d and d[k] is not None:
-            v = d[k]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise SimkitError(f"{where}: {k} must be a number, got {v!r}")
-            if v <= 0 and not k.startswith(("first_k", "n_shared", "num_local")):
-                raise SimkitError(f"{where}: {k} must be > 0, got {v!r}")
-            return v
-    if default is None:
-        raise SimkitError(f"{where}: missing {' or '.join(keys)}")
-    return default
-
-
-def from_hf_config(cfg: Mapping[str, Any], name: str = "custom",
-                   source: str = "config.json") -> ModelConfig:
-    """Read a Hugging Face config (llama, mistral, mixtral, opt, falcon, gpt2, gpt_neox,
-    deepseek_v2, mamba). Unknown `model_type`s that use llama-style keys load as llama."""
-    mt = str(cfg.get("model_type", "llama")).lower()
-    w = f"model: {source}"
-    g = lambda *k, default=None: _get(cfg, w, *k, default=default)  # noqa: E731
-    if mt == "mamba":
-        d = int(g("hidden_size", "d_model"))
-        vocab = int(g("vocab_size"))
-        pad = int(cfg.get("pad_vocab_size_multiple", 8) or 1)
-        vocab = -(-vocab // pad) * pad
-        return ModelConfig(
-            name=name, source=source, n_layers=int(g("num_hidden_layers", "n_layer")),
-            d_model=d, n_heads=max(1, d // 128), n_kv_heads=max(1, d // 128), head_dim=128,
-            vocab_size=vocab, max_context=1_000_000, ffn_dim=0, norms_per_layer=1,
-            tie_embeddings=bool(cfg.get("tie_word_embeddings", cfg.get("tie_embeddings", True))),
-            d_state=int(g("state_size", "d_state", default=16)),
-            d_conv=int(g("conv_kernel", "d_conv", default=4)),
-            ssm_expand=int(g("expand", default=2)),
-            dt_rank=int(cfg["time_step_rank"]) if isinstance(cfg.get("time_step_rank"), int)
-            else math.ceil(d / 16),
-            default_attention="ssm")
-    if mt in ("gpt2", "gpt_neox", "gptj", "opt", "falcon", "refinedweb", "refinedwebmodel"):
-        d = int(g("hidden_size", "n_embd", "d_model"))
-        L = int(g("num_hidden_layers", "n_layer", "num_layers"))
-        H = int(g("num_attention_heads", "n_head"))
-        if mt in ("falcon", "refinedweb", "refinedwebmodel"):
-            if cfg.get("new_decoder_architecture"):
-                kv = int(g("num_kv_heads", "n_head_kv", default=H))
-            elif cfg.get("multi_query", True):
-                kv = 1  # Falcon-7B: multi_query means a single shared K/V head
-            else:
-                kv = H
-            parallel = bool(cfg.get("parallel_attn", True))
-            return ModelConfig(
-                name=name, source=source, n_layers=L, d_model=d, n_heads=H, n_kv_heads=kv,
-                head_dim=d // H, vocab_size=int(g("vocab_size")),
-                max_context=int(g("max_position_embeddings", default=2048)),
-                ffn_dim=int(g("ffn_hidden_size", default=4 * d)), ffn_gated=False,
-                norm="layer", norms_per_layer=1 if parallel else 2,
-                attn_bias=bool(cfg.get("bias", False)), ffn_bias=bool(cfg.get("bias", False)),
-                tie_embeddings=bool(cfg.get("tie_word_embeddings", True)))
-        ffn = int(g("ffn_dim", "n_inner", "intermediate_size", default=4 * d))
-        positions = 0
-        if mt in ("gpt2", "opt"):
-            positions = int(g("max_position_embeddings", "n_positions", default=2048))
-            positions += 2 if mt == "opt" else 0
-        return ModelConfig(
-            name=name, source=source, n_layers=L, d_model=d, n_heads=H, n_kv_heads=H,
-            head_dim=d // H, vocab_size=int(g("vocab_size")),
-            max_context=int(g("max_position_embeddings", "n_positions", "n_ctx", default=2048)),
-            ffn_dim=ffn, ffn_gated=False, norm="layer", attn_bias=True, ffn_bias=True,
-            tie_embeddings=bool(cfg.get("tie_word_embeddings", mt != "gpt_neox")),
-            learned_positions=positions)
-    # llama family (llama, mistral, mixtral, qwen2-like, deepseek, deepseek_v2)
-    d = int(g("hidden_size"))
-    H = int(g("num_attention_heads"))
-    kv = int(g("num_key_value_heads", default=H))
-    head_dim = int(g("head_dim", default=d // H))
-    sliding = cfg.get("sliding_window")
-    window = int(sliding) if isinstance(sliding, int) and not isinstance(sliding, bool) and \
-        sliding > 0 and cfg.get("use_sliding_window", True) else 0
-    kw: dict[str, Any] = dict(
-        name=name, source=source, n_layers=int(g("num_hidden_layers")), d_model=d,
-        n_heads=H, n_kv_heads=kv, head_dim=head_dim, vocab_size=int(g("vocab_size")),
-        max_context=int(g("max_position_embeddings", default=4096)),
-        ffn_dim=int(g("intermediate_size")),
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        default_attention="window" if window else "full", default_window=window)
-    if "num_local_experts" in cfg:  # mixtral
-        kw.update(n_experts=int(g("num_local_experts")),
-                  experts_per_token=int(g("num_experts_per_tok", default=2)))
-    if mt == "deepseek_v2" or "kv_lora_rank" in cfg:
-        kw.update(
-            kv_lora_rank=int(g("kv_lora_rank")), q_lora_rank=int(cfg.get("q_lora_rank") or 0),
-            qk_rope_head_dim=int(g("qk_rope_head_dim")),
-            head_dim=int(g("qk_nope_head_dim", default=head_dim)),
-            v_head_dim=int(g("v_head_dim", default=head_dim)), n_kv_heads=H,
-            default_attention="mla")
-        if cfg.get("n_routed_experts"):
-            kw.update(n_experts=int(g("n_routed_experts")),
-                      experts_per_token=int(g("num_experts_per_tok")),
-                      n_shared_experts=int(cfg.get("n_shared_experts") or 0),
-                      moe_ffn_dim=int(g("moe_intermediate_size")),
-                      first_dense_layers=int(cfg.get("first_k_dense_replace") or 0))
-    return ModelConfig(**kw)
 
 
 def with_overrides(model: ModelConfig, **changes: Any) -> ModelConfig:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from simkit.commands._common import nonneg_int
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,6 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a smaller grid (under a minute on a 2-core machine)")
     p.add_argument("-o", "--output", metavar="PROFILE.toml",
+<<<<<<< HEAD
                    help="write the calibrated hardware profile (or, with --measurements, "
                    "the engine profile) here")
     p.add_argument("--name", default=None, help="profile name (default calibrated-cpu; with "
@@ -38,6 +41,12 @@ def register(subparsers) -> None:
                    "simkit.calibrate.engine_fit.HELDOUT_THRESHOLD)")
     p.add_argument("--force", action="store_true",
                    help="with --measurements: write the profile even above that threshold")
+=======
+                   help="write the calibrated hardware profile here")
+    p.add_argument("--name", default="calibrated-cpu", help="profile name (default %(default)s)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the timed inputs (default 0)")
+>>>>>>> main
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 

@@ -90,13 +90,40 @@ def run(args) -> int:
 
 
 def model_summary(model, arch) -> str:
-    """What was read: `24 layers: 12 full + 12 window(128); MoE 32 experts, top-4`."""
-    parts = [arch.describe()]
+    """What was read: `24 layers: 12 window(128) + 12 full; MoE 32 experts, top-4; 64 heads
+    / 8 KV heads of 64; context 131,072`. Each mixer family present names its own shape."""
+    from simkit.stack import describe
+
+    stack = arch.stack
+    kinds = {s.kind for s in stack}
+    variants = {s.variant for s in stack if s.variant}
+    if len(stack) == model.n_layers:
+        parts = [arch.describe()]
+    else:  # shared blocks (Zamba2) run inside layers: say both counts
+        parts = [f"{model.n_layers} layers = {describe(stack, 'blocks')}"]
     if model.is_moe:
         moe = f"MoE {model.n_experts} experts, top-{model.experts_per_token}"
         if model.n_shared_experts or model.shared_expert_ffn_dim:
             moe += f", {model.n_shared_experts or 1} shared"
         parts.append(moe)
-    parts.append(f"{model.n_heads} heads / {model.n_kv_heads} KV heads of {model.head_dim}")
+    if kinds & {"full", "window", "chunked", "sparse", "memory"} or "plain" in variants \
+            or "lightning" in variants:
+        attn = [s for s in stack if s.kind in ("full", "window", "chunked", "sparse")]
+        hd = {s.head_dim or model.head_dim for s in attn} or {model.head_dim}
+        parts.append(f"{model.n_heads} heads / {model.n_kv_heads} KV heads of "
+                     f"{'/'.join(str(h) for h in sorted(hd))}")
+    if "mla" in kinds:
+        parts.append(f"{model.n_heads} heads, MLA latent {model.kv_lora_rank} + RoPE key "
+                     f"{model.qk_rope_head_dim}")
+    if "gated_deltanet" in variants:
+        parts.append(f"Gated DeltaNet {model.linear_key_heads} key / "
+                     f"{model.linear_value_heads} value heads of {model.linear_key_dim}x"
+                     f"{model.linear_value_dim}")
+    if "ssm" in kinds:
+        ssm = f"SSM inner {model.d_inner}, state {model.d_state}"
+        if "mamba2" in variants:
+            ssm += f", {model.d_inner // (model.ssm_head_dim or 64)} heads, " \
+                f"{model.ssm_groups} group{'s' if model.ssm_groups > 1 else ''}"
+        parts.append(ssm)
     parts.append(f"context {model.max_context:,}")
     return "; ".join(parts)

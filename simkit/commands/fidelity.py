@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from simkit.commands._common import positive_int
+from simkit.commands._common import nonneg_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -21,12 +21,13 @@ def register(subparsers) -> None:
     p.add_argument("--pairs", type=positive_int, default=16,
                    help="stored key/value pairs per sequence (default %(default)s)")
     p.add_argument("--window", type=positive_int, default=256, help="window w (default 256)")
-    p.add_argument("--global-tokens", type=int, default=16, help="global tokens g (default 16)")
+    p.add_argument("--global-tokens", type=nonneg_int, default=16,
+                   help="global tokens g (default 16)")
     p.add_argument("--memory-slots", type=positive_int, default=64,
                    help="memory slots m (default 64)")
     p.add_argument("--segment", type=positive_int, default=256,
                    help="memory segment length s (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed (default 0)")
     p.add_argument("--json", action="store_true",
                    help='print {"lengths": [...], "recall": {family: [...]}, ...}')
     p.set_defaults(func=run)
@@ -35,14 +36,21 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from simkit.calibrate.fidelity import DEFAULT_LENGTHS, RecallTask, run_fidelity
     from simkit.commands._common import print_json
-    from simkit.errors import SimkitError
+    import warnings
 
-    if args.global_tokens < 0:
-        raise SimkitError(f"--global-tokens: must be an integer >= 0, got {args.global_tokens}")
+    from simkit.errors import SimkitWarning
+
+    lengths = args.lengths or DEFAULT_LENGTHS
     task = RecallTask(pairs=args.pairs, trials=args.trials, window=args.window,
                       global_tokens=args.global_tokens, memory_slots=args.memory_slots,
                       segment=args.segment)
-    result = run_fidelity(lengths=args.lengths or DEFAULT_LENGTHS, seed=args.seed, task=task)
+    result = run_fidelity(lengths=lengths, seed=args.seed, task=task)
+    if args.window >= max(lengths):
+        # a window covering every length never slides: it is full attention (as the cost
+        # layer decides for a window covering the context)
+        warnings.warn(SimkitWarning(
+            f"--window {args.window} covers every length (up to {max(lengths)}): the window "
+            "family is full attention here"))
     if args.json:
         print_json(result.to_dict())
         return 0

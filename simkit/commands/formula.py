@@ -74,44 +74,74 @@ def step_formulas(model, arch, hw, gpus=1, engine=None, ideal=False, quantity=No
 
 
 def formulas(model, arch, quantity=None, latex=False) -> dict:
+    """The expressions of `quantity` (all when None): whole model, each layer group's term
+    (a model is a per-group sum), and with the model's numbers."""
     import sympy as sp
 
     from simkit.costs import model_costs
-    from simkit.costs.analysis import QUANTITIES, quantity_expr
     from simkit.costs import symbols as S
+    from simkit.costs.analysis import QUANTITIES, quantity_expr
+    from simkit.costs.model import MEANING as MODEL_MEANING
     from simkit.costs.symbols import MEANING
 
     mc = model_costs(model, arch)
     names = [quantity] if quantity else list(QUANTITIES)
     show = sp.latex if latex else sp.sstr
+    notes = sorted({g.mixer.prefill_note for g in mc.groups
+                    if g.mixer is not None and g.mixer.prefill_note})
     out = {"model": model.name, "attention": mc.arch.attention,
+           "layers": mc.arch.describe(),
            "big_o": {"time": mc.big_o_time, "cache": mc.big_o_cache},
-           "prefill_note": mc.mixer.prefill_note, "quantities": {}, "symbols": {}}
-    per_layer = {"attention_prefill_flops": mc.mixer.core_prefill_flops,
-                 "attention_decode_flops": mc.mixer.core_decode_flops,
-                 "cache_bytes": mc.mixer.cache_elems * S.beta_kv,
-                 "params": mc.mixer.params}
+           "prefill_note": "; ".join(notes), "quantities": {}, "symbols": {},
+           "groups": [{"label": g.label, "layers": g.count, "count_symbol": str(g.count_symbol)}
+                      for g in mc.groups]}
     used = set()
     for q in names:
         expr, var = quantity_expr(mc, q)
-        numeric = sp.nsimplify(mc.numeric(expr)) if not mc.numeric(expr).has(sp.Piecewise, sp.Min, sp.Mod) \
-            else mc.numeric(expr)
+        num = mc.numeric(expr)
+        numeric = sp.nsimplify(num) if not num.has(sp.Piecewise, sp.Min, sp.Mod) else num
         entry = {"unit": QUANTITIES[q][2], "length": str(var) if var is not None else None,
                  "symbolic": show(expr), "numeric": show(numeric)}
-        if q in per_layer:
-            entry["per_layer_mixer"] = show(per_layer[q])
-            used |= per_layer[q].free_symbols
+        if len(mc.groups) > 1:
+            entry["per_group"] = [
+                {"group": g.label, "layers": g.count, "term": show(g.terms[q]),
+                 "numeric": show(mc.numeric(g.terms[q]))}
+                for g in mc.groups if q in g.terms and g.terms[q] != 0]
+            for g in mc.groups:
+                used |= sp.sympify(g.terms.get(q, 0)).free_symbols
+        mixer = mc.mixer
+        per_layer = {"attention_prefill_flops": lambda m: m.core_prefill_flops,
+                     "attention_decode_flops": lambda m: m.core_decode_flops,
+                     "cache_bytes": lambda m: m.cache_elems * S.beta_kv,
+                     "params": lambda m: m.params}
+        if len(mc.groups) == 1 and mixer is not None and q in per_layer:
+            one = sp.sympify(per_layer[q](mixer))
+            entry["per_layer_mixer"] = show(one)
+            used |= one.free_symbols
         out["quantities"][q] = entry
         used |= expr.free_symbols
     for sym in sorted(used, key=str):
-        meaning = MEANING.get(sym, {"L_a": "attention layers (hybrid)", "L_s": "SSM layers "
-                                    "(hybrid)", "L_d": "dense-FFN layers", "c_kv":
-                                    "layers per shared cache", "c_w": "layers per shared "
-                                    "weights"}.get(str(sym), ""))
+        name = str(sym)
+        meaning = MEANING.get(sym) or MODEL_MEANING.get(name) or _group_meaning(name, mc)
         val = mc.values.get(sym)
-        out["symbols"][str(sym)] = {"meaning": meaning,
-                                    "value": float(val) if val is not None else None}
+        out["symbols"][name] = {"meaning": meaning,
+                                "value": float(val) if val is not None else None}
     return out
+
+
+def _group_meaning(name: str, mc) -> str:
+    """Meaning of a per-group symbol: `L_window` (layers of a group) or a renamed `w_2`."""
+    from simkit.costs.symbols import MEANING
+
+    for g in mc.groups:
+        if str(g.count_symbol) == name:
+            return f"layers of the {g.label} group"
+    base, _, idx = name.rpartition("_")
+    if idx.isdigit():
+        for sym, text in MEANING.items():
+            if str(sym) == base:
+                return f"{text} (layer group {idx})"
+    return ""
 
 
 def run(args) -> int:
@@ -163,7 +193,7 @@ def run(args) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(f"{out['model']} with {out['attention']} attention: prefill time "
+    print(f"{out['model']} ({out['layers']}): prefill time "
           f"{out['big_o']['time']}, cache {out['big_o']['cache']} in n"
           + (f" ({out['prefill_note']})" if out["prefill_note"] else ""))
     print("FLOPs count a multiply-add as 2; causal attention counts the causal half.")
@@ -171,6 +201,8 @@ def run(args) -> int:
         print(f"\n{q} [{e['unit']}]" + (f" in {e['length']}" if e["length"] else ""))
         if "per_layer_mixer" in e:
             print(f"  one layer's mixer : {e['per_layer_mixer']}")
+        for term in e.get("per_group", ()):
+            print(f"  {term['layers']} x {term['group']:12}: {term['term']}")
         print(f"  whole model       : {e['symbolic']}")
         print(f"  = {e['numeric']}")
     if "sensitivity" in out:

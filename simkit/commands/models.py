@@ -17,10 +17,12 @@ def run(args) -> int:
     if args.json:
         print_json({k: v.to_dict() for k, v in CATALOG.items()})
         return 0
-    print(f"{'name':14} {'layers':>6} {'d_model':>7} {'heads':>5} {'kv':>4} {'ctx':>8}  "
-          f"{'attention':9}  source")
+    from simkit.stack import describe
+
+    print(f"{'name':18} {'layers':>6} {'d_model':>7} {'heads':>5} {'kv':>4} {'ctx':>8}  "
+          f"{'layer stack':34}  source")
     for m in CATALOG.values():
-        kind = m.default_attention + (f" {m.default_window}" if m.default_window else "")
-        print(f"{m.name:14} {m.n_layers:>6} {m.d_model:>7} {m.n_heads:>5} {m.n_kv_heads:>4} "
-              f"{m.max_context:>8}  {kind:9}  {m.source}")
+        stack = describe(m.stack()).split(": ", 1)[1]  # "12 window(128) + 12 full"
+        print(f"{m.name:18} {m.n_layers:>6} {m.d_model:>7} {m.n_heads:>5} {m.n_kv_heads:>4} "
+              f"{m.max_context:>8}  {stack:34}  {m.source}")
     return 0

@@ -160,9 +160,16 @@ def max_context(model, arch: ArchSpec, budget_bytes: float, batch: int = 1,
     if float(cache.subs(S.t, 1)) > budget_bytes:
         return 0
     growing = _active_branch(cache, S.t, 10**12)
+    # chunked layers hold ((t - 1) mod c) + 1 positions, a sawtooth sympy cannot solve: solve
+    # on its upper envelope (mod -> c), a length that surely fits; the walk below then finds
+    # the first length whose cache overflows (at most one chunk further)
+    growing = growing.replace(lambda e: isinstance(e, sp.Mod), lambda e: e.args[1])
     x = sp.Symbol("t", positive=True)
-    roots = [r for r in sp.solve(sp.Eq(growing.subs(S.t, x), sp.Float(budget_bytes)), x)
-             if sp.N(r).is_real]
+    try:
+        roots = [r for r in sp.solve(sp.Eq(growing.subs(S.t, x), sp.Float(budget_bytes)), x)
+                 if sp.N(r).is_real]
+    except (NotImplementedError, TypeError):
+        roots = []
     t = int(math.floor(float(sp.N(roots[0])))) if roots else 1
     f = sp.lambdify((S.t,), cache, "numpy")
     while t > 0 and float(f(float(t))) > budget_bytes:  # guard the floor against rounding

@@ -379,13 +379,44 @@ class StepCostModel:
         st = total + np.arange(k, dtype=np.float64) * size
         return self._decode_rows_s(base, af * st + bf * size, ab * st + bb * size).tolist()
 
+    def ensure_tables(self, hi: int) -> bool:
+        """Tabulate every length up to `hi` now (the simulator knows its longest request);
+        True when the decode columns are exact integers (then `decode_grid_s` and
+        `step_ctx_s` apply)."""
+        return self._tables_for(int(hi)) is not None and self._exact_tables
+
+    def decode_grid_s(self, grid: np.ndarray) -> list[float]:
+        """`decode_steps_s` of a (steps x batch) integer grid of contexts whose every entry
+        is tabulated (`ensure_tables`): the simulator builds that grid for its memory
+        figures anyway, so the rows' exact sums cost two gathers."""
+        tab = self._tables
+        base = self._base_s(grid.shape[1], 0, 0)
+        return self._decode_rows_s(base, np.add.reduce(tab[2][grid], axis=1),
+                                   np.add.reduce(tab[3][grid], axis=1)).tolist()
+
+    def step_ctx_s(self, dec_ctx: np.ndarray, start: int, length: int) -> float:
+        """`step_time_s` of integer decode contexts `dec_ctx` (tabulated, exact) plus one
+        prefill chunk: the table lookups of `step_sum_s` for stacks whose per-token decode
+        costs are not affine (windows, chunks)."""
+        tab = self._tables
+        hi = start + length
+        pre_f = float(tab[0][hi] - tab[0][start])
+        pre_b = float(tab[1][start]) + float(length) * self.write_bytes_per_token \
+            + self.kv_layout.fixed_bytes
+        if dec_ctx.size:
+            dec_f = float(np.add.reduce(tab[2][dec_ctx]))
+            dec_b = float(np.add.reduce(tab[3][dec_ctx]))
+        else:
+            dec_f = dec_b = 0.0
+        return self._time_s(self._base_s(dec_ctx.size, length, 1), pre_f, pre_b, dec_f, dec_b)
+
     def decode_steps_s(self, ctx, k: int) -> np.ndarray:
         """Times of k consecutive decode-only iterations; row j has contexts ctx + j."""
         ctx = np.asarray(ctx)
         k = int(k)
         if ctx.size == 0:
             return np.zeros(k)
-        if ctx.dtype.kind in "iu":
+        if ctx.dtype.kind in "iu" and self._decode_affine is not None:
             out = self.decode_steps_sum_s(int(np.add.reduce(ctx)), ctx.size, k)
             if out is not None:
                 return np.array(out)

@@ -13,7 +13,8 @@ Stack = embeddings (+ untied LM head, + learned positions) + the layers (norms +
 each) + final norm. Cross-layer KV sharing (CLA, arXiv:2405.12981): a group with kv_share c
 stores ceil(L_g / c) caches (each layer still reads one). Shared blocks (Zamba2,
 arXiv:2411.15242): a group naming a shared block stores its weights once, but every
-invocation computes and keeps its own cache. Cross-layer weight sharing (ALBERT,
+invocation computes and keeps its own cache, and may own small weights of its own (Zamba2's
+per-invocation output projection and LoRA adapters, `_invocation_params`). Cross-layer weight sharing (ALBERT,
 arXiv:1909.11942, `weight_share`): stored layer weights / c_w; FLOPs unchanged. The LM head
 runs for the last prompt position of a prefill and for every generated token.
 """
@@ -56,6 +57,12 @@ class GroupCosts:
     cache_bytes_per_token: sp.Expr  # bytes per held position, whole group
     cache_tokens: sp.Expr  # t: positions held per layer
     state_bytes: sp.Expr  # constant per-sequence state, whole group
+    #: weights each invocation of a shared block owns (0 unless `spec.shared_block`)
+    invocation_params: sp.Expr = sp.Integer(0)
+    #: this group's term of each whole-model quantity (`simkit.costs.analysis.QUANTITIES`
+    #: names): the model's quantity is the sum of its groups' terms plus the embeddings and
+    #: LM head (set by the assembly)
+    terms: dict = field(default_factory=dict)
 
     @property
     def cache(self) -> str:
@@ -129,12 +136,19 @@ def _norms_per_block(model, spec: LayerSpec) -> int:
     return max(1, model.norms_per_layer // 2) if parts else 0
 
 
-def _renaming(values: dict, new: dict, suffix: str) -> dict:
-    """Symbols of `new` whose number differs from the one already in `values`."""
+def _renaming(values: dict, new: dict) -> dict:
+    """Symbols of `new` whose number differs from the one already in `values`, renamed to
+    the variant (`w_2`, `w_3`, ...) that has this number, or a fresh one."""
     out = {}
     for sym, v in new.items():
         if sym in values and values[sym] != v:
-            out[sym] = sp.Symbol(f"{sym.name}_{suffix}", **sym.assumptions0)
+            k = 2
+            while True:
+                alt = sp.Symbol(f"{sym.name}_{k}", **sym.assumptions0)
+                if values.get(alt, v) == v:
+                    out[sym] = alt
+                    break
+                k += 1
     return out
 
 
@@ -153,6 +167,34 @@ def _ffn_of(model, spec: LayerSpec) -> FFNCosts | None:
     if spec.ffn == "dense" and model.ffn_dim:
         return dense_ffn(model)
     return None
+
+
+def _invocation_params(model, spec: LayerSpec) -> tuple[sp.Expr, dict]:
+    """Weights one invocation of a shared block owns (stored once per invocation, not per
+    block). Zamba2 (arXiv:2411.15242 Sec. 2; transformers zamba2/modeling_zamba2.py):
+    `Zamba2HybridLayer.linear`, a d x d projection of the block's output; with
+    `use_shared_mlp_adapter`, a rank-r_a LoRA on the MLP's gate/up input,
+    d x r_a + r_a x 2F (`gate_up_proj_adapter_list`); with `use_shared_attention_adapter`,
+    one on each of q, k, v, d_a x r_a + r_a x H d_h (`linear_{q,k,v}_adapter_list`)."""
+    if not spec.shared_block:
+        return sp.Integer(0), {}
+    params = sp.Integer(0)
+    values: dict = {}
+    if model.block_out_proj:
+        params += S.d * S.d
+    r = model.block_adapter_rank
+    if r and model.block_mlp_adapters and spec.ffn == "dense" and model.ffn_dim:
+        params += S.r_a * (S.d + 2 * S.F)
+        values.update({S.r_a: r, S.F: model.ffn_dim})
+    if r and model.block_attn_adapters and spec.kind != NO_MIXER:
+        d_in = S.d_a if spec.input_dim else S.d
+        params += 3 * S.r_a * (d_in + S.H * S.d_h)
+        values.update({S.r_a: r, S.H: model.n_heads, S.d_h: model.head_dim})
+        if spec.input_dim:
+            values[S.d_a] = spec.input_dim
+    if params != 0:
+        values[S.d] = model.d_model
+    return params, values
 
 
 def _ffn_renamed(f: FFNCosts, mapping: dict) -> FFNCosts:
@@ -176,17 +218,21 @@ def model_costs(model, arch: ArchSpec) -> ModelCosts:
                     S.beta_kv: arch.kv_bytes_per_element, S.P_pos: model.learned_positions}
     taken: set = set()
     out: list[GroupCosts] = []
-    for i, (spec, count) in enumerate(gs):
+    for spec, count in gs:
         m = replace(model, head_dim=spec.head_dim) if spec.head_dim else model
         mixer = mixer_costs(m, spec) if spec.kind != NO_MIXER else None
         ffn = _ffn_of(model, spec)
-        suffix = str(i + 1)
         if mixer is not None:
-            mixer = mixer.renamed(_renaming(values, mixer.values, suffix))
+            mixer = mixer.renamed(_renaming(values, mixer.values))
             values.update(mixer.values)
         if ffn is not None:
-            ffn = _ffn_renamed(ffn, _renaming(values, ffn.values, suffix))
+            ffn = _ffn_renamed(ffn, _renaming(values, ffn.values))
             values.update(ffn.values)
+        own, own_values = _invocation_params(m, spec)
+        if own != 0:
+            renames = _renaming(values, own_values)
+            own = own.xreplace(renames)
+            values.update({renames.get(k, k): v for k, v in own_values.items()})
         Lg = S.L if uniform_count else _count_symbol(spec, taken)
         if not uniform_count:
             values[Lg] = count
@@ -209,7 +255,8 @@ def model_costs(model, arch: ArchSpec) -> ModelCosts:
             count=count, count_symbol=Lg, mixer=mixer, ffn=ffn, stores=stores,
             weight_layers=sp.Integer(1) if spec.shared_block else Lg,
             norms=_norms_per_block(model, spec), cache_bytes=cache,
-            cache_bytes_per_token=per_tok, cache_tokens=tokens, state_bytes=state))
+            cache_bytes_per_token=per_tok, cache_tokens=tokens, state_bytes=state,
+            invocation_params=own))
     return _assemble(model, arch, tuple(out), values)
 
 
@@ -220,34 +267,56 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
     lin_pre = lin_dec = core_pre = core_dec = zero
     cache = state = read = write = prefill_write = zero
     allreduces = 0
+    share = c_w if arch.weight_share > 1 else 1
     for g in gs:
         Lg, mx, ff = g.count_symbol, g.mixer, g.ffn
         per_layer = g.norms * norm
         act_layer = g.norms * norm
+        g_lin_pre = g_lin_dec = g_core_pre = g_core_dec = g_read = g_write = zero
         if mx is not None:
             per_layer += mx.params
             act_layer += mx.params
-            lin_pre += Lg * mx.proj_prefill_flops_per_token
-            lin_dec += Lg * mx.proj_decode_flops_per_token
-            core_pre += Lg * mx.core_prefill_flops
-            core_dec += Lg * mx.core_decode_flops
-            read += Lg * mx.decode_read_elems * S.beta_kv
-            write += g.stores * mx.decode_write_elems * S.beta_kv
+            g_lin_pre += Lg * mx.proj_prefill_flops_per_token
+            g_lin_dec += Lg * mx.proj_decode_flops_per_token
+            g_core_pre = Lg * mx.core_prefill_flops
+            g_core_dec = Lg * mx.core_decode_flops
+            g_read = Lg * mx.decode_read_elems * S.beta_kv
+            g_write = g.stores * mx.decode_write_elems * S.beta_kv
             prefill_write += g.stores * mx.cache_elems_per_token * S.beta_kv
             allreduces += g.count
         if ff is not None:
             per_layer += ff.params
             act_layer += ff.active_params
-            lin_pre += Lg * ff.flops_per_token
-            lin_dec += Lg * ff.flops_per_token
+            g_lin_pre += Lg * ff.flops_per_token
+            g_lin_dec += Lg * ff.flops_per_token
             if ff.expert_params != 0:
                 expert_elems += g.weight_layers * S.E * ff.expert_params
             allreduces += g.count
-        stored += g.weight_layers * per_layer
-        computed += Lg * per_layer
-        active += Lg * act_layer
+        if g.invocation_params != 0:  # each invocation owns these (Zamba2)
+            g_lin_pre += Lg * 2 * g.invocation_params
+            g_lin_dec += Lg * 2 * g.invocation_params
+        lin_pre += g_lin_pre
+        lin_dec += g_lin_dec
+        core_pre += g_core_pre
+        core_dec += g_core_dec
+        read += g_read
+        write += g_write
+        g_stored = g.weight_layers * per_layer + Lg * g.invocation_params
+        stored += g_stored
+        computed += Lg * (per_layer + g.invocation_params)
+        g_active = Lg * (act_layer + g.invocation_params)
+        active += g_active
         cache += g.cache_bytes
         state += g.state_bytes
+        g.terms.update({
+            "params": g_stored / share,
+            "weight_bytes": g_stored / share * S.beta_w,
+            "prefill_flops": S.n * g_lin_pre + g_core_pre,
+            "attention_prefill_flops": g_core_pre,
+            "decode_flops": g_lin_dec + g_core_dec,
+            "attention_decode_flops": g_core_dec,
+            "cache_bytes": g.cache_bytes,
+            "decode_bytes": g_active * S.beta_w + g_read + g_write})
     embed = S.V * S.d * (1 if model.tie_embeddings else 2) + S.P_pos * S.d
     if arch.weight_share > 1:
         values[c_w] = arch.weight_share

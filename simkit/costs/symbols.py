@@ -24,6 +24,7 @@ d_h = sp.Symbol("d_h", **_i)  # head dim (q/k and v)
 V = sp.Symbol("V", **_i)  # vocabulary
 F = sp.Symbol("F", **_i)  # FFN hidden size
 d_a = sp.Symbol("d_a", **_i)  # attention input width where a layer overrides it (Zamba2)
+r_a = sp.Symbol("r_a", **_i)  # rank of a shared block's per-invocation LoRA adapters (Zamba2)
 P_pos = sp.Symbol("P_pos", integer=True, nonnegative=True)  # learned position rows
 
 # attention-kind settings
@@ -68,7 +69,7 @@ beta_kv = sp.Symbol("beta_kv", **_p)  # cache bytes / element
 MEANING = {
     n: "prompt tokens (prefill length)", t: "context length at a decode step",
     b: "batch size", L: "layers", d: "hidden size", H: "query heads", H_kv: "key/value heads",
-    d_h: "head dim", d_a: "attention input width", V: "vocabulary", F: "FFN hidden size", P_pos: "learned positions",
+    d_h: "head dim", d_a: "attention input width", r_a: "shared-block adapter rank", V: "vocabulary", F: "FFN hidden size", P_pos: "learned positions",
     w: "window", g: "global tokens", m: "memory slots", s: "memory segment length",
     c: "attention chunk", H_s: "SSM heads", G_s: "SSM B/C groups", H_k: "linear key heads",
     H_v: "linear value heads", d_k: "linear key dim", d_vl: "linear value dim",

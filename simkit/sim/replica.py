@@ -62,6 +62,10 @@ class Replica:
         # the same bits as decode_steps_s / step_time_s without building context arrays
         self._decode_sum = getattr(step_model, "decode_steps_sum_s", None)
         self._step_sum = getattr(step_model, "step_sum_s", None)
+        #: every context the run can reach is tabulated with exact decode columns (the
+        #: simulator asked the model to `ensure_tables`): grid and lookup forms apply
+        self._tabulated = bool(getattr(step_model, "_exact_tables", False)) and \
+            getattr(step_model, "_decode_affine", None) is None
         self.swap = swap
         self.swap_bytes_per_s = float(swap_bytes_per_s)
         self.fast = fast and policy.budget_tokens is None
@@ -261,9 +265,10 @@ class Replica:
             total = int(np.add.reduce(need))
             if total <= self.pool.free_units():
                 if total or not self.policy.monotone_units:
+                    # the step's net change: a window sliding past a block frees it as
+                    # another sequence takes a new one (counted per step, as the fast path)
                     self.R[UNITS, :n] += need
-                    shrunk = -int(np.add.reduce(np.minimum(need, 0)))
-                    self.pool.resize(total + shrunk, shrunk)
+                    self.pool.resize(max(total, 0), max(-total, 0))
                 return preempted
             victims = np.flatnonzero(~self.done[:n])
             self._preempt(int(victims[-1]), now_s)
@@ -466,7 +471,10 @@ class Replica:
             d_ctx = R[CACHED, :nd] + 1
             p_len = R[PRE, nd:n]
             p_start = R[CACHED, nd:n]
-            dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
+            if m == 1 and self._tabulated:  # tables, not the general call (same bits)
+                dt = self.model.step_ctx_s(d_ctx, int(p_start[0]), int(p_len[0]))
+            else:
+                dt = float(self.model.step_time_s(d_ctx, p_start, p_len))
             held = int(np.add.reduce(pos[d_ctx])) + int(np.add.reduce(pos[p_start + p_len]))
         self._schedule_step(now_s, dt, n, held, n, ("tail", nd, None))
 
@@ -524,24 +532,36 @@ class Replica:
         k = 0
         last_units = None
         queued = bool(self.waiting or self.swapped)
+        tabulated = self._tabulated
+        decode_grid = self.model.decode_grid_s if tabulated else None
+        grown = shrunk = 0
+        prev_total = units_now
         while k < k_cap:
             kk = min(est, k_cap - k)
             first = c_total + (k + 1) * n_dec  # contexts' sum at the chunk's first step
             d = decode_sum(first, n_dec, kk) if decode_sum is not None else None
-            ctx = None
+            ctx = grid = None
             if d is None:
                 ctx = c + (k + 1)
-                d = decode_steps_s(ctx, kk).tolist()
+                if tabulated:  # the memory figures' grid gives the exact sums too
+                    grid = ctx[None, :] if kk == 1 else \
+                        np.add.outer(np.arange(kk, dtype=_I64), ctx)
+                    d = decode_grid(grid)
+                else:
+                    d = decode_steps_s(ctx, kk).tolist()
             e = list(accumulate(d, initial=t))[1:]  # t + dt, one step after the other
-            if e[-1] >= horizon_s:  # the next arrival lands in step kk_cut: stop there
+            e_cut = e[-1] >= horizon_s
+            if e_cut:  # the next arrival lands in step kk_cut: stop there
                 kk = bisect_left(e, horizon_s) + 1
                 k_cap = k + kk
                 del d[kk:], e[kk:]
-            if paged or not same_pos:
+            if (paged or not same_pos) and grid is None:
                 if ctx is None:
                     ctx = c + (k + 1)
                 # contexts of every step of the chunk, (kk x batch)
                 grid = ctx[None, :] if kk == 1 else np.add.outer(np.arange(kk, dtype=_I64), ctx)
+            elif grid is not None and e_cut:
+                grid = grid[:kk]
             if paged:
                 ugrid = units_table[grid]
                 need = np.add.reduce(ugrid, axis=1).tolist()
@@ -568,6 +588,13 @@ class Replica:
                     del need[kk:], d[kk:], e[kk:]
                     grid = grid[:kk]
                 last_units = ugrid[kk - 1]
+                if not policy.monotone_units:  # each step's net change, as stepping counts
+                    for u in need:
+                        if u > prev_total:
+                            grown += u - prev_total
+                        else:
+                            shrunk += prev_total - u
+                        prev_total = u
                 # units in use after each step's growth
                 units_log += [u - units_now + units_in_use for u in need]
             else:
@@ -591,10 +618,7 @@ class Replica:
             if policy.monotone_units:
                 pool.grow(units_log[-1] - units_in_use)
             else:  # count every sequence's steps up and down, as stepping would
-                own = R[UNITS, :n] if idx is None else R[UNITS, idx]
-                steps = np.diff(units_table[c[None, :] + np.arange(1, k + 1)[:, None]],
-                                axis=0, prepend=own[None, :])
-                pool.resize(int(steps[steps > 0].sum()), -int(steps[steps < 0].sum()))
+                pool.resize(grown, shrunk)
             if idx is None:
                 R[UNITS, :n] = last_units
             else:

@@ -135,8 +135,10 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     # a request is rejected when even an empty replica could not hold it at its longest
     # (prompt + output - 1 positions), or it exceeds the contiguous reservation
     longest = table.prompt_tokens + table.output_tokens - 1
-    policy.build_tables(max(int(longest.max(initial=0)),
-                            max_seq_len if kind == "contiguous" else 0))
+    table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
+    policy.build_tables(table_hi)
+    if hasattr(m, "ensure_tables"):  # the step model's lookups up to the same length
+        m.ensure_tables(table_hi + 2)
     fits = policy.units(longest) <= policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len

@@ -21,14 +21,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simkit.errors import SimkitError, SimkitWarning
+from simkit.errors import SimkitError, what_if
 
 ARRIVAL_COLUMNS = ("arrival_s", "arrived_at")
 PROMPT_COLUMNS = ("prompt_tokens", "num_prefill_tokens")
@@ -205,11 +204,8 @@ def _int_field(spec: Any, key: str, where: str, required: bool = True) -> int | 
 
 
 def beyond_context(what: str, context: int, model_name: str) -> None:
-    """Say once that a length is a what-if beyond the deployed context (never refuse it:
-    "what would 30,000-token contracts cost on Mistral-7B's window?" is a real question)."""
-    warnings.warn(SimkitWarning(
-        f"{what} is beyond {model_name}'s {context}-token context: a what-if (set "
-        "model.max_context / --max-context to the deployed context to silence this)"))
+    """A length beyond the deployed context: a what-if, said once (`simkit.errors.what_if`)."""
+    what_if(what, context, model_name)
 
 
 def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,

@@ -8,7 +8,9 @@ shapes, chosen by the layer's `variant`:
 - ``lightning``: lightning attention (MiniMax-01, arXiv:2501.08313 Sec. 2.2; Lightning
   Attention-2, arXiv:2401.04658): decayed linear attention without a normaliser, one
   d_h x d_h state per query head. Per token: update k v^T and readout q S, 2 d_h^2 MACs per
-  head -> 4 H d_h^2 FLOPs. State H d_h^2. Projections q, k, v, o plus an output gate
+  head -> 4 H d_h^2 FLOPs. State H d_h^2. Projections: q, k and v over all H heads (no
+  grouped K/V: MiniMax's `qkv_proj` is d x 3 H d_h, transformers minimax/modeling_minimax.py
+  `MiniMaxLightningAttention`, even where its softmax layers use GQA), o, an output gate
   (d x H d_h) and a norm (H d_h).
 - ``gated_deltanet``: Gated DeltaNet (Yang et al. 2024, arXiv:2412.06464; Qwen3-Next's
   linear layers). H_k key heads of d_k, H_v value heads of d_vl; each value head keeps
@@ -43,10 +45,13 @@ def _plain(model, layer) -> MixerCosts:
 
 
 def _lightning(model, layer) -> MixerCosts:
-    params, values = mha_projection_params(model, layer)
+    qkvo = 3 * S.d * S.H * S.d_h + S.H * S.d_h * S.d
     gate = S.d * S.H * S.d_h
-    params += gate + S.H * S.d_h
-    proj = matmul_flops_per_token(model, layer) + 2 * gate
+    params = qkvo + gate + S.H * S.d_h
+    if model.attn_bias:
+        params += 3 * S.H * S.d_h + S.d
+    values = {S.d: model.d_model, S.H: model.n_heads, S.d_h: model.head_dim}
+    proj = 2 * (qkvo + gate)
     per_token = 4 * S.H * S.d_h**2
     state = S.H * S.d_h**2
     return MixerCosts(

@@ -1,0 +1,144 @@
+"""The simulator follows a mixed layer stack exactly: block-exact paged accounting per layer
+group, step times over every group, and the fast path == one-iteration stepping identity and
+the run invariants on mixed stacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simkit.costs.compiled import KVGroup, KVLayout
+from simkit.scenario import scenario_from_dict
+from simkit.sim import simulate
+from simkit.sim.kvcache import KVPolicy
+from test_sim_replica import _same
+from test_sim_toymodel import ToyStepModel, toy_scenario
+
+KV_PER_LAYER_TOKEN = 2 * 8 * 128 * 2  # llama-3-8b: K and V, 8 heads of 128, bf16
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+def test_paged_units_are_block_exact_per_group():
+    # 24 window(1024) layers + 8 full layers of llama-3-8b, blocks of 16 positions
+    from simkit.catalog import load_hardware, load_model
+    from simkit.costs import ArchSpec, build_step_model
+    from simkit.stack import parse_pattern_text
+
+    sm = build_step_model(load_model("llama-3-8b"), ArchSpec(
+        layer_pattern=parse_pattern_text("3xwindow:1024,full")), load_hardware("h100-sxm"))
+    p = KVPolicy(sm, kind="paged", block_size=16, capacity_bytes=1e12, max_seq_len=8192)
+    p.build_tables(9000)
+    # a unit is 16 positions of the smaller group's bytes (the gcd): 8 full layers' worth;
+    # a window block weighs 3 units
+    assert p.unit_bytes == 16 * 8 * KV_PER_LAYER_TOKEN
+    for t in (0, 1, 16, 17, 1024, 1025, 1040, 1041, 5000, 8191):
+        window_blocks = _ceil(t, 16) - max(0, t - 1024) // 16  # blocks touching [t-1024, t)
+        full_blocks = _ceil(t, 16)
+        assert p.units_one(t) == 3 * window_blocks + full_blocks, t
+    # useful bytes: every group's held positions
+    t = 5000
+    assert p.useful_bytes(np.array([t])) == (24 * 1024 + 8 * t) * KV_PER_LAYER_TOKEN
+    blocks = p.group_blocks(np.array([t]))
+    assert blocks["window(1024)"].tolist() == [_ceil(t, 16) - (t - 1024) // 16]
+    assert blocks["full"].tolist() == [_ceil(t, 16)]
+
+
+def test_unaligned_window_holds_one_block_more_and_frees_as_it_slides():
+    toy = ToyStepModel(window=40)
+    p = KVPolicy(toy, kind="paged", block_size=16, capacity_bytes=1e9, max_seq_len=4096)
+    p.build_tables(200)
+    # [t - 40, t) touches ceil(t/16) - floor((t-40)/16) blocks: 3 or 4
+    ts = (40, 48, 49, 56, 57, 64, 65, 72)
+    assert [p.units_one(t) for t in ts] == [3, 3, 4, 3, 3, 3, 4, 3]
+    assert [_ceil(t, 16) - (t - 40) // 16 for t in ts] == [3, 3, 4, 3, 3, 3, 4, 3]
+    assert not p.monotone_units
+
+
+def _stack_scenario(pattern=None, attention_every=1, rate=12.0, fraction=0.42, **serving):
+    d = {"model": {"name": "llama-3-8b", "max_context": 32768},
+         "hardware": {"name": "a100-40gb"},  # 40 GiB x 0.42 - 15 GiB of weights: tight
+         "workload": {"requests": 120, "arrival": {"process": "gamma", "rate": rate, "cv": 2.0},
+                      "prompt_tokens": {"dist": "lognormal", "median": 700, "sigma": 1.0,
+                                        "max": 6000},
+                      "output_tokens": {"dist": "lognormal", "median": 120, "sigma": 1.0,
+                                        "max": 1500}},
+         "serving": {"max_batch": 48, "block_size": 16, "memory_fraction": fraction, **serving}}
+    if pattern:
+        d["model"]["layer_pattern"] = pattern
+    if attention_every > 1:
+        d["model"]["attention_every"] = attention_every
+    return scenario_from_dict(d)
+
+
+STACKS = {
+    "gemma-like": ([{"kind": "window", "window": 512, "count": 3}, {"kind": "full"}], 1),
+    "llama4-like": ([{"kind": "chunked", "chunk": 1024, "count": 3}, {"kind": "full"}], 1),
+    "jamba-like": (None, 4, 0.5),  # Mamba layers weigh more than attention layers
+    "qwen3next-like": ([{"kind": "linear", "variant": "gated_deltanet", "count": 3},
+                        {"kind": "full"}], 1),
+}
+
+
+@pytest.mark.parametrize("stack", list(STACKS))
+@pytest.mark.parametrize("serving", [{}, {"scheduler": "chunked", "chunk_tokens": 512},
+                                     {"preemption": "swap"}])
+def test_fast_path_equals_stepping_on_mixed_stacks(stack, serving):
+    pattern, every, *fraction = STACKS[stack]
+    sc = _stack_scenario(pattern, every, fraction=fraction[0] if fraction else 0.42, **serving)
+    fast = simulate(sc, seed=5)
+    slow = simulate(sc, seed=5, fast=False)
+    _same(fast, slow)
+    assert fast.summary["requests_completed"] + fast.summary["requests_rejected"] == 120
+
+
+def test_a_window_stack_holds_less_memory_than_full_attention():
+    # a light load: memory never binds, so the peak is what the sequences hold
+    full = simulate(_stack_scenario(rate=0.5, fraction=0.6), seed=2)
+    gemma = simulate(_stack_scenario(STACKS["gemma-like"][0], rate=0.5, fraction=0.6), seed=2)
+    assert full.summary["preemptions"] == gemma.summary["preemptions"] == 0
+    assert gemma.summary["kv_peak_bytes"] < full.summary["kv_peak_bytes"]
+    assert gemma.summary["layers"] == "32 layers: 24 window(512) + 8 full"
+
+
+class StackToy(ToyStepModel):
+    """The toy step model with a full group, a window group and constant state."""
+
+    def __init__(self, *, full_bpp, window_bpp, window, fixed, **kw):
+        super().__init__(kv_bytes_per_token=full_bpp, kv_fixed_bytes=fixed, **kw)
+        groups = []
+        if full_bpp:
+            groups.append(KVGroup("full", "full", full_bpp, positions=lambda t: t))
+        if window_bpp:
+            groups.append(KVGroup("window", "window", window_bpp,
+                                  positions=lambda t: np.minimum(t, window), window=window))
+        self.kv_layout = KVLayout(tuple(groups), fixed)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bpp=st.sampled_from([(1000.0, 3000.0), (0.0, 2000.0), (1000.0, 0.0), (500.0, 500.0)]),
+       window=st.integers(8, 150), fixed=st.sampled_from([0.0, 4e3]),
+       capacity=st.floats(2.5e5, 2e6), block=st.sampled_from([1, 4, 16]),
+       scheduler=st.sampled_from(["continuous", "chunked", "static"]),
+       preemption=st.sampled_from(["recompute", "swap"]),
+       rate=st.floats(1.0, 100.0), seed=st.integers(0, 2**31))
+def test_invariants_on_mixed_stacks(bpp, window, fixed, capacity, block, scheduler, preemption,
+                                    rate, seed):
+    m = StackToy(full_bpp=bpp[0], window_bpp=bpp[1], window=window, fixed=fixed,
+                 capacity_bytes=capacity)
+    sc = toy_scenario(**{"serving.block_size": block, "serving.scheduler": scheduler,
+                         "serving.preemption": preemption, "serving.max_seq_len": 60,
+                         "serving.chunk_tokens": 64, "workload.arrival.rate": rate,
+                         "workload.requests": 40, "workload.prompt_tokens.high": 40,
+                         "workload.output_tokens.high": 120})
+    res = simulate(sc, step_model=m, seed=seed)
+    s = res.summary
+    assert s["requests_completed"] + s["requests_rejected"] == 40
+    assert s["requests_in_flight"] == 0
+    assert max(s["per_replica_kv_peak_bytes"], default=0.0) <= s["kv_capacity_bytes"]
+    assert s["kv_units_allocated"] == s["kv_units_freed"]
+    _same(res, simulate(sc, step_model=m, seed=seed, fast=False))
