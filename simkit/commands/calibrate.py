@@ -27,12 +27,11 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a smaller grid (under a minute on a 2-core machine)")
     p.add_argument("-o", "--output", metavar="PROFILE.toml",
-<<<<<<< HEAD
                    help="write the calibrated hardware profile (or, with --measurements, "
                    "the engine profile) here")
     p.add_argument("--name", default=None, help="profile name (default calibrated-cpu; with "
                    "--measurements, the output file's stem)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=nonneg_int, default=None,
                    help="seed of the timed inputs (default 0)")
     p.add_argument("--max-heldout-error", type=_fraction, default=None,
                    metavar="F", help="with --measurements: refuse to write a profile whose "
@@ -41,12 +40,6 @@ def register(subparsers) -> None:
                    "simkit.calibrate.engine_fit.HELDOUT_THRESHOLD)")
     p.add_argument("--force", action="store_true",
                    help="with --measurements: write the profile even above that threshold")
-=======
-                   help="write the calibrated hardware profile here")
-    p.add_argument("--name", default="calibrated-cpu", help="profile name (default %(default)s)")
-    p.add_argument("--seed", type=nonneg_int, default=0,
-                   help="seed of the timed inputs (default 0)")
->>>>>>> main
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 
