@@ -62,11 +62,7 @@ def test_fitted_profiles_cite_their_data_and_stay_physical(name):
 
 #: targets the shipped fits miss today, each with why (the test fails if one is fixed, so
 #: this list stays true, or if a new one appears)
-KNOWN_MISSES = {
-    ("tensorrt-llm", "heldout_leave_one_model_out.offline.median_abs"):
-        "the max-load rows cover two catalog models (Mistral-7B, Mixtral-8x7B) until the "
-        "Llama 3.1 entries land: leaving one out fits the other alone",
-}
+KNOWN_MISSES: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("name", SHIPPED_FITTED)
