@@ -245,15 +245,15 @@ def test_engines_lists_profiles_with_their_data_and_date(run_cli):
 def test_every_json_names_its_engine(run_cli, tmp_path):
     sc = tmp_path / "s.toml"
     sc.write_text('name = "t"\n[model]\nname = "llama-3-8b"\n[hardware]\nname = "h100-sxm"\n'
-                  '[workload]\nrequests = 40\narrival = { process = "poisson", rate = 4.0 }\n'
-                  '[slo]\nttft_p99_s = 1.0\ntpot_p99_s = 0.02\n')
+                  '[workload]\nrequests = 100\narrival = { process = "poisson", rate = 4.0 }\n'
+                  '[slo]\nttft_p99_s = 0.1\ntpot_p99_s = 0.02\n')
     assert run_cli("cost", "llama-3-8b", "--json").json()["engine"] == "vllm"
     assert run_cli("cost", "llama-3-8b", "--engine", "roofline", "--json").json()["engine"] \
         == "roofline"
     assert run_cli("simulate", sc, "--json").json()["engine"] == "vllm"
     r = run_cli("simulate", sc, "--engine", "tensorrt-llm", "--json")
     assert r.json()["engine"] == "tensorrt-llm"
-    p = run_cli("plan", sc, "--engine", "tensorrt-llm", "--requests", "40", "--json")
+    p = run_cli("plan", sc, "--engine", "tensorrt-llm", "--requests", "100", "--json")
     assert p.code == 0 and p.json()["engine"] == "tensorrt-llm"
     for cmd in (["simulate", sc], ["plan", sc], ["sweep", sc], ["report", sc, "-o",
                                                                  tmp_path / "r.pdf"]):

@@ -44,7 +44,8 @@ def _text(s: dict, scenario) -> str:
     lines = [
         f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on {scenario.serving.replicas} replica(s) of "
         f"{scenario.hardware.gpus_per_replica} x {scenario.hardware_profile().name}, "
-        f"{s['scheduler']} batching, {s['kv_memory']} KV, seed {s['seed']}",
+        f"{s['scheduler']} batching, {s['kv_memory']} KV, engine {s.get('engine')}, seed "
+        f"{s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "
         f"{s['requests_rejected']} rejected, {s['requests_in_flight']} in flight",
         f"  simulated    {fmt_seconds(s['simulated_seconds'])} ({s['iterations']} iterations)",
