@@ -271,3 +271,13 @@ def test_constants_table_covers_every_profile_constant():
             "path"}
     assert names - set(CONSTANTS) == meta
     assert all(math.isfinite(v) for v in (lo for lo, _, _, _ in CONSTANTS.values()))
+
+
+def test_the_report_names_the_engine():
+    from simkit.report.data import assumptions_data
+    from simkit.scenario import scenario_from_dict
+
+    s = scenario_from_dict({"model": {"name": "llama-3-8b"},
+                            "hardware": {"name": "h100-sxm", "engine": "tensorrt-llm"}})
+    text = " ".join(line for _, lines in assumptions_data(s) for line in lines)
+    assert "Serving engine tensorrt-llm" in text and "NVIDIA/TensorRT-LLM" in text
