@@ -2,8 +2,8 @@
 
 Glue only: step times and KV sizes come from the cost layer's `StepCostModel`; batching from
 scheduler.py; memory from kvcache.py; the iteration loop from replica.py; numbers from
-metrics.py. Everything random is drawn up front from one ``numpy.random.default_rng(seed)``,
-so the same seed gives bit-identical results.
+metrics.py. Everything random is drawn up front from the seed's per-component streams
+(`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
 from __future__ import annotations
@@ -136,8 +136,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
                           f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
                           "weights")
 
-    rng = np.random.default_rng(seed)
-    wl = generate_workload(scenario.workload, n_requests=n, rng=rng, context=context,
+    wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=context,
                            model_name=model_name, base_dir=getattr(scenario, "base_dir", None))
     table = RequestTable(wl.arrival_s, wl.prompt_tokens, wl.output_tokens)
     # a request is rejected when even an empty replica could not hold it at its longest
