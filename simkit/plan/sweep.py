@@ -221,12 +221,9 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
     """Create DIR and write the resolved scenario beside the results.
 
     Refuses a DIR holding a sweep of a different scenario (results would mix); a changed
-    `[sweep]` grid alone is fine (points are matched by parameters and resolved scenario).
+    `[sweep]` or `[plan.search]` grid alone is fine (points are matched by parameters and
+    resolved scenario).
     """
-    from dataclasses import replace
-
-    from simkit.scenario import SweepGrid
-
     d = Path(out_dir)
     if d.exists() and not d.is_dir():
         raise SimkitError(f"--out: {d} exists and is not a folder")
@@ -236,8 +233,7 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
             old = scenario_from_dict(_toml_loads(f.read_text()), base_dir=scenario.base_dir)
         except (SimkitError, ValueError):
             old = None
-        if old is None or replace(old, sweep=SweepGrid()) != replace(scenario,
-                                                                    sweep=SweepGrid()):
+        if old is None or _without_grids(old) != _without_grids(scenario):
             raise SimkitError(f"--out: {d} holds a sweep of a different scenario "
                               f"({f} differs); choose another folder or remove it")
     d.mkdir(parents=True, exist_ok=True)
@@ -245,6 +241,17 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
     tmp.write_text(scenario.to_toml())
     os.replace(tmp, f)  # atomic: a kill leaves the old file or the whole new one
     return d
+
+
+def _without_grids(s: Scenario) -> Scenario:
+    """The scenario without its [sweep] and [plan.search] grids (a changed grid over the
+    same scenario may reuse the folder: points are matched one by one)."""
+    from dataclasses import replace
+
+    from simkit.scenario import SweepGrid
+
+    s = replace(s, sweep=SweepGrid())
+    return replace(s, plan=replace(s.plan, search=SweepGrid())) if s.plan is not None else s
 
 
 def _toml_loads(text: str) -> dict:
@@ -260,7 +267,9 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
               progress: Callable[[dict, int, int], None] | None = None,
               scenario: Scenario | None = None,
               gate: Callable[[SweepPoint], str | None] | None = None,
-              max_in_flight: int | None = None) -> SweepResult:
+              max_in_flight: int | None = None,
+              heartbeat: Callable[[list[dict]], None] | None = None,
+              heartbeat_s: float = 5.0) -> SweepResult:
     """Run every point not already in `out_dir/results.jsonl` on `executor`.
 
     `executor`: any `concurrent.futures.Executor` (not shut down here); None -> a local
@@ -272,6 +281,8 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
     would be submitted; a reason skips the point (its record has `pruned` = the reason and is
     not written to the results file). With a gate, at most `max_in_flight` points (default:
     `max_workers`, else the CPU count) run at once, so the gate sees the results so far.
+    `heartbeat(params of the points running)`: called in the parent whenever `heartbeat_s`
+    seconds pass with no point finishing (a progress display that never goes silent).
     Returns every point's record in the order given. A point whose run raises `SimkitError`
     is recorded with its error (it is deterministic: rerunning would fail the same way).
     Everything is checked before anything is written.
@@ -331,7 +342,7 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
         if progress is not None:
             progress(rec, n_done, total)
 
-    running: set = set()
+    running: dict = {}  # future -> its point's parameters
     try:
         if executor is None or isinstance(executor, SerialExecutor):
             # in this process, one point at a time, each recorded as soon as it finishes
@@ -340,11 +351,15 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
         else:
             while True:
                 while len(running) < window and (task := next_task()) is not None:
-                    running.add(executor.submit(_run_task, point_fn, task))
+                    running[executor.submit(_run_task, point_fn, task)] = task["params"]
                 if not running:
                     break
-                fin, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                fin, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED,
+                                 timeout=heartbeat_s if heartbeat is not None else None)
+                if not fin:
+                    heartbeat(list(running.values()))
                 for f in fin:
+                    running.pop(f)
                     finish(f.result())
     except BaseException:
         for f in running:

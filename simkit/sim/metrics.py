@@ -165,6 +165,7 @@ def steady_state(tab: RequestTable, iteration_logs: list[dict[str, np.ndarray]]
     ok = tab.status == COMPLETED
     prompt_rate = stats.window_rate(tab.first_token_s[ok], tab.prompt_tokens[ok], start, end)
     req_rate = stats.window_rate(tab.finish_s[ok], None, start, end)
+    arrived = n - w - 1  # arrivals in (start, end]
     return {
         "warmup_requests": w,
         "requests": int(np.count_nonzero(done)),
@@ -172,6 +173,9 @@ def steady_state(tab: RequestTable, iteration_logs: list[dict[str, np.ndarray]]
         "throughput_tokens_per_s": out_rate,
         "prompt_throughput_tokens_per_s": prompt_rate,
         "throughput_requests_per_s": req_rate,
+        # completions / arrivals over the window: well below 1, the replicas fall behind
+        "served_fraction": (req_rate * (end - start) / arrived
+                            if req_rate is not None and arrived > 0 else None),
         **{k: stats.quantile_ci(v, 0.99) for k, v in lat.items()},
     }
 
