@@ -51,3 +51,29 @@ def published():
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+#: test-only prices per GPU-hour (round numbers, not market figures): the catalog's dated
+#: list prices arrive with `HardwareProfile.price_per_gpu_hour`; until then, and to keep
+#: expectations independent of them, tests install these
+TEST_PRICES = {"a100-80gb": 2.0, "h100-sxm": 4.0, "h200": 5.0, "mi300x": 4.5, "l4": 1.0,
+               "a100-40gb": 1.5}
+
+
+@pytest.fixture
+def catalog_prices(monkeypatch):
+    """The hardware catalog with `TEST_PRICES` as its list prices."""
+    from dataclasses import replace
+
+    import simkit.catalog.hardware as H
+
+    for name, price in TEST_PRICES.items():
+        hw = H.CATALOG[name]
+        try:
+            priced = replace(hw, price_per_gpu_hour=price, price_source="test price")
+        except TypeError:  # the catalog has no price fields yet: add them to a copy
+            priced = replace(hw)
+            object.__setattr__(priced, "price_per_gpu_hour", price)
+            object.__setattr__(priced, "price_source", "test price")
+        monkeypatch.setitem(H.CATALOG, name, priced)
+    return TEST_PRICES
