@@ -235,3 +235,14 @@ def test_planned_replicas_hold_and_one_fewer_does_not_on_the_real_simulator(sche
     assert r.replicas >= 3
     assert _independent_verdict(s, r.replicas, r.requests_at_target)
     assert not _independent_verdict(s, r.replicas - 1, r.requests_at_target)
+
+
+def test_cost_per_million_tokens_is_over_the_steady_state():
+    s = scen(hardware={"cost_per_gpu_hour": 2.0},
+             plan={"target_qps": 60, "requests": 600, "qps_rel_tol": 0.2})
+    r = plan(s)
+    st = r.metrics["steady_state"]
+    assert r.cost_per_million_tokens == pytest.approx(
+        r.cost_per_hour / (3600 * st["throughput_tokens_per_s"]) * 1e6)
+    # the whole-run rate (with the drain) is lower, so it would overstate the cost
+    assert r.metrics["throughput_tokens_per_s"] < st["throughput_tokens_per_s"]
