@@ -108,7 +108,9 @@ def config_label(params: dict) -> str:
 
 def ranked_table(res, rows: list[dict]) -> list[str]:
     """The ranked configurations as aligned text lines (header first)."""
-    head = ["#"] + [_short(k) for k in res.keys] + [
+    from simkit.report.formats import column_label
+
+    head = ["#"] + [column_label(k) for k in res.keys] + [
         "req/s/replica", "replicas", "GPUs", "$/h", "$/M tok", "p99 TTFT", "p99 TPOT"]
     table = []
     for r in rows:

@@ -121,6 +121,16 @@ class PlanResult:
         d["replica_probes"] = [p.to_dict() for p in self.replica_probes]
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PlanResult":
+        """The inverse of `to_dict` (a search's records carry plans as dicts)."""
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["probes"] = [Probe(**p) for p in d.get("probes") or []]
+        kw["replica_probes"] = [Probe(**p) for p in d.get("replica_probes") or []]
+        kw.setdefault("resolved_scenario", {})
+        return cls(**kw)
+
 
 # --------------------------------------------------------------------------- cost model
 

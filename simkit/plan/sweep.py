@@ -193,17 +193,17 @@ class SweepResult:
                 "out_dir": self.out_dir, "errors": self.errors, "pruned": self.pruned}
 
     def rows(self) -> list[dict[str, Any]]:
-        """Flat rows: params plus scalar metrics (p99 etc. as `ttft_s.p99`)."""
+        """Flat rows: params plus scalar metrics, nested ones with dotted names
+        (`ttft_s.p99`, `steady_state.ttft_s.p99`, `steady_state.ttft_s.ci_high`); lists are
+        left out."""
         rows = []
         for r in self.records:
             row = {"index": r["index"], **r["params"], "seed": r["seed"]}
-            for k, v in (r.get("metrics") or {}).items():
-                if isinstance(v, Mapping):
-                    row.update({f"{k}.{q}": x for q, x in v.items()})
-                elif not isinstance(v, (list, dict)):
-                    row[k] = v
+            _flatten(r.get("metrics") or {}, "", row)
             if r.get("error"):
                 row["error"] = "; ".join(r["error"])
+            if r.get("pruned"):
+                row["pruned"] = r["pruned"]
             rows.append(row)
         return rows
 
@@ -215,6 +215,14 @@ class SweepResult:
             raise SimkitError("to_dataframe: pandas is not installed "
                               "(pip install 'simkit[pandas]')") from None
         return pd.DataFrame(self.rows())
+
+
+def _flatten(d: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            _flatten(v, f"{prefix}{k}.", out)
+        elif not isinstance(v, (list, tuple)):
+            out[f"{prefix}{k}"] = v
 
 
 def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
