@@ -176,8 +176,15 @@ def steady_state(tab: RequestTable, iteration_logs: list[dict[str, np.ndarray]]
         # completions / arrivals over the window: well below 1, the replicas fall behind
         "served_fraction": (req_rate * (end - start) / arrived
                             if req_rate is not None and arrived > 0 else None),
-        **{k: stats.quantile_ci(v, 0.99) for k, v in lat.items()},
+        **{k: _nonnegative(stats.quantile_ci(v, 0.99)) for k, v in lat.items()},
     }
+
+
+def _nonnegative(ci: dict[str, Any]) -> dict[str, Any]:
+    """A latency's interval clipped at 0 (the t-interval is symmetric; a time is not)."""
+    if ci.get("ci_low") is not None and ci["ci_low"] < 0:
+        ci["ci_low"] = 0.0
+    return ci
 
 
 def timeseries(iteration_logs: list[dict[str, np.ndarray]], queue_times_s: np.ndarray,

@@ -100,7 +100,7 @@ def sweep_figure(sw: SweepData, key: str) -> Figure:
                "each metric at every value of this key"
                + (f"; one {'bar' if bars else 'line'} per setting of {', '.join(others)}"
                   if others else "")
-               + "; x: misses its SLO")
+               + ("; x: misses its SLO" if sw.slo else ""))
     gs = fig.add_gridspec(2, 2, left=0.11, right=0.96, top=0.89, bottom=0.25, hspace=0.42,
                           wspace=0.32)
     groups = _groups(sw, key)
