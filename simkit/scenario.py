@@ -2,7 +2,8 @@
 
 A scenario says which model runs on which hardware, under which stream of requests, with
 which serving policy and latency targets (SLOs), and optionally which grid of variations to
-sweep (`[sweep]`) and what a capacity plan must meet (`[plan]`). DESIGN.md documents the keys.
+sweep (`[sweep]`) and what a capacity plan must meet (`[plan]`). The dataclasses below
+document every key.
 
 - Defaults live in ONE place: the dataclass field defaults below. `Scenario.to_dict()` is the
   resolved scenario (every default filled in, every relative path made absolute); it is written

@@ -246,3 +246,24 @@ def test_cost_per_million_tokens_is_over_the_steady_state():
         r.cost_per_hour / (3600 * st["throughput_tokens_per_s"]) * 1e6)
     # the whole-run rate (with the drain) is lower, so it would overstate the cost
     assert r.metrics["throughput_tokens_per_s"] < st["throughput_tokens_per_s"]
+
+
+def test_cli_plan_on_a_terminal_prints_a_line_per_simulation(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from simkit.cli import main
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    f = tmp_path / "s.toml"
+    f.write_text(scen().to_toml())
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert main(["plan", str(f)]) == 0
+    lines = [ln for ln in err.getvalue().replace("\r", "\n").splitlines()
+             if ln.startswith("simkit plan: ")]
+    assert len(lines) >= 6 and any("replica(s)" in ln for ln in lines)

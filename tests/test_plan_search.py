@@ -211,3 +211,14 @@ def test_bundled_cheapest_70b_search_cost_model_pass(catalog_prices):
     ok = [c for c in cfgs if c.reason is None]
     assert len(ok) == 144 - 27
     assert all(c.cost_lower_bound > 0 for c in ok)
+
+
+def test_api_search_and_dataframe(catalog_prices):
+    pd = pytest.importorskip("pandas")
+    from simkit import api
+
+    res = api.search(scen(search={"hardware.name": ["h100-sxm", "a100-80gb"]}),
+                     executor=SerialExecutor())
+    df = api.to_dataframe(res)
+    assert isinstance(df, pd.DataFrame) and len(df) == 2
+    assert {"hardware.name", "cost_per_hour", "status"} <= set(df.columns)

@@ -302,3 +302,18 @@ def test_gate_prunes_points_before_submission_and_sees_results_so_far(tmp_path):
                                                       "enough"]
     assert res.ran == 2 and res.pruned == 3
     assert len(read_results(tmp_path / "o" / RESULTS_FILE)) == 2
+
+
+def slow_point(task):
+    time.sleep(0.6)
+    return fake_point(task)
+
+
+def test_heartbeat_while_points_run_so_progress_never_goes_silent():
+    s = tiny({"workload.arrival.rate": [1.0, 2.0]})
+    beats = []
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        run_sweep(sweep_points(s), pool, point_fn=slow_point, heartbeat=beats.append,
+                  heartbeat_s=0.1)
+    assert beats and all(len(b) >= 1 for b in beats)
+    assert {"workload.arrival.rate": 1.0} in beats[0] or {"workload.arrival.rate": 2.0} in beats[0]

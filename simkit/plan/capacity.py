@@ -10,10 +10,10 @@ the plan cannot be made:
    once, before any simulation, saying by how much.
 2. `max_qps`: the highest arrival rate one replica sustains with every steady-state p99
    within its SLO (`simkit.plan.slo`); a probe that meets them in a run too short for its
-   request lifetimes runs again, longer (`span_requests`). The cost-model estimate `analytic_qps` seeds a
-   bracket that simulation confirms (the low end meets the SLOs, the high end does not)
-   and bisects, geometrically, until hi / lo <= 1 + plan.qps_rel_tol. The answer is the
-   highest rate *measured* to meet the SLOs.
+   request lifetimes runs again, longer (`span_requests`). The cost-model estimate
+   `analytic_qps` seeds a bracket that simulation confirms (the low end meets the SLOs, the
+   high end does not) and bisects, geometrically, until hi / lo <= 1 + plan.qps_rel_tol.
+   The answer is the highest rate *measured* to meet the SLOs.
 3. With `plan.target_qps`: the fewest replicas that meet the SLOs there, found by
    simulation (`simkit.plan.replicas`): the planned count meets them, one fewer does not.
    Each of those runs holds at least as many requests as a probe and spans at least

@@ -46,11 +46,6 @@ from simkit.plan.sweep import (RESULTS_FILE, SweepPoint, point_key, read_results
                                task_scenario)
 from simkit.scenario import Scenario, SweepGrid
 
-#: the per-configuration keys of DESIGN's `search.configs` entries, in output order
-CONFIG_KEYS = ("params", "feasible", "reason", "max_qps", "replicas", "gpus",
-               "cost_per_hour", "cost_per_million_tokens", "ttft_p99_s", "tpot_p99_s")
-
-
 @dataclass
 class Config:
     """One configuration: its parameters, the cost model's verdict, and its plan."""
@@ -310,7 +305,8 @@ def _num(v) -> float:
 
 
 def config_dict(c: Config, rank: int | None = None) -> dict[str, Any]:
-    """One configuration as DESIGN's `search.configs` entry, plus what explains it."""
+    """One configuration as a `search.configs` entry of `simkit plan --json`, plus what
+    explains it."""
     r = c.record or {}
     slo = r.get("slo") or {}
     d: dict[str, Any] = {

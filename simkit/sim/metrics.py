@@ -1,6 +1,6 @@
 """Run metrics: latency distributions, throughput, goodput, KV memory use, a time series.
 
-Latencies (DESIGN.md): TTFT = first_token_s - arrival_s; TPOT = (finish_s - first_token_s)
+Latencies: TTFT = first_token_s - arrival_s; TPOT = (finish_s - first_token_s)
 / (output_tokens - 1), undefined (left out) for single-token outputs; e2e = finish_s -
 arrival_s; queue wait = start_s (first scheduled) - arrival_s. Distributions are over
 completed requests, summarised as mean, p50, p90, p99 (numpy's linear-interpolation

@@ -30,7 +30,8 @@ from simkit.units import GiB
 
 @dataclass
 class SimResult:
-    """What a run produced: the summary (DESIGN.md keys), per-request columns, a time series."""
+    """What a run produced: the summary (the `simkit simulate --json` keys), per-request
+    columns, a time series."""
 
     summary: dict[str, Any]
     requests: dict[str, np.ndarray]
