@@ -222,3 +222,59 @@ def test_api_search_and_dataframe(catalog_prices):
     df = api.to_dataframe(res)
     assert isinstance(df, pd.DataFrame) and len(df) == 2
     assert {"hardware.name", "cost_per_hour", "status"} <= set(df.columns)
+
+
+def test_dask_cluster_gives_the_same_search(searched, catalog_prices):
+    distributed = pytest.importorskip("distributed")
+    s = scen(search={"hardware.name": ["h100-sxm", "a100-80gb"],
+                     "hardware.gpus_per_replica": [1, 3]})
+    serial = run_search(s, SerialExecutor())
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp", host="127.0.0.1", scheduler_port=0,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dasked = run_search(s, client.get_executor(pure=False), max_in_flight=2)
+    assert json.dumps(dasked.configs, sort_keys=True) == json.dumps(serial.configs,
+                                                                    sort_keys=True)
+
+
+def test_search_pages_show_the_ranking_the_frontier_and_why_others_fail(searched):
+    from matplotlib.text import Text
+
+    from simkit.report.pages.search import answer, search_figure, search_table_page
+
+    _, res, _ = searched
+    text = " ".join(t.get_text() for fig in (search_figure(res), search_table_page(res))
+                    for t in fig.findobj(Text))
+    assert "The cheapest configuration" in text and "Why the others are not ranked" in text
+    # table cells wrap: their first lines
+    assert "TP does not" in text and "pruned by the cost" in text
+    assert "Pareto frontier" in text
+    lines = answer(res)
+    assert lines[0].startswith("Cheapest of 12 configurations at 60 req/s")
+
+
+def test_a_configuration_the_rule_needs_is_planned_even_if_an_early_result_skipped_it():
+    """The deterministic rule: prune only against configurations earlier in cost-bound
+    order. Simulate a worker finishing a later, cheaper configuration first (its cost below
+    its own bound), so the gate skips one the rule needs: a second round plans it."""
+    from simkit.plan.search import Config, _settle
+
+    def cfg(i, lb):
+        return Config(index=i, params={"k": i}, scenario=None, gpus_per_replica=1,
+                      cost_lower_bound=lb)
+
+    order = [cfg(0, 1.0), cfg(1, 2.0), cfg(2, 3.0)]
+    plan = {"cost_per_hour": 5.0, "replicas": 1, "gpus": 1, "max_qps": 1.0, "slo": {}}
+    cheap = {**plan, "cost_per_hour": 1.5}
+    recs = {order[0].key: {"params": {"k": 0}, "metrics": plan},
+            order[2].key: {"params": {"k": 2}, "metrics": cheap}}
+    # config 1 (bound 2.0) is not pruned by config 0 (cost 5.0) and has no record: needed
+    assert [c.index for c in _settle(order, recs, True)] == [1]
+    recs[order[1].key] = {"params": {"k": 1}, "metrics": {**plan, "cost_per_hour": 4.0}}
+    assert _settle(order, recs, True) == []
+    assert [c.status for c in order] == ["ranked", "ranked", "ranked"]
+    # with config 1 cheaper (1.0), config 2's bound 3.0 is above it: pruned, record or not
+    recs[order[1].key]["metrics"] = {**plan, "cost_per_hour": 1.0}
+    assert _settle(order, recs, True) == []
+    assert [c.status for c in order] == ["ranked", "ranked", "pruned"]

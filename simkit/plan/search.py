@@ -238,19 +238,21 @@ def run_search(s: Scenario, executor=None, *, out_dir: str | Path | None = None,
         say("still planning " + "; ".join(_label(p) for p in running))
 
     records: dict[str, dict] = {}
-    todo = order
-    for _round in range(len(order) + 1):
+    todo, first = order, True
+    while todo:
+        # the first round prunes as results come in; a later one plans exactly what the
+        # rule needs and an out-of-order result made the first round skip
         res = run_sweep([_point(c) for c in todo], executor, out_dir=out_dir,
                         point_fn=plan_point, max_workers=max_workers, progress=finished,
-                        scenario=s if out_dir is not None else None, gate=gate,
-                        max_in_flight=max_in_flight, heartbeat=beat)
+                        scenario=s if out_dir is not None else None,
+                        gate=gate if first else None, max_in_flight=max_in_flight,
+                        heartbeat=beat)
         for rec in res.records:
             if not rec.get("pruned"):
                 records[point_key(rec["params"])] = rec
-        todo = _settle(order, records, prune)
-        if not todo:
-            break
-        say(f"planning {len(todo)} more the pruning rule needs")
+        todo, first = _settle(order, records, prune), False
+        if todo:
+            say(f"planning {len(todo)} more that the pruning rule needs")
     return _result(s, configs, order, prune, out_dir)
 
 
@@ -291,9 +293,12 @@ def _result(s: Scenario, configs: list[Config], order: list[Config], prune: bool
     rows += [config_dict(c) for c in pruned] + [config_dict(c) for c in infeasible]
     frontier = pareto([r for r in rows if r["status"] == "ranked"])
     best = rows[0] if ranked else None
+    best_plan = None
+    if ranked:  # its price came with the configuration: say where from
+        best_plan = {**ranked[0].record, "price_source": ranked[0].price_source}
     return SearchResult(
         configs=rows, best=best, pareto=frontier,
-        best_plan=ranked[0].record if ranked else None, target_qps=float(s.plan.target_qps),
+        best_plan=best_plan, target_qps=float(s.plan.target_qps),
         slo=s.slo.targets(), keys=list(s.plan.search),
         counts={"configurations": len(configs), "ranked": len(ranked),
                 "pruned": len(pruned), "infeasible": len(infeasible)},
