@@ -70,8 +70,8 @@ def capacity_figure(p: PlanData) -> Figure:
         f.text(f"The capacity plan could not be made: {p.error}", size=10)
         return fig
     page_title(fig, "Capacity plan",
-               (f"the cheapest configuration of the search ({p.label}): " if p.label else "")
-               + f"what one replica of {r.gpus_per_replica} x {p.hardware} carries under the "
+               f"the search's cheapest configuration: {p.label}" if p.label else
+               f"what one replica of {r.gpus_per_replica} x {p.hardware} carries under the "
                "SLOs, and how many the target needs")
     _rate_axes(fig, (0.12, 0.70, 0.68, 0.20), r, p.slo)
     if r.replica_probes:
