@@ -267,3 +267,12 @@ def test_cli_plan_on_a_terminal_prints_a_line_per_simulation(tmp_path, monkeypat
     lines = [ln for ln in err.getvalue().replace("\r", "\n").splitlines()
              if ln.startswith("simkit plan: ")]
     assert len(lines) >= 6 and any("replica(s)" in ln for ln in lines)
+
+
+def test_cli_search_options_without_a_search_are_one_line_errors(run_cli, tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(scen().to_toml())
+    for opt in (("--workers", "2"), ("--cluster", "tcp://127.0.0.1:1")):
+        r = run_cli("plan", f, *opt)
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+        assert "applies to a [plan.search]" in r.err
