@@ -94,16 +94,14 @@ def print_plan(r) -> None:
         print(f"warning: {w}")
 
 
-def _short(key: str) -> str:
-    return key.split(".", 1)[-1] if "." in key else key
-
-
 def _value(v) -> str:
     return str(v)
 
 
 def config_label(params: dict) -> str:
-    return ", ".join(f"{_short(k)} = {_value(v)}" for k, v in params.items())
+    from simkit.report.formats import column_label
+
+    return ", ".join(f"{column_label(k)} = {_value(v)}" for k, v in params.items())
 
 
 def ranked_table(res, rows: list[dict]) -> list[str]:

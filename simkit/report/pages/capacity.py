@@ -39,7 +39,7 @@ def plan_data(s, *, requests: int | None = None, progress: Progress = None,
     if s.plan is None and not s.slo.targets():
         return None
     from simkit.plan.capacity import PlanResult, plan
-    from simkit.report.formats import basename, plain_value, short_key
+    from simkit.report.formats import basename, column_label, plain_value
 
     d = PlanData(slo=s.slo.targets(), hardware=basename(s.hardware.name))
     if search is not None:
@@ -49,7 +49,7 @@ def plan_data(s, *, requests: int | None = None, progress: Progress = None,
             d.result = PlanResult.from_dict(search.best_plan)
             params = search.best["params"]
             d.hardware = basename(str(params.get("hardware.name", s.hardware.name)))
-            d.label = ", ".join(f"{short_key(k)} = {plain_value(v)}"
+            d.label = ", ".join(f"{column_label(k)} = {plain_value(v)}"
                                 for k, v in params.items())
         return d
     say(progress, "planning capacity (simulating probe rates and replica counts)")

@@ -33,7 +33,7 @@ def search_data(s, *, requests: int | None = None, progress: Progress = None,
 
 
 def label(params: dict[str, Any]) -> str:
-    return ", ".join(f"{short_key(k)} = {plain_value(v)}" for k, v in params.items())
+    return ", ".join(f"{column_label(k)} = {plain_value(v)}" for k, v in params.items())
 
 
 def answer(res) -> list[str]:
