@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from simkit.report.formats import column_label, fmt_s, log_axis, plain_value, short_key
+from simkit.report.formats import column_label, fmt_s, log_axis, plain_value
 from simkit.report.layout import Flow, MISS_COLOR, SLO_COLOR, new_page, note, page_title
 from simkit.report.pages import Progress, say
 
@@ -120,7 +120,7 @@ def search_figure(res) -> Figure:
         from matplotlib.lines import Line2D
 
         legend = [Line2D([], [], marker="o", ls="none", color=f"C{i % 10}",
-                         label=f"{short_key(key)} = {plain_value(v)}")
+                         label=f"{column_label(key)} = {plain_value(v)}")
                   for i, v in enumerate(values)]
         legend += [Line2D([], [], marker=_MARKERS[i % len(_MARKERS)], ls="none",
                           color="#444444", label=f"{tp} GPU(s) per replica")

@@ -93,15 +93,16 @@ def answer_lines(d: ReportData) -> list[str]:
                    + f" sustains {p.max_qps:.3g} req/s with every p99 SLO met "
                    f"(cost-model estimate {p.analytic_qps:.3g}).")
         if p.target_qps is not None and p.replicas is not None:
-            m = p.metrics
             out.append(
                 f"{p.target_qps:g} req/s needs {p.replicas} replica(s) = {p.gpus} x "
                 f"{d.plan.hardware} ("
-                + (f"{p.cost_per_hour:.3g} USD/h, " if p.cost_per_hour is not None
+                + (f"{p.cost_per_hour:.4g} USD/h, " if p.cost_per_hour is not None
                    else "no price known, ")
                 + (f"{p.cost_per_million_tokens:.3g} USD per million output tokens"
                    if p.cost_per_million_tokens is not None else "no cost per token") + "); "
-                f"simulated there: p99 TTFT {pq(m, 'ttft_s')}, p99 TPOT {pq(m, 'tpot_s')}, "
+                f"simulated there (steady state): p99 TTFT "
+                f"{fmt_s(p.slo.get('ttft_p99_measured_s'))}, p99 TPOT "
+                f"{fmt_s(p.slo.get('tpot_p99_measured_s'))}, "
                 f"SLOs {'met' if p.slo.get('met') else 'MISSED'}.")
         elif p.target_qps is not None:
             out.append(f"No replica count meets the SLOs at {p.target_qps:g} req/s"
