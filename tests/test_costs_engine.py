@@ -274,7 +274,7 @@ def test_constants_table_covers_every_profile_constant():
 
 
 def test_the_report_names_the_engine():
-    from simkit.report.data import assumptions_data
+    from simkit.report.pages.assumptions import assumptions_data
     from simkit.scenario import scenario_from_dict
 
     s = scenario_from_dict({"model": {"name": "llama-3-8b"},

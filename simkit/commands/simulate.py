@@ -65,6 +65,22 @@ def _text(s: dict, scenario) -> str:
     if s["slo"]:
         lines.append("  SLO (p99)    " + ", ".join(f"{k} <= {fmt_seconds(v)}"
                                                    for k, v in s["slo"].items()))
+    st = s.get("steady_state") or {}
+    if st:
+        def ci(k):
+            d = st.get(k) or {}
+            if d.get("p99") is None:
+                return "n/a"
+            band = (f" [{fmt_seconds(d['ci_low'])}, {fmt_seconds(d['ci_high'])}]"
+                    if d.get("ci_low") is not None else "")
+            return fmt_seconds(d["p99"]) + band
+        lines.append(f"  steady state {st['requests']:,} requests after a warm-up of "
+                     f"{st['warmup_requests']:,}, up to the last arrival (no drain): "
+                     f"{num(st.get('throughput_tokens_per_s'), '{:,.0f}')} output tokens/s; "
+                     f"p99 (95% CI) TTFT {ci('ttft_s')}, TPOT {ci('tpot_s')}, "
+                     f"end-to-end {ci('e2e_s')}")
+    for w in s.get("warnings") or []:
+        lines.append(f"  warning      {w}")
     return "\n".join(lines)
 
 

@@ -55,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
         print_json(res.to_dict())
     else:
         _print_table(res)
+        print("p99s over the steady state (the first 10% of arrivals left out); every point "
+              "served the same requests (the scenario's seed)")
+        thin = [r for r in res.records if (r.get("metrics") or {}).get("warnings")]
+        if thin:
+            print(f"warning: {len(thin)} point(s): {thin[0]['metrics']['warnings'][0]}")
         print(f"{res.ran} point(s) run, {res.skipped} already done; results in "
               f"{out}/results.jsonl (resolved scenario in {out}/scenario.toml)")
     return 1 if res.errors else 0
@@ -66,17 +71,25 @@ def _fmt(v) -> str:
     return str(v)
 
 
+#: (row key, header): steady-state p99s (warm-up left out) and throughput (no drain)
+_METRIC_COLUMNS = (("steady_state.ttft_s.p99", "ttft p99"), ("steady_state.tpot_s.p99",
+                                                               "tpot p99"),
+                   ("steady_state.e2e_s.p99", "e2e p99"),
+                   ("steady_state.throughput_tokens_per_s", "tokens/s"),
+                   ("kv_peak_bytes", "kv_peak_bytes"), ("requests_completed", "completed"))
+
+
 def _print_table(res) -> None:
-    cols_metric = ("ttft_s.p99", "tpot_s.p99", "e2e_s.p99", "throughput_tokens_per_s",
-                   "kv_peak_bytes", "requests_completed")
     rows = res.rows()
     if not rows:
         return
     params = list(res.records[0]["params"])
-    cols = params + [c for c in cols_metric if c in rows[0]] + (
+    metric_cols = [(k, h) for k, h in _METRIC_COLUMNS if any(k in r for r in rows)]
+    cols = params + [k for k, _ in metric_cols] + (
         ["error"] if any("error" in r for r in rows) else [])
+    heads = params + [h for _, h in metric_cols] + (["error"] if "error" in cols else [])
     table = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(heads)]
+    print("  ".join(c.ljust(w) for c, w in zip(heads, widths)))
     for t in table:
         print("  ".join(x.ljust(w) for x, w in zip(t, widths)))

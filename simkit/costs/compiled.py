@@ -379,6 +379,20 @@ class StepCostModel:
         st = total + np.arange(k, dtype=np.float64) * size
         return self._decode_rows_s(base, af * st + bf * size, ab * st + bb * size).tolist()
 
+    def marginal_token_s(self) -> float:
+        """The least time one more token can add to a step: its weight-matmul FLOPs at the
+        engine's best GEMM rate (a step of unboundedly many tokens) plus its share of the
+        all-reduce traffic -- no fixed costs, no attention, no latency. A floor for
+        capacity bounds (`simkit.plan.bounds`)."""
+        r = self.roof
+        rate = r.matmul_flops_per_s * r.engine.gemm_factor(1e18, self.d_model / self.gpus)
+        t = min(self.lin_prefill_flops_per_token, self.lin_decode_flops_per_token) / rate
+        if self.gpus > 1:
+            n = self.gpus
+            t += self.allreduces_per_step * 2 * (n - 1) / n * self.d_model \
+                * ACTIVATION_BYTES / r.link_bytes_per_s
+        return t
+
     def ensure_tables(self, hi: int) -> bool:
         """Tabulate every length up to `hi` now (the simulator knows its longest request);
         True when the decode columns are exact integers (then `decode_grid_s` and

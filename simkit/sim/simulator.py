@@ -2,8 +2,8 @@
 
 Glue only: step times and KV sizes come from the cost layer's `StepCostModel`; batching from
 scheduler.py; memory from kvcache.py; the iteration loop from replica.py; numbers from
-metrics.py. Everything random is drawn up front from one ``numpy.random.default_rng(seed)``,
-so the same seed gives bit-identical results.
+metrics.py. Everything random is drawn up front from the seed's per-component streams
+(`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from simkit.units import GiB
 
 @dataclass
 class SimResult:
-    """What a run produced: the summary (DESIGN.md keys), per-request columns, a time series."""
+    """What a run produced: the summary (the `simkit simulate --json` keys), per-request
+    columns, a time series."""
 
     summary: dict[str, Any]
     requests: dict[str, np.ndarray]
@@ -128,8 +129,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
                           f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
                           "weights")
 
-    rng = np.random.default_rng(seed)
-    wl = generate_workload(scenario.workload, n_requests=n, rng=rng, context=context,
+    wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=context,
                            model_name=model_name, base_dir=getattr(scenario, "base_dir", None))
     table = RequestTable(wl.arrival_s, wl.prompt_tokens, wl.output_tokens)
     # a request is rejected when even an empty replica could not hold it at its longest
@@ -139,7 +139,11 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     policy.build_tables(table_hi)
     if hasattr(m, "ensure_tables"):  # the step model's lookups up to the same length
         m.ensure_tables(table_hi + 2)
-    fits = policy.units(longest) <= policy.max_units(1)
+    # a window or chunk frees blocks as it slides, so a sequence's most units may come
+    # before its last token: it fits alone when its peak does
+    peak = policy.units(np.arange(table_hi + 1)) if policy.monotone_units else \
+        np.maximum.accumulate(policy.units(np.arange(table_hi + 1)))
+    fits = peak[longest] <= policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len
 
