@@ -40,7 +40,7 @@ def main() -> int:
               f"{os.cpu_count()} CPUs visible")
 
         # phases, in this process
-        from simkit.report.data import gather
+        from simkit.report.gather import gather
         from simkit.report.pdf import render
         from simkit.scenario import load_scenario
 

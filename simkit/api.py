@@ -11,6 +11,7 @@ pandas DataFrame when pandas is installed.
     sim = api.simulate(busier, requests=500)         # sim.summary["ttft_s"]["p99"]
     p = api.plan(busier)                              # p.max_qps, p.replicas, p.gpus
     sw = api.sweep("scenarios/attention-512-vs-2048.toml", out_dir="out/attn")
+    best = api.search("scenarios/cheapest-70b-20qps.toml").best   # [plan.search]
 
 This module imports the heavy layers lazily; importing it is cheap.
 """
@@ -25,7 +26,7 @@ from simkit.errors import SimkitError
 from simkit.scenario import Scenario, load_scenario, scenario_from_dict
 
 __all__ = ["Scenario", "load", "from_dict", "costs", "applied_model", "simulate", "plan",
-           "max_qps", "sweep", "to_dataframe"]
+           "max_qps", "sweep", "search", "to_dataframe"]
 
 
 def load(path: str | Path) -> Scenario:
@@ -67,7 +68,7 @@ def costs(s: Scenario | str | Path, *, seq: int | None = None, batch: int = 1) -
     return evaluate_costs(cfg, ArchSpec.from_scenario_model(cfg, s.model),
                           load_hardware(s.hardware.name), seq=seq, batch=batch,
                           gpus=s.hardware.gpus_per_replica, ideal=s.hardware.ideal,
-                          memory_fraction=s.serving.memory_fraction)
+                          memory_fraction=s.serving.memory_fraction, engine=s.hardware.engine)
 
 
 def simulate(s: Scenario | str | Path, *, seed: int | None = None,
@@ -120,6 +121,29 @@ def sweep(s: Scenario | str | Path, *, out_dir: str | Path | None = None,
             client.close()
 
 
+def search(s: Scenario | str | Path, *, out_dir: str | Path | None = None,
+           executor: cf.Executor | None = None, cluster: str | None = None,
+           max_workers: int | None = None):
+    """Plan every configuration of the scenario's `[plan.search]`, ranked by cost
+    (`simkit.plan.search.SearchResult`: `configs`, `best`, `pareto`, `to_dict()`).
+
+    `executor` / `cluster` / `max_workers` as for `sweep`; with `out_dir` a rerun resumes."""
+    from simkit.plan.search import run_search
+    from simkit.plan.sweep import dask_executor
+
+    s = _scenario(s)
+    if executor is not None and cluster is not None:
+        raise SimkitError("search: give an executor or a cluster address, not both")
+    client = None
+    if cluster is not None:
+        client, executor = dask_executor(cluster)
+    try:
+        return run_search(s, executor, out_dir=out_dir, max_workers=max_workers)
+    finally:
+        if client is not None:
+            client.close()
+
+
 def to_dataframe(result: Any):
     """A pandas DataFrame of a result: sweep -> one row per point; plan -> its probes;
     simulation -> one row per request; anything with `to_dict()` -> one row."""
@@ -130,6 +154,10 @@ def to_dataframe(result: Any):
                           "(pip install 'simkit[pandas]')") from None
     if hasattr(result, "rows"):  # SweepResult
         return pd.DataFrame(result.rows())
+    if hasattr(result, "pareto") and hasattr(result, "configs"):  # SearchResult
+        return pd.DataFrame([{**c["params"], **{k: v for k, v in c.items()
+                                                if not isinstance(v, (dict, list))}}
+                             for c in result.configs])
     if hasattr(result, "probes") and hasattr(result, "max_qps"):
         return pd.DataFrame([p.to_dict() for p in result.probes])
     reqs = getattr(result, "requests", None)

@@ -18,7 +18,7 @@ from simkit import __version__
 from simkit.errors import SimkitError, SimkitWarning
 
 #: subcommand modules under simkit.commands, in the order `--help` lists them
-COMMANDS = ("models", "hardware", "cost", "formula", "crossover", "calibrate", "fidelity",
+COMMANDS = ("models", "hardware", "engines", "cost", "formula", "crossover", "calibrate", "fidelity",
             "simulate", "sweep", "plan", "report")
 
 

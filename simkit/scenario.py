@@ -2,7 +2,8 @@
 
 A scenario says which model runs on which hardware, under which stream of requests, with
 which serving policy and latency targets (SLOs), and optionally which grid of variations to
-sweep (`[sweep]`) and what a capacity plan must meet (`[plan]`). DESIGN.md documents the keys.
+sweep (`[sweep]`) and what a capacity plan must meet (`[plan]`). The dataclasses below
+document every key.
 
 - Defaults live in ONE place: the dataclass field defaults below. `Scenario.to_dict()` is the
   resolved scenario (every default filled in, every relative path made absolute); it is written
@@ -195,6 +196,22 @@ def _hardware_name(v: Any, path: str, ctx: _Ctx) -> Any:
     return key
 
 
+def _engine_name(v: Any, path: str, ctx: _Ctx) -> Any:
+    """hardware.engine: a shipped engine profile's name or an ENGINE.toml path."""
+    from simkit.costs.engine import check_engine, engines
+
+    if not isinstance(v, str) or not v:
+        return ctx.err(path, f"must be an engine name or an ENGINE.toml path, got {v!r}")
+    key = _name_or_path(v, engines(), ".toml", ctx)
+    try:
+        check_engine(key, path)
+    except SimkitError as e:
+        for m in e.messages:
+            ctx.errors.append(m)
+        return _BAD
+    return key
+
+
 def _name_or_path(v: str, catalog: Mapping, suffix: str, ctx: _Ctx) -> str:
     """A catalog name as is; anything that looks like a file becomes an absolute path."""
     if v in catalog:
@@ -265,11 +282,15 @@ class HardwareSection:
     #: catalog name or a profile .toml path (from `simkit calibrate`)
     name: str = _f("h100-sxm", _hardware_name)
     gpus_per_replica: int = _f(1, _int())
-    #: USD per GPU-hour; 2.5 is an assumed on-demand cloud price for an H100, order of
-    #: magnitude only -- set your own
-    cost_per_gpu_hour: float = _f(2.5, _float(ge=0))
+    #: USD per GPU-hour; None -> the catalog's dated list price for this GPU
+    #: (`simkit.plan.prices`); a plan that needs a cost and finds no price says so
+    cost_per_gpu_hour: float | None = _f(None, _float(gt=0, optional=True))
     #: the pure roofline (efficiencies 1, no fixed overheads)
     ideal: bool = _f(False, _bool)
+    #: serving-engine profile: a name from `simkit engines` or an ENGINE.toml path (from
+    #: `simkit calibrate --measurements`); relative paths resolve against the scenario's folder.
+    #: Default: simkit.costs.engine.DEFAULT_ENGINE (written out: this module imports nothing heavy)
+    engine: str = _f("vllm", _engine_name)
 
 
 @dataclass(frozen=True)
@@ -449,6 +470,13 @@ class PlanSection:
     #: attention kinds to compare for the same workload (fewest GPUs wins)
     compare: tuple[str, ...] = _f((), _tuple_of(_enum(ATTENTION_KINDS)))
     max_replicas: int = _f(1024, _int())
+    #: [plan.search]: dotted scenario key -> values; every combination is planned for
+    #: target_qps and the cheapest feasible one wins (`simkit.plan.search`). Validated like
+    #: [sweep], by building every combination (the loader fills it in: no checker here)
+    search: "SweepGrid" = _f(factory=lambda: SweepGrid())
+    #: skip (not simulate) a configuration whose cost-model lower bound on cost is above
+    #: the cheapest feasible one found; false: simulate every feasible one
+    prune: bool = _f(True, _bool)
 
 
 @dataclass(frozen=True)
@@ -572,7 +600,9 @@ class Scenario:
         out.pop("base_dir", None)
         if self.plan is None:
             out.pop("plan")
-        out["sweep"] = {k: [_plain(v) for v in vals] for k, vals in self.sweep.items()}
+        else:
+            out["plan"]["search"] = _grid_dict(self.plan.search)
+        out["sweep"] = _grid_dict(self.sweep)
         return out
 
     def to_toml(self) -> str:
@@ -588,6 +618,10 @@ class Scenario:
         for k, v in tables:
             _toml_table(k, v, lines)
         return "\n".join(lines) + "\n"
+
+
+def _grid_dict(grid: "SweepGrid") -> dict[str, list]:
+    return {k: [_plain(v) for v in vals] for k, vals in grid.items()}
 
 
 def _plain(v: Any) -> Any:
@@ -797,23 +831,33 @@ def _check_plan_compare(s: Scenario, ctx: _Ctx) -> None:
             ctx.err(f"plan.compare[{i}]", f"{kind!r}: {e.messages[0].split(': ', 1)[-1]}")
 
 
-def _check_what_ifs(s: Scenario) -> None:
-    """Say, when the scenario loads, which of its lengths are what-ifs beyond the deployed
-    context (the model's own, or model.max_context): every command then says it once, sweeps
-    and searches included, before any point runs."""
-    from simkit.errors import what_if
-
+def what_ifs(s: Scenario) -> tuple[list[str], int]:
+    """(the lengths the scenario asks for beyond the deployed context, that context): the
+    model's trained context unless model.max_context sets the deployed one."""
     cfg = s.model_config()
     context = s.model.max_context or cfg.max_context
+    out = []
     if s.serving.max_seq_len is not None and s.serving.max_seq_len > context:
-        what_if(f"serving.max_seq_len {s.serving.max_seq_len}", context, cfg.name)
+        out.append(f"serving.max_seq_len {s.serving.max_seq_len}")
     for nm in ("prompt_tokens", "output_tokens"):
         spec = getattr(s.workload, nm)
         for key in ("max", "value", "high"):
             v = getattr(spec, key)
             if v is not None and v > context and (key == "max" or spec.dist in
                                                   ("fixed", "uniform")):
-                what_if(f"workload.{nm}.{key} {v}", context, cfg.name)
+                out.append(f"workload.{nm}.{key} {v}")
+    return out, context
+
+
+def _check_what_ifs(s: Scenario) -> None:
+    """Say, when the scenario loads, which of its lengths are what-ifs beyond the deployed
+    context: every command then says it once, sweeps and searches included, before any
+    point runs."""
+    from simkit.errors import what_if
+
+    lengths, context = what_ifs(s)
+    for what in lengths:
+        what_if(what, context, s.model_config().name)
 
 
 def _check_compare(s: Scenario, ctx: _Ctx) -> None:
@@ -851,7 +895,7 @@ def _setting_paths() -> set[str]:
 
         def walk(cls: type, prefix: str) -> None:
             for f in fields(cls):
-                if f.name in ("base_dir", "sweep"):
+                if f.name in ("base_dir", "sweep", "search"):
                     continue
                 sec = f.metadata.get("section")
                 key = f"{prefix}{f.name}"
@@ -864,35 +908,44 @@ def _setting_paths() -> set[str]:
     return _SETTING_PATHS
 
 
-def _check_sweep(raw: Any, base: Scenario | None, ctx: _Ctx) -> SweepGrid | None:
+def _check_grid(raw: Any, base: Scenario | None, ctx: _Ctx, where: str = "sweep",
+                what: str = "point") -> SweepGrid | None:
+    """A table of dotted key = [values] ([sweep] or [plan.search]): every key a setting,
+    every list non-empty and without repeats, and (given the base scenario) every
+    combination valid, checked by building it."""
     if not isinstance(raw, Mapping):
-        ctx.err("sweep", f"must be a table of dotted key = [values], got {raw!r}")
+        ctx.err(where, f"must be a table of dotted key = [values], got {raw!r}")
         return None
     flat = _flatten_sweep(raw)
     grid: dict[str, tuple] = {}
     n_err = len(ctx.errors)
     for key, vals in flat.items():
-        where = f"sweep.{json.dumps(key)}"
+        at = f"{where}.{json.dumps(key)}"
         if key not in _setting_paths():
-            ctx.err(where, "not a scenario setting (use a dotted key such as "
+            ctx.err(at, "not a scenario setting (use a dotted key such as "
                     "\"workload.arrival.rate\")")
             continue
+        if where == "plan.search" and key.startswith("plan."):
+            ctx.err(at, "a search varies the configuration, not the plan itself")
+            continue
         if not isinstance(vals, (list, tuple)) or not vals:
-            ctx.err(where, f"must be a non-empty list of values, got {vals!r}")
+            ctx.err(at, f"must be a non-empty list of values, got {vals!r}")
             continue
         vals = tuple(tuple(v) if isinstance(v, list) else v for v in vals)
         dup = [v for i, v in enumerate(vals)
                if any(v == w and type(v) is type(w) for w in vals[:i])]
         if dup:
-            ctx.err(where, f"repeats the value {dup[0]!r} (every grid point must differ)")
+            ctx.err(at, f"repeats the value {dup[0]!r} (every {what} must differ)")
             continue
         grid[key] = vals
     if base is None or len(ctx.errors) > n_err or not grid:
         return None if len(ctx.errors) > n_err else SweepGrid(grid)
-    base = replace(base, report=replace(base.report, compare=()))  # points have no sweep
-    # Validate by building every grid point (values of one key may need another's, e.g. a
+    base = replace(base, report=replace(base.report, compare=()), sweep=SweepGrid())
+    if base.plan is not None:
+        base = replace(base, plan=replace(base.plan, search=SweepGrid()))
+    # Validate by building every combination (values of one key may need another's, e.g. a
     # window kind needs the swept window); each distinct problem is reported once, with the
-    # first point that shows it.
+    # first combination that shows it.
     seen: set[str] = set()
     for p in SweepGrid(grid).points():
         try:
@@ -902,8 +955,12 @@ def _check_sweep(raw: Any, base: Scenario | None, ctx: _Ctx) -> SweepGrid | None
                 if m not in seen:
                     seen.add(m)
                     label = ", ".join(f"{k} = {v!r}" for k, v in p.items())
-                    ctx.err(f"sweep (point {label})", m)
+                    ctx.err(f"{where} ({what} {label})", m)
     return SweepGrid(grid)
+
+
+def _check_sweep(raw: Any, base: Scenario | None, ctx: _Ctx) -> SweepGrid | None:
+    return _check_grid(raw, base, ctx)
 
 
 def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scenario:
@@ -917,6 +974,10 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
     if not isinstance(d, Mapping):
         raise SimkitError(f"scenario: must be a table, got {type(d).__name__}")
     body = {k: v for k, v in d.items() if k != "sweep"}
+    search_raw = None
+    if isinstance(body.get("plan"), Mapping) and "search" in body["plan"]:
+        search_raw = body["plan"]["search"]
+        body["plan"] = {k: v for k, v in body["plan"].items() if k != "search"}
     s = _build(Scenario, body, "", ctx)
     if s is not None:
         s = replace(s, base_dir=str(base_dir_p))
@@ -926,9 +987,19 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
     if ctx.errors:
         if "sweep" in d:  # still report malformed sweep keys alongside the other errors
             _check_sweep(d["sweep"], None, ctx)
+        if search_raw is not None:
+            _check_grid(search_raw, None, ctx, "plan.search", "configuration")
         raise SimkitError(*dict.fromkeys(ctx.errors))
     assert s is not None
     _check_what_ifs(s)
+    if search_raw is not None:
+        search = _check_grid(search_raw, s, ctx, "plan.search", "configuration")
+        if ctx.errors or search is None:
+            raise SimkitError(*dict.fromkeys(ctx.errors))
+        if len(search) and s.plan.target_qps is None:
+            raise SimkitError("plan.target_qps: required with [plan.search] (the load every "
+                              "configuration is planned for)")
+        s = replace(s, plan=replace(s.plan, search=search))
     if "sweep" in d:
         grid = _check_sweep(d["sweep"], s, ctx)
         if ctx.errors or grid is None:

@@ -85,3 +85,23 @@ def _agrees_with_headline(got: float, text: str) -> bool:
     decimals = len(num.split(".")[1]) if "." in num else 0
     p, u = float(num) * 1e9, 1e9 * 10.0 ** -decimals
     return p - u / 2 <= got < p + u
+
+
+#: test-only prices per GPU-hour (round numbers, not market figures): tests install these so
+#: their expectations do not depend on the catalog's dated list prices
+TEST_PRICES = {"a100-80gb": 2.0, "h100-sxm": 4.0, "h200": 5.0, "mi300x": 4.5, "l4": 1.0,
+               "a100-40gb": 1.5}
+
+
+@pytest.fixture
+def catalog_prices(monkeypatch):
+    """The hardware catalog with `TEST_PRICES` as its list prices."""
+    from dataclasses import replace
+
+    import simkit.catalog.hardware as H
+
+    for name, price in TEST_PRICES.items():
+        hw = H.CATALOG[name]
+        priced = replace(hw, price_per_gpu_hour=price, price_source="test price")
+        monkeypatch.setitem(H.CATALOG, name, priced)
+    return TEST_PRICES

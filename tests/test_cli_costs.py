@@ -36,8 +36,8 @@ def test_cost_json_has_the_contract_keys(run_cli, name):
     gpus = {"gpt-3-175b": "8", "deepseek-v2": "8", "llama-2-70b": "2", "llama-3-70b": "2",
             "deepseek-67b": "2", "mixtral-8x7b": "2", "llama-3.1-70b": "2",
             "llama-3.1-405b": "16", "gpt-oss-120b": "4", "deepseek-v3": "32",
-            "jamba-1.5-mini": "2", "qwen3-next-80b-a3b": "4", "llama-4-scout": "4"
-            }.get(name, "1")
+            "jamba-1.5-mini": "2", "qwen3-next-80b-a3b": "4", "llama-4-scout": "4",
+            "bloom-176b": "8"}.get(name, "1")
     r = run_cli("cost", name, "--seq", "1024", "--batch", "2", "--gpus", gpus, "--json")
     assert r.code == 0, r.err
     d = r.json()

@@ -85,13 +85,19 @@ def test_plan_needs_an_slo():
         max_qps(scen(slo={}), simulate=QueueFake(), estimate=1.0)
 
 
-def test_plan_replicas_gpus_and_cost_follow_from_max_qps():
+def test_plan_replicas_gpus_and_cost_follow_from_the_fewest_replicas():
     fake = QueueFake(cap=10.0)
     s = scen(hardware={"gpus_per_replica": 2, "cost_per_gpu_hour": 3.0})
     r = plan(s, simulate=fake)
-    assert r.replicas == math.ceil(30 / r.max_qps)
+    # N replicas behind the router are one replica at 30 / N req/s for this fake, so the
+    # fewest that meet the 1 s TTFT are ceil(30 / threshold) = ceil(30 / 8.18) = 4
+    truth = math.ceil(30 / fake_threshold(10.0, 1.0))
+    assert truth == 4 and r.replicas == truth
+    tested = {p.replicas: p.met for p in r.replica_probes}
+    assert tested[4] and not tested[3]  # the plan meets the SLOs, one fewer does not
     assert r.gpus == 2 * r.replicas
     assert r.cost_per_hour == pytest.approx(3.0 * r.gpus)
+    assert r.price_source == "the scenario's hardware.cost_per_gpu_hour"
     # $ per million generated tokens at the operating point (fake: 100 tokens per request)
     assert r.cost_per_million_tokens == pytest.approx(r.cost_per_hour / (3600 * 30 * 100) * 1e6)
     assert r.cost_per_million_total_tokens == pytest.approx(
@@ -99,9 +105,43 @@ def test_plan_replicas_gpus_and_cost_follow_from_max_qps():
     assert r.slo["met"] and r.operating_rate_per_s == 30
     d = r.to_dict()
     for k in ("max_qps", "replicas", "gpus", "cost_per_million_tokens", "slo", "metrics",
-              "probes", "resolved_scenario"):
+              "probes", "resolved_scenario", "replica_probes"):
         assert k in d
     assert {"rate_per_s", "ttft_p99_s", "tpot_p99_s", "met"} <= set(d["probes"][0])
+
+
+def test_every_run_at_the_target_has_the_same_requests_and_one_line_per_run():
+    """Memory stays bounded: a run at N replicas holds as many requests as one at 1 (the
+    old planner simulated n x N), and progress has a line for every simulation."""
+    fake = QueueFake(cap=1.0)  # ~37 replicas for 30 req/s
+    lines = []
+    r = plan(scen(), simulate=fake, progress=lines.append)
+    at_target = [c for c in fake.calls if c[0] == 30]
+    assert r.replicas >= 30 and len({c[3] for c in at_target}) == 1
+    assert len(lines) == len(fake.calls)
+    # bisection, not one replica at a time: a handful of runs for ~37 replicas
+    assert len(at_target) <= 10
+
+
+def test_max_replicas_too_few_by_the_cost_model_stops_before_simulating():
+    def never(*a, **k):
+        raise AssertionError("simulated although the cost model already says no")
+
+    s = scen(model={"name": "llama-3-70b"}, hardware={"gpus_per_replica": 2},
+             plan={"target_qps": 50, "max_replicas": 2, "requests": 300})
+    with pytest.raises(SimkitError) as e:
+        plan(s, simulate=never)
+    (msg,) = e.value.messages
+    assert msg.startswith("plan.max_replicas: 2 replica(s) carry at most") and "short" in msg
+
+
+def test_max_replicas_too_few_by_simulation_says_how_far_short():
+    s = scen(plan={"target_qps": 30, "max_replicas": 3, "requests": 300})
+    with pytest.raises(SimkitError) as e:
+        plan(s, simulate=QueueFake(cap=10.0))
+    (msg,) = e.value.messages
+    assert msg.startswith("plan.max_replicas: even 3 replica(s) miss the SLOs at 30 req/s")
+    assert "p99 TTFT" in msg
 
 
 def test_compare_picks_the_architecture_with_fewest_gpus():
@@ -165,3 +205,74 @@ def test_cli_plan_json(run_cli, repo_root, tmp_path):
     assert d["metrics"]["requests_completed"] > 0
     assert (tmp_path / "p" / "plan.json").exists()
     assert load_scenario(tmp_path / "p" / "scenario.toml") == load_scenario(f)
+
+
+def _independent_verdict(s, replicas, requests):
+    """Simulate N replicas at the target and judge the SLOs from the per-request times,
+    written out here: p99 over the completed requests after the first 10% of arrivals."""
+    import numpy as np
+
+    from simkit.sim import simulate
+
+    res = simulate(s.with_(**{"workload.arrival.rate": s.plan.target_qps,
+                              "serving.replicas": replicas}), seed=s.seed, requests=requests)
+    q = res.requests
+    n = len(q["arrival_s"])
+    keep = (np.arange(n) >= math.ceil(0.1 * n)) & (q["status"] == "completed")
+    ttft = (q["first_token_s"] - q["arrival_s"])[keep]
+    multi = keep & (q["output_tokens"] > 1)
+    tpot = ((q["finish_s"] - q["first_token_s"]) / np.maximum(q["output_tokens"] - 1, 1))[multi]
+    done = np.mean(q["status"] == "completed")
+    return (done >= 0.99 and np.percentile(ttft, 99) <= s.slo.ttft_p99_s
+            and np.percentile(tpot, 99) <= s.slo.tpot_p99_s)
+
+
+@pytest.mark.parametrize("scheduler", ["continuous", "chunked"])
+def test_planned_replicas_hold_and_one_fewer_does_not_on_the_real_simulator(scheduler):
+    s = scen(serving={"scheduler": scheduler, "max_batch": 64},
+             plan={"target_qps": 150, "requests": 600, "qps_rel_tol": 0.2})
+    r = plan(s)
+    assert r.replicas >= 3
+    assert _independent_verdict(s, r.replicas, r.requests_at_target)
+    assert not _independent_verdict(s, r.replicas - 1, r.requests_at_target)
+
+
+def test_cost_per_million_tokens_is_over_the_steady_state():
+    s = scen(hardware={"cost_per_gpu_hour": 2.0},
+             plan={"target_qps": 60, "requests": 600, "qps_rel_tol": 0.2})
+    r = plan(s)
+    st = r.metrics["steady_state"]
+    assert r.cost_per_million_tokens == pytest.approx(
+        r.cost_per_hour / (3600 * st["throughput_tokens_per_s"]) * 1e6)
+    # the whole-run rate (with the drain) is lower, so it would overstate the cost
+    assert r.metrics["throughput_tokens_per_s"] < st["throughput_tokens_per_s"]
+
+
+def test_cli_plan_on_a_terminal_prints_a_line_per_simulation(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from simkit.cli import main
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    f = tmp_path / "s.toml"
+    f.write_text(scen().to_toml())
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert main(["plan", str(f)]) == 0
+    lines = [ln for ln in err.getvalue().replace("\r", "\n").splitlines()
+             if ln.startswith("simkit plan: ")]
+    assert len(lines) >= 6 and any("replica(s)" in ln for ln in lines)
+
+
+def test_cli_search_options_without_a_search_are_one_line_errors(run_cli, tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(scen().to_toml())
+    for opt in (("--workers", "2"), ("--cluster", "tcp://127.0.0.1:1")):
+        r = run_cli("plan", f, *opt)
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+        assert "applies to a [plan.search]" in r.err

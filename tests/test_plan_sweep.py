@@ -12,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simkit.errors import SimkitError
-from simkit.plan.sweep import (RESULTS_FILE, SerialExecutor, point_key, point_seed,
-                               read_results, run_sweep, simulate_point, sweep_points)
+from simkit.plan.sweep import (RESULTS_FILE, SerialExecutor, point_key, read_results,
+                               run_sweep, simulate_point, sweep_points)
 from simkit.scenario import scenario_from_dict
 
 HERE = Path(__file__).resolve().parent
@@ -62,20 +63,36 @@ def metrics_by_params(res):
             for r in res.records}
 
 
-def test_point_seeds_depend_on_params_not_order():
+def test_every_point_keeps_the_scenario_seed_common_random_numbers():
     a = sweep_points(tiny())
     b = sweep_points(tiny({"workload.arrival.rate": [8.0, 2.0],
                            "model.attention": ["window", "full"]}))
-    sa = {p.key: p.seed for p in a}
-    sb = {p.key: p.seed for p in b}
-    assert sa == sb
-    assert len(set(sa.values())) == len(sa)  # distinct streams per point
-    assert point_seed(3, {"x": 1}) != point_seed(4, {"x": 1})
-    # the point's resolved scenario carries its seed and its parameters
+    assert {p.seed for p in a} == {p.seed for p in b} == {3}
+    # the point's resolved scenario carries its parameters and no sweep of its own
     p = a[1]
-    assert p.scenario["seed"] == p.seed
     assert p.scenario["workload"]["arrival"]["rate"] == p.params["workload.arrival.rate"]
     assert p.scenario["sweep"] == {}
+    # a swept seed is a replication: it becomes the point's seed
+    reps = sweep_points(tiny({"seed": [5, 6]}))
+    assert [p.seed for p in reps] == [5, 6]
+
+
+def test_identical_points_give_identical_numbers_and_rates_share_arrivals():
+    """Issue 11: identical sweep points gave p99 TTFTs of 158, 175 and 204 s because each
+    drew its own workload. Now points differ only by their settings."""
+    from simkit.sim import simulate
+
+    # with one replica the router has nothing to choose: the two points are the same run
+    s = tiny({"serving.router": ["round_robin", "least_loaded"]})
+    a, b = (r["metrics"] for r in run_sweep(sweep_points(s), SerialExecutor()).records)
+    assert a["ttft_s"] == b["ttft_s"] and a["e2e_s"] == b["e2e_s"]
+    # the same prompts at every rate, and the same arrival pattern compressed in time
+    slow = simulate(tiny().at_point({"model.attention": "full",
+                                     "workload.arrival.rate": 2.0}), seed=3)
+    fast = simulate(tiny().at_point({"model.attention": "full",
+                                     "workload.arrival.rate": 8.0}), seed=3)
+    assert np.array_equal(slow.requests["prompt_tokens"], fast.requests["prompt_tokens"])
+    assert np.allclose(slow.requests["arrival_s"], 4 * fast.requests["arrival_s"])
 
 
 def test_requests_override_is_in_the_resolved_scenarios():
@@ -104,7 +121,7 @@ def test_serial_process_pool_and_dask_give_identical_results():
     assert json.dumps(metrics_by_params(dasked), sort_keys=True) == json.dumps(ref, sort_keys=True)
     # grid order regardless of completion order
     assert [r["index"] for r in pooled.records] == [0, 1, 2, 3]
-    # the seed really reaches the simulator: different points' metrics differ
+    # the settings really reach the simulator: different points' metrics differ
     assert len({json.dumps(m) for _, m in ref.values()}) == 4
 
 
@@ -262,3 +279,41 @@ def test_unreachable_cluster_fails_at_once(run_cli, tmp_path, repo_root):
     r = run_cli("sweep", repo_root / "scenarios" / "news-vs-contracts.toml", "--out", out,
                 "--cluster", "nonsense")
     assert r.code == 2 and "expected tcp://HOST:PORT" in r.err
+
+
+def test_gate_prunes_points_before_submission_and_sees_results_so_far(tmp_path):
+    """A gate is asked in point order, after the results of the points already finished
+    (one in flight at a time here), and pruned points are not written."""
+    s = tiny({"workload.arrival.rate": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    seen: list[float] = []
+
+    def progress(rec, done, total):
+        seen.append(rec["params"]["workload.arrival.rate"])
+
+    def gate(p):
+        rate = p.params["workload.arrival.rate"]
+        # prune once two points have finished: it must know them already
+        return "enough" if len(seen) >= 2 and rate > 2.0 else None
+
+    with cf.ProcessPoolExecutor(max_workers=1) as pool:
+        res = run_sweep(sweep_points(s), pool, out_dir=tmp_path / "o", point_fn=fake_point,
+                        progress=progress, gate=gate, max_in_flight=1, scenario=s)
+    assert [r.get("pruned") for r in res.records] == [None, None, "enough", "enough",
+                                                      "enough"]
+    assert res.ran == 2 and res.pruned == 3
+    assert len(read_results(tmp_path / "o" / RESULTS_FILE)) == 2
+
+
+def slow_point(task):
+    time.sleep(0.6)
+    return fake_point(task)
+
+
+def test_heartbeat_while_points_run_so_progress_never_goes_silent():
+    s = tiny({"workload.arrival.rate": [1.0, 2.0]})
+    beats = []
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        run_sweep(sweep_points(s), pool, point_fn=slow_point, heartbeat=beats.append,
+                  heartbeat_s=0.1)
+    assert beats and all(len(b) >= 1 for b in beats)
+    assert {"workload.arrival.rate": 1.0} in beats[0] or {"workload.arrival.rate": 2.0} in beats[0]

@@ -54,7 +54,8 @@ def test_readme_tour_runs(repo_root, run_cli, tmp_path, monkeypatch):
     tour = _tour(repo_root)
     assert len(tour) >= 12
     for argv in tour:
-        argv = [str(repo_root / a) if a.startswith(("scenarios/", "tests/")) else a
+        argv = [str(repo_root / a) if a.startswith(("scenarios/", "tests/", "simkit/data/"))
+                else a
                 for a in argv]
         r = run_cli(*argv)
         assert r.code == 0, (argv, r.err)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simkit.report import data as D
+from simkit.report.pages import calibration, capacity, costmodel, roofline, scaling, simulation
+from simkit.report.pages import sweep as sweep_page
+from simkit.report.pages.assumptions import assumptions_data
 from simkit.scenario import scenario_from_dict
 
 BASE = {
@@ -26,17 +28,17 @@ def scen(**extra):
 
 
 def test_compare_kinds_default_plan_and_sweep():
-    assert D.compare_kinds(scen()) == ("full",) + tuple(k for k in D.DEFAULT_COMPARE
+    assert costmodel.compare_kinds(scen()) == ("full",) + tuple(k for k in costmodel.DEFAULT_COMPARE
                                                         if k != "full")
     s = scen(slo={"ttft_p99_s": 1.0}, plan={"compare": ["linear", "full"]})
-    assert D.compare_kinds(s) == ("full", "linear")
+    assert costmodel.compare_kinds(s) == ("full", "linear")
     s = scen(sweep={"model.attention": ["memory", "full"]})
-    assert D.compare_kinds(s) == ("full", "memory")
+    assert costmodel.compare_kinds(s) == ("full", "memory")
 
 
 def test_scaling_crossovers_are_where_the_costs_cross():
     s = scen()
-    sc = D.scaling_data(s, ("full", "window"))
+    sc = scaling.scaling_data(s, ("full", "window"))
     cache = [c for c in sc.crossovers["cache"] if c["b"] == "window"]
     # full and a 1,024-token window hold the same cache up to w tokens, then full grows
     assert [c["length"] for c in cache] == [1025]
@@ -52,7 +54,7 @@ def test_scaling_crossovers_are_where_the_costs_cross():
 
 def test_cost_table_ratio_is_the_square_law():
     s = scen(report={"context_lengths": [512, 2048]})
-    c = D.cost_model_data(s, ("full",))
+    c = costmodel.cost_model_data(s, ("full",))
     rows = c.lengths_table["rows"]
     assert rows[0][0] == "512" and rows[1][0] == "2,048"
     # attention prefill FLOPs n(n+1): (2048*2049) / (512*513) = 15.98
@@ -64,7 +66,7 @@ def test_cost_table_ratio_is_the_square_law():
 
 def test_simulation_latencies_cover_completed_requests():
     s = scen()
-    sim = D.simulation_data(s)
+    sim = simulation.simulation_data(s)
     assert sim.summary["requests_completed"] == 40
     assert sim.latencies["ttft_s"].size == 40
     assert np.percentile(sim.latencies["ttft_s"], 99) == pytest.approx(
@@ -73,7 +75,7 @@ def test_simulation_latencies_cover_completed_requests():
 
 
 def test_roofline_points_lie_under_the_roofs():
-    r = D.roofline_data(scen())
+    r = roofline.roofline_data(scen())
     assert r.points
     for p in r.points:
         ai = p["flops"] / p["bytes"]
@@ -84,16 +86,16 @@ def test_roofline_points_lie_under_the_roofs():
 
 
 def test_no_plan_without_slo_or_plan_section():
-    assert D.plan_data(scen()) is None
-    assert D.sweep_data(scen()) is None
+    assert capacity.plan_data(scen()) is None
+    assert sweep_page.sweep_data(scen()) is None
 
 
 def test_uncalibrated_profile_has_no_calibration_page():
-    assert D.calibration_data(scen()) is None
+    assert calibration.calibration_data(scen()) is None
 
 
 def test_assumptions_cite_sources():
-    secs = dict(D.assumptions_data(scen()))
+    secs = dict(assumptions_data(scen()))
     text = " ".join(sum(secs.values(), []))
     assert "huggingface.co/meta-llama/Meta-Llama-3-8B" in text
     assert "NVIDIA H100 datasheet" in text
@@ -108,7 +110,7 @@ def test_assumptions_explain_default_efficiencies(tmp_path):
     p = tmp_path / "plain.toml"
     p.write_text('name = "plain"\nmemory_bandwidth_bytes_per_s = 2e12\n'
                  'memory_capacity_bytes = 80e9\n[peak_flops_per_s]\nbf16 = 1e15\n')
-    secs = dict(D.assumptions_data(scen(hardware={"name": str(p)})))
+    secs = dict(assumptions_data(scen(hardware={"name": str(p)})))
     text = " ".join(sum(secs.values(), []))
     assert "arXiv:1804.06826" in text  # where the memory efficiency default comes from
     assert "1 ms per forward step" in text

@@ -33,7 +33,7 @@ cost_per_gpu_hour = 2.0
 [workload]
 requests = 120
 arrival = { process = "poisson", rate = 4.0 }
-prompt_tokens = { dist = "uniform", low = 200, high = 800 }
+prompt_tokens = { dist = "empirical", path = "TRACE", column = "num_prefill_tokens", max = 800 }
 output_tokens = { dist = "fixed", value = 32 }
 
 [slo]
@@ -63,7 +63,10 @@ EXPECTED_PAGES = [
 @pytest.fixture(scope="session")
 def scenario_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("scn") / "report-test.toml"
-    p.write_text(SCENARIO)
+    # an absolute path outside the scenario's folder: the report must not show it
+    trace = Path(__file__).resolve().parent.parent / "scenarios" / "traces" / \
+        "arxiv_summarization_lengths.csv"
+    p.write_text(SCENARIO.replace("TRACE", str(trace)))
     return p
 
 
@@ -113,8 +116,9 @@ def test_expected_text_on_each_page(built):
         4: ["Roofline", "arithmetic intensity", "FLOP/byte", "decode step, batch 1"],
         5: ["Simulation: latency", "TTFT", "p99", "time to first token", "preemptions"],
         6: ["Simulation: over time", "tokens / s", "GiB", "simulated time (s)"],
-        7: ["Capacity plan", "SLO attainment", "replicas / GPUs", "USD"],
-        8: ["Sweep: model.attention", "p99 TTFT", "KV memory peak"],
+        7: ["Capacity plan", "p99 / SLO target", "replicas / GPUs", "USD",
+            "replicas at the target", "steady state"],
+        8: ["Sweep: model.attention", "p99 TTFT", "KV memory peak", "SLO"],
         9: ["Sweep: every point", "window", "full"],
         10: ["Assumptions and sources", "2 FLOPs", "huggingface.co/meta-llama",
              "NVIDIA H100 datasheet", "compute_efficiency"],
@@ -124,6 +128,21 @@ def test_expected_text_on_each_page(built):
         for w in words:
             assert w in flat, f"page {i + 1} lacks {w!r}"
     assert "page 3 of 11" in " ".join(t[2].split())
+
+
+def test_no_absolute_path_and_no_missing_design_file(built, scenario_file):
+    """Issue 11: a report shows no absolute path (this test's scenario lives in a temporary
+    folder) and cites no design file the repository does not hold."""
+    import re
+
+    _, out, _ = built
+    text = "\n".join(_texts(out))
+    assert str(scenario_file.parent) not in text
+    assert str(Path(__file__).resolve().parent.parent) not in text
+    assert "arxiv_summarization_lengths.csv" in text  # named, by its file name
+    assert not re.search(r"(?<![\w.])/(tmp|home|root|work|usr|var)/", text), \
+        re.findall(r"\S*/(?:tmp|home|root|work)/\S*", text)[:3]
+    assert "DESIGN" not in text
 
 
 def test_rendered_pages_are_not_blank(built):
@@ -167,9 +186,9 @@ def test_missing_scenario_exit_2_nothing_written(run_cli, tmp_path):
     assert not (tmp_path / "sub").exists()
 
 
-def test_bad_key_exit_2_nothing_written(run_cli, tmp_path):
+def test_bad_key_exit_2_nothing_written(run_cli, tmp_path, scenario_file):
     bad = tmp_path / "bad.toml"
-    bad.write_text(SCENARIO.replace('rate = 4.0', 'rate = -3.0'))
+    bad.write_text(scenario_file.read_text().replace('rate = 4.0', 'rate = -3.0'))
     out = tmp_path / "o" / "r.pdf"
     png = tmp_path / "png"
     r = run_cli("report", bad, "-o", out, "--png-dir", png)
@@ -179,9 +198,10 @@ def test_bad_key_exit_2_nothing_written(run_cli, tmp_path):
     assert not out.exists() and not (tmp_path / "o").exists() and not png.exists()
 
 
-def test_unknown_key_named(run_cli, tmp_path):
+def test_unknown_key_named(run_cli, tmp_path, scenario_file):
     bad = tmp_path / "bad.toml"
-    bad.write_text(SCENARIO.replace('attention = "full"', 'attention = "full"\nwindw = 4'))
+    bad.write_text(scenario_file.read_text().replace('attention = "full"',
+                                                     'attention = "full"\nwindw = 4'))
     r = run_cli("report", bad, "-o", tmp_path / "r.pdf")
     assert r.code == 2 and "model.windw" in r.err
     assert not (tmp_path / "r.pdf").exists()
@@ -203,7 +223,7 @@ def test_failure_after_gathering_writes_nothing(scenario_file, tmp_path, monkeyp
     def boom(d):
         raise SimkitError("drawing failed")
 
-    import simkit.report.data as data
+    import simkit.report.gather as data
 
     monkeypatch.setattr(pdf, "render", boom)
     monkeypatch.setattr(data, "gather", lambda s, **kw: object())

@@ -28,7 +28,7 @@ def _wl(arrival, prompt=None, output=None, requests=1000):
 
 def _gen(wl, n=None, seed=0, context=8192, base_dir=None):
     return generate_workload(wl, n_requests=wl.requests if n is None else n,
-                             rng=np.random.default_rng(seed), context=context,
+                             seed=seed, context=context,
                              model_name="m", base_dir=base_dir)
 
 
@@ -140,3 +140,24 @@ def test_missing_trace_file_and_bad_column(tmp_path):
     wl = _wl(NS(process="trace", rate=None, cv=1.0, path=str(f)))
     with pytest.raises(SimkitError, match="no column 'arrival_s' or 'arrived_at'"):
         _gen(wl)
+
+
+def test_common_random_numbers_each_component_its_own_stream():
+    """A change in one component leaves the others' draws alone (CRN), and a new rate is
+    the same arrival pattern compressed in time."""
+    lengths = dict(prompt=_len("lognormal", median=500, sigma=1.0),
+                   output=_len("uniform", low=1, high=50), requests=300)
+    base = _gen(_wl(NS(process="poisson", rate=2.0, cv=1.0, path=None), **lengths), seed=4)
+    faster = _gen(_wl(NS(process="poisson", rate=8.0, cv=1.0, path=None), **lengths), seed=4)
+    assert np.allclose(faster.arrival_s * 4, base.arrival_s)
+    # gamma gaps consume a variable number of underlying draws; the lengths do not move
+    bursty = _gen(_wl(NS(process="gamma", rate=2.0, cv=3.0, path=None), **lengths), seed=4)
+    assert np.array_equal(bursty.prompt_tokens, base.prompt_tokens)
+    assert np.array_equal(bursty.output_tokens, base.output_tokens)
+    # another prompt distribution: the arrivals and outputs are untouched
+    other = _gen(_wl(NS(process="poisson", rate=2.0, cv=1.0, path=None),
+                     prompt=_len("uniform", low=10, high=20),
+                     output=lengths["output"], requests=300), seed=4)
+    assert np.array_equal(other.arrival_s, base.arrival_s)
+    assert np.array_equal(other.output_tokens, base.output_tokens)
+    assert not np.array_equal(other.prompt_tokens, base.prompt_tokens)

@@ -487,7 +487,7 @@ def ssm_prefill(x: np.ndarray, dt: np.ndarray, b: np.ndarray, c: np.ndarray, p: 
     y_t = C_t h_t + D u_t.
 
     x, dt: (batch, n, d_inner) with dt > 0; b, c: (batch, n, N). The recurrence is
-    sequential in t (as DESIGN says, an SSM's prefill may be); per chunk the decay and input
+    sequential in t (an SSM's prefill may be); per chunk the decay and input
     terms are computed at once, then a two-op loop per token carries the state."""
     bsz, n, d_inner = x.shape
     d_conv = p.conv_w.shape[1]

@@ -213,6 +213,18 @@ CATALOG: dict[str, ModelConfig] = {
         default_attention="mla",
         param_count_published=236e9, active_params_published=21e9,
         param_count_published_source="arXiv:2405.04434 abstract: 236B total, 21B activated"),
+    # Splitwise's measured model (simkit/data/measurements/splitwise.csv). ALiBi positions (no
+    # parameters); its embedding LayerNorm (2 x 14336 weights) has no field here, so the
+    # count is 28,672 (1.6e-7) under the published 176,247,271,424.
+    "bloom-176b": ModelConfig(
+        name="bloom-176b", source="huggingface.co/bigscience/bloom config.json (n_layer 70, "
+        "hidden_size 14336, n_head 112, vocab_size 250880, tied embeddings, ALiBi) and model "
+        "card (4 x hidden FFN with GELU, LayerNorm, biases, sequence length 2048)",
+        n_layers=70, d_model=14336, n_heads=112, n_kv_heads=112, head_dim=128,
+        vocab_size=250880, max_context=2048, ffn_dim=4 * 14336, ffn_gated=False, norm="layer",
+        attn_bias=True, ffn_bias=True, tie_embeddings=True,
+        param_count_published=176_247_271_424, param_count_published_source="huggingface.co/"
+        "bigscience/bloom model card: 176,247,271,424 parameters"),
     "mamba-2.8b": ModelConfig(
         name="mamba-2.8b", source="state-spaces/mamba README (64 layers, d_model 2560) and "
         "mamba_ssm config_mamba.py / mamba_simple.py (vocab 50277 padded to 50280, d_state 16, "

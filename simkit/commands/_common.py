@@ -57,3 +57,26 @@ def _jsonable(o: Any) -> Any:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=_jsonable, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def add_engine_option(p) -> None:
+    """`--engine NAME|FILE`: the serving-engine profile (overrides hardware.engine)."""
+    p.add_argument("--engine", default=None, metavar="NAME|FILE",
+                   help="serving-engine profile: a name from `simkit engines` or an "
+                   "ENGINE.toml (overrides the scenario's hardware.engine)")
+
+
+def with_engine(scenario, engine: str | None):
+    """The scenario with --engine applied (a file path is taken relative to the current
+    folder, as every command-line path is); one line naming --engine if it is wrong."""
+    if engine is None:
+        return scenario
+    from pathlib import Path
+
+    from simkit.costs.engine import check_engine, engines
+
+    value = engine
+    if value not in engines() and (value.endswith(".toml") or Path(value).exists()):
+        value = str(Path(value).resolve())
+    check_engine(value, "--engine")
+    return scenario.with_(**{"hardware.engine": value})

@@ -12,9 +12,19 @@ def register(sub) -> None:
                        "architecture: per layer and whole model, symbolic and with the "
                        "model's numbers, and the big-O of time and cache in n.")
     p.add_argument("model")
-    p.add_argument("--quantity", default=None, help="one quantity (default: all): "
-                   "params, weight_bytes, prefill_flops, attention_prefill_flops, "
-                   "decode_flops, attention_decode_flops, cache_bytes, decode_bytes")
+    p.add_argument("--quantity", default=None, help="one quantity (default: all but the "
+                   "step times): params, weight_bytes, prefill_flops, attention_prefill_flops, "
+                   "decode_flops, attention_decode_flops, cache_bytes, decode_bytes; or "
+                   "decode_step_time / prefill_time: THE step-time formula with the hardware's "
+                   "and the engine's terms as symbols (--hardware, --gpus, --engine)")
+    p.add_argument("--hardware", default="h100-sxm",
+                   help="step times: catalog name or profile .toml (default %(default)s)")
+    p.add_argument("--gpus", type=positive_int, default=1,
+                   help="step times: tensor-parallel GPUs (default 1)")
+    p.add_argument("--engine", default=None, metavar="NAME|FILE",
+                   help="step times: serving-engine profile (default: the default engine)")
+    p.add_argument("--ideal", action="store_true",
+                   help="step times: the pure roofline (efficiencies 1, no overheads)")
     p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
     p.add_argument("--wrt", metavar="SYMBOL", default=None,
                    help="also print d(quantity)/d(SYMBOL) and the elasticity at the model's "
@@ -26,6 +36,43 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: step-time quantities: name -> (StepTime attribute, length symbol, unit)
+STEP_QUANTITIES = {
+    "decode_step_time": ("decode", "t", "seconds per decode step of b sequences at context t"),
+    "prefill_time": ("prefill", "n", "seconds to prefill b prompts of n tokens each"),
+}
+
+
+def step_formulas(model, arch, hw, gpus=1, engine=None, ideal=False, quantity=None,
+                  latex=False) -> dict:
+    """THE step-time formula, symbolic and with the numbers of hw / engine / gpus."""
+    import sympy as sp
+
+    from simkit.costs import steptime
+    from simkit.costs.symbols import MEANING
+
+    st = steptime.step_time_exprs(model, arch, hw, gpus=gpus, engine=engine, ideal=ideal)
+    show = sp.latex if latex else sp.sstr
+    names = [quantity] if quantity else list(STEP_QUANTITIES)
+    out: dict = {"quantities": {}, "symbols": {}}
+    used: set = set()
+    for q in names:
+        which, var, unit = STEP_QUANTITIES[q]
+        expr = getattr(st, which)
+        idx = 0 if which == "decode" else 1
+        out["quantities"][q] = {
+            "unit": unit, "length": var, "batch": "b", "symbolic": show(expr),
+            "numeric": show(sp.N(st.numeric(expr), 6)),
+            "terms": {k: show(v[idx]) for k, v in st.terms.items()}}
+        used |= expr.free_symbols
+    for sym in sorted(used, key=str):
+        val = st.values.get(sym)
+        out["symbols"][str(sym)] = {
+            "meaning": steptime.MEANING.get(sym, MEANING.get(sym, "")),
+            "value": float(val) if val is not None else None}
+    return out
+
+
 def formulas(model, arch, quantity=None, latex=False) -> dict:
     """The expressions of `quantity` (all when None): whole model, each layer group's term
     (a model is a per-group sum), and with the model's numbers."""
@@ -34,8 +81,7 @@ def formulas(model, arch, quantity=None, latex=False) -> dict:
     from simkit.costs import model_costs
     from simkit.costs import symbols as S
     from simkit.costs.analysis import QUANTITIES, quantity_expr
-    from simkit.costs.model import MEANING as MODEL_MEANING
-    from simkit.costs.symbols import MEANING
+    from simkit.costs.model import symbol_meaning
 
     mc = model_costs(model, arch)
     names = [quantity] if quantity else list(QUANTITIES)
@@ -75,26 +121,11 @@ def formulas(model, arch, quantity=None, latex=False) -> dict:
         used |= expr.free_symbols
     for sym in sorted(used, key=str):
         name = str(sym)
-        meaning = MEANING.get(sym) or MODEL_MEANING.get(name) or _group_meaning(name, mc)
+        meaning = symbol_meaning(mc, name)
         val = mc.values.get(sym)
         out["symbols"][name] = {"meaning": meaning,
                                 "value": float(val) if val is not None else None}
     return out
-
-
-def _group_meaning(name: str, mc) -> str:
-    """Meaning of a per-group symbol: `L_window` (layers of a group) or a renamed `w_2`."""
-    from simkit.costs.symbols import MEANING
-
-    for g in mc.groups:
-        if str(g.count_symbol) == name:
-            return f"layers of the {g.label} group"
-    base, _, idx = name.rpartition("_")
-    if idx.isdigit():
-        for sym, text in MEANING.items():
-            if str(sym) == base:
-                return f"{text} (layer group {idx})"
-    return ""
 
 
 def run(args) -> int:
@@ -108,6 +139,33 @@ def run(args) -> int:
         raise SimkitError("--wrt: give the --quantity to differentiate")
     model = load_model(args.model)
     arch = arch_from_args(model, args)
+    if args.quantity in STEP_QUANTITIES:
+        if args.wrt is not None:
+            raise SimkitError("--wrt: not available for the step times (differentiate a "
+                              "FLOP, byte or parameter quantity)")
+        from simkit.catalog import load_hardware
+
+        out = {"model": model.name, "hardware": args.hardware, "gpus": args.gpus,
+               "engine": "ideal" if args.ideal else _engine_name(args.engine),
+               **step_formulas(model, arch.resolve(model), load_hardware(args.hardware),
+                               args.gpus, args.engine, args.ideal, args.quantity,
+                               args.latex)}
+        if args.json:
+            print_json(out)
+            return 0
+        print(f"{out['model']} on {out['gpus']} x {out['hardware']}, engine {out['engine']}: "
+              "THE step-time formula (simkit.costs.compiled), b = sequences in the step")
+        for q, e in out["quantities"].items():
+            print(f"\n{q} [{e['unit']}]")
+            print(f"  formula : {e['symbolic']}")
+            for k, v in e["terms"].items():
+                print(f"    {k:15} {v}")
+            print(f"  = {e['numeric']}")
+        print("\nsymbols:")
+        for k, v in out["symbols"].items():
+            val = "" if v["value"] is None else f" = {v['value']:g}"
+            print(f"  {k:8} {v['meaning']}{val}")
+        return 0
     out = formulas(model, arch.resolve(model), args.quantity, args.latex)
     if args.wrt is not None:
         from simkit.costs.analysis import QUANTITIES, sensitivity
@@ -142,3 +200,9 @@ def run(args) -> int:
         val = "" if v["value"] is None else f" = {v['value']:g}"
         print(f"  {k:8} {v['meaning']}{val}")
     return 0
+
+
+def _engine_name(engine) -> str:
+    from simkit.costs.engine import load_engine
+
+    return load_engine(engine).name

@@ -1,4 +1,5 @@
-"""`simkit plan`: capacity plan under the scenario's SLOs (max load, replicas, GPUs, cost)."""
+"""`simkit plan`: capacity plan under the scenario's SLOs (max load, fewest replicas, GPUs,
+cost); with `[plan.search]`, every configuration ranked by cost (`simkit.plan.search`)."""
 
 from __future__ import annotations
 
@@ -6,45 +7,80 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import positive_float, positive_int
+    from simkit.commands._common import add_engine_option, positive_float, positive_int
 
     p = sub.add_parser(
-        "plan", help="capacity plan under the scenario's SLOs",
+        "plan", help="capacity plan under the scenario's SLOs; with [plan.search], the "
+        "cheapest configuration",
         description="Find the highest request rate one replica sustains while meeting the "
-        "scenario's p99 SLOs (analytic bracket from the cost model, refined by simulation), "
-        "then the replicas, GPUs and cost for [plan] target_qps.")
+        "scenario's p99 SLOs (cost-model bracket, refined by simulation), then the fewest "
+        "replicas, GPUs and cost for [plan] target_qps (bisected by simulation: one fewer "
+        "misses the SLOs). With a [plan.search] table, plan every combination of its values "
+        "and rank them by cost (resumable: finished configurations are kept in "
+        "DIR/results.jsonl).")
     p.add_argument("scenario", metavar="SCENARIO.toml")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--requests", type=positive_int, default=None,
                    help="requests simulated per probe (default: plan.requests, else "
-                   "max(workload.requests, 1000))")
+                   "max(workload.requests, 1112))")
     p.add_argument("--target-qps", type=positive_float, default=None,
                    help="override plan.target_qps")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="also write DIR/plan.json and the resolved DIR/scenario.toml")
+                   help="also write DIR/plan.json and the resolved DIR/scenario.toml; a "
+                   "search keeps DIR/results.jsonl there (default: search-<scenario name>)")
+    p.add_argument("--cluster", metavar="ADDR", default=None,
+                   help="search: run configurations on a dask scheduler (tcp://HOST:PORT)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="search: local process-pool size (default: CPU count)")
+    add_engine_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import os
+    import sys
     from pathlib import Path
 
-    from simkit.commands._common import _jsonable, print_json
-    from simkit.plan.capacity import plan
+    from simkit.commands._common import _jsonable, print_json, with_engine
+    from simkit.errors import SimkitError
     from simkit.scenario import load_scenario
 
-    s = load_scenario(args.scenario)
+    s = with_engine(load_scenario(args.scenario), args.engine)
     if args.target_qps is not None:
         s = s.with_(**{"plan.target_qps": args.target_qps})
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        from simkit.errors import SimkitError
-
         raise SimkitError(f"--out: {args.out} exists and is not a folder")
-    result = plan(s, requests=args.requests)
-    d = result.to_dict()
-    if args.out is not None:
-        out = Path(args.out)
+    searching = s.plan is not None and len(s.plan.search) > 0
+    if not searching and (args.cluster is not None or args.workers is not None):
+        raise SimkitError(f"--{'cluster' if args.cluster is not None else 'workers'}: "
+                          "applies to a [plan.search]; this scenario has none")
+    if args.cluster is not None and args.workers is not None:
+        raise SimkitError("--workers: applies to the local pool, not with --cluster")
+    tty = sys.stderr.isatty()
+    if searching:
+        from simkit.plan.search import stderr_progress
+
+        if args.requests is not None:
+            s = s.with_(**{"plan.requests": args.requests})
+        out = Path(args.out or f"search-{s.name}")
+        result, d = _search(s, out, args, stderr_progress if tty else None)
+    else:
+        from simkit.plan.capacity import plan
+
+        simulate = None
+        if tty:
+            from functools import partial
+
+            from simkit.sim import simulate as sim
+
+            simulate = partial(sim, progress=True)  # long runs show their request count
+        result = plan(s, requests=args.requests, simulate=simulate,
+                      progress=_stderr_line if tty else None)
+        d = result.to_dict()
+        d.setdefault("engine", _engine_name(s))
+        out = Path(args.out) if args.out is not None else None
+    if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name, text in (("scenario.toml", s.to_toml()),
                            ("plan.json", json.dumps(d, indent=2, default=_jsonable,
@@ -54,57 +90,53 @@ def run(args: argparse.Namespace) -> int:
             os.replace(tmp, out / name)
     if args.json:
         print_json(d)
+    elif searching:
+        from simkit.commands._plan_text import print_search
+
+        print_search(result, s, out)
     else:
-        _print(result)
+        from simkit.commands._plan_text import print_plan
+
+        print_plan(result)
+        print(f"engine: {d['engine']}")
     return 0
 
 
-def _g(v, unit: str = "") -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}{unit}"
+def _engine_name(s) -> str:
+    """The engine the plan's step times come from ("ideal" with hardware.ideal)."""
+    from simkit.costs.engine import load_engine
+
+    return "ideal" if s.hardware.ideal else load_engine(s.hardware.engine).name
 
 
-def _print(r) -> None:
-    from simkit.units import fmt_bytes
+def _stderr_line(msg: str) -> None:
+    import sys
 
-    print(f"scenario: {r.scenario}")
-    print(f"max_qps (one replica, SLOs met): {_g(r.max_qps)} req/s  "
-          f"(cost-model estimate {_g(r.analytic_qps)}; bisected to {r.qps_rel_tol:.0%})")
-    slo = r.slo
-    targets = ", ".join(f"{k} <= {slo[k]:g}" for k in ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s")
-                        if slo.get(k) is not None)
-    print(f"slo: {targets}")
-    if r.target_qps is not None:
-        print(f"target: {_g(r.target_qps)} req/s")
-    print(f"replicas: {r.replicas if r.replicas is not None else '-'}  gpus: "
-          f"{r.gpus if r.gpus is not None else '-'} ({r.gpus_per_replica} per replica)")
-    print(f"cost: {_g(r.cost_per_hour)} $/h at {r.cost_per_gpu_hour:g} $/GPU-h; "
-          f"cost_per_million_tokens: {_g(r.cost_per_million_tokens)} $ (output tokens; "
-          f"{_g(r.cost_per_million_total_tokens)} $ per million prompt + output tokens)")
-    m = r.metrics
-    if m:
-        def p99(k):
-            v = m.get(k)
-            return _g(v.get("p99") if isinstance(v, dict) else None, " s")
-        print(f"operating point: {_g(r.operating_rate_per_s)} req/s on {r.replicas} "
-              f"replica(s): p99 ttft {p99('ttft_s')}, tpot {p99('tpot_s')}, e2e {p99('e2e_s')}"
-              f"; throughput {_g(m.get('throughput_tokens_per_s'))} tokens/s; SLOs "
-              f"{'met' if slo['met'] else 'MISSED'}")
-    print(f"longest context in the KV budget ({fmt_bytes(r.kv_capacity_bytes)}): "
-          f"{r.max_context_tokens} tokens (limited by {r.max_context_limited_by})")
-    print("probes (rate req/s, p99 ttft s, p99 tpot s, met):")
-    for p in sorted(r.probes, key=lambda p: p.rate_per_s):
-        print(f"  {p.rate_per_s:10.4g}  {_g(p.ttft_p99_s):>9}  {_g(p.tpot_p99_s):>9}  "
-              f"{'yes' if p.met else 'no'}")
-    if r.comparison:
-        print("architectures for the same workload:")
-        for c in r.comparison:
-            if c.get("error"):
-                print(f"  {c['attention']:8} error: {c['error']}")
-            else:
-                print(f"  {c['attention']:8} max_qps {_g(c['max_qps']):>8}  replicas "
-                      f"{c['replicas']}  gpus {c['gpus']}  $/Mtok "
-                      f"{_g(c.get('cost_per_million_tokens'))}")
-        if r.best_attention:
-            print(f"fewest GPUs: {r.best_attention}")
+    print(f"simkit plan: {msg}", file=sys.stderr, flush=True)
+
+
+def _search(s, out, args, progress):
+    """Run the search; (SearchResult, the JSON: the best configuration's plan + search)."""
+    from simkit.plan.search import run_search
+    from simkit.plan.sweep import dask_executor
+
+    client = executor = None
+    in_flight = None
+    if args.cluster is not None:
+        client, executor = dask_executor(args.cluster)
+        in_flight = max(1, sum(client.nthreads().values()))
+    try:
+        res = run_search(s, executor, out_dir=out, max_workers=args.workers,
+                         max_in_flight=in_flight, progress=progress)
+    finally:
+        if client is not None:
+            client.close()
+    d = dict(res.best_plan) if res.best_plan is not None else {
+        "scenario": s.name, "max_qps": None, "replicas": None, "gpus": None,
+        "cost_per_hour": None, "cost_per_million_tokens": None, "metrics": {},
+        "slo": {**{k: getattr(s.slo, k) for k in ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s")},
+                "met": False},
+        "reason": "no configuration is feasible"}
+    d["scenario"] = s.name
+    d["search"] = res.to_dict()
+    return res, d

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import positive_int
+    from simkit.commands._common import add_engine_option, positive_int
 
     p = sub.add_parser(
         "report", help="the PDF report of a scenario",
@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--requests", type=positive_int, default=None,
                    help="requests simulated per run, plan probe and sweep point (default: "
                    "the scenario's)")
+    add_engine_option(p)
     p.set_defaults(func=run)
 
 
@@ -30,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from simkit.report.pdf import build_report, check_output
+    from simkit.commands._common import with_engine
     from simkit.scenario import load_scenario
 
     check_output(args.output, args.png_dir)  # before the (slow) work
-    s = load_scenario(args.scenario)
+    s = with_engine(load_scenario(args.scenario), args.engine)
     res = build_report(s, args.output, png_dir=args.png_dir, progress=True,
                        requests=args.requests)
     print(f"wrote {res.path} ({len(res.pages)} pages, {res.size_bytes / 1e6:.2f} MB)")

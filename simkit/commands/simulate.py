@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simkit.commands._common import nonneg_int, positive_int
+from simkit.commands._common import add_engine_option, nonneg_int, positive_int
 
 
 def register(sub) -> None:
@@ -17,6 +17,7 @@ def register(sub) -> None:
                    "F.scenario.toml)")
     p.add_argument("--seed", type=nonneg_int, help="override the scenario's seed")
     p.add_argument("--requests", type=positive_int, help="override workload.requests")
+    add_engine_option(p)
     p.set_defaults(func=run)
 
 
@@ -43,7 +44,8 @@ def _text(s: dict, scenario) -> str:
     lines = [
         f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on {scenario.serving.replicas} replica(s) of "
         f"{scenario.hardware.gpus_per_replica} x {scenario.hardware_profile().name}, "
-        f"{s['scheduler']} batching, {s['kv_memory']} KV, seed {s['seed']}",
+        f"{s['scheduler']} batching, {s['kv_memory']} KV, engine {s.get('engine')}, seed "
+        f"{s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "
         f"{s['requests_rejected']} rejected, {s['requests_in_flight']} in flight",
         f"  simulated    {fmt_seconds(s['simulated_seconds'])} ({s['iterations']} iterations)",
@@ -76,18 +78,34 @@ def _text(s: dict, scenario) -> str:
     if s["slo"]:
         lines.append("  SLO (p99)    " + ", ".join(f"{k} <= {fmt_seconds(v)}"
                                                    for k, v in s["slo"].items()))
+    st = s.get("steady_state") or {}
+    if st:
+        def ci(k):
+            d = st.get(k) or {}
+            if d.get("p99") is None:
+                return "n/a"
+            band = (f" [{fmt_seconds(d['ci_low'])}, {fmt_seconds(d['ci_high'])}]"
+                    if d.get("ci_low") is not None else "")
+            return fmt_seconds(d["p99"]) + band
+        lines.append(f"  steady state {st['requests']:,} requests after a warm-up of "
+                     f"{st['warmup_requests']:,}, up to the last arrival (no drain): "
+                     f"{num(st.get('throughput_tokens_per_s'), '{:,.0f}')} output tokens/s; "
+                     f"p99 (95% CI) TTFT {ci('ttft_s')}, TPOT {ci('tpot_s')}, "
+                     f"end-to-end {ci('e2e_s')}")
+    for w in s.get("warnings") or []:
+        lines.append(f"  warning      {w}")
     return "\n".join(lines)
 
 
 def run(args) -> int:
     import os
 
-    from simkit.commands._common import print_json
+    from simkit.commands._common import print_json, with_engine
     from simkit.errors import SimkitError
     from simkit.scenario import load_scenario
     from simkit.sim import simulate
 
-    scenario = load_scenario(args.scenario)
+    scenario = with_engine(load_scenario(args.scenario), args.engine)
     if args.requests_csv:
         folder = os.path.dirname(os.path.abspath(args.requests_csv))
         if not os.path.isdir(folder):

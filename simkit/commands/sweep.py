@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import positive_int
+    from simkit.commands._common import add_engine_option, positive_int
 
     p = sub.add_parser(
         "sweep", help="run the scenario's [sweep] grid (resumable; local or dask cluster)",
@@ -23,17 +23,18 @@ def register(sub) -> None:
                    help="local process-pool size (default: CPU count)")
     p.add_argument("--requests", type=positive_int, default=None,
                    help="override workload.requests for every point")
+    add_engine_option(p)
     p.add_argument("--json", action="store_true", help="print every point's record as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simkit.commands._common import print_json
+    from simkit.commands._common import print_json, with_engine
     from simkit.errors import SimkitError
     from simkit.plan.sweep import _stderr_progress, dask_executor, run_sweep, sweep_points
     from simkit.scenario import load_scenario
 
-    s = load_scenario(args.scenario)
+    s = with_engine(load_scenario(args.scenario), args.engine)
     if not s.sweep:
         raise SimkitError(f"{args.scenario}: has no [sweep] table (use `simkit simulate` "
                           "for a single run)")
@@ -54,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
         print_json(res.to_dict())
     else:
         _print_table(res)
+        print("p99s over the steady state (the first 10% of arrivals left out); every point "
+              "served the same requests (the scenario's seed)")
+        thin = [r for r in res.records if (r.get("metrics") or {}).get("warnings")]
+        if thin:
+            print(f"warning: {len(thin)} point(s): {thin[0]['metrics']['warnings'][0]}")
         print(f"{res.ran} point(s) run, {res.skipped} already done; results in "
               f"{out}/results.jsonl (resolved scenario in {out}/scenario.toml)")
     return 1 if res.errors else 0
@@ -65,17 +71,25 @@ def _fmt(v) -> str:
     return str(v)
 
 
+#: (row key, header): steady-state p99s (warm-up left out) and throughput (no drain)
+_METRIC_COLUMNS = (("steady_state.ttft_s.p99", "ttft p99"), ("steady_state.tpot_s.p99",
+                                                               "tpot p99"),
+                   ("steady_state.e2e_s.p99", "e2e p99"),
+                   ("steady_state.throughput_tokens_per_s", "tokens/s"),
+                   ("kv_peak_bytes", "kv_peak_bytes"), ("requests_completed", "completed"))
+
+
 def _print_table(res) -> None:
-    cols_metric = ("ttft_s.p99", "tpot_s.p99", "e2e_s.p99", "throughput_tokens_per_s",
-                   "kv_peak_bytes", "requests_completed")
     rows = res.rows()
     if not rows:
         return
     params = list(res.records[0]["params"])
-    cols = params + [c for c in cols_metric if c in rows[0]] + (
+    metric_cols = [(k, h) for k, h in _METRIC_COLUMNS if any(k in r for r in rows)]
+    cols = params + [k for k, _ in metric_cols] + (
         ["error"] if any("error" in r for r in rows) else [])
+    heads = params + [h for _, h in metric_cols] + (["error"] if "error" in cols else [])
     table = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(heads)]
+    print("  ".join(c.ljust(w) for c, w in zip(heads, widths)))
     for t in table:
         print("  ".join(x.ljust(w) for x, w in zip(t, widths)))

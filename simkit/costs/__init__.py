@@ -3,7 +3,8 @@ cached forms for the simulator.
 
 - `ArchSpec`: the token-mixer kind and its settings.
 - `model_costs(model, arch)`: whole-model sympy expressions (`ModelCosts`).
-- `build_step_model(model, arch, hw, gpus, ideal)`: numpy step times (`StepCostModel`).
+- `build_step_model(model, arch, hw, gpus, ideal, engine)`: numpy step times (`StepCostModel`)
+  under a serving-engine profile (`engine`); `steptime`: the same formula in sympy.
 - `evaluate_costs(...)`: the numbers `simkit cost` prints.
 - `analysis`: crossover lengths, max batch/context under a budget, sensitivities.
 """

@@ -7,14 +7,35 @@ exactly (the sum of every request's attention and cache traffic), never an avera
 `step_model_for(scenario)` is the one builder from a scenario. Nothing here simplifies
 sympy expressions in a loop: that happens once, in `build_step_model`.
 
-THE step-time formula (`StepCostModel._base_s` + `_time_s`; every path calls them):
+THE step-time formula (`base_time_s` + `attention_time_s`; `StepCostModel._base_s` /
+`_time_s`, the simulator's fast paths and the measurement fits in `simkit.calibrate.
+measurements` all call these two functions). One forward iteration of a batch on a
+tensor-parallel group of N GPUs (rates are the group's: hardware datasheet x the hardware
+profile's achievable efficiency x the engine profile's fraction of it, `simkit.costs.roofline`):
 
-  t = step overhead + blocks x layer overhead + sequences x sequence overhead
-    + max(linear FLOPs / (matmul rate x engine GEMM factor(tokens, width)),
-          weight bytes read / weight bandwidth)                        weight matmuls
-    + all-reduces x (latency + 2 (N-1)/N x tokens x d x 2 B / bus bandwidth)
-    + max(prefill attention FLOPs / attention rate, prefill KV bytes / bandwidth)
-    + max(decode attention FLOPs / attention rate, decode KV bytes / decode bandwidth)
+  t = T_step + L x T_layer + S x T_seq                                 fixed costs
+    + max(F_lin / (P x eta_gemm(M, d/N)), W / BW_w)                    weight matmuls
+    + A x (alpha + 2 (N-1) alpha_step + 2 (N-1)/N x M x d x 2 B / (link x eta_ar))  all-reduces
+    + max(F_pre / P_attn, B_pre / BW_w)                                prefill attention core
+    + max(F_dec / P_attn, B_dec / BW_dec)                              decode attention core
+
+  M = tokens in the step (decodes + prompt tokens), S = sequences in it (decodes + prefill
+  chunks), L = layers launched, A = all-reduces per step (one per token mixer and per FFN;
+  none on one GPU); eta_gemm(M, w) = eta_g x M / (M + M_half) x w / (w + w_half) is the GEMM
+  shape factor (few tokens fill few rows of a tile; a narrow shard gives too few tiles);
+  F_lin counts every projection, FFN and the LM head of each sequence's last position;
+  W = weights read once per step (MoE: the experts the step's tokens touch); BW_w = the
+  weight-streaming rate (the prefill's cache reads and writes stream at it too), BW_dec = the
+  decode attention kernel's rate, P_attn = the attention core's FLOP rate.
+  `simkit.costs.steptime` builds this formula in sympy, the engine's terms as symbols.
+
+Where each term comes from: the per-operator roofline (Williams, Waterman & Patterson,
+CACM 52(4) 2009; as LLM-Viewer, arXiv:2402.16363, applies it to LLM layers); tensor-parallel
+all-reduces (Megatron-LM, arXiv:1909.08053) with NCCL's latency-bandwidth cost
+(nccl-tests doc/PERFORMANCE.md); fixed per-step, per-layer and per-sequence costs and the
+GEMM shape factor as serving engines show them (the constants are fitted to published
+measurements, `simkit/data/engines/*.toml`, each citing its data). `--ideal` sets every
+efficiency to 1 and every fixed cost to 0: the pure roofline.
 
 Conventions: decode context `t` = keys attended by the new token (itself included) = the
 cache length after it is appended. A prefill chunk of `len` tokens after `start` cached ones
@@ -64,10 +85,27 @@ def _lambdify(mc: ModelCosts, expr, var) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.asarray(f(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
-def _roof_s(flops: float, bytes_: float, flops_per_s: float, bytes_per_s: float) -> float:
-    """max(compute, memory) of one operator on Python floats (the same IEEE operations as
-    numpy's elementwise maximum, so the same bits)."""
-    return max(flops / flops_per_s, bytes_ / bytes_per_s)
+def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allreduces: int,
+                d_model: int, blocks: int, mx=max):
+    """THE formula, part 1: a step's time outside the attention cores -- the weight matmuls
+    against their roofline with the engine's GEMM shape factor, the tensor-parallel
+    all-reduces, and the fixed costs (see the module docstring). `tokens` > 0.
+
+    Scalars with `mx=max` (Python floats: the same IEEE operations, so the same bits as
+    numpy's elementwise maximum), or numpy arrays of steps with `mx=np.maximum` (the fits)."""
+    rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, d_model / r.gpus)
+    t = mx(lin_flops / rate, weight_bytes / r.bytes_per_s)
+    if r.gpus > 1:
+        t = t + allreduces * r.allreduce_time_s(tokens * d_model * ACTIVATION_BYTES)
+    return t + (r.overhead_s + blocks * r.layer_overhead_s + sequences * r.sequence_overhead_s)
+
+
+def attention_time_s(r: Roofline, pre_flops, pre_bytes, dec_flops, dec_bytes, mx=max):
+    """THE formula, part 2: the prefill attention core against the attention rate and the
+    streaming rate, plus the decode attention core against the attention rate and the decode
+    kernel's streaming rate (scalars with `mx=max`, arrays with `mx=np.maximum`)."""
+    return (mx(pre_flops / r.attn_flops_per_s, pre_bytes / r.bytes_per_s)
+            + mx(dec_flops / r.attn_flops_per_s, dec_bytes / r.attn_decode_bytes_per_s))
 
 
 #: lengths tabulated at most (8 bytes each, per table)
@@ -248,17 +286,12 @@ class StepCostModel:
         tokens = n_dec + n_pre_tok
         if tokens == 0:
             return 0.0
-        r = self.roof
         flops = (n_dec * self.lin_decode_flops_per_token
                  + n_pre_tok * self.lin_prefill_flops_per_token
                  + (n_dec + n_chunks) * self.lm_head_flops)
-        rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, self.d_model / self.gpus)
-        t = _roof_s(flops, self._weight_read_bytes(tokens), rate, r.bytes_per_s)
-        if self.gpus > 1:
-            t += self.allreduces_per_step * float(
-                r.allreduce_time_s(tokens * self.d_model * ACTIVATION_BYTES))
-        t += r.overhead_s + self.blocks * r.layer_overhead_s \
-            + (n_dec + n_chunks) * r.sequence_overhead_s
+        t = float(base_time_s(self.roof, tokens, n_dec + n_chunks, flops,
+                              self._weight_read_bytes(tokens), self.allreduces_per_step,
+                              self.d_model, self.blocks))
         if len(self._base_cache) > 65536:
             self._base_cache.clear()
         self._base_cache[key] = t
@@ -267,15 +300,12 @@ class StepCostModel:
     def _time_s(self, base: float, pre_flops: float, pre_bytes: float, dec_flops: float,
                 dec_bytes: float) -> float:
         """base + the prefill attention operator + the decode attention operator."""
-        r = self.roof
-        return (base + _roof_s(pre_flops, pre_bytes, r.attn_flops_per_s, r.bytes_per_s)
-                + _roof_s(dec_flops, dec_bytes, r.attn_flops_per_s, r.attn_decode_bytes_per_s))
+        return base + attention_time_s(self.roof, pre_flops, pre_bytes, dec_flops, dec_bytes)
 
     def _decode_rows_s(self, base: float, flops: np.ndarray, bytes_: np.ndarray) -> np.ndarray:
         """`_time_s` of decode-only steps, vectorised over rows (base + 0.0 == base, so the
-        same bits as the scalar form)."""
-        r = self.roof
-        return base + np.maximum(flops / r.attn_flops_per_s, bytes_ / r.attn_decode_bytes_per_s)
+        same bits as the scalar form: the prefill operator of a decode-only step is 0.0)."""
+        return base + attention_time_s(self.roof, 0.0, 0.0, flops, bytes_, mx=np.maximum)
 
     # -- exact sums -------------------------------------------------------------------
     def _affine_fits(self, total: int, size: int) -> bool:
@@ -348,6 +378,20 @@ class StepCostModel:
                     for st in range(total, total + k * size, size)]
         st = total + np.arange(k, dtype=np.float64) * size
         return self._decode_rows_s(base, af * st + bf * size, ab * st + bb * size).tolist()
+
+    def marginal_token_s(self) -> float:
+        """The least time one more token can add to a step: its weight-matmul FLOPs at the
+        engine's best GEMM rate (a step of unboundedly many tokens) plus its share of the
+        all-reduce traffic -- no fixed costs, no attention, no latency. A floor for
+        capacity bounds (`simkit.plan.bounds`)."""
+        r = self.roof
+        rate = r.matmul_flops_per_s * r.engine.gemm_factor(1e18, self.d_model / self.gpus)
+        t = min(self.lin_prefill_flops_per_token, self.lin_decode_flops_per_token) / rate
+        if self.gpus > 1:
+            n = self.gpus
+            t += self.allreduces_per_step * 2 * (n - 1) / n * self.d_model \
+                * ACTIVATION_BYTES / r.link_bytes_per_s
+        return t
 
     def ensure_tables(self, hi: int) -> bool:
         """Tabulate every length up to `hi` now (the simulator knows its longest request);
@@ -447,6 +491,24 @@ class StepCostModel:
         pre_f, pre_b = self._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
         dec_f, dec_b = self._decode_sums(dc) if dc.size else (0.0, 0.0)
         return self._time_s(self._base_s(dc.size, n_tok, ps.size), pre_f, pre_b, dec_f, dec_b)
+
+    def step_terms(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> dict:
+        """What one iteration does, independent of the rates: the inputs of `base_time_s`
+        and `attention_time_s` (for the measurement fits and `step_breakdown`)."""
+        dc = np.asarray(decode_ctx).reshape(-1)
+        ps = np.asarray(prefill_start).reshape(-1)
+        pl = np.asarray(prefill_len).reshape(-1)
+        n_tok = float(pl.sum()) if pl.size else 0.0
+        tokens = dc.size + n_tok
+        pre_f, pre_b = self._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
+        dec_f, dec_b = self._decode_sums(dc) if dc.size else (0.0, 0.0)
+        return {
+            "tokens": tokens, "sequences": float(dc.size + ps.size),
+            "lin_flops": (dc.size * self.lin_decode_flops_per_token
+                          + n_tok * self.lin_prefill_flops_per_token
+                          + (dc.size + ps.size) * self.lm_head_flops),
+            "weight_bytes": self._weight_read_bytes(tokens) if tokens else 0.0,
+            "pre_flops": pre_f, "pre_bytes": pre_b, "dec_flops": dec_f, "dec_bytes": dec_b}
 
     def prefill_time_s(self, n, start: int = 0) -> float:
         return self.step_time_s((), [start], [n])
@@ -561,24 +623,18 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
 
     Reads the same sums and rates as `StepCostModel.step_time_s`; `total_s` is that call.
     """
-    dc = np.asarray(decode_ctx).reshape(-1)
-    ps = np.asarray(prefill_start).reshape(-1)
-    pl = np.asarray(prefill_len).reshape(-1)
-    n_tok = float(pl.sum()) if pl.size else 0.0
-    tokens = dc.size + n_tok
+    term = sm.step_terms(decode_ctx, prefill_start, prefill_len)
+    tokens, lin_flops, lin_bytes = term["tokens"], term["lin_flops"], term["weight_bytes"]
+    pre_f, pre_b, dec_f, dec_b = (term["pre_flops"], term["pre_bytes"], term["dec_flops"],
+                                  term["dec_bytes"])
     r = sm.roof
-    lin_flops = (dc.size * sm.lin_decode_flops_per_token + n_tok * sm.lin_prefill_flops_per_token
-                 + (dc.size + ps.size) * sm.lm_head_flops)
-    lin_bytes = sm._weight_read_bytes(tokens) if tokens else 0.0
-    pre_f, pre_b = sm._prefill_sums(ps, pl) if ps.size else (0.0, 0.0)
-    dec_f, dec_b = sm._decode_sums(dc) if dc.size else (0.0, 0.0)
     rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, sm.d_model / sm.gpus) \
         if tokens else r.matmul_flops_per_s
     comm_s = sm.allreduces_per_step * float(
         r.allreduce_time_s(tokens * sm.d_model * ACTIVATION_BYTES)) if tokens and sm.gpus > 1 \
         else 0.0
     fixed_s = (r.overhead_s + sm.blocks * r.layer_overhead_s
-               + (dc.size + ps.size) * r.sequence_overhead_s) if tokens else 0.0
+               + term["sequences"] * r.sequence_overhead_s) if tokens else 0.0
     lin_c, lin_m = lin_flops / rate, lin_bytes / r.bytes_per_s
     att_c = (pre_f + dec_f) / r.attn_flops_per_s
     att_m = pre_b / r.bytes_per_s + dec_b / r.attn_decode_bytes_per_s
@@ -591,5 +647,5 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
         "communication_s": comm_s, "overhead_s": fixed_s,
         "compute_s": compute_s, "memory_s": memory_s,
         "bound": "compute" if compute_s >= memory_s else "memory",
-        "total_s": sm.step_time_s(dc, ps, pl),
+        "total_s": sm.step_time_s(decode_ctx, prefill_start, prefill_len),
     }

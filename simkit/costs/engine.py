@@ -1,33 +1,53 @@
 """Serving-engine profiles: what a real engine adds to, and loses from, the roofline.
 
 A datasheet gives peaks; the hardware profile gives what the best kernels reach on that GPU
-(`compute_efficiency`, `memory_efficiency`). An engine profile then says how close one
-serving engine's kernels and runtime come to those rates, and what fixed costs it pays:
+(`compute_efficiency`: a large bf16 GEMM; `memory_efficiency`: a STREAM-like kernel). An
+engine profile then says how close one serving engine's kernels and runtime come to those
+rates, and what fixed costs it pays. Every efficiency here is a fraction *of the hardware
+profile's achievable rate*, and every overhead is in seconds, so a profile fitted on one GPU
+transfers to another. `simkit.costs.compiled` is the one place that turns these terms into a
+step time (its module docstring writes the formula out); `simkit.costs.steptime` gives the
+same formula as a sympy expression.
 
-- `gemm_efficiency` x shape factors: weight GEMMs run below peak when the step has few
-  tokens (the M dimension: a decode batch of 8 fills a fraction of a 64/128-row tile) and
-  when tensor parallelism leaves each GPU a narrow shard (the N dimension: too few tiles to
-  fill the SMs). Factor = gemm_efficiency x tokens / (tokens + gemm_tokens_half) x
+The constants and what each one means physically:
+
+- `gemm_efficiency` x shape factors: weight GEMMs run below the best GEMM's rate when the step
+  has few tokens (the M dimension: a decode batch of 8 fills a fraction of a 64/128-row tile)
+  and when tensor parallelism leaves each GPU a narrow shard (the N dimension: too few tiles
+  to fill the SMs). Factor = gemm_efficiency x tokens / (tokens + gemm_tokens_half) x
   width / (width + gemm_width_half), width = d_model / tensor-parallel GPUs.
-- `memory_efficiency`: weight streaming; `attn_prefill_efficiency`: the prefill attention
-  kernel's fraction of the compute rate (FlashAttention); `attn_decode_efficiency`: the
-  decode attention kernel's fraction of memory bandwidth (paged attention reads scattered
-  blocks).
-- `step_overhead_s` (scheduling, input preparation, sampling, per step),
-  `layer_overhead_s` (kernel launches and synchronisation per layer and step),
-  `sequence_overhead_s` (per sequence in the step).
-- all-reduce: `allreduce_latency_s` per collective plus bytes over
-  `allreduce_efficiency` x the link bandwidth (ring: 2 (N-1)/N of the message per GPU).
+- `memory_efficiency`: weight streaming, as a fraction of the hardware's streaming rate.
+- `attn_prefill_efficiency`: the prefill attention kernel (FlashAttention and kin) as a
+  fraction of the hardware's GEMM rate; `attn_decode_efficiency`: the decode attention kernel
+  (paged attention reads scattered blocks) as a fraction of its streaming rate.
+- `step_overhead_s` (scheduling, input preparation, sampling: once per step),
+  `layer_overhead_s` (kernel launches and the small kernels between GEMMs: norms, rotary,
+  activations; per layer and step), `sequence_overhead_s` (per sequence in the step: its
+  sampling, detokenisation and bookkeeping).
+- all-reduce (Megatron tensor parallelism, one after every token mixer and every FFN):
+  `allreduce_latency_s` per collective plus `allreduce_step_latency_s` per step of the ring
+  (a ring all-reduce over N GPUs takes 2 (N-1) dependent steps: NCCL's latency grows with
+  N, a one-shot custom all-reduce's does not), plus bytes over `allreduce_efficiency` x the
+  link bandwidth (ring: 2 (N-1)/N of the message crosses each GPU's link).
 
-Constants are relative to the hardware profile (itself relative to the datasheet), so a
-profile fitted on one GPU transfers to another. `simkit.costs.compiled` is the one place that
-turns these terms into a step time.
+Profiles are data: `simkit/data/engines/*.toml`, each with the measurements it was fitted on,
+their date and the fit's errors, plus the Python `ROOFLINE` (no engine losses) and `IDEAL`
+(`--ideal`). A user profile is the same TOML (`simkit calibrate --measurements` writes one),
+read with strict keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from simkit.errors import SimkitError
+
+#: shipped profiles: one TOML file per engine
+ENGINE_DIR = Path(__file__).resolve().parent.parent / "data" / "engines"
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class EngineProfile:
     description: str
     source: str  # the measurements the constants were fitted on
     data_date: str  # date of those measurements
+    engine_version: str = ""  # the engine versions those measurements ran
     gemm_efficiency: float = 1.0
     gemm_tokens_half: float = 0.0  # 0: no token-count penalty
     gemm_width_half: float = 0.0  # 0: no shard-width penalty
@@ -50,21 +71,58 @@ class EngineProfile:
     sequence_overhead_s: float = 0.0
     #: None: the hardware profile's interconnect latency
     allreduce_latency_s: float | None = None
+    allreduce_step_latency_s: float = 0.0
     allreduce_efficiency: float = 1.0
-    fit: str = ""  # how the constants were fitted, and the errors of the fit
+    fit: str = ""  # how the constants were fitted
+    #: the fit's errors: (name, fraction) pairs, e.g. ("heldout_kfold.decode.median_abs", 0.04)
+    errors: tuple[tuple[str, float], ...] = ()
+    path: str = ""  # the file it was read from ("" for the Python profiles)
 
-    def gemm_factor(self, tokens: float, width: float) -> float:
+    def gemm_factor(self, tokens, width):
         """Fraction of the hardware's GEMM rate a step of `tokens` tokens reaches on shards
-        of `width` output columns per GPU."""
+        of `width` output columns per GPU (numpy broadcasts)."""
         f = self.gemm_efficiency
         if self.gemm_tokens_half:
-            f *= tokens / (tokens + self.gemm_tokens_half)
+            f = f * (tokens / (tokens + self.gemm_tokens_half))
         if self.gemm_width_half:
-            f *= width / (width + self.gemm_width_half)
+            f = f * (width / (width + self.gemm_width_half))
         return f
 
+    def constants(self) -> dict[str, float | None]:
+        """The constants alone (what a fit sets), by name."""
+        return {k: getattr(self, k) for k in CONSTANTS}
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["errors"] = dict(self.errors)
+        return d
+
+
+#: constant name -> (lowest allowed, highest allowed, may be absent/None, meaning)
+CONSTANTS: dict[str, tuple[float, float, bool, str]] = {
+    "gemm_efficiency": (0.0, 2.0, False, "weight-GEMM rate at large shapes, x the hardware's "
+                        "GEMM rate"),
+    "gemm_tokens_half": (0.0, 1e6, False, "tokens in a step at which GEMMs reach half that "
+                         "rate (M-tile fill)"),
+    "gemm_width_half": (0.0, 1e6, False, "per-GPU shard width at which GEMMs reach half that "
+                        "rate (too few tiles)"),
+    "memory_efficiency": (0.0, 2.0, False, "weight streaming, x the hardware's streaming rate"),
+    "attn_prefill_efficiency": (0.0, 2.0, False, "prefill attention kernel, x the hardware's "
+                                "GEMM rate"),
+    "attn_decode_efficiency": (0.0, 2.0, False, "decode attention kernel, x the hardware's "
+                               "streaming rate"),
+    "step_overhead_s": (0.0, 10.0, True, "fixed cost per step (scheduling, input preparation, "
+                        "sampling)"),
+    "layer_overhead_s": (0.0, 1.0, False, "fixed cost per layer and step (launches, small "
+                         "kernels)"),
+    "sequence_overhead_s": (0.0, 1.0, False, "fixed cost per sequence in a step"),
+    "allreduce_latency_s": (0.0, 1.0, True, "latency of one all-reduce"),
+    "allreduce_step_latency_s": (0.0, 1.0, False, "latency per ring step (2 (N-1) steps per "
+                                 "all-reduce)"),
+    "allreduce_efficiency": (0.0, 2.0, False, "achieved all-reduce bus bandwidth, x the link's"),
+}
+_EFFICIENCIES = {k for k in CONSTANTS if k.endswith("efficiency")}
+_META = ("name", "description", "source", "data_date", "engine_version", "fit")
 
 
 #: the pure roofline: no engine losses beyond the hardware profile, no engine overheads
@@ -80,17 +138,144 @@ IDEAL = EngineProfile(
     source="hardware datasheets", data_date="", step_overhead_s=0.0,
     allreduce_latency_s=0.0)
 
-ENGINES: dict[str, EngineProfile] = {"roofline": ROOFLINE}
-DEFAULT_ENGINE = "roofline"
+#: the engine every path uses when none is named
+DEFAULT_ENGINE = "vllm"
+
+_ENGINES: dict[str, EngineProfile] | None = None
+
+
+def engines() -> dict[str, EngineProfile]:
+    """Every shipped profile by name: `roofline` and one per `simkit/data/engines/*.toml`."""
+    global _ENGINES
+    if _ENGINES is None:
+        found = {"roofline": ROOFLINE}
+        for p in sorted(ENGINE_DIR.glob("*.toml")):
+            prof = read_engine(p)
+            found[prof.name] = prof
+        _ENGINES = found
+    return _ENGINES
+
+
+def engine_names() -> list[str]:
+    return list(engines())
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def engine_from_dict(data: Mapping[str, Any], where: str = "engine",
+                     path: str = "") -> EngineProfile:
+    """Build a profile from a TOML document, checking every key (errors name `where.key`)."""
+    errors = [f"{where}.{k}: unknown key (known: {', '.join(_META)}, [constants], [errors])"
+              for k in data if k not in _META and k not in ("constants", "errors")]
+    if "name" not in data:
+        errors.append(f"{where}.name: missing")
+    for k in _META:
+        if k in data and not isinstance(data[k], str):
+            errors.append(f"{where}.{k}: must be a string, got {data[k]!r}")
+    consts = data.get("constants", {})
+    if not isinstance(consts, Mapping):
+        errors.append(f"{where}.constants: must be a table")
+        consts = {}
+    kw: dict[str, Any] = {}
+    for k, v in consts.items():
+        if k not in CONSTANTS:
+            errors.append(f"{where}.constants.{k}: unknown constant (known: "
+                          f"{', '.join(CONSTANTS)})")
+            continue
+        lo, hi, _, _ = CONSTANTS[k]
+        ok = _number(v) and lo <= v <= hi and not (k in _EFFICIENCIES and v == 0)
+        if not ok:
+            rng = f"in (0, {hi:g}]" if k in _EFFICIENCIES else f"in [{lo:g}, {hi:g}]"
+            errors.append(f"{where}.constants.{k}: must be a number {rng}, got {v!r}")
+        else:
+            kw[k] = float(v)
+    errs = data.get("errors", {})
+    if not isinstance(errs, Mapping):
+        errors.append(f"{where}.errors: must be a table of name = fraction")
+        errs = {}
+    err_pairs = []
+    for k, v in errs.items():
+        if not _number(v):
+            errors.append(f"{where}.errors.{k}: must be a number, got {v!r}")
+        else:
+            err_pairs.append((str(k), float(v)))
+    if errors:
+        raise SimkitError(*errors)
+    meta = {k: str(data.get(k, "")) for k in _META}
+    if not meta["description"]:
+        meta["description"] = meta["name"]
+    if not meta["source"]:
+        meta["source"] = "user profile"
+    return EngineProfile(**meta, **kw, errors=tuple(err_pairs), path=path)
+
+
+def read_engine(path: str | Path) -> EngineProfile:
+    p = Path(path)
+    if not p.is_file():
+        raise SimkitError(f"engine: no such engine profile file {str(path)!r}")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SimkitError(f"engine: {p}: not valid TOML ({e})") from None
+    return engine_from_dict(data, where=p.name, path=str(p))
 
 
 def load_engine(name_or_path: Any = None) -> EngineProfile:
-    """An engine profile by name (None: the default)."""
-    from simkit.errors import SimkitError
-
+    """An engine profile by name or ENGINE.toml path (None: the default, `vllm`)."""
     if isinstance(name_or_path, EngineProfile):
         return name_or_path
     key = DEFAULT_ENGINE if name_or_path is None else str(name_or_path)
-    if key in ENGINES:
-        return ENGINES[key]
-    raise SimkitError(f"engine: unknown engine {key!r}; choose one of {', '.join(ENGINES)}")
+    known = engines()
+    if key in known:
+        return known[key]
+    p = Path(key)
+    if p.suffix == ".toml" or p.exists():
+        return read_engine(p)
+    raise SimkitError(f"engine: unknown engine {key!r}; choose one of {', '.join(known)} "
+                      "or give an ENGINE.toml file")
+
+
+def check_engine(value: Any, where: str = "hardware.engine") -> str | None:
+    """Validate an engine setting (a known name or an existing, valid ENGINE.toml) without
+    keeping the profile; errors name `where`."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SimkitError(f"{where}: must be an engine name or an ENGINE.toml path, got "
+                          f"{value!r}")
+    try:
+        load_engine(value)
+    except SimkitError as e:
+        msg = e.messages[0]
+        raise SimkitError(f"{where}: {msg.removeprefix('engine: ')}", *e.messages[1:]) \
+            from None
+    return value
+
+
+def engine_to_toml(profile: EngineProfile) -> str:
+    """Serialise a profile as TOML that `read_engine` reads back exactly (floats by repr)."""
+    def s(v: str) -> str:
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    lines = ["# simkit serving-engine profile: `--engine FILE.toml`, or hardware.engine in a "
+             "scenario", "# (constants are fractions of the hardware profile's rates, "
+             "overheads in seconds)"]
+    for k in _META:
+        v = getattr(profile, k)
+        if v:
+            lines.append(f"{k} = {s(v)}")
+    lines += ["", "[constants]"]
+    for k, (_, _, _, meaning) in CONSTANTS.items():
+        v = getattr(profile, k)
+        if v is not None:
+            lines.append(f"{k} = {float(v)!r}  # {meaning}")
+    if profile.errors:
+        lines += ["", "[errors]  # fractions: (simkit - measured) / measured"]
+        lines += [f"{s(k)} = {float(v)!r}" for k, v in profile.errors]
+    return "\n".join(lines) + "\n"
+
+
+def profile_fields() -> list[str]:
+    return [f.name for f in fields(EngineProfile)]

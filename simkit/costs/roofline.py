@@ -12,7 +12,10 @@ costs and the tensor-parallel all-reduces: the per-operator roofline LLM-Viewer
 
 Tensor parallelism over N GPUs (Megatron-LM, arXiv:1909.08053): weights, FLOPs and heads are
 split N ways; one all-reduce after every token mixer and every FFN of the step's activations
-(tokens x d x 2 bytes), ring: alpha + 2 (N-1)/N x bytes / (link x efficiency). KV heads cannot
+(tokens x d x 2 bytes), ring: alpha + 2 (N-1) x alpha_step + 2 (N-1)/N x bytes / (link x
+efficiency) -- the latency-bandwidth model nccl-tests' PERFORMANCE.md states (busbw = algbw x
+2 (N-1)/N), with a per-step latency because a ring's 2 (N-1) steps run one after another
+(measured NCCL latency grows with N; a one-shot custom all-reduce's does not). KV heads cannot
 be split below one per GPU: with H_kv < N each GPU holds a copy (MQA/GQA replication), and an
 MLA latent cache is replicated on every GPU.
 """
@@ -42,7 +45,8 @@ class Roofline:
     layer_overhead_s: float  # per layer and step
     sequence_overhead_s: float  # per sequence in the step
     link_bytes_per_s: float  # achieved all-reduce bus bandwidth per GPU
-    link_latency_s: float
+    link_latency_s: float  # per all-reduce
+    link_step_latency_s: float  # per ring step (2 (N-1) of them)
     ideal: bool
 
     def op_time_s(self, flops, bytes_, flops_per_s, bytes_per_s=None):
@@ -52,10 +56,12 @@ class Roofline:
         return np.maximum(flops / flops_per_s, bytes_ / (bytes_per_s or self.bytes_per_s))
 
     def allreduce_time_s(self, bytes_):
+        """One all-reduce of `bytes_` per GPU over the group (0 on one GPU)."""
         if self.gpus == 1:
             return 0.0 * bytes_
         n = self.gpus
-        return self.link_latency_s + 2 * (n - 1) / n * bytes_ / self.link_bytes_per_s
+        return (self.link_latency_s + 2 * (n - 1) * self.link_step_latency_s
+                + 2 * (n - 1) / n * bytes_ / self.link_bytes_per_s)
 
 
 def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str = "bf16",
@@ -77,7 +83,7 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
         link_bytes_per_s=prof.interconnect_bytes_per_s * eng.allreduce_efficiency,
         link_latency_s=prof.interconnect_latency_s if eng.allreduce_latency_s is None
         else eng.allreduce_latency_s,
-        ideal=ideal)
+        link_step_latency_s=eng.allreduce_step_latency_s, ideal=ideal)
 
 
 def kv_replication(model, kind: str, gpus: int) -> float:

@@ -1,6 +1,6 @@
 """The numbers of `simkit cost`: one configuration at one context length.
 
-`evaluate_costs` returns a flat dict with the DESIGN.md keys (SI units) plus extras; sizes
+`evaluate_costs` returns a flat dict with the documented `simkit cost --json` keys (SI units) plus extras; sizes
 are bytes, times seconds, FLOPs counted with a multiply-add = 2. KV figures per sequence and
 per token are one copy of the cache (what papers report); `kv_capacity_bytes`, `fits` and
 `max_batch_at_seq` count the physical bytes on the tensor-parallel GPUs (replicated KV heads

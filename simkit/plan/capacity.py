@@ -1,52 +1,64 @@
-"""Capacity planning: the load one replica sustains under its SLOs, and what a target costs.
+"""Capacity planning: the load one replica sustains under its SLOs, the fewest replicas a
+target load needs, and what they cost.
 
-- `max_qps(scenario)`: the highest arrival rate (the scenario's arrival process, Poisson by
-  default, rescaled) at which one replica meets every p99 SLO. An analytic estimate from the
-  cost model brackets the answer (`analytic_qps`); simulation confirms the bracket (the low
-  end meets the SLOs, the high end does not) and bisects it, geometrically, until
-  hi / lo <= 1 + plan.qps_rel_tol. The answer is the highest rate *measured* to meet the SLOs.
-  Every probe uses the same seed (common random numbers: the same arrival pattern, only
-  compressed in time, and the same lengths), so p99 latencies are monotone in the rate and
-  bisection is sound.
-- `plan(scenario)`: `max_qps`, the replicas and GPUs a `plan.target_qps` needs (verified by
-  simulating all replicas behind the router at the target), cost per million tokens, the
-  longest context one sequence can hold in the KV memory budget, and a comparison of
-  attention kinds (`plan.compare`): which serves the load with the fewest GPUs.
+`plan(scenario)` works in this order, and stops with one line as soon as something shows
+the plan cannot be made:
+1. The cost model (`simkit.plan.bounds`): whether the configuration serves any load at all
+   (TP divides the heads, the weights fit, requests fit the KV memory, the SLOs are not
+   beyond even a lone request), and an upper bound on one replica's rate. When
+   `plan.max_replicas` times that bound falls short of `plan.target_qps`, the plan stops at
+   once, before any simulation, saying by how much.
+2. `max_qps`: the highest arrival rate one replica sustains with every steady-state p99
+   within its SLO (`simkit.plan.slo`); a probe that meets them in a run too short for its
+   request lifetimes runs again, longer (`span_requests`). The cost-model estimate
+   `analytic_qps` seeds a bracket that simulation confirms (the low end meets the SLOs, the
+   high end does not) and bisects, geometrically, until hi / lo <= 1 + plan.qps_rel_tol.
+   The answer is the highest rate *measured* to meet the SLOs.
+3. With `plan.target_qps`: the fewest replicas that meet the SLOs there, found by
+   simulation (`simkit.plan.replicas`): the planned count meets them, one fewer does not.
+   Each of those runs holds at least as many requests as a probe and spans at least
+   `SPAN_LIFETIMES` mean request lifetimes (measured at max_qps).
+4. Cost: GPUs x the price per GPU-hour (`simkit.plan.prices`: the scenario's
+   hardware.cost_per_gpu_hour, else the catalog's dated list price; without either the
+   plan reports no cost and says so). Cost per million tokens divides it by the
+   steady-state token throughput at the operating point (warm-up and drain left out).
+5. The longest context one sequence can hold in the KV memory, and with `plan.compare` the
+   same plan for other attention kinds.
+
+Every probe uses the scenario's seed (common random numbers): the same requests at every
+rate (compressed in time) and every replica count, so p99 latencies move with the load,
+not with the draw, and bisection is sound.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from simkit.errors import SimkitError
-from simkit.scenario import LengthSpec, Scenario
+from simkit.plan import bounds
+from simkit.plan.slo import MIN_COMPLETED_FRACTION, Probe, describe, judge, run_probe, slo_met
+from simkit.scenario import LengthSpec, Scenario, SweepGrid
+from simkit.sim.stats import requests_for_tail
 
-#: a probe "meets the SLOs" only if at least this fraction of its requests completed: the
-#: p99 targets speak for 99% of requests, so more than 1% unserved is a violation
-MIN_COMPLETED_FRACTION = 0.99
-#: when plan.requests is unset, simulate at least this many requests per probe, so the p99
-#: rests on >= 10 tail samples
-MIN_PROBE_REQUESTS = 1000
+#: when plan.requests is unset, simulate at least this many requests per probe, so the
+#: steady-state p99 (after the warm-up) rests on >= 10 requests at or beyond it
+MIN_PROBE_REQUESTS = requests_for_tail(0.99)
+#: a run spans at least this many mean request lifetimes (so the warm-up left out, 10% of
+#: the arrivals, is at least one lifetime) ...
+SPAN_LIFETIMES = 10
+#: ... but holds at most this many times the requests asked for (an overloaded run's
+#: lifetimes grow with its length)
+MAX_SPAN_FACTOR = 8
+
+__all__ = ["MIN_COMPLETED_FRACTION", "MIN_PROBE_REQUESTS", "CapacityResult", "PlanResult",
+           "Probe", "analytic_qps", "compare_architectures", "max_context", "max_qps",
+           "plan", "probe", "slo_met", "step_model", "typical_request"]
 
 SimulateFn = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One simulated rate: its p99 latencies and whether every SLO held."""
-
-    rate_per_s: float
-    ttft_p99_s: float | None
-    tpot_p99_s: float | None
-    e2e_p99_s: float | None
-    completed_fraction: float
-    met: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+ProgressFn = Callable[[str], None]
 
 
 @dataclass
@@ -59,9 +71,11 @@ class CapacityResult:
     qps_rel_tol: float
     requests_per_probe: int
     probes: list[Probe]
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)  # run at max_qps
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("summary")
         d["bracket"] = list(self.bracket)
         return d
 
@@ -78,40 +92,54 @@ class PlanResult:
     replicas: int | None
     gpus_per_replica: int
     gpus: int | None
-    cost_per_gpu_hour: float
+    cost_per_gpu_hour: float | None  # None: no price known (see price_source)
     cost_per_hour: float | None
-    cost_per_million_tokens: float | None  # $ per million output (generated) tokens
+    cost_per_million_tokens: float | None  # $ per million output tokens, steady state
     cost_per_million_total_tokens: float | None  # $ per million prompt + output tokens
     operating_rate_per_s: float  # the load of the operating point
-    slo: dict[str, Any]  # the targets and whether they held at the operating point
+    slo: dict[str, Any]  # the targets, the p99s at the operating point, whether they held
     metrics: dict[str, Any]  # simulator summary at the operating point
-    probes: list[Probe]
+    probes: list[Probe]  # one replica at several rates (max_qps)
     max_context_tokens: int  # longest context one sequence can hold (memory and model limit)
     max_context_limited_by: str  # "memory" | "model"
     kv_capacity_bytes: float
     comparison: list[dict[str, Any]] = field(default_factory=list)
     best_attention: str | None = None
     resolved_scenario: dict[str, Any] = field(default_factory=dict)
+    price_source: str = ""  # where cost_per_gpu_hour comes from, or why there is none
+    replica_probes: list[Probe] = field(default_factory=list)  # the target load, N replicas
+    rate_bound_per_s: float | None = None  # cost-model bound on one replica's rate
+    replicas_lower_bound: int | None = None  # what the bound allows at the target
+    requests_per_probe: int = 0
+    requests_at_target: int = 0
+    reason: str | None = None  # why there is no replica count, when there is none
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["probes"] = [p.to_dict() for p in self.probes]
+        d["replica_probes"] = [p.to_dict() for p in self.replica_probes]
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PlanResult":
+        """The inverse of `to_dict` (a search's records carry plans as dicts)."""
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["probes"] = [Probe(**p) for p in d.get("probes") or []]
+        kw["replica_probes"] = [Probe(**p) for p in d.get("replica_probes") or []]
+        kw.setdefault("resolved_scenario", {})
+        return cls(**kw)
 
 
 # --------------------------------------------------------------------------- cost model
 
 def step_model(s: Scenario):
-    """The cost layer's numeric step model for one replica of the scenario (cached there)."""
-    from simkit.costs import ArchSpec, build_step_model
+    """The cost layer's numeric step model for one replica of the scenario (its one builder,
+    `simkit.costs.compiled.step_model_for`; cached there)."""
+    from simkit.costs.compiled import step_model_for
 
-    cfg = s.model_config()
-    from simkit.catalog.hardware import load_hardware
-
-    hw = load_hardware(s.hardware.name)
-    arch = ArchSpec.from_scenario_model(cfg, s.model)
-    return build_step_model(cfg, arch, hw, gpus=s.hardware.gpus_per_replica,
-                            ideal=s.hardware.ideal)
+    return step_model_for(s)
 
 
 def _csv_mean(path: str, columns: tuple[str, ...]) -> float | None:
@@ -187,7 +215,7 @@ def max_context(s: Scenario, sm=None) -> tuple[int, str, float]:
     sm = sm or step_model(s)
     cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
     model_max = int(sm.max_context)
-    longest = solve_max_context(sm.model, sm.arch, cap, batch=1)
+    longest = solve_max_context(sm.model, sm.arch, cap, batch=1, gpus=sm.gpus)
     if longest is None or longest >= model_max:
         return model_max, "model", cap
     return longest, "memory", cap
@@ -201,35 +229,11 @@ def _default_simulate() -> SimulateFn:
     return simulate
 
 
-def _p99(summary: Mapping[str, Any], metric: str) -> float | None:
-    v = summary.get(metric)
-    if isinstance(v, Mapping):
-        v = v.get("p99")
-    return None if v is None else float(v)
-
-
-def slo_met(s: Scenario, summary: Mapping[str, Any]) -> tuple[bool, dict[str, float | None],
-                                                              float]:
-    """(every SLO held, p99 of each metric, completed fraction) for a simulation summary."""
-    p99 = {m: _p99(summary, m) for m in ("ttft_s", "tpot_s", "e2e_s")}
-    arrived = float(summary.get("requests_arrived") or 0)
-    completed = float(summary.get("requests_completed") or 0)
-    frac = completed / arrived if arrived else 0.0
-    ok = frac >= MIN_COMPLETED_FRACTION
-    for metric, bound in s.slo.targets().items():
-        v = p99[metric]
-        ok = ok and v is not None and math.isfinite(v) and v <= bound
-    return ok, p99, frac
-
-
-def probe(s: Scenario, rate_per_s: float, *, requests: int, simulate: SimulateFn) -> Probe:
-    """Simulate one replica at `rate_per_s` (scenario seed: common random numbers)."""
-    pt = s.with_(**{"workload.arrival.rate": float(rate_per_s), "serving.replicas": 1})
-    res = simulate(pt, seed=s.seed, requests=requests)
-    ok, p99, frac = slo_met(s, res.summary)
-    return Probe(rate_per_s=float(rate_per_s), ttft_p99_s=p99["ttft_s"],
-                 tpot_p99_s=p99["tpot_s"], e2e_p99_s=p99["e2e_s"], completed_fraction=frac,
-                 met=ok)
+def probe(s: Scenario, rate_per_s: float, *, requests: int, simulate: SimulateFn,
+          replicas: int = 1) -> Probe:
+    """Simulate `replicas` replicas at `rate_per_s` (scenario seed: common random numbers)."""
+    return run_probe(s, rate_per_s, replicas=replicas, requests=requests,
+                     simulate=simulate)[0]
 
 
 def probe_requests(s: Scenario) -> int:
@@ -239,8 +243,10 @@ def probe_requests(s: Scenario) -> int:
 
 
 def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | None = None,
-            rel_tol: float | None = None, estimate: float | None = None) -> CapacityResult:
-    """Highest arrival rate one replica sustains while meeting every SLO (see module doc)."""
+            rel_tol: float | None = None, estimate: float | None = None,
+            progress: ProgressFn | None = None) -> CapacityResult:
+    """Highest arrival rate one replica sustains while meeting every SLO (see the module
+    docstring). The run at the answer is kept (`summary`)."""
     if not s.slo.targets():
         raise SimkitError("slo: set at least one of ttft_p99_s, tpot_p99_s, e2e_p99_s to plan "
                           "capacity")
@@ -251,10 +257,21 @@ def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | 
     if not (est > 0 and math.isfinite(est)):
         est = 1.0
     probes: list[Probe] = []
+    best: dict[str, Any] = {}
 
     def run(rate: float) -> bool:
-        p = probe(s, rate, requests=n, simulate=simulate)
+        p, summary = run_probe(s, rate, replicas=1, requests=n, simulate=simulate)
+        longer = span_requests(summary, rate, n) if p.met else n
+        if longer > n:
+            # too short for its request lifetimes to trust a pass (a queue may still be
+            # building): once more, long enough. A miss stands: longer only grows a queue
+            p, summary = run_probe(s, rate, replicas=1, requests=longer, simulate=simulate)
         probes.append(p)
+        if progress is not None:
+            progress(describe(s, p))
+        if p.met and rate >= best.get("rate", 0.0):
+            best.clear()  # one summary kept: the highest rate met so far
+            best.update(rate=rate, summary=summary)
         return p.met
 
     # Bracket: lo meets the SLOs, hi does not. The estimate ignores latency targets, so start
@@ -281,72 +298,118 @@ def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | 
             lo = mid
         else:
             hi = mid
-    return CapacityResult(lo, est, (lo, hi), tol, n, probes)
+    return CapacityResult(lo, est, (lo, hi), tol, n, probes, summary=best.get("summary", {}))
 
 
-def _operating_point(s: Scenario, rate: float, replicas: int, n: int,
-                     simulate: SimulateFn) -> tuple[bool, dict, dict]:
-    pt = s.with_(**{"workload.arrival.rate": float(rate), "serving.replicas": int(replicas)})
-    res = simulate(pt, seed=s.seed, requests=n)
-    ok, p99, _ = slo_met(s, res.summary)
-    return ok, dict(res.summary), p99
+def span_requests(summary: Mapping[str, Any], rate_per_s: float, n: int) -> int:
+    """Requests a run at `rate_per_s` needs to span `SPAN_LIFETIMES` mean request lifetimes
+    (the mean end-to-end latency of `summary`'s run), at least `n`, at most
+    `MAX_SPAN_FACTOR` x n. A run shorter than that is still filling up its batches when the
+    warm-up ends, so its steady state is not one yet."""
+    e2e = summary.get("e2e_s") if summary else None
+    mean = e2e.get("mean") if isinstance(e2e, Mapping) else None
+    if mean is None or not math.isfinite(float(mean)):
+        return n
+    need = int(math.ceil(SPAN_LIFETIMES * float(mean) * rate_per_s))
+    return n if need <= n else min(need, MAX_SPAN_FACTOR * n)
 
 
 def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | None = None,
-         compare: bool = True) -> PlanResult:
+         compare: bool = True, progress: ProgressFn | None = None) -> PlanResult:
     """The capacity plan of a scenario: see the module docstring."""
+    from simkit.plan.prices import gpu_price
+    from simkit.plan.replicas import min_replicas
+
+    if s.plan is not None and len(s.plan.search):
+        s = replace(s, plan=replace(s.plan, search=SweepGrid()))  # one configuration here
     simulate = simulate or _default_simulate()
-    sm = step_model(s)
     n = int(requests or probe_requests(s))
-    cap = max_qps(s, simulate=simulate, requests=n, estimate=analytic_qps(s, sm))
     target = s.plan.target_qps if s.plan is not None else None
     max_rep = s.plan.max_replicas if s.plan is not None else 1024
+    try:
+        sm = step_model(s)
+    except SimkitError as e:
+        sm = e
+    sample = bounds.workload_sample(s, n, _context(s, sm))
+    reason, kv_cap = bounds.feasibility(s, sm, sample)
+    if reason is not None:
+        raise SimkitError(f"plan: {s.hardware.gpus_per_replica} x {_hw_name(s)}: {reason}")
+    bound = bounds.rate_bound_per_s(s, sm, sample, kv_cap)
+    lower = None
+    if target is not None:
+        lower = bounds.replicas_lower_bound(s, target, bound, n)
+        if lower > max_rep:
+            carry = max_rep * bound * bounds.finite_run_margin(s, target, n)
+            raise SimkitError(
+                f"plan.max_replicas: {max_rep} replica(s) carry at most {carry:.3g} req/s by "
+                f"the cost model ({bound:.3g} req/s each at best), {1 - carry / target:.0%} "
+                f"short of the target {target:g} req/s; they need at least {lower}")
+    cap = max_qps(s, simulate=simulate, requests=n, estimate=analytic_qps(s, sm),
+                  progress=progress)
     replicas = gpus = None
-    if target is None:
-        rate, reps = cap.max_qps, 1
-    else:
-        rate = target
-        if cap.max_qps <= 0:
-            reps = None
-        else:
-            reps = max(1, math.ceil(target / cap.max_qps - 1e-9))
+    reason = None
     metrics: dict[str, Any] = {}
-    p99: dict[str, Any] = {}
-    met = False
-    if reps is not None and rate > 0:
-        # Verify the operating point: all replicas behind the router at the target load; add
-        # replicas while it misses (routing imbalance), up to plan.max_replicas.
-        while True:
-            if reps > max_rep:
-                raise SimkitError(f"plan.max_replicas: {target} req/s needs more than "
-                                  f"{max_rep} replicas")
-            n_op = n * reps if target is not None else n  # same requests per replica
-            met, metrics, p99 = _operating_point(s, rate, reps, n_op, simulate)
-            if met or target is None:
-                break
-            reps += 1
-        replicas = reps
-        gpus = reps * s.hardware.gpus_per_replica
-    cost_h = gpus * s.hardware.cost_per_gpu_hour if gpus is not None else None
-    # the simulator's throughput_tokens_per_s counts generated tokens; prompt tokens apart
-    tok_s = float(metrics.get("throughput_tokens_per_s") or 0.0)
-    all_s = tok_s + float(metrics.get("prompt_throughput_tokens_per_s") or 0.0)
-    cpm = cost_h / (3600.0 * tok_s) * 1e6 if cost_h is not None and tok_s > 0 else None
-    cpm_all = cost_h / (3600.0 * all_s) * 1e6 if cost_h is not None and all_s > 0 else None
-    ctx, limit, kv_cap = max_context(s, sm)
+    replica_probes: list[Probe] = []
+    rate = cap.max_qps if target is None else target
+    n_target = 0
+    if cap.max_qps <= 0:
+        worst = cap.probes[-1] if cap.probes else None
+        from simkit.plan.slo import shortfall
+
+        reason = ("the SLOs cannot be met at any load"
+                  + (f": at {worst.rate_per_s:.3g} req/s on one replica, "
+                     f"{shortfall(s, worst)}" if worst is not None else ""))
+    elif target is None:
+        replicas, metrics = 1, dict(cap.summary)
+    else:
+        n_target = span_requests(cap.summary, target, n)
+        hint = math.ceil(target / cap.max_qps - 1e-9)
+        rp = min_replicas(s, target, simulate=simulate, requests=n_target, lower=lower,
+                          upper_hint=hint, max_replicas=max_rep, progress=progress)
+        replicas, metrics, replica_probes = rp.replicas, dict(rp.summary), rp.probes
+    if replicas is not None:
+        gpus = replicas * s.hardware.gpus_per_replica
+    price = gpu_price(s)
+    if price is None:
+        from simkit.plan.prices import missing_price_message
+
+        price_source = "no price: " + missing_price_message([_hw_name(s)])
+    else:
+        price_source = price.source
+    cost_h = gpus * price.per_gpu_hour if gpus is not None and price is not None else None
+    st = metrics.get("steady_state") or {}
+    tok_s = st.get("throughput_tokens_per_s", metrics.get("throughput_tokens_per_s"))
+    pre_s = st.get("prompt_throughput_tokens_per_s",
+                   metrics.get("prompt_throughput_tokens_per_s"))
+    cpm = _per_million(cost_h, tok_s)
+    cpm_all = _per_million(cost_h, (tok_s or 0.0) + (pre_s or 0.0) if tok_s else None)
+    op = judge(s, metrics, rate_per_s=rate, replicas=replicas or 0) if metrics else None
+    ctx, limit, _ = max_context(s, sm)
     slo = {"ttft_p99_s": s.slo.ttft_p99_s, "tpot_p99_s": s.slo.tpot_p99_s,
-           "e2e_p99_s": s.slo.e2e_p99_s, "met": bool(met),
-           "ttft_p99_measured_s": p99.get("ttft_s"), "tpot_p99_measured_s": p99.get("tpot_s"),
-           "e2e_p99_measured_s": p99.get("e2e_s")}
+           "e2e_p99_s": s.slo.e2e_p99_s, "met": bool(op and op.met),
+           "marginal": bool(op and op.marginal),
+           "ttft_p99_measured_s": op.ttft_p99_s if op else None,
+           "tpot_p99_measured_s": op.tpot_p99_s if op else None,
+           "e2e_p99_measured_s": op.e2e_p99_s if op else None,
+           "ci": dict(op.ci) if op else {},
+           "decision": "steady-state p99 point estimate within its target; marginal when "
+                       "its 95% interval straddles the target"}
+    warnings = list(metrics.get("warnings") or [])
+    if op is not None and op.marginal:
+        warnings.append("the operating point is marginal: a p99's 95% interval straddles its "
+                        "target; more requests per probe (plan.requests) narrow it")
     result = PlanResult(
         scenario=s.name, max_qps=cap.max_qps, analytic_qps=cap.analytic_qps,
         qps_rel_tol=cap.qps_rel_tol, target_qps=target, replicas=replicas,
         gpus_per_replica=s.hardware.gpus_per_replica, gpus=gpus,
-        cost_per_gpu_hour=s.hardware.cost_per_gpu_hour, cost_per_hour=cost_h,
-        cost_per_million_tokens=cpm, cost_per_million_total_tokens=cpm_all,
-        operating_rate_per_s=rate, slo=slo, metrics=metrics,
-        probes=cap.probes, max_context_tokens=ctx, max_context_limited_by=limit,
-        kv_capacity_bytes=kv_cap, resolved_scenario=s.to_dict())
+        cost_per_gpu_hour=price.per_gpu_hour if price is not None else None,
+        cost_per_hour=cost_h, cost_per_million_tokens=cpm,
+        cost_per_million_total_tokens=cpm_all, operating_rate_per_s=rate, slo=slo,
+        metrics=metrics, probes=cap.probes, max_context_tokens=ctx,
+        max_context_limited_by=limit, kv_capacity_bytes=kv_cap,
+        resolved_scenario=s.to_dict(), price_source=price_source,
+        replica_probes=replica_probes, rate_bound_per_s=bound, replicas_lower_bound=lower,
+        requests_per_probe=n, requests_at_target=n_target, reason=reason, warnings=warnings)
     kinds = s.plan.compare if (compare and s.plan is not None) else ()
     if kinds:
         result.comparison = compare_architectures(s, kinds, simulate=simulate, requests=n)
@@ -357,12 +420,26 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
     return result
 
 
+def _per_million(cost_per_hour: float | None, tokens_per_s: float | None) -> float | None:
+    if cost_per_hour is None or not tokens_per_s or tokens_per_s <= 0:
+        return None
+    return cost_per_hour / (3600.0 * tokens_per_s) * 1e6
+
+
+def _context(s: Scenario, sm) -> int:
+    if isinstance(sm, SimkitError):
+        return int(s.model_config().max_context)
+    return int(sm.max_context)
+
+
+def _hw_name(s: Scenario) -> str:
+    return s.hardware.name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def compare_architectures(s: Scenario, kinds: tuple[str, ...], *,
                           simulate: SimulateFn | None = None,
                           requests: int | None = None) -> list[dict[str, Any]]:
     """For each attention kind: max_qps, replicas, GPUs and cost for the same workload."""
-    from dataclasses import replace
-
     out = []
     base = replace(s, plan=replace(s.plan, compare=())) if s.plan is not None else s
     for kind in kinds:
@@ -377,5 +454,7 @@ def compare_architectures(s: Scenario, kinds: tuple[str, ...], *,
                        cost_per_million_tokens=r.cost_per_million_tokens,
                        max_context_tokens=r.max_context_tokens,
                        kv_capacity_bytes=r.kv_capacity_bytes)
+            if r.reason:
+                row["error"] = r.reason
         out.append(row)
     return out

@@ -1,13 +1,17 @@
 """Resumable sweeps of a scenario's `[sweep]` grid over any `concurrent.futures.Executor`.
 
-- Each grid point becomes a `SweepPoint`: its parameters, its resolved scenario (as a plain
-  dict, which pickles anywhere) and its own seed, derived from the scenario seed and the
-  point's parameters with numpy's `SeedSequence`, so a point's numbers do not depend on the
-  grid order, on which other points ran, or on the executor.
+- Each grid point becomes a `SweepPoint`: its parameters and its resolved scenario (as a
+  plain dict, which pickles anywhere). Every point keeps the scenario's seed: common random
+  numbers, so every point sees the same arrivals and the same lengths (each workload
+  component has its own stream, `simkit.sim.workload.stream`) and the differences between
+  points come from their settings, not from the draw. A swept `seed` key is the way to run
+  replications.
 - `run_sweep` ships those dicts to the executor's workers (a local process pool by default; a
   dask cluster through `distributed.Client.get_executor()` -- the same code); workers rebuild
   the scenario and run it, the cost layer caching compiled step models per worker process.
-  Lambdified functions never travel: they do not pickle.
+  Lambdified functions never travel: they do not pickle. Points are submitted a few at a
+  time, in order; an optional `gate` may skip a point just before it would be submitted (a
+  configuration search prunes this way, see `simkit.plan.search`).
 - Only the parent process writes `DIR/results.jsonl`, one JSON object per finished point,
   flushed and fsynced as each point finishes. A line cut short by a kill is detected (no
   trailing newline / not JSON) and dropped; a rerun skips every point already recorded, so a
@@ -17,7 +21,6 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import json
 import os
 import sys
@@ -38,30 +41,13 @@ def point_key(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
 
 
-def point_seed(seed: int, params: Mapping[str, Any]) -> int:
-    """A 32-bit seed for one point, from the scenario seed and the point's parameters.
-
-    SeedSequence mixes the scenario seed (entropy) with a hash of the point's canonical
-    parameters (spawn key), so distinct points get independent streams and a point's seed is
-    the same whatever the grid order or executor. A swept `seed` key is the entropy itself
-    (replications), not part of the spawn key.
-    """
-    import numpy as np
-
-    rest = {k: v for k, v in params.items() if k != "seed"}
-    digest = hashlib.sha256(point_key(rest).encode()).digest()
-    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
-    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=words)
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
-
-
 @dataclass(frozen=True)
 class SweepPoint:
     """One grid point, ready to ship to a worker (plain data only)."""
 
     index: int
     params: dict[str, Any]
-    scenario: dict[str, Any]  # the point's resolved scenario (seed = the point's seed)
+    scenario: dict[str, Any]  # the point's resolved scenario (the scenario's seed: CRN)
     base_dir: str = "."
 
     @property
@@ -80,17 +66,16 @@ class SweepPoint:
 def sweep_points(scenario: Scenario, *, requests: int | None = None) -> list[SweepPoint]:
     """The scenario's grid as `SweepPoint`s, in grid order (last key varies fastest).
 
-    A scenario without `[sweep]` is one point with no parameters. `requests` overrides
-    `workload.requests` for every point (the resolved scenarios say so).
+    A scenario without `[sweep]` is one point with no parameters. Every point keeps the
+    scenario's seed (common random numbers). `requests` overrides `workload.requests` for
+    every point (the resolved scenarios say so).
     """
     grid = scenario.points() or [{}]
     out = []
     for i, params in enumerate(grid):
         s = scenario.at_point(params)
-        changes: dict[str, Any] = {"seed": point_seed(s.seed, params)}
         if requests is not None:
-            changes["workload.requests"] = int(requests)
-        s = s.with_(**changes)
+            s = s.with_(**{"workload.requests": int(requests)})
         out.append(SweepPoint(index=i, params=dict(params), scenario=s.to_dict(),
                               base_dir=scenario.base_dir))
     return out
@@ -201,23 +186,24 @@ class SweepResult:
     skipped: int = 0  # points found already finished
     out_dir: str | None = None
     errors: list[str] = field(default_factory=list)
+    pruned: int = 0  # points a gate skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {"records": self.records, "ran": self.ran, "skipped": self.skipped,
-                "out_dir": self.out_dir, "errors": self.errors}
+                "out_dir": self.out_dir, "errors": self.errors, "pruned": self.pruned}
 
     def rows(self) -> list[dict[str, Any]]:
-        """Flat rows: params plus scalar metrics (p99 etc. as `ttft_s.p99`)."""
+        """Flat rows: params plus scalar metrics, nested ones with dotted names
+        (`ttft_s.p99`, `steady_state.ttft_s.p99`, `steady_state.ttft_s.ci_high`); lists are
+        left out."""
         rows = []
         for r in self.records:
             row = {"index": r["index"], **r["params"], "seed": r["seed"]}
-            for k, v in (r.get("metrics") or {}).items():
-                if isinstance(v, Mapping):
-                    row.update({f"{k}.{q}": x for q, x in v.items()})
-                elif not isinstance(v, (list, dict)):
-                    row[k] = v
+            _flatten(r.get("metrics") or {}, "", row)
             if r.get("error"):
                 row["error"] = "; ".join(r["error"])
+            if r.get("pruned"):
+                row["pruned"] = r["pruned"]
             rows.append(row)
         return rows
 
@@ -231,16 +217,21 @@ class SweepResult:
         return pd.DataFrame(self.rows())
 
 
+def _flatten(d: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            _flatten(v, f"{prefix}{k}.", out)
+        elif not isinstance(v, (list, tuple)):
+            out[f"{prefix}{k}"] = v
+
+
 def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
     """Create DIR and write the resolved scenario beside the results.
 
     Refuses a DIR holding a sweep of a different scenario (results would mix); a changed
-    `[sweep]` grid alone is fine (points are matched by parameters and resolved scenario).
+    `[sweep]` or `[plan.search]` grid alone is fine (points are matched by parameters and
+    resolved scenario).
     """
-    from dataclasses import replace
-
-    from simkit.scenario import SweepGrid
-
     d = Path(out_dir)
     if d.exists() and not d.is_dir():
         raise SimkitError(f"--out: {d} exists and is not a folder")
@@ -250,8 +241,7 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
             old = scenario_from_dict(_toml_loads(f.read_text()), base_dir=scenario.base_dir)
         except (SimkitError, ValueError):
             old = None
-        if old is None or replace(old, sweep=SweepGrid()) != replace(scenario,
-                                                                    sweep=SweepGrid()):
+        if old is None or _without_grids(old) != _without_grids(scenario):
             raise SimkitError(f"--out: {d} holds a sweep of a different scenario "
                               f"({f} differs); choose another folder or remove it")
     d.mkdir(parents=True, exist_ok=True)
@@ -259,6 +249,17 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
     tmp.write_text(scenario.to_toml())
     os.replace(tmp, f)  # atomic: a kill leaves the old file or the whole new one
     return d
+
+
+def _without_grids(s: Scenario) -> Scenario:
+    """The scenario without its [sweep] and [plan.search] grids (a changed grid over the
+    same scenario may reuse the folder: points are matched one by one)."""
+    from dataclasses import replace
+
+    from simkit.scenario import SweepGrid
+
+    s = replace(s, sweep=SweepGrid())
+    return replace(s, plan=replace(s.plan, search=SweepGrid())) if s.plan is not None else s
 
 
 def _toml_loads(text: str) -> dict:
@@ -272,7 +273,11 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
               point_fn: Callable[[Mapping[str, Any]], dict] = simulate_point,
               max_workers: int | None = None,
               progress: Callable[[dict, int, int], None] | None = None,
-              scenario: Scenario | None = None) -> SweepResult:
+              scenario: Scenario | None = None,
+              gate: Callable[[SweepPoint], str | None] | None = None,
+              max_in_flight: int | None = None,
+              heartbeat: Callable[[list[dict]], None] | None = None,
+              heartbeat_s: float = 5.0) -> SweepResult:
     """Run every point not already in `out_dir/results.jsonl` on `executor`.
 
     `executor`: any `concurrent.futures.Executor` (not shut down here); None -> a local
@@ -280,8 +285,14 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
     `point_fn(task) -> metrics dict` must be a picklable top-level function.
     `progress(record, done, total)` is called in the parent as each point finishes.
     `scenario`: the swept scenario, written resolved as `out_dir/scenario.toml`.
-    Returns every point's record in grid order. A point whose run raises `SimkitError` is
-    recorded with its error (it is deterministic: rerunning would fail the same way).
+    `gate(point) -> reason | None`: asked in the parent, in point order, just before a point
+    would be submitted; a reason skips the point (its record has `pruned` = the reason and is
+    not written to the results file). With a gate, at most `max_in_flight` points (default:
+    `max_workers`, else the CPU count) run at once, so the gate sees the results so far.
+    `heartbeat(params of the points running)`: called in the parent whenever `heartbeat_s`
+    seconds pass with no point finishing (a progress display that never goes silent).
+    Returns every point's record in the order given. A point whose run raises `SimkitError`
+    is recorded with its error (it is deterministic: rerunning would fail the same way).
     Everything is checked before anything is written.
     """
     points = list(points)
@@ -309,31 +320,59 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
     todo = [p for p in points if p.key not in done]
     total, n_done = len(points), len(done)
     new: dict[str, dict] = {}
+    pruned: dict[str, dict] = {}
     own = executor is None and len(todo) > 1
     if executor is None and len(todo) > 1:
         workers = max(1, min(max_workers or os.cpu_count() or 1, len(todo)))
         executor = cf.ProcessPoolExecutor(max_workers=workers)
+    window = len(todo) if gate is None else \
+        max(1, max_in_flight or max_workers or os.cpu_count() or 1)
     fh = open(results_path, "a", encoding="utf-8") if results_path is not None else None
+    queue = iter(todo)
+
+    def next_task() -> dict | None:
+        """The next point the gate lets through (recording those it prunes)."""
+        for p in queue:
+            reason = gate(p) if gate is not None else None
+            if reason is None:
+                return p.to_task()
+            pruned[p.key] = {"index": p.index, "params": p.params,
+                             "seed": p.scenario["seed"], "scenario": p.scenario,
+                             "metrics": None, "error": None, "pruned": reason}
+        return None
+
+    def finish(rec: dict) -> None:
+        nonlocal n_done
+        if fh is not None:
+            _append(fh, rec)
+        new[point_key(rec["params"])] = rec
+        n_done += 1
+        if progress is not None:
+            progress(rec, n_done, total)
+
+    running: dict = {}  # future -> its point's parameters
     try:
         if executor is None or isinstance(executor, SerialExecutor):
             # in this process, one point at a time, each recorded as soon as it finishes
-            finished = (_run_task(point_fn, p.to_task()) for p in todo)
-            futures = None
+            while (task := next_task()) is not None:
+                finish(_run_task(point_fn, task))
         else:
-            futures = [executor.submit(_run_task, point_fn, p.to_task()) for p in todo]
-            finished = (f.result() for f in cf.as_completed(futures))
-        try:
-            for rec in finished:
-                if fh is not None:
-                    _append(fh, rec)
-                new[point_key(rec["params"])] = rec
-                n_done += 1
-                if progress is not None:
-                    progress(rec, n_done, total)
-        except BaseException:
-            for f in futures or ():
-                f.cancel()
-            raise
+            while True:
+                while len(running) < window and (task := next_task()) is not None:
+                    running[executor.submit(_run_task, point_fn, task)] = task["params"]
+                if not running:
+                    break
+                fin, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED,
+                                 timeout=heartbeat_s if heartbeat is not None else None)
+                if not fin:
+                    heartbeat(list(running.values()))
+                for f in fin:
+                    running.pop(f)
+                    finish(f.result())
+    except BaseException:
+        for f in running:
+            f.cancel()
+        raise
     finally:
         if fh is not None:
             fh.close()
@@ -342,13 +381,14 @@ def run_sweep(points: Iterable[SweepPoint], executor: cf.Executor | None = None,
     records = []
     errors = []
     for p in points:
-        rec = done.get(p.key) or new[p.key]
-        rec = {**rec, "index": p.index}  # grid order of this run (a reordered grid is fine)
+        rec = done.get(p.key) or new.get(p.key) or pruned[p.key]
+        rec = {**rec, "index": p.index}  # order of this run (a reordered grid is fine)
         records.append(rec)
         if rec.get("error"):
             errors.append(f"point {p.key}: " + "; ".join(rec["error"]))
     return SweepResult(records=records, ran=len(new), skipped=len(done),
-                       out_dir=str(out_dir) if out_dir is not None else None, errors=errors)
+                       out_dir=str(out_dir) if out_dir is not None else None, errors=errors,
+                       pruned=len(pruned))
 
 
 def dask_executor(address: str, *, timeout_s: float = 30):

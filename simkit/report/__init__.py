@@ -1,8 +1,13 @@
 """PDF reports: what a scenario costs, drawn from every layer below.
 
-- `data`: gathers the numbers each section needs (cost model, scaling, roofline, simulation,
-  capacity plan, sweeps, calibration, assumptions) into plain data;
-- `figures`: pure functions, plain data in, `matplotlib.figure.Figure` out (no pyplot);
+- `pages`: one module per section (title, cost model, scaling, roofline, simulation,
+  configuration search, capacity plan, sweeps, calibration, retention, assumptions), each
+  with its data gatherer (plain data from the layers below) beside its page (plain data in,
+  `matplotlib.figure.Figure` out, no pyplot);
+- `layout`: the shared page layout (A4 page, measured text flow, tables, colours);
+- `formats`: number formats, readable log-axis ticks, words for settings, path scrubbing;
+- `costlayer`: what the report asks of the cost layer (architecture, step model);
+- `gather`: calls every section's gatherer (`ReportData`);
 - `pdf`: `build_report(scenario, out_path, ...)` assembles the pages into one
   byte-reproducible PDF (and optional PNGs), written atomically.
 

@@ -1,10 +1,14 @@
 """Assemble the report: gather the data, draw the pages, write one reproducible PDF.
 
 `build_report(scenario, out_path, *, png_dir=None, progress=False, requests=None)` checks its
-arguments, computes everything (`simkit.report.data.gather`), draws every page
-(`simkit.report.figures`), renders the PDF (and PNGs) in memory and only then writes them,
-each to a temporary file renamed into place: a bad input or a failure part-way writes
-nothing, and a reader never sees half a PDF.
+arguments, computes everything (`simkit.report.gather.gather`), draws every page (each
+section's module in `simkit.report.pages`), renders the PDF (and PNGs) in memory and only
+then writes them, each to a temporary file renamed into place: a bad input or a failure
+part-way writes nothing, and a reader never sees half a PDF.
+
+No page shows an absolute path: before rendering, every text on every page goes through
+`simkit.report.formats.scrub_paths` (paths under the scenario's folder become relative to
+it, others their file name).
 
 Reproducible bytes: the PDF metadata has no CreationDate/ModDate and a fixed Producer and
 Creator; no page shows a date or a wall-clock time; the simulation and planner are seeded by
@@ -63,31 +67,50 @@ def check_output(out_path: str | Path, png_dir: str | Path | None = None) -> Pat
 
 def pages_for(d) -> list[tuple[str, Any]]:
     """(title, Figure) for every page after the title page, in report order."""
-    from simkit.report import figures as F
+    from simkit.report.layout import text_page
+    from simkit.report.pages import (calibration, capacity, costmodel, fidelity, roofline,
+                                     scaling, search, simulation, sweep)
 
     pages: list[tuple[str, Any]] = [
-        ("The cost model", F.cost_formulas_page(d.cost)),
-        ("The cost model: parameters and sizes", F.cost_tables_page(d.cost)),
-        ("Scaling with context length", F.scaling_figure(d.scaling)),
-        ("Roofline", F.roofline_figure(d.roofline)),
-        ("Simulation: latency", F.latency_figure(d.simulation)),
-        ("Simulation: over time", F.timeseries_figure(d.simulation)),
+        ("The cost model", costmodel.cost_formulas_page(d.cost)),
+        ("The cost model: parameters and sizes", costmodel.cost_tables_page(d.cost)),
+        ("Scaling with context length", scaling.scaling_figure(d.scaling)),
+        ("Roofline", roofline.roofline_figure(d.roofline)),
+        ("Simulation: latency", simulation.latency_figure(d.simulation)),
+        ("Simulation: over time", simulation.timeseries_figure(d.simulation)),
     ]
+    if d.search is not None:
+        pages.append(("Configuration search", search.search_figure(d.search)))
+        pages.append(("Configuration search: ranked", search.search_table_page(d.search)))
     if d.plan is not None:
-        pages.append(("Capacity plan", F.capacity_figure(d.plan)))
+        pages.append(("Capacity plan", capacity.capacity_figure(d.plan)))
     if d.sweep is not None:
         order = [k for k in d.sweep.compare if k in d.sweep.keys] + \
             [k for k in d.sweep.keys if k not in d.sweep.compare]
         for k in order:
-            pages.append((f"Sweep: {k}", F.sweep_figure(d.sweep, k)))
-        pages.append(("Sweep: every point", F.sweep_table_page(d.sweep)))
+            pages.append((f"Sweep: {k}", sweep.sweep_figure(d.sweep, k)))
+        pages.append(("Sweep: every point", sweep.sweep_table_page(d.sweep)))
     if d.calibration is not None:
-        pages.append(("Calibration", F.calibration_figure(d.calibration)))
+        pages.append(("Calibration", calibration.calibration_figure(d.calibration)))
     if d.fidelity is not None:
-        pages.append(("Information retention", F.fidelity_figure(d.fidelity)))
-    pages.append(("Assumptions and sources",
-                  F.text_page("Assumptions and sources", d.assumptions)))
+        pages.append(("Information retention", fidelity.fidelity_figure(d.fidelity)))
+    pages.append(("Assumptions and sources", text_page("Assumptions and sources",
+                                                       d.assumptions)))
     return pages
+
+
+def scrub_figure(fig, base_dir: str | None) -> None:
+    """Every text of a page (titles, labels, ticks, legends, tables) without absolute
+    paths."""
+    from matplotlib.text import Text
+
+    from simkit.report.formats import scrub_paths
+
+    for t in fig.findobj(Text):
+        text = t.get_text()
+        clean = scrub_paths(text, base_dir)
+        if clean != text:
+            t.set_text(clean)
 
 
 def _footer(fig, scenario_name: str, title: str, i: int, n: int) -> None:
@@ -103,14 +126,16 @@ def render(d) -> tuple[list[tuple[str, Any]], bytes, list[tuple[str, bytes]]]:
     from matplotlib.backends.backend_pdf import PdfPages
 
     from simkit import __version__
-    from simkit.report import figures as F
+    from simkit.report.pages.title import title_page
 
     body = pages_for(d)
     contents = ["Title and the answer in brief"] + [t for t, _ in body]
-    pages = [("Title and the answer in brief", F.title_page(d.title, contents))] + body
+    pages = [("Title and the answer in brief", title_page(d.title, contents))] + body
     n = len(pages)
+    base = getattr(d.scenario, "base_dir", None)
     for i, (title, fig) in enumerate(pages, 1):
         _footer(fig, d.scenario.name, title, i, n)
+        scrub_figure(fig, base)
     meta = {"Title": f"simkit report: {d.scenario.name}",
             "Subject": d.scenario.question or d.scenario.name,
             "Author": "simkit", "Creator": f"simkit {__version__}",
@@ -150,7 +175,7 @@ def build_report(scenario, out_path: str | Path, *, png_dir: str | Path | None =
     requests simulated (the run, each plan probe and each sweep point). `progress`: status
     lines on stderr while long work runs, only when stderr is a terminal.
     """
-    from simkit.report.data import gather
+    from simkit.report.gather import gather
     from simkit.scenario import Scenario, load_scenario
 
     out = check_output(out_path, png_dir)

@@ -1,7 +1,7 @@
 """Discrete-event simulation of request streams on serving replicas.
 
 `simulate(scenario, *, seed=None, requests=None, progress=False, step_model=None)` returns a
-`SimResult` (summary dict with the DESIGN.md `simkit simulate --json` keys, per-request
+`SimResult` (summary dict with the documented `simkit simulate --json` keys, per-request
 columns, a sampled time series). Modules: engine (heapq kernel), request (columnar table),
 workload (arrivals, lengths, traces), kvcache (paged / contiguous memory), scheduler (static,
 continuous, chunked), replica (iteration loop, preemption, the fast multi-step path), router,

@@ -1,6 +1,6 @@
 """Run metrics: latency distributions, throughput, goodput, KV memory use, a time series.
 
-Latencies (DESIGN.md): TTFT = first_token_s - arrival_s; TPOT = (finish_s - first_token_s)
+Latencies: TTFT = first_token_s - arrival_s; TPOT = (finish_s - first_token_s)
 / (output_tokens - 1), undefined (left out) for single-token outputs; e2e = finish_s -
 arrival_s; queue wait = start_s (first scheduled) - arrival_s. Distributions are over
 completed requests, summarised as mean, p50, p90, p99 (numpy's linear-interpolation
@@ -12,6 +12,12 @@ second (DistServe's definition, Zhong et al. 2024, arXiv:2401.09670, applied per
 KV useful fraction = (integral over time of bytes of token states held) / (integral of bytes
 reserved), summed over replicas: under paging the loss is the partly filled last block;
 under contiguous reservation it is everything reserved beyond a request's current length.
+
+The whole-run figures above include the warm-up (empty replicas) and the drain after the
+last arrival. `steady_state` leaves both out (see `simkit.sim.stats`): p99 latencies with
+95% confidence intervals over the requests after the warm-up, and throughputs over the
+window from the first counted arrival to the last arrival. `warnings` flags a p99 that rests
+on too few requests.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from simkit.sim import stats
 from simkit.sim.request import COMPLETED, REJECTED, RequestTable
 
 #: points in the sampled time series handed to reports
@@ -127,8 +134,57 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
         "per_replica_completed": [int(r.completed) for r in replicas],
         "per_replica_kv_peak_bytes": peaks,
     }
+    s["steady_state"] = steady_state(tab, iteration_logs)
+    s["warnings"] = [w for w in (stats.tail_warning(s["steady_state"]["requests"]),) if w]
     s.update(extra)
     return s
+
+
+def steady_state(tab: RequestTable, iteration_logs: list[dict[str, np.ndarray]]
+                 ) -> dict[str, Any]:
+    """Warm-up and drain left out: p99 latencies with 95% intervals over the requests after
+    the warm-up (arrival order), throughputs over [first counted arrival, last arrival].
+    Output tokens count when the iteration that emits them ends; prompt tokens when their
+    request's first token appears (its prompt is processed by then)."""
+    n = tab.n
+    w = stats.warmup_count(n)
+    counted = np.zeros(n, dtype=bool)
+    counted[w:] = True
+    done = (tab.status == COMPLETED) & counted
+    arr, first, fin = tab.arrival_s[done], tab.first_token_s[done], tab.finish_s[done]
+    out = tab.output_tokens[done]
+    multi = out > 1
+    lat = {"ttft_s": first - arr, "tpot_s": (fin[multi] - first[multi]) / (out[multi] - 1),
+           "e2e_s": fin - arr}
+    start = float(tab.arrival_s[w]) if w < n else float("nan")
+    end = float(tab.arrival_s[-1]) if n else float("nan")
+    ends = [log["t"] + log["dt"] for log in iteration_logs]
+    toks = [log["tokens"] for log in iteration_logs]
+    out_rate = stats.window_rate(np.concatenate(ends) if ends else np.zeros(0),
+                                 np.concatenate(toks) if toks else np.zeros(0), start, end)
+    ok = tab.status == COMPLETED
+    prompt_rate = stats.window_rate(tab.first_token_s[ok], tab.prompt_tokens[ok], start, end)
+    req_rate = stats.window_rate(tab.finish_s[ok], None, start, end)
+    arrived = n - w - 1  # arrivals in (start, end]
+    return {
+        "warmup_requests": w,
+        "requests": int(np.count_nonzero(done)),
+        "window_s": [start, end] if end > start else None,
+        "throughput_tokens_per_s": out_rate,
+        "prompt_throughput_tokens_per_s": prompt_rate,
+        "throughput_requests_per_s": req_rate,
+        # completions / arrivals over the window: well below 1, the replicas fall behind
+        "served_fraction": (req_rate * (end - start) / arrived
+                            if req_rate is not None and arrived > 0 else None),
+        **{k: _nonnegative(stats.quantile_ci(v, 0.99)) for k, v in lat.items()},
+    }
+
+
+def _nonnegative(ci: dict[str, Any]) -> dict[str, Any]:
+    """A latency's interval clipped at 0 (the t-interval is symmetric; a time is not)."""
+    if ci.get("ci_low") is not None and ci["ci_low"] < 0:
+        ci["ci_low"] = 0.0
+    return ci
 
 
 def timeseries(iteration_logs: list[dict[str, np.ndarray]], queue_times_s: np.ndarray,

@@ -5,7 +5,7 @@ outcome (first scheduled, first token, finish, preemptions, status) are columns.
 instead of objects keep 100,000 requests cheap and hand the per-request CSV and the metrics
 their data without conversion.
 
-Token conventions (DESIGN.md): ``output_tokens`` o includes the first token, which the
+Token conventions: ``output_tokens`` o includes the first token, which the
 prefill iteration produces; the remaining o-1 tokens come from decode iterations.
 
 Prefix identity (`simkit.sim.prefix`): a request's tokens are its tenant's system prompt
@@ -72,7 +72,7 @@ class RequestTable:
         self.n = n
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The per-request columns of DESIGN.md (status as strings)."""
+        """The per-request columns of `--requests-csv` (status as strings)."""
         names = np.array([STATUS_NAMES[i] for i in range(len(STATUS_NAMES))], dtype=object)
         return {
             "id": np.arange(self.n, dtype=np.int64),

@@ -30,10 +30,9 @@ model stops at its maximum length). A turn that is rejected (it cannot fit the K
 ends its session: there is no answer to continue from. Answers are re-sent verbatim in the
 next prompt (chat templates add a few tokens per turn; they are not modelled).
 
-Randomness (common random numbers): every component draws from its own stream
-``SeedSequence(seed, spawn_key=(key,))``: arrival 0, prompt 1, output 2 (the keys
-`simkit.sim.workload` uses), turns 3, think 4, tenant 5. Sweeping the think time never moves
-the turn counts or the lengths.
+Randomness (common random numbers, `simkit.sim.workload.stream`): every component draws from
+its own stream: arrival, prompt, output, and here turns, think and tenant. Sweeping the
+think time never moves the turn counts or the lengths.
 """
 
 from __future__ import annotations
@@ -48,14 +47,7 @@ import numpy as np
 from simkit.errors import SimkitError
 from simkit.sim.engine import PRIORITY_ARRIVAL
 
-#: workload component -> spawn key of its random stream (never renumber)
-STREAM_KEYS = {"arrival": 0, "prompt": 1, "output": 2, "turns": 3, "think": 4, "tenant": 5}
-
-
-def stream(seed: int, component: str) -> np.random.Generator:
-    """The random stream of one workload component for `seed`."""
-    return np.random.default_rng(np.random.SeedSequence(int(seed),
-                                                        spawn_key=(STREAM_KEYS[component],)))
+from simkit.sim.workload import stream  # noqa: E402  (one stream per component: CRN)
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:

@@ -2,8 +2,8 @@
 
 Glue only: step times and KV sizes come from the cost layer's `StepCostModel`; batching from
 scheduler.py; memory from kvcache.py; the iteration loop from replica.py; numbers from
-metrics.py. Everything random is drawn up front from one ``numpy.random.default_rng(seed)``,
-so the same seed gives bit-identical results.
+metrics.py. Everything random is drawn up front from the seed's per-component streams
+(`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from simkit.sim.tbt import TokenGaps, tbt_stats  # noqa: E402
 
 @dataclass
 class SimResult:
-    """What a run produced: the summary (DESIGN.md keys), per-request columns, a time series."""
+    """What a run produced: the summary (the `simkit simulate --json` keys), per-request
+    columns, a time series."""
 
     summary: dict[str, Any]
     requests: dict[str, np.ndarray]
@@ -147,8 +148,7 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
                              np.zeros(n, dtype=np.int64))
         shortest, longest = plan.prompt, plan.prompt + plan.output - 1
     else:
-        rng = np.random.default_rng(seed)
-        wl = generate_workload(scenario.workload, n_requests=n, rng=rng, context=context,
+        wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=context,
                                model_name=model_name, base_dir=base_dir)
         prompt, output, tenant, system = sessions_mod.add_system_prompts(
             scenario.workload, wl.prompt_tokens, wl.output_tokens, seed, context)

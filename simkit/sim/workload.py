@@ -1,4 +1,4 @@
-"""Request streams: arrival processes and length distributions, from one seeded Generator.
+"""Request streams: arrival processes and length distributions, from seeded streams.
 
 Arrivals: ``poisson`` (exponential gaps), ``gamma`` (gaps with a coefficient of variation
 ``cv``: cv > 1 is burstier than Poisson), ``fixed`` (one request every 1/rate s, the first at
@@ -9,8 +9,15 @@ lengths, row by row). Every length is clipped to [min, max] where max defaults t
 model's context; a ``max`` beyond the context is a user error. Outputs are then cut so
 that prompt + output - 1 <= context (generation stops at the model's maximum length).
 
-Draw order from the Generator is fixed (arrival gaps, then prompts, then outputs), so the
-same seed gives bit-identical streams.
+Common random numbers (CRN): every workload component draws from its OWN stream,
+``numpy.random.SeedSequence(seed, spawn_key=(STREAMS[name],))``. The same seed therefore gives
+the same arrivals and the same lengths at every point of a sweep or search, and changing one
+component (the arrival rate or process, the prompt distribution) never shifts another
+component's draws: differences between points come from the configuration, not from the
+luck of the draw (Law, "Simulation Modeling and Analysis", 5th ed., section 11.2). Poisson
+and gamma gaps at a new rate are the same unit draws rescaled, so a faster stream is the
+same pattern compressed in time. A new component (sessions, shared prefixes) takes a new
+key at the end of `STREAMS`; the existing streams do not move.
 
 Trace CSVs may use ``arrival_s, prompt_tokens, output_tokens`` or the published traces' own
 ``arrived_at, num_prefill_tokens, num_decode_tokens`` (see scenarios/traces/README.md).
@@ -34,6 +41,17 @@ PROMPT_COLUMNS = ("prompt_tokens", "num_prefill_tokens")
 OUTPUT_COLUMNS = ("output_tokens", "num_decode_tokens")
 
 _CSV_CACHE: dict[tuple[str, float], dict[str, np.ndarray]] = {}
+
+#: workload component -> spawn key of its random stream (never renumber: see the docstring)
+STREAMS = {"arrival": 0, "prompt": 1, "output": 2,
+           # sessions and tenants (`simkit.sim.sessions`)
+           "turns": 3, "think": 4, "tenant": 5}
+
+
+def stream(seed: int, component: str) -> np.random.Generator:
+    """The random stream of one workload component for `seed` (independent of the others)."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed),
+                                                        spawn_key=(STREAMS[component],)))
 
 
 @dataclass(frozen=True)
@@ -275,21 +293,22 @@ def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
     return np.clip(x, lo, top).astype(np.int64)
 
 
-def generate_workload(workload: Any, *, n_requests: int, rng: np.random.Generator,
-                      context: int, model_name: str, base_dir: Any = None) -> Workload:
-    """The scenario's request stream: n arrivals with prompt and output lengths."""
+def generate_workload(workload: Any, *, n_requests: int, seed: int, context: int,
+                      model_name: str, base_dir: Any = None) -> Workload:
+    """The scenario's request stream: n arrivals with prompt and output lengths, each
+    component from its own stream of `seed` (see the module docstring)."""
     if n_requests < 0:
         raise SimkitError(f"workload.requests: must be >= 0, got {n_requests}")
     arrival = _get(workload, "arrival")
     trace = _Trace(arrival, base_dir) if _get(arrival, "process") == "trace" else None
     rows = trace.rows(n_requests) if trace is not None else None
-    t = generate_arrivals(arrival, n_requests, rng, trace)
-    prompt = generate_lengths(_get(workload, "prompt_tokens"), n_requests, rng,
-                              "workload.prompt_tokens", context, model_name, base_dir,
-                              trace, rows, "prompt")
-    output = generate_lengths(_get(workload, "output_tokens"), n_requests, rng,
-                              "workload.output_tokens", context, model_name, base_dir,
-                              trace, rows, "output")
+    t = generate_arrivals(arrival, n_requests, stream(seed, "arrival"), trace)
+    prompt = generate_lengths(_get(workload, "prompt_tokens"), n_requests,
+                              stream(seed, "prompt"), "workload.prompt_tokens", context,
+                              model_name, base_dir, trace, rows, "prompt")
+    output = generate_lengths(_get(workload, "output_tokens"), n_requests,
+                              stream(seed, "output"), "workload.output_tokens", context,
+                              model_name, base_dir, trace, rows, "output")
     # a sequence holds at most prompt + output - 1 token positions (the last token is never
     # fed back); generation stops at the deployed context, as servers truncate at max
     # length -- unless the workload itself asks for lengths beyond it (a what-if)

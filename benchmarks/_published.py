@@ -1,0 +1,132 @@
+"""Shared by `benchmarks/fit_engines.py` and `benchmarks/fidelity.py`: the shipped throughput
+and latency files (`simkit/data/measurements/throughput_*.csv`) as rows, and the static-batch
+rows as `Measurement`s for the step-time fit.
+
+Rows whose model or GPU has no catalog entry are counted and skipped (with the reason);
+nothing else is dropped here.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from simkit.calibrate.measurements import Measurement, Setup
+from simkit.errors import SimkitError
+
+DATA = Path(__file__).resolve().parent.parent / "simkit" / "data" / "measurements"
+THROUGHPUT_FILES = ("throughput_llm_inference_bench.csv",
+                    "throughput_tensorrt_llm_perf_overview.csv",
+                    "throughput_mlperf_inference_v4.1.csv", "throughput_vllm_mi300x_oracle.csv")
+
+
+def read_rows(name: str) -> list[dict]:
+    with open(DATA / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def setup_of(row: dict) -> Setup:
+    """The row's model, GPU, TP degree and dtypes (fp8 weights run an fp8 KV cache, as the
+    README says of every fp8 row)."""
+    prec = row["precision"]
+    wd = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8"}[prec]
+    return Setup(row["model"], row["hardware"], int(row["tensor_parallel"]), wd, wd)
+
+
+def loadable(setup: Setup) -> str:
+    """'' when the catalog knows the setup's model and GPU, else why not."""
+    from simkit.calibrate.measurements import step_model
+
+    try:
+        step_model(setup)
+    except SimkitError as e:
+        return e.messages[0]
+    return ""
+
+
+def static_batches(engine: str, hardware=None):
+    """LLM-Inference-Bench e2e rows of `engine` as static-batch Measurements, and the rows
+    skipped with their reasons. A batch whose KV cache does not fit beside the weights (in
+    90% of memory, vLLM's default gpu_memory_utilization) is skipped for the closed form:
+    the engine ran it in waves."""
+    out, skipped = [], []
+    for i, row in enumerate(read_rows("throughput_llm_inference_bench.csv"), start=2):
+        if row["engine"] != engine or row["metric"] != "e2e_s":
+            continue
+        if hardware and row["hardware"] not in hardware:
+            continue
+        setup = setup_of(row)
+        why = loadable(setup)
+        if why:
+            skipped.append((i, why))
+            continue
+        b, n_in, n_out = int(row["concurrency_or_batch"]), int(row["input_tokens"]), \
+            int(row["output_tokens"])
+        if not fits(setup, b, n_in + n_out):
+            skipped.append((i, "KV cache of the batch does not fit"))
+            continue
+        out.append(Measurement.static_batch(setup, b, n_in, n_out, float(row["value"]),
+                                            where=f"throughput_llm_inference_bench.csv:{i}"))
+    return out, skipped
+
+
+def fits(setup: Setup, batch: int, tokens: int, memory_fraction: float = 0.9) -> bool:
+    import numpy as np
+
+    from simkit.calibrate.measurements import step_model
+
+    sm = step_model(setup)
+    room = sm.hardware.memory_capacity_bytes * sm.gpus * memory_fraction - sm.weight_bytes
+    return room > 0 and batch * float(sm.kv_bytes(np.array([tokens]))[0]) <= room
+
+
+#: the largest batch the shipped throughput comparisons let an engine run (TensorRT-LLM's
+#: trtllm-bench builds engines with large max_batch_size; 2048 bounds the search)
+MAX_BATCH = 2048
+
+
+def steady_batch(setup: Setup, tokens: int, memory_fraction: float = 0.95) -> int:
+    """The batch an engine holds at maximum load: as many sequences of `tokens` as the KV
+    cache (the memory left beside the weights) holds, at most MAX_BATCH."""
+    import numpy as np
+
+    from simkit.calibrate.measurements import step_model
+
+    sm = step_model(setup)
+    room = sm.hardware.memory_capacity_bytes * sm.gpus * memory_fraction - sm.weight_bytes
+    per_seq = float(sm.kv_bytes(np.array([tokens]))[0])
+    return MAX_BATCH if per_seq <= 0 else max(1, min(MAX_BATCH, int(room // per_seq)))
+
+
+def offline_throughputs(engine: str = "tensorrt-llm"):
+    """TensorRT-LLM's perf-overview offline rows (every request queued at once; output
+    tokens/s of the group) as Measurements: at maximum load the engine keeps B sequences in
+    flight (`steady_batch`, KV cache in 95% of memory as trtllm-bench sets it) and, per
+    `output` tokens each, prefills B prompts (steps of at most 8192 tokens, TensorRT-LLM's
+    default max_num_tokens) and runs `output` - 1 decode steps: a static batch of B, whose
+    time is B x output / throughput. Rows whose context passes a sliding window of the
+    catalog model are left out: the engine ran full attention there (simkit's mistral-7b
+    runs its 4096-token window)."""
+    from simkit.calibrate.measurements import step_model
+
+    out, skipped = [], []
+    for i, row in enumerate(read_rows("throughput_tensorrt_llm_perf_overview.csv"), start=2):
+        if row["engine"] != engine or row["concurrency_or_batch"] != "max":
+            continue
+        setup = setup_of(row)
+        why = loadable(setup)
+        if why:
+            skipped.append((i, why))
+            continue
+        n_in, n_out = int(row["input_tokens"]), int(row["output_tokens"])
+        window = min((g.window for g in step_model(setup).kv_layout.groups if g.window),
+                     default=None)
+        if window is not None and n_in + n_out > window:
+            skipped.append((i, f"context {n_in + n_out} passes the model's {window}-token "
+                               "window (the engine ran full attention)"))
+            continue
+        b = steady_batch(setup, n_in + n_out)
+        out.append(Measurement.static_batch(
+            setup, b, n_in, n_out, b * n_out / float(row["value"]), phase="offline",
+            where=f"throughput_tensorrt_llm_perf_overview.csv:{i}"))
+    return out, skipped

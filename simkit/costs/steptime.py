@@ -1,0 +1,163 @@
+"""THE step-time formula as sympy expressions: the engine and hardware terms as symbols.
+
+`simkit.costs.compiled` evaluates the formula numerically (its docstring writes it out);
+this module builds the same formula in closed form, for a uniform batch -- `b` decodes at
+context `t`, or `b` prompts of `n` tokens on an empty cache -- from the model's symbolic
+costs (`ModelCosts`), with every rate, efficiency and fixed cost a symbol whose value comes
+from the hardware profile and the engine profile. `StepTime.numeric()` substitutes them;
+the result equals `StepCostModel.step_time_s` at those batches (tests check it), so what
+`simkit formula` prints is what the simulator runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from simkit.costs import symbols as S
+
+_p = dict(positive=True)
+_nn = dict(nonnegative=True)
+
+N_tp = sp.Symbol("N_tp", positive=True, integer=True)  # tensor-parallel GPUs
+P_w = sp.Symbol("P_w", **_p)  # dense peak FLOP/s per GPU, weight dtype
+P_a = sp.Symbol("P_a", **_p)  # dense peak FLOP/s per GPU, attention dtype
+B_m = sp.Symbol("B_m", **_p)  # memory bandwidth per GPU (bytes/s)
+B_l = sp.Symbol("B_l", **_p)  # GPU link bandwidth, one direction (bytes/s)
+eta_c = sp.Symbol("eta_c", **_p)  # hardware: best GEMM / peak
+eta_m = sp.Symbol("eta_m", **_p)  # hardware: STREAM-like / bandwidth
+eta_g = sp.Symbol("eta_g", **_p)  # engine: GEMM at large shapes / eta_c
+M_h = sp.Symbol("M_h", **_nn)  # engine: tokens at half GEMM rate
+w_h = sp.Symbol("w_h", **_nn)  # engine: shard width at half GEMM rate
+eta_w = sp.Symbol("eta_w", **_p)  # engine: weight streaming / eta_m
+eta_pa = sp.Symbol("eta_pa", **_p)  # engine: prefill attention / eta_c
+eta_da = sp.Symbol("eta_da", **_p)  # engine: decode attention / eta_m
+T_s = sp.Symbol("T_s", **_nn)  # fixed cost per step
+T_l = sp.Symbol("T_l", **_nn)  # per layer and step
+T_q = sp.Symbol("T_q", **_nn)  # per sequence in the step
+alpha = sp.Symbol("alpha", **_nn)  # all-reduce latency
+alpha_r = sp.Symbol("alpha_r", **_nn)  # per ring step
+eta_ar = sp.Symbol("eta_ar", **_p)  # achieved bus bandwidth / link
+L_b = sp.Symbol("L_b", positive=True, integer=True)  # layers launched per step
+A_r = sp.Symbol("A_r", positive=True, integer=True)  # all-reduces per step
+
+MEANING = {
+    N_tp: "tensor-parallel GPUs", P_w: "dense peak FLOP/s per GPU (weight dtype)",
+    P_a: "dense peak FLOP/s per GPU (attention dtype)", B_m: "memory bandwidth per GPU",
+    B_l: "GPU link bandwidth (one direction)",
+    eta_c: "hardware: best GEMM / peak", eta_m: "hardware: STREAM-like kernel / bandwidth",
+    eta_g: "engine: weight GEMMs at large shapes / best GEMM",
+    M_h: "engine: tokens in a step at half GEMM rate",
+    w_h: "engine: per-GPU shard width at half GEMM rate",
+    eta_w: "engine: weight streaming / STREAM-like", eta_pa: "engine: prefill attention / best "
+    "GEMM", eta_da: "engine: decode attention / STREAM-like",
+    T_s: "engine: fixed cost per step (s)", T_l: "engine: fixed cost per layer and step (s)",
+    T_q: "engine: fixed cost per sequence in a step (s)", alpha: "engine: all-reduce latency (s)",
+    alpha_r: "engine: latency per ring step (s)", eta_ar: "engine: bus bandwidth / link",
+    L_b: "layers launched per step", A_r: "all-reduces per step",
+}
+
+
+@dataclass
+class StepTime:
+    """Decode-step and prefill time of a uniform batch, symbolic, with every value."""
+
+    decode: sp.Expr  # in b, t
+    prefill: sp.Expr  # in b, n
+    values: dict = field(default_factory=dict)  # symbol -> number (model, hardware, engine)
+    terms: dict = field(default_factory=dict)  # name -> (decode term, prefill term)
+    _fns: dict = field(default_factory=dict, repr=False)  # lambdified numeric forms
+
+    def numeric(self, expr: sp.Expr) -> sp.Expr:
+        return sp.sympify(expr).subs(self.values)
+
+    def value(self, which: str, b: int, length: int) -> float:
+        """Seconds of the decode step (length = t) or the prefill (length = n)."""
+        f = self._fns.get(which)
+        if f is None:
+            e = self.decode if which == "decode" else self.prefill
+            var = S.t if which == "decode" else S.n
+            f = self._fns[which] = sp.lambdify((S.b, var), self.numeric(e), "math")
+        return float(f(b, length))
+
+
+def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
+                    ideal: bool = False) -> StepTime:
+    """THE step-time formula of `model` with `arch` on `gpus` x `hw` under `engine`."""
+    from simkit.costs.engine import IDEAL, load_engine
+    from simkit.costs.model import model_costs
+    from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication
+
+    arch = arch.resolve(model)
+    mc = model_costs(model, arch)
+    eng = IDEAL if ideal else load_engine(engine)
+    prof = hw.ideal() if ideal else hw
+    b, t, n = S.b, S.t, S.n
+    # cache traffic as the numeric model counts it: every tensor-parallel copy; a prefill
+    # reads the (empty) cache and its fixed state, writes the prompt's cache and the state
+    dec_bytes = sp.Integer(0)
+    pre_bytes_per_seq = sp.Integer(0)
+    for g in mc.groups:
+        if g.mixer is None:
+            continue
+        rep = sp.nsimplify(kv_replication(model, g.spec.kind, gpus))
+        dec_bytes += rep * (g.count_symbol * g.mixer.decode_read_elems
+                            + g.stores * g.mixer.decode_write_elems) * S.beta_kv
+        pre_bytes_per_seq += rep * (sp.sympify(g.cache_bytes).subs(t, 0)
+                                    + n * g.cache_bytes_per_token + g.state_bytes)
+
+    def gemm(M):
+        """The engine's GEMM shape factor x the hardware's GEMM efficiency."""
+        w = S.d / N_tp
+        return eta_c * eta_g * M / (M + M_h) * w / (w + w_h)
+
+    def weights(M, flops):
+        """Weight matmuls: compute at the shaped GEMM rate vs streaming the weights read
+        (MoE: the experts M tokens touch, uniform routing)."""
+        read = mc.weight_bytes
+        if model.is_moe:
+            read = read - mc.expert_bytes * (1 - S.k_e / S.E) ** M
+        return sp.Max(flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w))
+
+    def comm(M):
+        if gpus == 1:
+            return sp.Integer(0)
+        return A_r * (alpha + 2 * (N_tp - 1) * alpha_r
+                      + 2 * (N_tp - 1) / N_tp * M * S.d * ACTIVATION_BYTES / (B_l * eta_ar))
+
+    def fixed(seqs):
+        return T_s + L_b * T_l + seqs * T_q
+
+    lin_dec = b * (mc.linear_decode_flops_per_token + mc.lm_head_flops)
+    lin_pre = b * n * mc.linear_prefill_flops_per_token + b * mc.lm_head_flops
+    att_dec = sp.Max(b * mc.attn_decode_flops / (N_tp * P_a * eta_c * eta_pa),
+                     b * dec_bytes / (N_tp * B_m * eta_m * eta_da))
+    core_pre = mc.attn_prefill_flops - sp.sympify(mc.attn_prefill_flops).subs(n, 0)
+    att_pre = sp.Max(b * core_pre / (N_tp * P_a * eta_c * eta_pa),
+                     b * pre_bytes_per_seq / (N_tp * B_m * eta_m * eta_w))
+    terms = {
+        "fixed": (fixed(b), fixed(b)),
+        "weight matmuls": (weights(b, lin_dec), weights(b * n, lin_pre)),
+        "all-reduces": (comm(b), comm(b * n)),
+        "attention": (att_dec, att_pre),
+    }
+    decode = sum((v[0] for v in terms.values()), sp.Integer(0))
+    prefill = sum((v[1] for v in terms.values()), sp.Integer(0))
+    attn_dtype = "fp32" if arch.kv_dtype == "fp32" else "bf16"
+    values = dict(mc.values)
+    values.update({
+        N_tp: gpus, P_w: prof.peak_for(arch.weight_dtype), P_a: prof.peak_for(attn_dtype),
+        B_m: prof.memory_bandwidth_bytes_per_s, B_l: prof.interconnect_bytes_per_s,
+        eta_c: prof.compute_efficiency, eta_m: prof.memory_efficiency,
+        eta_g: eng.gemm_efficiency, M_h: eng.gemm_tokens_half, w_h: eng.gemm_width_half,
+        eta_w: eng.memory_efficiency, eta_pa: eng.attn_prefill_efficiency,
+        eta_da: eng.attn_decode_efficiency,
+        T_s: prof.step_overhead_s if eng.step_overhead_s is None else eng.step_overhead_s,
+        T_l: eng.layer_overhead_s, T_q: eng.sequence_overhead_s,
+        alpha: prof.interconnect_latency_s if eng.allreduce_latency_s is None
+        else eng.allreduce_latency_s,
+        alpha_r: eng.allreduce_step_latency_s, eta_ar: eng.allreduce_efficiency,
+        L_b: len(arch.stack), A_r: mc.allreduces_per_step,
+    })
+    return StepTime(decode=decode, prefill=prefill, values=values, terms=terms)

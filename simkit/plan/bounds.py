@@ -1,0 +1,210 @@
+"""What the cost model says about a configuration before anything is simulated.
+
+Everything here reads the step model's public timing and memory functions and the very
+requests a simulation of the scenario would draw (same seed: common random numbers), so the
+numbers are about the same workload the simulator then runs.
+
+- `feasibility`: None, or why no load can be served -- tensor parallelism does not divide the
+  query heads; the weights do not fit the GPUs' memory; requests do not fit the KV memory
+  left; or the SLOs cannot be met even by a request served alone. The last uses latency
+  floors that hold at any load: a request's TTFT is at least the time of its whole prefill
+  run alone (chunks only add steps), and its TPOT at least one decode step of a batch of
+  one at its prompt length. If the p99 of a floor exceeds its SLO, so does the p99 of the
+  latency.
+- `rate_bound_per_s`: an upper bound on the request rate one replica sustains. A step is
+  timed as the weight matmuls (a roofline: compute or weight reads, whichever is longer),
+  plus the token mixing with its cache reads, plus fixed costs (the cost layer's step
+  model). Over any run, therefore:
+  * the weight-matmul time of all steps is at least max(steps x the shortest step,
+    tokens x the marginal compute time of a token), where steps >= decode tokens /
+    serving.max_batch (a decode step serves at most max_batch sequences) and every prompt
+    and output token passes through the matmuls once (`per_token_compute_s`);
+  * on top of it, each decode slot reads its own cache, at least the cache at its prompt
+    length (`_decode_read_s`).
+  The mean of that demand per request bounds the rate: rate <= 1 / mean demand. A second
+  bound is Little's law on KV memory: a request holds at least its prompt's cache through
+  each of its decode steps, each at least the shortest step, so rate x mean(cache bytes x
+  decode steps x shortest step) <= KV capacity.
+- `finite_run_margin`: a finite run can meet the SLOs a little above the rate it sustains
+  forever, because a queue needs time to build: at a load (1 + e) x capacity, the wait of a
+  request arriving after T seconds is about e x T, invisible while e x T stays under the
+  TTFT (or end-to-end) target W. The planner allows e up to 2 W / T (T = the simulated span
+  of arrivals) before it trusts the bound; with only a TPOT target a queue never shows, and
+  the bound gives no lower limit (margin infinite).
+The old planner's cost-model estimate (`simkit.plan.capacity.analytic_qps`) was not a
+bound: chunked prefill ran 9% above it. `tests/test_plan_bounds.py` checks this one against
+simulated capacities.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from simkit.errors import SimkitError
+
+#: more than this fraction of requests too large for the KV memory and no load is served
+#: (it matches capacity.MIN_COMPLETED_FRACTION: the p99 targets speak for 99% of requests)
+MAX_UNSERVABLE_FRACTION = 0.01
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The request lengths a simulation of the scenario draws (arrival order)."""
+
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+def workload_sample(s, n: int, context: int) -> Sample:
+    """The first `n` requests' lengths, as `simulate(s, requests=n)` draws them."""
+    key = json.dumps(s.to_dict()["workload"], sort_keys=True)
+    return _sample(key, s.base_dir, int(s.seed), int(n), int(context), s.model.name)
+
+
+@lru_cache(maxsize=32)
+def _sample(workload_json: str, base_dir: str, seed: int, n: int, context: int,
+            model_name: str) -> Sample:
+    from simkit.scenario import WorkloadSection, scenario_from_dict
+    from simkit.sim.workload import generate_workload
+
+    wl: WorkloadSection = scenario_from_dict({"workload": json.loads(workload_json)},
+                                             base_dir=base_dir).workload
+    w = generate_workload(wl, n_requests=n, seed=seed, context=context,
+                          model_name=model_name, base_dir=base_dir)
+    return Sample(w.prompt_tokens, w.output_tokens)
+
+
+def per_token_compute_s(sm) -> float:
+    """Marginal seconds of one more token in a large compute-bound step: the weight matmuls
+    at the best GEMM rate plus the all-reduce traffic it adds (the cost layer's
+    `marginal_token_s`; per-sequence and per-step fixed costs are not a token's)."""
+    return float(sm.marginal_token_s())
+
+
+def shortest_step_s(sm) -> float:
+    """No iteration is shorter than one token's step (a decode of one at context 1)."""
+    return min(float(sm.decode_time_s(1, 1)), float(sm.prefill_time_s(1)))
+
+
+def _decode_read_s(sm, contexts: np.ndarray) -> np.ndarray:
+    """Each context's own share of a decode step: its cache read (a batch-of-one step at
+    that context minus the same step at context 1), evaluated on a grid and interpolated
+    linearly below each point (the read grows with the context, so the grid value at or
+    below it is a floor)."""
+    c = np.asarray(contexts, dtype=np.int64)
+    grid = np.unique(np.concatenate(([1], np.geomspace(1, max(2, c.max()), 48).astype(
+        np.int64), [c.max()])))
+    base = float(sm.decode_time_s(1, 1))
+    vals = np.array([float(sm.decode_time_s(int(g), 1)) - base for g in grid])
+    idx = np.searchsorted(grid, c, side="right") - 1
+    return np.maximum(vals[np.maximum(idx, 0)], 0.0)
+
+
+def rate_bound_per_s(s, sm, sample: Sample, capacity_bytes: float) -> float:
+    """Upper bound on one replica's sustainable request rate (see the module docstring)."""
+    p = sample.prompt_tokens.astype(np.float64)
+    o = sample.output_tokens.astype(np.float64)
+    dec = np.maximum(o - 1.0, 0.0)
+    batch = max(1, int(s.serving.max_batch))
+    t_min = shortest_step_s(sm)
+    matmuls = max(float(dec.mean()) / batch * t_min,
+                  float((p + dec).mean()) * per_token_compute_s(sm))
+    demand = matmuls + float(np.mean(dec * _decode_read_s(sm, p + 1)))
+    bounds = [1.0 / demand] if demand > 0 else []
+    held = float(np.mean(np.asarray(sm.kv_bytes(p + 1), dtype=np.float64) * dec))
+    if held > 0 and capacity_bytes > 0:
+        bounds.append(capacity_bytes / (held * t_min))
+    return min(bounds) if bounds else math.inf
+
+
+def finite_run_margin(s, rate_per_s: float, requests: int) -> float:
+    """How far above its sustainable rate a run of `requests` arrivals at `rate_per_s` may
+    still meet the SLOs (see the module docstring); inf without a TTFT or e2e target."""
+    slo = s.slo.targets()
+    waits = [slo[k] for k in ("ttft_s", "e2e_s") if k in slo]
+    if not waits or not rate_per_s > 0 or requests < 2:
+        return math.inf
+    span_s = requests / rate_per_s
+    return 1.0 + 2.0 * min(waits) / span_s
+
+
+def replicas_lower_bound(s, target_qps: float, rate_bound: float, requests: int) -> int:
+    """Fewest replicas the bound allows at `target_qps` for a run of `requests`."""
+    if not rate_bound > 0:
+        return 1 << 30
+    margin = finite_run_margin(s, target_qps, requests)
+    if math.isinf(rate_bound) or math.isinf(margin):
+        return 1
+    return max(1, math.ceil(target_qps / (margin * rate_bound) - 1e-9))
+
+
+#: per (step model, sample): the latency floors and cache reads, which do not depend on the
+#: serving settings a search varies (the objects are kept so their ids stay theirs)
+_FLOORS: dict[tuple[int, int], tuple] = {}
+
+
+def _floors(sm, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """(TTFT floor per request, TPOT floor per multi-token request)."""
+    key = (id(sm), id(sample))
+    hit = _FLOORS.get(key)
+    if hit is not None and hit[0] is sm and hit[1] is sample:
+        return hit[2], hit[3]
+    p = sample.prompt_tokens
+    ttft = _expand(p, np.array([float(sm.prefill_time_s(int(x))) for x in np.unique(p)]))
+    pm = p[sample.output_tokens > 1]
+    tpot = _expand(pm, np.array([float(sm.decode_time_s(int(x) + 1, 1))
+                                 for x in np.unique(pm)])) if pm.size else np.zeros(0)
+    if len(_FLOORS) > 256:
+        _FLOORS.clear()
+    _FLOORS[key] = (sm, sample, ttft, tpot)
+    return ttft, tpot
+
+
+def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, float]:
+    """(None or the reason nothing can be served, KV capacity bytes of one replica).
+
+    `sm_or_error`: the step model, or the `SimkitError` building it raised."""
+    cfg = s.model_config()
+    tp = int(s.hardware.gpus_per_replica)
+    if cfg.n_heads and cfg.n_heads % tp:
+        return (f"tensor parallelism {tp} does not divide {cfg.name}'s {cfg.n_heads} query "
+                "heads"), 0.0
+    if isinstance(sm_or_error, SimkitError):
+        return "; ".join(sm_or_error.messages), 0.0
+    sm = sm_or_error
+    try:
+        cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
+    except SimkitError as e:
+        msg = "; ".join(e.messages)
+        return "weights do not fit: " + msg.split(": ", 1)[-1] if "does not fit" in msg \
+            else msg, 0.0
+    if sample is None:
+        return None, cap
+    longest = sample.prompt_tokens + sample.output_tokens - 1
+    too_big = np.asarray(sm.kv_bytes(longest.astype(np.float64)), dtype=np.float64) > cap
+    if too_big.mean() > MAX_UNSERVABLE_FRACTION:
+        return (f"{too_big.mean():.0%} of requests need more KV memory than one replica "
+                f"holds ({cap / 2**30:.3g} GiB after the weights)"), cap
+    slo = s.slo.targets()
+    ttft, tpot = _floors(sm, sample)
+    if "ttft_s" in slo and ttft.size:
+        q = float(np.percentile(ttft, 99))
+        if q > slo["ttft_s"]:
+            return (f"SLOs cannot be met at any load: p99 TTFT is at least {q:.3g} s (each "
+                    f"prefill alone) > {slo['ttft_s']:g} s"), cap
+    if "tpot_s" in slo and tpot.size:
+        q = float(np.percentile(tpot, 99))
+        if q > slo["tpot_s"]:
+            return (f"SLOs cannot be met at any load: p99 TPOT is at least {q * 1e3:.3g} ms "
+                    f"(a decode step of one) > {slo['tpot_s'] * 1e3:g} ms"), cap
+    return None, cap
+
+
+def _expand(x: np.ndarray, per_unique: np.ndarray) -> np.ndarray:
+    """Values of a function given on `np.unique(x)`, mapped back onto `x`."""
+    return per_unique[np.searchsorted(np.unique(x), x)]

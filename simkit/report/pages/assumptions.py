@@ -1,0 +1,136 @@
+"""The last page: conventions, the profile's efficiency constants, how the simulation and the
+planner decide, every source, and how to reproduce the report."""
+
+from __future__ import annotations
+
+from simkit.report.costlayer import engine_of, hardware_of
+from simkit.report.formats import basename
+
+
+def assumptions_data(s) -> list[tuple[str, list[str]]]:
+    """Section 9: conventions, the profile's efficiency constants and every source."""
+    from simkit import __version__
+    from simkit.catalog import hardware as hwcat
+    from simkit.plan.slo import MIN_COMPLETED_FRACTION, MIN_SERVED_FRACTION
+    from simkit.sim.stats import MIN_TAIL_SAMPLES, WARMUP_FRACTION
+    from simkit.units import fmt_bytes, fmt_seconds
+
+    model = s.model_config()
+    hw = hardware_of(s)
+    ideal = s.hardware.ideal
+    eff = []
+    if ideal:
+        eff.append("hardware.ideal = true: the pure roofline (efficiencies 1, no step "
+                   "overhead, no link latency), the bound LLM-Viewer and llm-analysis report.")
+    eff += [
+        f"compute_efficiency = {hw.compute_efficiency:g}, memory_efficiency = "
+        f"{hw.memory_efficiency:g}, step_overhead_s = {hw.step_overhead_s:g} s, "
+        f"interconnect latency {fmt_seconds(hw.interconnect_latency_s)} per all-reduce"
+        + (" (profile values; replaced by the ideal roofline above)" if ideal else "") + ".",
+    ]
+    if not ideal:
+        e = engine_of(s)
+        eff.append(f"Serving engine {e.name} ({e.description}): its constants scale the "
+                   f"hardware's rates and add its fixed costs; fitted on {e.source}"
+                   + (f" (data of {e.data_date})" if e.data_date else "") + ".")
+    if hw.calibrated:
+        eff.append("These were measured by `simkit calibrate` on the machine the profile "
+                   "describes (see the calibration page).")
+    else:
+        same = (hw.compute_efficiency == hwcat.DEFAULT_COMPUTE_EFFICIENCY
+                and hw.memory_efficiency == hwcat.DEFAULT_MEMORY_EFFICIENCY)
+        if hw.efficiency_source:  # per-GPU published measurements (catalog entries)
+            eff.append(f"Efficiencies of {hw.name} (fractions of the dense datasheet peaks "
+                       f"that published kernels reach): {hw.efficiency_source}.")
+        elif same:
+            eff.append(
+                "They are simkit's stated assumptions (simkit/catalog/hardware.py): large "
+                "bf16 GEMMs in cuBLAS reach roughly 70-80% of the dense tensor peak "
+                "(NVIDIA, Matrix Multiplication Background User's Guide), so 0.7; streaming "
+                "kernels reach about 80-90% of HBM peak (Jia et al., arXiv:1804.06826, ~83% "
+                "on V100), so 0.8.")
+        if (hw.step_overhead_s == hwcat.DEFAULT_STEP_OVERHEAD_S
+                and hw.interconnect_latency_s == hwcat.DEFAULT_INTERCONNECT_LATENCY_S):
+            eff.append("A flat 1 ms per forward step for scheduling, sampling and kernel "
+                       "launches, and 10 us per all-reduce (NCCL small-message latency), are "
+                       "assumptions.")
+        if hw.efficiency_source or same:
+            eff.append("`simkit calibrate` measures them for the machine at hand.")
+    sources = [
+        f"Model {model.name}: {model.source}.",
+        f"Hardware {hw.name}: {hw.source}.",
+        f"Dense peaks: {', '.join(f'{k} {v / 1e12:g} TFLOP/s' for k, v in sorted(hw.peak_flops_per_s.items()))}; "
+        f"memory {hw.memory_bandwidth_bytes_per_s / 1e9:,.0f} GB/s, "
+        f"{fmt_bytes(hw.memory_capacity_bytes)} ({hw.memory_capacity_bytes / 1e9:g} GB).",
+        _price_line(s),
+    ]
+    a = s.workload.arrival
+    if a.process == "trace" or s.workload.prompt_tokens.dist in ("empirical", "trace"):
+        sources.append("Workload traces: see scenarios/traces/README.md for each file's "
+                       "origin and licence (arrival "
+                       f"{basename(a.path) if a.path else '-'}).")
+    return [
+        ("Conventions", [
+            "A multiply-add counts as 2 FLOPs. Causal prefill attention counts the causal "
+            "half: n(n+1)/2 query-key pairs, the diagonal included. Softmax is not counted.",
+            "Decode at context t: the new token attends to t keys (itself included), so t is "
+            "the cache length after it is appended.",
+            "Rates are SI (1 GB/s = 1e9 B/s, 1 TFLOP/s = 1e12 FLOP/s); memory sizes are "
+            "binary (1 GiB = 2^30 B) and always printed with their unit.",
+            "A step is timed as two roofline operators (weight matmuls; token mixing with "
+            "its cache traffic), each max(FLOPs / compute roof, bytes / bandwidth roof), "
+            "plus a fixed step overhead and tensor-parallel all-reduces "
+            "(Williams et al. 2009, 'Roofline', CACM 52(4); LLM-Viewer, arXiv:2402.16363).",
+            "KV memory per replica = device memory x GPUs x serving.memory_fraction - weights "
+            "(vLLM's gpu_memory_utilization).",
+        ]),
+        ("Efficiency constants of the profile", eff),
+        ("Simulation and planning", [
+            "TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - "
+            "1), over outputs longer than one token; end-to-end = finish - arrival. "
+            "Percentiles are numpy's linear interpolation over completed requests.",
+            "Goodput counts completed requests that met every SLO, per simulated second "
+            "(DistServe, Zhong et al. 2024, arXiv:2401.09670).",
+            f"Steady state: the first {WARMUP_FRACTION:.0%} of arrivals (warm-up: empty "
+            "replicas flatter the latencies) are left out of the p99s, and throughput and "
+            "cost per million tokens count the window from the first counted arrival to the "
+            "last arrival (the drain after it is left out). Each p99 carries a 95% "
+            "confidence interval by sectioning: the counted requests in arrival order cut "
+            "into up to 10 sections, the interval from the spread of the sections' p99s "
+            "around the overall one with Student's t (Asmussen & Glynn 2007, 'Stochastic "
+            "Simulation', III.5; Nakayama 2014, ACM TOMACS 24(4)). A p99 resting on fewer "
+            f"than {MIN_TAIL_SAMPLES} requests beyond it carries a warning.",
+            "Common random numbers: every workload component (arrivals, prompt lengths, "
+            "output lengths) draws from its own stream of the scenario's seed, and every "
+            "sweep point, probe and searched configuration uses that seed, so they all see "
+            "the same requests (a faster stream is the same pattern compressed in time); "
+            "differences between them come from their settings.",
+            "Meeting the SLOs: every p99 estimate within its target, at least "
+            f"{MIN_COMPLETED_FRACTION:.0%} of requests completed, and completions at least "
+            f"{MIN_SERVED_FRACTION:.0%} of arrivals over the steady window (the replicas "
+            "keep up). The decision uses the point estimate; where a 95% interval "
+            "straddles its target the result is flagged marginal.",
+            "Capacity: the highest arrival rate one replica sustains with the SLOs met, "
+            "bracketed from the cost-model estimate and bisected geometrically to "
+            "plan.qps_rel_tol; a passing probe too short for its request lifetimes is rerun "
+            "longer. Replicas for a target: the fewest that meet the SLOs there, bisected by "
+            "simulating all of them behind the router (the planned count meets them, one "
+            "fewer does not), starting from a lower bound of the cost model.",
+        ]),
+        ("Sources of published numbers", sources),
+        ("Reproduce", [
+            f"simkit {__version__}, seed {s.seed}. This report holds no timestamps: the same "
+            "scenario and simkit version give the same bytes.",
+            f"Command: simkit report <{s.name}.toml> -o <file.pdf>",
+        ]),
+    ]
+
+
+def _price_line(s) -> str:
+    from simkit.plan.prices import gpu_price
+
+    p = gpu_price(s)
+    if p is None:
+        return ("Cost per GPU-hour: none known for this GPU (the catalog has no price and "
+                "the scenario sets no hardware.cost_per_gpu_hour), so no cost is shown.")
+    return f"Cost per GPU-hour: {p.per_gpu_hour:g} USD, from {p.source}."

@@ -1,0 +1,283 @@
+"""Engine profiles (simkit.costs.engine), their terms in THE step-time formula
+(simkit.costs.compiled), the symbolic formula (simkit.costs.steptime) and hardware.engine.
+
+Expected step times are written out here from the model's published shapes, the hardware
+datasheet and the profile's constants -- never read back from simkit's own output."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from simkit.catalog import load_hardware, load_model
+from simkit.costs.arch import ArchSpec
+from simkit.costs.compiled import build_step_model
+from simkit.costs.engine import (CONSTANTS, DEFAULT_ENGINE, IDEAL, ROOFLINE, EngineProfile,
+                                 engine_names, engine_to_toml, engines, load_engine,
+                                 read_engine)
+from simkit.errors import SimkitError
+
+SHIPPED_FITTED = ("vllm", "tensorrt-llm", "splitwise-2023")
+
+#: a profile with every term switched on, round numbers for hand arithmetic
+TOY = EngineProfile(
+    name="toy", description="toy", source="test", data_date="", gemm_efficiency=0.5,
+    gemm_tokens_half=16.0, gemm_width_half=1024.0, memory_efficiency=0.8,
+    attn_prefill_efficiency=0.5, attn_decode_efficiency=0.5, step_overhead_s=2e-3,
+    layer_overhead_s=1e-5, sequence_overhead_s=5e-5, allreduce_latency_s=2e-5,
+    allreduce_step_latency_s=1e-6, allreduce_efficiency=0.5)
+
+
+def test_the_issue_s_engines_are_shipped_and_vllm_is_the_default():
+    names = engine_names()
+    assert {"roofline", "vllm", "tensorrt-llm"} <= set(names)
+    assert DEFAULT_ENGINE == "vllm" and load_engine(None) is engines()["vllm"]
+    assert load_engine("roofline") is ROOFLINE
+
+
+def test_scenario_default_engine_is_the_cost_layer_default():
+    from simkit.scenario import HardwareSection
+
+    assert HardwareSection().engine == DEFAULT_ENGINE
+
+
+@pytest.mark.parametrize("name", SHIPPED_FITTED)
+def test_fitted_profiles_cite_their_data_and_stay_physical(name):
+    from simkit.calibrate.engine_fit import PRIORS
+
+    p = load_engine(name)
+    assert p.source and p.data_date and p.fit and p.engine_version
+    for k, (_, _, _, lo, hi, _) in PRIORS.items():
+        v = getattr(p, k)
+        assert v is not None and lo <= v <= hi, (k, v)
+    # efficiencies are fractions of what the hardware's best kernels reach
+    for k in ("gemm_efficiency", "attn_prefill_efficiency", "allreduce_efficiency"):
+        assert 0 < getattr(p, k) <= 1.1, k
+    errs = dict(p.errors)
+    assert any(k.startswith("heldout_k_fold.") for k in errs)
+
+
+#: targets the shipped fits miss today, each with why (the test fails if one is fixed, so
+#: this list stays true, or if a new one appears)
+KNOWN_MISSES: dict[tuple[str, str], str] = {}
+
+
+@pytest.mark.parametrize("name", SHIPPED_FITTED)
+def test_fitted_profiles_meet_the_issue_targets_on_their_own_data(name):
+    """Issue 10: median |error| <= 10% per phase in-sample, <= 15% leaving one model or one
+    TP degree out, signed median within 5% (as the fit recorded them)."""
+    misses = set()
+    for k, v in dict(load_engine(name).errors).items():
+        split, phase, stat = k.rsplit(".", 2)
+        if (stat == "median_abs" and split == "in_sample" and v > 0.10
+                or stat == "median_abs" and v > 0.15 and split in (
+                    "heldout_leave_one_model_out", "heldout_leave_one_TP_degree_out")
+                or stat == "median" and split == "in_sample" and abs(v) > 0.05):
+            misses.add((name, k))
+    assert misses == {m for m in KNOWN_MISSES if m[0] == name}
+
+
+@pytest.mark.parametrize("name", SHIPPED_FITTED)
+def test_profile_toml_round_trips_exactly(tmp_path, name):
+    p = load_engine(name)
+    f = tmp_path / "e.toml"
+    f.write_text(engine_to_toml(p))
+    q = read_engine(f)
+    assert dataclasses.replace(q, path="") == dataclasses.replace(p, path="")
+    assert load_engine(str(f)).constants() == p.constants()
+
+
+@pytest.mark.parametrize("text, msg", [
+    ('name = "x"\ncolour = "red"\n', "x.toml.colour: unknown key"),
+    ('description = "no name"\n', "x.toml.name: missing"),
+    ('name = "x"\n[constants]\ngemm_speed = 1.0\n', "constants.gemm_speed: unknown constant"),
+    ('name = "x"\n[constants]\ngemm_efficiency = -0.5\n',
+     "gemm_efficiency: must be a number in (0, 2]"),
+    ('name = "x"\n[constants]\nmemory_efficiency = 0\n',
+     "memory_efficiency: must be a number in (0, 2]"),
+    ('name = "x"\n[constants]\nlayer_overhead_s = "fast"\n', "layer_overhead_s: must be a number"),
+    ('name = "x"\n[constants]\nstep_overhead_s = -1\n',
+     "step_overhead_s: must be a number in [0, 10]"),
+    ('name = "x"\n[errors]\n"a.b.c" = "big"\n', "errors.a.b.c: must be a number"),
+    ('name = \n', "not valid TOML"),
+])
+def test_bad_engine_files_give_one_line(tmp_path, text, msg):
+    f = tmp_path / "x.toml"
+    f.write_text(text)
+    with pytest.raises(SimkitError) as e:
+        load_engine(str(f))
+    assert msg in e.value.messages[0] and "\n" not in e.value.messages[0]
+
+
+def test_unknown_engine_and_missing_file():
+    with pytest.raises(SimkitError, match="unknown engine 'vllm-9'.*choose one of roofline"):
+        load_engine("vllm-9")
+    with pytest.raises(SimkitError, match="no such engine profile file"):
+        load_engine("nowhere/engine.toml")
+
+
+def test_gemm_factor_halves_at_the_half_points():
+    assert TOY.gemm_factor(16, 1024) == pytest.approx(0.5 * 0.5 * 0.5)
+    assert TOY.gemm_factor(48, 3072) == pytest.approx(0.5 * 0.75 * 0.75)
+    assert ROOFLINE.gemm_factor(1, 1) == 1.0
+
+
+def test_allreduce_time_is_latency_plus_ring_steps_plus_bytes():
+    from simkit.costs.roofline import roofline_for
+
+    hw = load_hardware("h100-sxm")
+    r = roofline_for(hw, gpus=4, engine=TOY)
+    nbytes = 8 * 8192 * 2  # 8 tokens of d = 8192 in bf16
+    link = 900e9 / 2 * 0.5  # NVLink 900 GB/s both ways -> 450 one way, at efficiency 0.5
+    want = 2e-5 + 2 * 3 * 1e-6 + 2 * 3 / 4 * nbytes / link
+    assert r.allreduce_time_s(nbytes) == pytest.approx(want, rel=1e-12)
+    assert roofline_for(hw, gpus=1, engine=TOY).allreduce_time_s(nbytes) == 0
+
+
+def _llama2_7b_weight_bytes():
+    # Llama-2-7B: 32 layers, d 4096, 32 heads of 128 (MHA), FFN 11008 SwiGLU, vocab 32000,
+    # untied embeddings (HF config); 2 bytes per bf16 weight
+    d, L, F, V = 4096, 32, 11008, 32000
+    per_layer = 4 * d * d + 3 * d * F + 2 * d
+    return 2 * (L * per_layer + 2 * V * d + d), L, d, F, V
+
+
+def test_decode_step_by_hand_llama2_7b_h100_toy_engine():
+    """One decode step at batch 1, context 1000, under the toy engine: every term by hand."""
+    W, L, d, F, V = _llama2_7b_weight_bytes()
+    hw = load_hardware("h100-sxm")
+    sm = build_step_model(load_model("llama-2-7b"), ArchSpec(), hw, engine=TOY)
+    t, b = 1000, 1
+    bw = 3350e9 * hw.memory_efficiency  # datasheet x the hardware's STREAM fraction
+    peak = 989.5e12 * hw.compute_efficiency
+    lin_flops = 2 * (L * (4 * d * d + 3 * d * F) + V * d)  # projections, FFN, LM head
+    gemm = 0.5 * (1 / (1 + 16)) * (d / (d + 1024))
+    weights = max(lin_flops / (peak * gemm), W / (bw * 0.8))
+    kv_read = L * 2 * t * d * 2  # keys and values of t positions, every layer, bf16
+    kv_write = 0  # the new token's K/V is among the t positions read (simkit's convention)
+    attn = max(4 * L * t * d / (peak * 0.5), (kv_read + kv_write) / (bw * 0.5))
+    fixed = 2e-3 + L * 1e-5 + b * 5e-5
+    assert sm.decode_time_s(t, b) == pytest.approx(fixed + weights + attn, rel=2e-3)
+
+
+def test_ideal_is_the_pure_roofline_whatever_the_engine():
+    W, L, d, F, V = _llama2_7b_weight_bytes()
+    hw = load_hardware("h100-sxm")
+    for eng in ("vllm", "tensorrt-llm", TOY):
+        sm = build_step_model(load_model("llama-2-7b"), ArchSpec(), hw, ideal=True,
+                              engine=eng)
+        assert sm.engine is IDEAL
+        # batch 1 at context 1: weights plus 2 positions' worth of K/V... streamed at 3.35 TB/s
+        got = sm.decode_time_s(1, 1)
+        assert W / 3350e9 <= got <= W / 3350e9 * 1.001
+
+
+def test_engines_order_as_their_constants_say():
+    """A profile with larger fixed costs is slower at batch 1; the roofline is fastest."""
+    hw = load_hardware("h100-sxm")
+    m = load_model("llama-3-8b")
+    t = {e: build_step_model(m, ArchSpec(), hw, engine=e).decode_time_s(2048, 1)
+         for e in ("roofline", "vllm", "tensorrt-llm")}
+    assert t["roofline"] < t["tensorrt-llm"] and t["roofline"] < t["vllm"]
+    slow = dataclasses.replace(load_engine("vllm"), layer_overhead_s=1e-3)
+    assert build_step_model(m, ArchSpec(), hw, engine=slow).decode_time_s(2048, 1) \
+        == pytest.approx(t["vllm"] + 32 * (1e-3 - load_engine("vllm").layer_overhead_s))
+
+
+@pytest.mark.parametrize("model, gpus, engine", [
+    ("llama-3-8b", 1, "vllm"), ("llama-2-70b", 4, "tensorrt-llm"),
+    ("mixtral-8x7b", 2, "splitwise-2023"), ("mistral-7b", 1, "roofline"),
+    ("mamba-2.8b", 1, TOY)])
+def test_symbolic_step_time_equals_the_numeric_formula(model, gpus, engine):
+    from simkit.costs.steptime import step_time_exprs
+
+    m, hw = load_model(model), load_hardware("h100-sxm")
+    st = step_time_exprs(m, ArchSpec(), hw, gpus=gpus, engine=engine)
+    sm = build_step_model(m, ArchSpec(), hw, gpus=gpus, engine=engine)
+    for b, n in ((1, 100), (8, 3000), (64, 9000)):
+        assert st.value("decode", b, n) == pytest.approx(sm.decode_time_s(n, b), rel=1e-12)
+        assert st.value("prefill", b, n) == pytest.approx(
+            sm.step_time_s((), [0] * b, [n] * b), rel=1e-12)
+
+
+def test_symbolic_step_time_shows_engine_terms_as_symbols():
+    from simkit.costs import steptime as T
+
+    st = T.step_time_exprs(load_model("llama-3-8b"), ArchSpec(), load_hardware("a100-80gb"),
+                           gpus=2, engine="vllm")
+    for sym in (T.T_s, T.T_l, T.T_q, T.eta_g, T.M_h, T.w_h, T.alpha, T.alpha_r, T.eta_ar,
+                T.eta_da):
+        assert sym in st.decode.free_symbols, sym
+        assert sym in T.MEANING
+    assert st.values[T.T_l] == load_engine("vllm").layer_overhead_s
+    assert st.values[T.B_m] == 2039e9  # the A100 80GB datasheet
+
+
+def test_fast_path_equals_stepping_with_every_engine_term_on():
+    """The simulator's exact fast paths stay exact with tensor parallelism, per-layer and
+    per-sequence overheads and ring latency all non-zero."""
+    from simkit.scenario import scenario_from_dict
+    from simkit.sim import simulate
+
+    d = {"model": {"name": "llama-3-8b"},
+         "hardware": {"name": "a100-80gb", "gpus_per_replica": 2, "engine": "tensorrt-llm"},
+         "workload": {"requests": 80, "arrival": {"process": "poisson", "rate": 6.0},
+                      "prompt_tokens": {"dist": "lognormal", "median": 500, "sigma": 1.0,
+                                        "max": 4000},
+                      "output_tokens": {"dist": "lognormal", "median": 80, "sigma": 1.0,
+                                        "max": 800}},
+         "serving": {"max_batch": 32}}
+    sc = scenario_from_dict(d)
+    a, b = simulate(sc, seed=3), simulate(sc, seed=3, fast=False)
+    assert a.summary["engine"] == "tensorrt-llm"
+    for k in ("simulated_seconds", "ttft_s", "tpot_s", "e2e_s", "iterations"):
+        assert a.summary[k] == b.summary[k], k
+    for k in a.requests:
+        x, y = a.requests[k], b.requests[k]
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), k
+
+
+def test_scenario_engine_key(tmp_path):
+    from simkit.scenario import scenario_from_dict
+
+    base = {"model": {"name": "llama-3-8b"}, "hardware": {"name": "h100-sxm"}}
+    assert scenario_from_dict(base).hardware.engine == "vllm"
+    s = scenario_from_dict({**base, "hardware": {"name": "h100-sxm",
+                                                 "engine": "tensorrt-llm"}})
+    assert s.hardware.engine == "tensorrt-llm"
+    (tmp_path / "mine.toml").write_text(engine_to_toml(TOY))
+    s = scenario_from_dict({**base, "hardware": {"name": "h100-sxm", "engine": "mine.toml"}},
+                           base_dir=tmp_path)
+    assert s.hardware.engine == str(tmp_path / "mine.toml")
+    from simkit.costs.compiled import step_model_for
+
+    assert step_model_for(s).engine.name == "toy"
+    for bad, msg in (("nope", "hardware.engine: unknown engine 'nope'"),
+                     ("missing.toml", "hardware.engine: no such engine profile file"),
+                     (3, "hardware.engine: must be an engine name")):
+        with pytest.raises(SimkitError) as e:
+            scenario_from_dict({**base, "hardware": {"name": "h100-sxm", "engine": bad}},
+                               base_dir=tmp_path)
+        assert msg in str(e.value)
+
+
+def test_constants_table_covers_every_profile_constant():
+    names = {f.name for f in dataclasses.fields(EngineProfile)}
+    assert set(CONSTANTS) <= names
+    meta = {"name", "description", "source", "data_date", "engine_version", "fit", "errors",
+            "path"}
+    assert names - set(CONSTANTS) == meta
+    assert all(math.isfinite(v) for v in (lo for lo, _, _, _ in CONSTANTS.values()))
+
+
+def test_the_report_names_the_engine():
+    from simkit.report.pages.assumptions import assumptions_data
+    from simkit.scenario import scenario_from_dict
+
+    s = scenario_from_dict({"model": {"name": "llama-3-8b"},
+                            "hardware": {"name": "h100-sxm", "engine": "tensorrt-llm"}})
+    text = " ".join(line for _, lines in assumptions_data(s) for line in lines)
+    assert "Serving engine tensorrt-llm" in text and "NVIDIA/TensorRT-LLM" in text

@@ -1,0 +1,109 @@
+"""The cost model's verdicts before simulation: feasibility reasons derived from datasheet
+arithmetic, and the throughput bound against simulated capacities."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from simkit.errors import SimkitError
+from simkit.plan import bounds
+from simkit.plan.capacity import max_qps, step_model
+from simkit.scenario import scenario_from_dict
+
+# Llama-3-70B: 80 layers, d 8192, 64 query / 8 KV heads, FFN 28672, vocabulary 128256
+# (meta-llama/Meta-Llama-3-70B config.json): 70.55e9 parameters, 141.1 GB in bf16
+LLAMA3_70B_BF16_BYTES = 70_553_706_496 * 2
+
+
+def scen(**over):
+    d = {"model": {"name": "llama-3-70b"}, "hardware": {"name": "h100-sxm",
+                                                         "gpus_per_replica": 4},
+         "workload": {"requests": 300, "arrival": {"rate": 2.0},
+                      "prompt_tokens": {"dist": "uniform", "low": 200, "high": 2000},
+                      "output_tokens": {"dist": "uniform", "low": 16, "high": 300}},
+         "slo": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.05}}
+    for k, v in over.items():
+        d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
+    return scenario_from_dict(d)
+
+
+def verdict(s):
+    try:
+        sm = step_model(s)
+    except SimkitError as e:
+        sm = e
+    ctx = s.model_config().max_context
+    return bounds.feasibility(s, sm, bounds.workload_sample(s, 300, ctx))[0]
+
+
+@pytest.mark.parametrize("hw, gpus, fits", [
+    # 141.1 GB of weights vs GPUs x capacity x 0.9 (memory_fraction)
+    ("h100-sxm", 1, 80e9 * 0.9 > LLAMA3_70B_BF16_BYTES),      # 72 GB: no
+    ("h200", 1, 141e9 * 0.9 > LLAMA3_70B_BF16_BYTES),         # 126.9 GB: no
+    ("mi300x", 1, 192e9 * 0.9 > LLAMA3_70B_BF16_BYTES),       # 172.8 GB: yes
+    ("a100-80gb", 2, 2 * 80e9 * 0.9 > LLAMA3_70B_BF16_BYTES),  # 144 GB: yes, barely
+])
+def test_weights_fit_as_the_datasheets_say(hw, gpus, fits):
+    r = verdict(scen(hardware={"name": hw, "gpus_per_replica": gpus}))
+    if fits:
+        assert r is None or "weights do not fit" not in r
+    else:
+        assert r.startswith("weights do not fit")
+
+
+def test_tensor_parallelism_must_divide_the_query_heads():
+    r = verdict(scen(hardware={"gpus_per_replica": 3}))  # 64 heads
+    assert r == "tensor parallelism 3 does not divide llama-3-70b's 64 query heads"
+    assert verdict(scen(hardware={"gpus_per_replica": 8})) is None
+
+
+def test_slos_beyond_even_a_lone_request():
+    # one decode step reads every weight: >= 141.1 GB / (4 x 3.35 TB/s) = 10.5 ms > 5 ms
+    assert LLAMA3_70B_BF16_BYTES / (4 * 3.35e12) > 0.005
+    r = verdict(scen(slo={"tpot_p99_s": 0.005}))
+    assert r.startswith("SLOs cannot be met at any load: p99 TPOT is at least")
+    # a 2,000-token prefill is >= 2 x 70.55e9 x 2000 FLOPs / (4 x 989.5e12) = 71 ms > 10 ms
+    assert 2 * 70.55e9 * 2000 / (4 * 989.5e12) > 0.010
+    r = verdict(scen(slo={"ttft_p99_s": 0.010}))
+    assert r.startswith("SLOs cannot be met at any load: p99 TTFT is at least")
+
+
+def test_requests_that_do_not_fit_the_kv_memory():
+    # 2 x 81,559 MiB (an H100 80GB as nvidia-smi reports it) x 0.83 leaves ~0.9 GB after
+    # the weights: ~2.6k tokens at 320 KiB per token (80 layers x 8 KV heads x 128 x 2 (K, V)
+    # x 2 bytes); 6,000-token prompts
+    per_token = 80 * 8 * 128 * 2 * 2
+    free = 2 * 81559 * 2**20 * 0.83 - LLAMA3_70B_BF16_BYTES
+    assert 0 < free / per_token < 6000
+    r = verdict(scen(hardware={"gpus_per_replica": 2}, serving={"memory_fraction": 0.83},
+                     workload={"prompt_tokens": {"dist": "fixed", "value": 6000}}))
+    assert r.startswith("100% of requests need more KV memory than one replica holds")
+
+
+@pytest.mark.parametrize("name, gpus, scheduler", [
+    ("llama-3-8b", 1, "continuous"), ("llama-3-8b", 1, "chunked"),
+    ("llama-3-70b", 4, "chunked")])
+def test_the_bound_is_above_what_one_replica_sustains(name, gpus, scheduler):
+    s = scen(model={"name": name}, hardware={"gpus_per_replica": gpus},
+             serving={"scheduler": scheduler, "max_batch": 64},
+             slo={"ttft_p99_s": 2.0, "tpot_p99_s": 0.2})
+    sm = step_model(s)
+    sample = bounds.workload_sample(s, 600, sm.max_context)
+    cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
+    bound = bounds.rate_bound_per_s(s, sm, sample, cap)
+    measured = max_qps(s, requests=600, rel_tol=0.1).max_qps
+    assert 0 < measured <= bound * bounds.finite_run_margin(s, measured, 600)
+    # and not uselessly loose
+    assert bound < 3 * measured
+
+
+def test_replicas_lower_bound_and_margin():
+    s = scen()
+    # 2 s TTFT over 600 arrivals at 20 req/s (30 s): a queue can hide 2 x 2 / 30 = 13%
+    assert bounds.finite_run_margin(s, 20.0, 600) == pytest.approx(1 + 4 / 30)
+    assert bounds.replicas_lower_bound(s, 20.0, 5.0, 600) == math.ceil(20 / (5 * (1 + 4 / 30)))
+    only_tpot = scen(slo={"ttft_p99_s": None})
+    assert math.isinf(bounds.finite_run_margin(only_tpot, 20.0, 600))
+    assert bounds.replicas_lower_bound(only_tpot, 20.0, 5.0, 600) == 1
