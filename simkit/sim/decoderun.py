@@ -249,7 +249,8 @@ def commit_run(rep, run: DecodeRun) -> None:
     ends = run.ends
     gaps = rep.sim.gaps
     if idx is None and not rep._n_async:  # every member's last token came at the start
-        gaps.add_one(ends[0] - rep._t_sync, n)
+        rep._gap_append(ends[0] - rep._t_sync)
+        rep._gap_weight(n)
     else:
         rep._emit(sel, ends[0])
     if k > 1:

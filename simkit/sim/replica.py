@@ -113,6 +113,10 @@ class Replica:
         self.last_emit = np.full(cap, np.nan)
         self._t_sync = 0.0
         self._n_async = 0  # sequences in the batch whose last_emit is not SYNC
+        self._n_resumed = 0  # sequences that came back to the batch (an upper bound)
+        # (the hot path's one weighted gap: two C appends, no calls)
+        self._gap_append = sim.gaps.vals.append
+        self._gap_weight = sim.gaps.wts.append
         self.n = 0  # sequences in the batch
         self.n_pre = 0  # of which still prefilling
         self.n_done = 0  # of which finished but held (static batching)
@@ -248,6 +252,23 @@ class Replica:
         tokens = int(tab.prompt_tokens[rid]) + g
         cache = self.cache
         free = pool.free_units(1)
+        if cache is None and self._end_units:  # (the plain path first: fewest steps)
+            need = policy.units_one(tokens)
+            if need > free:
+                return False
+            pool.admit(need)
+            self.waiting.popleft()
+            self._append(rid, 0, need, int(tab.output_tokens[rid]) - g, tokens,
+                         tab.last_token_s[rid])
+            if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
+                tab.start_s[rid] = now_s
+                tab.cached_tokens[rid] = 0
+            tab.prefill_tokens[rid] += tokens
+            self.adm_start.append(0)
+            self.adm_len.append(tokens)
+            tab.status[rid] = RUNNING
+            self.sim.queue_log(now_s, -1)
+            return True
         if self._end_units:
             need = policy.units_one(tokens)
             if cache is None:
@@ -320,6 +341,8 @@ class Replica:
         self.done[n] = False
         self.last_emit[n] = last
         self._n_async += 1
+        if last == last:  # resumed or recomputed: its next token has a gap to count
+            self._n_resumed += 1
         self.n = n + 1
         if pre:
             self.n_pre += 1
@@ -389,7 +412,7 @@ class Replica:
                 # everyone decodes and nobody frees blocks: own units(cached + 1) each, one
                 # lookup; the batch's footprints sum to the pool's footprint
                 new = units(self.R[CACHED, :n] + 1)
-                total = int(np.add.reduce(new)) - pool.footprint
+                total = int(np.add.reduce(new)) - pool.units_in_use - pool.shared_units
                 if total <= pool.free_units():
                     if total:
                         self.R[UNITS, :n] = new
@@ -468,6 +491,8 @@ class Replica:
         if k < len(vals):
             gaps.add(now_s - vals[~syn])
             self._n_async -= len(vals) - k
+            if not self._n_async:
+                self._n_resumed = 0
         view[sel] = SYNC
 
     def _sit_out(self, sel) -> None:
@@ -496,7 +521,11 @@ class Replica:
             if step.decode:
                 R[STEP, :n] += 1  # everyone emits a token; the prefills' caches fixed below
                 if a:  # (the tail's prefills are never SYNC)
-                    self._emit(slice(0, a), now_s, self._n_async - (n - a))
+                    if self._n_async == n - a:
+                        self._gap_append(now_s - self._t_sync)
+                        self._gap_weight(a)
+                    else:
+                        self._emit(slice(0, a), now_s)
             else:
                 R[STEP, a:n] += 1  # prefill_first: only the prompts ran
                 if a:
@@ -513,6 +542,8 @@ class Replica:
                     self.sim.gaps.add_one(now_s - last, 1)
                 self.last_emit[a] = SYNC
                 self._n_async -= 1
+                if not self._n_async:
+                    self._n_resumed = 0
                 if self.cache is not None:
                     self.cache.promote(int(rid), int(R[CACHED, a]))
             else:
@@ -521,7 +552,11 @@ class Replica:
                 ids = R[ID, a:n]
                 ft = tab.first_token_s[ids]
                 tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-                self._emit(slice(a, n), now_s)
+                if self._n_resumed:
+                    self._emit(slice(a, n), now_s)
+                else:  # all first tokens: no gap to count
+                    self.last_emit[a:n] = SYNC
+                    self._n_async -= n - a
                 if self.cache is not None:
                     for i in range(a, n):
                         self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
@@ -698,7 +733,9 @@ class Replica:
         nd = n - m
         pos = self.policy._pos_table
         dt = None
-        shared = self.shared_positions
+        shared = self.pool.shared_units
+        if shared:
+            shared *= self._pos_per_unit
         if not decode:  # prefill_first: the running decodes stall; their caches still held
             if m == 1 and self._step_sum is not None:
                 start, length = int(R[CACHED, nd]), int(R[PRE, nd])

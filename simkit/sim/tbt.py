@@ -33,9 +33,11 @@ class TokenGaps:
         self._arrays: list[np.ndarray] = []
         self._weighted: list[tuple[np.ndarray, int]] = []
         self._runs: list[tuple[list[float], int]] = []
-        # (typed arrays, not lists: the garbage collector would walk millions of floats)
-        self._vals = array("d")
-        self._wts = array("q")
+        # one gap for many tokens: (gap, tokens) pairs, in typed arrays (not lists: the
+        # garbage collector would walk millions of floats); never replaced, only emptied, so
+        # a replica may keep their bound `append`s
+        self.vals = array("d")
+        self.wts = array("q")
         self._pending = 0
 
     def add(self, gaps: np.ndarray, weight: int = 1) -> None:
@@ -50,9 +52,9 @@ class TokenGaps:
 
     def add_one(self, gap: float, weight: int) -> None:
         """`weight` tokens with the same gap."""
-        self._vals.append(gap)
-        self._wts.append(weight)
-        if len(self._vals) > _FLUSH:
+        self.vals.append(gap)
+        self.wts.append(weight)
+        if len(self.vals) > _FLUSH:
             self._flush()
 
     def add_diffs(self, times: list[float], weight: int) -> None:
@@ -76,9 +78,9 @@ class TokenGaps:
             keep[np.cumsum(lens)[:-1] - 1] = False  # gaps between two runs are not gaps
             vals.append(d[keep])
             wts.append(np.repeat(np.array([float(w) for _, w in self._runs]), lens - 1))
-        if self._vals:
-            vals.append(np.frombuffer(self._vals, dtype=np.float64))
-            wts.append(np.frombuffer(self._wts, dtype=np.int64).astype(np.float64))
+        if self.vals:
+            vals.append(np.array(self.vals, dtype=np.float64))  # (copies: no buffer held)
+            wts.append(np.array(self.wts, dtype=np.float64))
         if vals:
             v = np.concatenate(vals)
             w = np.concatenate(wts)
@@ -90,8 +92,8 @@ class TokenGaps:
         self._arrays.clear()
         self._weighted.clear()
         self._runs.clear()
-        self._vals = array("d")
-        self._wts = array("q")
+        del self.vals[:]
+        del self.wts[:]
         self._pending = 0
 
     @property
