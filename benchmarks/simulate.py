@@ -57,7 +57,7 @@ def main() -> None:
                     help="requests for the one-iteration-at-a-time comparison")
     ap.add_argument("--session-turns", type=int, default=100_000,
                     help="turns of the chat-session run with prefix caching")
-    ap.add_argument("--session-rate", type=float, default=2.0,
+    ap.add_argument("--session-rate", type=float, default=1.4,
                     help="new sessions per second in the chat-session run")
     args = ap.parse_args()
 

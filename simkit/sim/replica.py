@@ -44,13 +44,12 @@ from simkit.sim.prefix import Hit, make_cache
 from simkit.sim.request import COMPLETED, QUEUED, RUNNING, SWAPPED
 
 _I64 = np.int64
-ID, CACHED, NLEFT, UNITS, PRE = range(5)
+ID, CACHED, NLEFT, UNITS, PRE, ASYNC = range(6)
 #: CACHED and NLEFT (minus the output tokens still to produce) are adjacent rows, so one
 #: slice advances both by a decode step: R[STEP] += 1
 STEP = slice(CACHED, NLEFT + 1)
 _NO_HIT = Hit(0, 0, [], 0, -1)
-#: last_emit of a sequence whose last token came at the replica's `_t_sync`
-SYNC = np.inf
+_NAN = float("nan")
 
 
 class TailStep(NamedTuple):
@@ -106,14 +105,16 @@ class Replica:
         self.waiting: deque[int] = deque()
         self.swapped: deque[tuple[int, int, int]] = deque()  # (id, cached, units)
         cap = max(1, min(int(scheduler.max_batch), 1024))
-        self.R = np.zeros((5, cap), dtype=_I64)
+        self.R = np.zeros((6, cap), dtype=_I64)
         self.done = np.zeros(cap, dtype=bool)  # finished, held until the batch ends (static)
-        # when each sequence last emitted a token: SYNC = at `_t_sync` (most of them: one
-        # number to advance per iteration), NaN = none yet, else the time
-        self.last_emit = np.full(cap, np.nan)
+        # when each sequence last emitted a token (time between tokens): most at `_t_sync`,
+        # the last boundary (one number to advance per iteration); those with row ASYNC set
+        # (resumed, recomputed, stalled by prefill_first) in `_last` by request id. A prompt
+        # not yet prefilled (PRE > 0, ASYNC clear) has no token yet: callers count no gap
+        # for a first token
         self._t_sync = 0.0
-        self._n_async = 0  # sequences in the batch whose last_emit is not SYNC
-        self._n_resumed = 0  # sequences that came back to the batch (an upper bound)
+        self._last: dict[int, float] = {}
+        self._n_async = 0  # sequences in the batch with ASYNC set
         # (the hot path's one weighted gap: two C appends, no calls)
         self._gap_append = sim.gaps.vals.append
         self._gap_weight = sim.gaps.wts.append
@@ -259,7 +260,7 @@ class Replica:
             pool.admit(need)
             self.waiting.popleft()
             self._append(rid, 0, need, int(tab.output_tokens[rid]) - g, tokens,
-                         tab.last_token_s[rid])
+                         tab.last_token_s[rid] if g else _NAN)
             if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
                 tab.start_s[rid] = now_s
                 tab.cached_tokens[rid] = 0
@@ -293,7 +294,7 @@ class Replica:
         self.waiting.popleft()
         h = hit.tokens
         self._append(rid, h, need, int(tab.output_tokens[rid]) - g, tokens - h,
-                     tab.last_token_s[rid])
+                     tab.last_token_s[rid] if g else _NAN)
         if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
             tab.start_s[rid] = now_s
             tab.cached_tokens[rid] = h
@@ -331,7 +332,6 @@ class Replica:
         if n == self.R.shape[1]:
             self.R = np.concatenate([self.R, np.zeros_like(self.R)], axis=1)
             self.done = np.concatenate([self.done, np.zeros_like(self.done)])
-            self.last_emit = np.concatenate([self.last_emit, np.full(n, np.nan)])
         R = self.R
         R[ID, n] = rid  # (scalar stores: cheaper than converting a tuple to a column)
         R[CACHED, n] = cached
@@ -339,10 +339,12 @@ class Replica:
         R[UNITS, n] = units
         R[PRE, n] = pre
         self.done[n] = False
-        self.last_emit[n] = last
-        self._n_async += 1
         if last == last:  # resumed or recomputed: its next token has a gap to count
-            self._n_resumed += 1
+            R[ASYNC, n] = 1
+            self._last[rid] = last
+            self._n_async += 1
+        else:
+            R[ASYNC, n] = 0
         self.n = n + 1
         if pre:
             self.n_pre += 1
@@ -351,27 +353,29 @@ class Replica:
         """Keep the sequences where `keep` (length n) is true, in order."""
         n = self.n
         m = int(np.count_nonzero(keep))
+        if self._n_async:
+            gone = ~keep & (self.R[ASYNC, :n] == 1)
+            last = self._last
+            for rid in self.R[ID, :n][gone].tolist():
+                del last[rid]
+            self._n_async -= int(np.count_nonzero(gone))
         self.R[:, :m] = self.R[:, :n][:, keep]
         self.done[:m] = self.done[:n][keep]
-        le = self.last_emit[:n]
-        if self._n_async:
-            self._n_async -= int(np.count_nonzero(le[~keep] != SYNC))
-        self.last_emit[:m] = le[keep]
         self.n = m
         self.n_pre = int(np.count_nonzero(self.R[PRE, :m])) if self.n_pre else 0
         self.n_done = int(np.count_nonzero(self.done[:m])) if self.n_done else 0
 
     def _preempt(self, i: int, now_s: float) -> None:
         tab = self.table
-        rid, cached, nleft, units, pre = (int(v) for v in self.R[:, i])
+        rid, cached, nleft, units, pre = (int(v) for v in self.R[:ASYNC, i])
         left = -nleft
         if self.cache is not None:
             self.cache.release(rid, cached, units)
         else:
             self.pool.release(units)
         tab.preemptions[rid] += 1
-        last = self.last_emit[i]
-        tab.last_token_s[rid] = self._t_sync if last == SYNC else last
+        tab.last_token_s[rid] = self._last.get(rid, _NAN) if self.R[ASYNC, i] else \
+            _NAN if pre else self._t_sync
         self.preemptions += 1
         tab.generated[rid] = tab.output_tokens[rid] - left
         if self.swap and pre == 0:
@@ -473,39 +477,43 @@ class Replica:
         self._begin(now_s)
 
     def _emit(self, sel, now_s: float, n_async: int | None = None) -> None:
-        """Sequences `sel` (slice or mask over the batch) emitted a token at now_s: their
-        gaps since their previous tokens. `n_async`: how many of them are not SYNC, when
-        the caller knows it (0: one weighted gap, no array work)."""
+        """Sequences `sel` (slice or mask over the batch, each with an earlier token) emitted
+        a token at now_s: their gaps since their previous tokens. `n_async`: how many of
+        them have ASYNC set, when the caller knows it (0: one weighted gap, no array work)."""
         gaps = self.sim.gaps
         if n_async == 0:
             k = (sel.stop - sel.start) if type(sel) is slice else int(np.count_nonzero(sel))
             if k:
-                gaps.add_one(now_s - self._t_sync, k)
+                self._gap_append(now_s - self._t_sync)
+                self._gap_weight(k)
             return
-        view = self.last_emit[:self.n]
-        vals = view[sel]
-        syn = vals == SYNC
-        k = int(np.count_nonzero(syn))
+        flags = self.R[ASYNC, :self.n]
+        mine = flags[sel]
+        a = mine == 1
+        n_a = int(np.count_nonzero(a))
+        k = len(mine) - n_a
         if k:
-            gaps.add_one(now_s - self._t_sync, k)
-        if k < len(vals):
-            gaps.add(now_s - vals[~syn])
-            self._n_async -= len(vals) - k
-            if not self._n_async:
-                self._n_resumed = 0
-        view[sel] = SYNC
+            self._gap_append(now_s - self._t_sync)
+            self._gap_weight(k)
+        if n_a:
+            last = self._last
+            for rid in self.R[ID, :self.n][sel][a].tolist():
+                gaps.add_one(now_s - last.pop(rid), 1)
+            self._n_async -= n_a
+            flags[sel] = 0
 
     def _sit_out(self, sel) -> None:
-        """Sequences `sel` emit nothing this iteration (prefill_first stalls them): they keep
-        the time of their last token while the others' moves on."""
-        view = self.last_emit[:self.n]
-        vals = view[sel]
-        syn = vals == SYNC
-        k = int(np.count_nonzero(syn))
-        if k:
-            vals[syn] = self._t_sync
-            view[sel] = vals
-            self._n_async += k
+        """Sequences `sel` (each with an earlier token) emit nothing this iteration
+        (prefill_first stalls them): they keep the time of their last token while the
+        others' moves on."""
+        flags = self.R[ASYNC, :self.n]
+        sync = flags[sel] == 0
+        if sync.any():
+            t = self._t_sync
+            for rid in self.R[ID, :self.n][sel][sync].tolist():
+                self._last[rid] = t
+            self._n_async += int(np.count_nonzero(sync))
+            flags[sel] = 1
 
     def _commit(self, now_s: float) -> None:
         step = self._pending
@@ -520,8 +528,8 @@ class Replica:
             a = step.first
             if step.decode:
                 R[STEP, :n] += 1  # everyone emits a token; the prefills' caches fixed below
-                if a:  # (the tail's prefills are never SYNC)
-                    if self._n_async == n - a:
+                if a:
+                    if not self._n_async:
                         self._gap_append(now_s - self._t_sync)
                         self._gap_weight(a)
                     else:
@@ -537,13 +545,10 @@ class Replica:
                 rid = R[ID, a]
                 if tab.first_token_s[rid] != tab.first_token_s[rid]:  # NaN: first time
                     tab.first_token_s[rid] = now_s
-                last = self.last_emit[a]
-                if last == last:  # recomputed after preemption: its next token
-                    self.sim.gaps.add_one(now_s - last, 1)
-                self.last_emit[a] = SYNC
-                self._n_async -= 1
-                if not self._n_async:
-                    self._n_resumed = 0
+                if R[ASYNC, a]:  # recomputed after preemption: its next token
+                    self.sim.gaps.add_one(now_s - self._last.pop(int(rid)), 1)
+                    R[ASYNC, a] = 0
+                    self._n_async -= 1
                 if self.cache is not None:
                     self.cache.promote(int(rid), int(R[CACHED, a]))
             else:
@@ -552,11 +557,11 @@ class Replica:
                 ids = R[ID, a:n]
                 ft = tab.first_token_s[ids]
                 tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-                if self._n_resumed:
-                    self._emit(slice(a, n), now_s)
-                else:  # all first tokens: no gap to count
-                    self.last_emit[a:n] = SYNC
-                    self._n_async -= n - a
+                if self._n_async:  # recomputed ones: their next tokens
+                    sel = np.zeros(n, dtype=bool)
+                    sel[a:n] = R[ASYNC, a:n] == 1
+                    if sel.any():
+                        self._emit(sel, now_s)
                 if self.cache is not None:
                     for i in range(a, n):
                         self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
@@ -570,7 +575,7 @@ class Replica:
                 R[STEP, :n] += dec
                 self._emit(dec, now_s)
             elif self.scheduler.prefill_only:
-                self._sit_out(~dec)
+                self._sit_out(R[PRE, :n] == 0)  # (the prompts have no token to wait on)
             if chunks is not None:
                 R[CACHED, :n] += chunks
                 R[PRE, :n] -= chunks
@@ -581,7 +586,10 @@ class Replica:
                     tab = self.table
                     ft = tab.first_token_s[ids]
                     tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-                    self._emit(first, now_s)
+                    if self._n_async:  # recomputed ones: their next tokens
+                        again = first & (R[ASYNC, :n] == 1)
+                        if again.any():
+                            self._emit(again, now_s)
                     self.n_pre -= int(np.count_nonzero(first))
                 if self.cache is not None:
                     for i in np.flatnonzero(chunks):
@@ -619,12 +627,11 @@ class Replica:
                 self.n_pre -= 1
             if self.done[i]:
                 self.n_done -= 1
+            if R[ASYNC, i]:
+                del self._last[int(rid)]
+                self._n_async -= 1
             R[:, i:n - 1] = R[:, i + 1:n]  # close the gap, keeping admission order
             self.done[i:n - 1] = self.done[i + 1:n]
-            le = self.last_emit
-            if le[i] != SYNC:
-                self._n_async -= 1
-            le[i:n - 1] = le[i + 1:n]
             self.n = n - 1
             ids = (rid,)
         else:

@@ -82,7 +82,7 @@ class Scheduler:
         if not rep.n:
             preempted = False  # an empty replica must admit, or its queue would stall
         admitted = 0
-        if not preempted and (rep.waiting or rep.swapped):
+        if not preempted and (rep.waiting or rep.swapped) and rep.n < self.max_batch:
             admitted = self.admit(rep, now_s)
         return preempted, admitted
 
