@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.errors import SimkitError
+from simkit.sim.rows import PRE
 
 
 class Scheduler:
@@ -106,7 +107,7 @@ class Scheduler:
         n = rep.n
         if not rep.n_pre and not rep.n_done:
             return None
-        return (rep.R[4, :n] == 0) & ~rep.done[:n]
+        return (rep.R[PRE, :n] == 0) & ~rep.done[:n]
 
     def prefill_chunks(self, rep) -> np.ndarray:
         """Prompt tokens each running request processes this iteration (0 = none)."""
