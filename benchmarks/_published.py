@@ -76,6 +76,38 @@ def static_batches(engine: str, hardware=None):
     return out, skipped
 
 
+def static_ttfts(engine: str, hardware=None):
+    """LLM-Inference-Bench `ttft_s` rows of `engine` (the mean time to first token of a batch
+    of B prompts of L tokens, one output token each) as Measurements, phase `ttft`, and the
+    rows skipped. The engine prefills the batch in steps of at most P prompt tokens -- vLLM
+    0.6 without chunked prefill: max_num_batched_tokens = max(max_model_len, 2048), so 4096
+    for Llama-2 and 8192 for Llama-3; TensorRT-LLM: max_num_tokens 8192 -- so k = P // L
+    prompts per step, and the j-th step's prompts get their first token after j steps: the
+    mean over the batch is (1 + 2 + ... + B/k) k / B steps of k prompts."""
+    from simkit.calibrate.measurements import Step, step_model
+
+    out, skipped = [], []
+    for i, row in enumerate(read_rows("throughput_llm_inference_bench.csv"), start=2):
+        if row["engine"] != engine or row["metric"] != "ttft_s":
+            continue
+        if hardware and row["hardware"] not in hardware:
+            continue
+        setup = setup_of(row)
+        why = loadable(setup)
+        if why:
+            skipped.append((i, why))
+            continue
+        b, n = int(row["concurrency_or_batch"]), int(row["input_tokens"])
+        cap = max(step_model(setup).max_context, 2048) if engine == "vllm" else 8192
+        k = max(1, min(b, cap // n))
+        steps = -(-b // k)
+        mean_steps = sum(j * min(k, b - (j - 1) * k) for j in range(1, steps + 1)) / b
+        out.append(Measurement(setup, "ttft", float(row["value"]),
+                               ((mean_steps, Step(prefill_batch=k, prompt_tokens=n)),),
+                               where=f"throughput_llm_inference_bench.csv:{i}"))
+    return out, skipped
+
+
 def fits(setup: Setup, batch: int, tokens: int, memory_fraction: float = 0.9) -> bool:
     import numpy as np
 

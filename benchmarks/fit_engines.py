@@ -15,7 +15,9 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   for transformers >= 4.45 where the file has 4.43.2), so the runs most likely used vLLM
   0.6.1.x, the release pip installed then -- after 0.6.0's asynchronous output processing
   (on by default), with multi-step scheduling off (opt-in, not passed by the scripts).
-  Each batch = its prefill steps + its decode steps (`Measurement.static_batch`). (b) Krai's
+  Each batch = its prefill steps + its decode steps (`Measurement.static_batch`); the same
+  benchmark's mean time to first token of 16 x 1024-token prompts = its prefill steps
+  (`_published.static_ttfts`), which pins the prefill constants. (b) Krai's
   MLPerf Inference v5.0 runs of vLLM 0.6.4 (two attention backends) and 0.7.3 on 8x H200:
   Llama-2-70B with fp8 weights, OpenOrca, Offline and Server, each as its mean steady-state
   iteration (`_published.mlperf_runs`, Little's law). The same benchmark's MI300X runs
@@ -24,8 +26,8 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   decode step, ~2.5% of the GPU's dense peak), a different kernel stack; nor is AMD's MLPerf
   v4.1 vLLM 0.4.3 (ROCm); `benchmarks/fidelity.py` reports how far the NVIDIA-fitted profile
   is from them.
-- `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches in the same benchmark (A100-40GB,
-  H100 SXM), TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
+- `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches and times to first token in the same
+  benchmark (A100-40GB, H100 SXM), TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
   performance overview (H100 SXM, H200, L40S in fp8; A100-80GB in fp16), each as the static
   batch the engine keeps in flight (`_published.offline_throughputs`), and the MLPerf
   Inference v4.1 Llama-2-70B runs (NVIDIA's H100 and H200, Fujitsu's L40S; fp8) as mean
@@ -55,7 +57,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _published import mlperf_runs, offline_throughputs, static_batches  # noqa: E402
+from _published import (mlperf_runs, offline_throughputs, static_batches,  # noqa: E402
+                        static_ttfts)
 
 from simkit.calibrate.engine_fit import calibrate_engine  # noqa: E402
 from simkit.calibrate.measurements import Design, read_measurements  # noqa: E402
@@ -91,6 +94,7 @@ SPLITS = (("leave one model out", "model"), ("leave one TP degree out", "tensor_
 PROFILES = {
     "vllm": dict(
         rows=lambda: _join(static_batches("vllm", hardware=("a100-40gb", "h100-sxm")),
+                           static_ttfts("vllm", hardware=("a100-40gb", "h100-sxm")),
                            mlperf_runs("vllm", hardware=NVIDIA)),
         description="vLLM 0.6-0.7 (fitted on NVIDIA A100/H100 static batches and H200 MLPerf "
         "serving runs)",
@@ -99,7 +103,8 @@ PROFILES = {
         source=ARGONNE + "; NVIDIA rows only (A100-40GB, H100 SXM). And " + KRAI,
         data_date="2024-09-27 (static batches); February 2025 (MLPerf v5.0)"),
     "tensorrt-llm": dict(
-        rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")), offline_throughputs(),
+        rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")),
+                           static_ttfts("tensorrt-llm"), offline_throughputs(),
                            mlperf_runs("tensorrt-llm")),
         description="TensorRT-LLM 0.11-0.17 (fitted on static batches, max-load throughput "
         "and MLPerf serving runs)",

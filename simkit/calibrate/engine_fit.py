@@ -2,9 +2,9 @@
 did not see.
 
 The fit: least squares on log time (so a 30 ms decode step and a 3 s prefill weigh the same
-and the residual is a relative error), each source file given the same total weight
-(`source_weights`: a benchmark of hundreds of rows does not drown a handful of runs that
-measure something it does not), over the fourteen constants of `EngineProfile` (the
+and the residual is a relative error), each source file and phase given the same total
+weight (`source_weights`: a benchmark of hundreds of rows does not drown a handful of runs
+that measure something it does not), over the fourteen constants of `EngineProfile` (the
 terms of THE step-time formula, `simkit.costs.compiled`), with scipy's bounded
 `least_squares` and its robust soft-L1 loss at a 5% scale: residuals within ~5% count
 quadratically, larger ones linearly, so a handful of rows where an engine does something the
@@ -156,7 +156,7 @@ def fit_constants(design: Design, base: EngineProfile, rows: np.ndarray | None =
     if idx.size == 0:
         raise SimkitError("calibrate: no measurements to fit")
     log_y = np.log(design.seconds[idx])
-    weight = source_weights(design.labels("source")[idx])
+    weight = source_weights(np.char.add(design.labels("source")[idx], design.phase[idx]))
     names = list(fitted)
     u0 = np.array([_to_u(k, PRIORS[k][0]) for k in names])
     sig = np.array([PRIORS[k][2] for k in names])
@@ -179,11 +179,12 @@ def fit_constants(design: Design, base: EngineProfile, rows: np.ndarray | None =
 
 
 def source_weights(sources: np.ndarray) -> np.ndarray:
-    """Residual weights that give every source (file) the same total say, whatever its row
-    count -- 417 static batches of one benchmark must not drown six MLPerf runs that are the
-    only measurements of large serving batches -- scaled to a mean squared weight of 1 (a
-    single file: all ones, the plain fit). w_i = sqrt(N / (S x n_s)) for a row of a source
-    with n_s of the N rows, S sources."""
+    """Residual weights that give every source -- a file and phase: what one benchmark
+    measured of one kind -- the same total say, whatever its row count (417 static batches of
+    one benchmark must not drown six MLPerf runs that are the only measurements of large
+    serving batches, nor its own six times to first token), scaled to a mean squared weight
+    of 1 (one source: all ones, the plain fit). w_i = sqrt(N / (S x n_s)) for a row of a
+    source with n_s of the N rows, S sources."""
     names, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
     return np.sqrt(len(sources) / (len(names) * counts[inverse]))
 
