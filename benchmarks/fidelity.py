@@ -125,9 +125,12 @@ def _stats(errs) -> tuple[int, float, float, float]:
 
 def metric_kind(metric: str) -> str:
     """The kind of a table metric: step phases as they are, then TTFT, TPOT/ITL, end-to-end
-    latency, throughput and planned capacity."""
+    latency, throughput and planned capacity; MLPerf Server latencies (at the same load) as
+    their own kind, "near capacity"."""
     if metric in ("decode", "prefill"):
         return "step " + metric
+    if metric.startswith("server@load "):
+        return metric_kind(metric.removeprefix("server@load ")) + ", near capacity"
     if "ttft" in metric:
         return "TTFT"
     if "tpot" in metric or "itl" in metric:
