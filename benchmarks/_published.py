@@ -17,7 +17,9 @@ from simkit.errors import SimkitError
 DATA = Path(__file__).resolve().parent.parent / "simkit" / "data" / "measurements"
 THROUGHPUT_FILES = ("throughput_llm_inference_bench.csv",
                     "throughput_tensorrt_llm_perf_overview.csv",
-                    "throughput_mlperf_inference_v4.1.csv", "throughput_vllm_mi300x_oracle.csv")
+                    "throughput_mlperf_inference_v4.1.csv", "throughput_vllm_mi300x_oracle.csv",
+                    "throughput_mlperf_inference_v5.0_krai.csv",
+                    "throughput_sglang_vllm_0.6.0.csv")
 
 
 def read_rows(name: str) -> list[dict]:
@@ -25,12 +27,16 @@ def read_rows(name: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+_DTYPES = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8"}
+
+
 def setup_of(row: dict) -> Setup:
-    """The row's model, GPU, TP degree and dtypes (fp8 weights run an fp8 KV cache, as the
-    README says of every fp8 row)."""
-    prec = row["precision"]
-    wd = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8"}[prec]
-    return Setup(row["model"], row["hardware"], int(row["tensor_parallel"]), wd, wd)
+    """The row's model, GPU, TP degree and dtypes: the KV cache runs `kv_precision` where a
+    file has that column and the row fills it, else the weights' precision (fp8 weights run an
+    fp8 KV cache, as the README says of every fp8 row without a `kv_precision`)."""
+    wd = _DTYPES[row["precision"]]
+    kd = _DTYPES[row["kv_precision"]] if row.get("kv_precision") else wd
+    return Setup(row["model"], row["hardware"], int(row["tensor_parallel"]), wd, kd)
 
 
 def loadable(setup: Setup) -> str:
@@ -67,6 +73,38 @@ def static_batches(engine: str, hardware=None):
             continue
         out.append(Measurement.static_batch(setup, b, n_in, n_out, float(row["value"]),
                                             where=f"throughput_llm_inference_bench.csv:{i}"))
+    return out, skipped
+
+
+def static_ttfts(engine: str, hardware=None):
+    """LLM-Inference-Bench `ttft_s` rows of `engine` (the mean time to first token of a batch
+    of B prompts of L tokens, one output token each) as Measurements, phase `ttft`, and the
+    rows skipped. The engine prefills the batch in steps of at most P prompt tokens -- vLLM
+    0.6 without chunked prefill: max_num_batched_tokens = max(max_model_len, 2048), so 4096
+    for Llama-2 and 8192 for Llama-3; TensorRT-LLM: max_num_tokens 8192 -- so k = P // L
+    prompts per step, and the j-th step's prompts get their first token after j steps: the
+    mean over the batch is (1 + 2 + ... + B/k) k / B steps of k prompts."""
+    from simkit.calibrate.measurements import Step, step_model
+
+    out, skipped = [], []
+    for i, row in enumerate(read_rows("throughput_llm_inference_bench.csv"), start=2):
+        if row["engine"] != engine or row["metric"] != "ttft_s":
+            continue
+        if hardware and row["hardware"] not in hardware:
+            continue
+        setup = setup_of(row)
+        why = loadable(setup)
+        if why:
+            skipped.append((i, why))
+            continue
+        b, n = int(row["concurrency_or_batch"]), int(row["input_tokens"])
+        cap = max(step_model(setup).max_context, 2048) if engine == "vllm" else 8192
+        k = max(1, min(b, cap // n))
+        steps = -(-b // k)
+        mean_steps = sum(j * min(k, b - (j - 1) * k) for j in range(1, steps + 1)) / b
+        out.append(Measurement(setup, "ttft", float(row["value"]),
+                               ((mean_steps, Step(prefill_batch=k, prompt_tokens=n)),),
+                               where=f"throughput_llm_inference_bench.csv:{i}"))
     return out, skipped
 
 
@@ -129,4 +167,82 @@ def offline_throughputs(engine: str = "tensorrt-llm"):
         out.append(Measurement.static_batch(
             setup, b, n_in, n_out, b * n_out / float(row["value"]), phase="offline",
             where=f"throughput_tensorrt_llm_perf_overview.csv:{i}"))
+    return out, skipped
+
+
+#: dataset-driven serving files with MLPerf (OpenOrca) runs
+MLPERF_FILES = ("throughput_mlperf_inference_v4.1.csv",
+                "throughput_mlperf_inference_v5.0_krai.csv")
+#: memory fraction an engine's KV cache may fill where a row does not state one (vLLM's
+#: gpu_memory_utilization default; TensorRT-LLM as the perf-overview comparison sets it)
+DEFAULT_MEMORY_FRACTION = {"vllm": 0.9, "tensorrt-llm": 0.95}
+
+
+def openorca_stats(mean_output: float) -> tuple[float, float, float]:
+    """(mean prompt, mean output, time-averaged decode context) of the MLPerf OpenOrca set
+    with outputs scaled to `mean_output` (as `_workloads.openorca` builds them). The context
+    a running sequence decodes at, averaged over the time it spends decoding, is
+    E[(in + out/2) x out] / E[out]: a long answer spends proportionally more steps in the
+    batch."""
+    import numpy as np
+
+    ref = np.loadtxt(DATA / "lengths_openorca_llama2.csv", delimiter=",", skiprows=1)
+    out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean())))
+    ctx = float(np.sum((ref[:, 0] + out / 2) * out) / np.sum(out))
+    return float(ref[:, 0].mean()), float(out.mean()), ctx
+
+
+def mlperf_runs(engine: str, hardware=None):
+    """MLPerf Llama-2-70B runs of `engine` (`MLPERF_FILES`) as mean steady-state iterations
+    of one data-parallel instance (`Measurement.mean_step`), and the runs skipped with why.
+
+    Little's law makes a serving run's averages into an iteration: a Server run completes
+    lambda requests/s per instance, each spending e2e - TTFT seconds decoding, so
+    B = lambda x (e2e - TTFT) sequences decode in every iteration, which lasts the mean TPOT,
+    and lambda x TPOT prompts (of the mean prompt length) are prefilled per iteration. An
+    Offline run keeps the engine full: B = the largest batch its memory (the mean decode
+    context per sequence, `openorca_stats`) and its stated batch limit allow; the iteration
+    then lasts B / (lambda x mean output) and prefills B / mean output prompts; an Offline
+    run whose source states no batch limit is skipped (its batch is unknown). Phases `server`
+    and `offline`."""
+    import numpy as np
+
+    from simkit.calibrate.measurements import step_model
+
+    out, skipped = [], []
+    for name in MLPERF_FILES:
+        runs: dict[str, list[dict]] = {}
+        for i, row in enumerate(read_rows(name), start=2):
+            if row["engine"] == engine and (not hardware or row["hardware"] in hardware):
+                runs.setdefault(row["source"], []).append((i, row))
+        for source, rows in runs.items():
+            line, row = rows[0]
+            where = f"{name}:{line}"
+            setup = setup_of(row)
+            why = loadable(setup)
+            if why:
+                skipped.append((where, why))
+                continue
+            m = {r["metric"]: float(r["value"]) for _, r in rows}
+            inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
+            lam = m["requests_per_s"] / inst
+            e_in, e_out, ctx = openorca_stats(float(row["mean_output_tokens"]))
+            if row["concurrency_or_batch"] == "max":
+                if not row["max_batch"]:
+                    skipped.append((where, "offline run without a stated batch limit: the "
+                                           "batch it kept in flight is unknown"))
+                    continue
+                sm = step_model(setup)
+                frac = float(row["memory_fraction"] or DEFAULT_MEMORY_FRACTION[engine])
+                room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
+                per_seq = float(sm.kv_bytes(np.array([round(ctx)]))[0])
+                b = min(int(row["max_batch"]), int(room // per_seq))
+                t = b / (lam * e_out)
+                phase = "offline"
+            else:
+                b = round(lam * (m["e2e_s"] - m["ttft_s"]))
+                t = m["tpot_s"]
+                phase = "server"
+            out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
+                                             where=where, phase=phase))
     return out, skipped

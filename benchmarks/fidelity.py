@@ -25,14 +25,40 @@ dataset was compared:
   (TensorRT-LLM's default max_num_tokens), batch at most 2048; online rows (Poisson arrivals
   at the stated QPS, 500 requests as the source) through the simulator, comparing mean TTFT,
   mean ITL (simkit's mean TPOT), request and token throughputs.
-- `throughput_mlperf_inference_v4.1.csv`: not compared -- its requests are the OpenOrca set
-  with per-request lengths the file does not carry (only the mean output, ~290 tokens).
+- dataset-driven serving runs -- `throughput_mlperf_inference_v4.1.csv` (TensorRT-LLM, vLLM
+  0.4.3 for ROCm), `throughput_mlperf_inference_v5.0_krai.csv` (vLLM 0.6.4 and 0.7.3 on H200),
+  `throughput_sglang_vllm_0.6.0.csv` (vLLM 0.6.0 and SGLang 0.3.0 on ShareGPT): through the
+  simulator with the run's request lengths (`_workloads`: MLPerf's OpenOrca prompts, ShareGPT
+  as a clipped log-normal at the source's means) and the engine settings the source states
+  (`max_batch`, `max_batch_tokens`, `memory_fraction` columns; where empty, the engine's
+  defaults below). One data-parallel instance (`tensor_parallel` GPUs) is simulated and its
+  rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of the
+  traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
+  request at t = 0 (MLPerf: the 24,576 samples split over the instances; ShareGPT: the stated
+  prompt count), throughputs compared. Server/online runs: Poisson arrivals at the scheduled
+  rate (MLPerf: 600 s of traffic, its minimum duration; ShareGPT: the stated prompt count),
+  latency means and percentiles and completed rates compared. MLPerf Server rows are also
+  planned: `simkit.plan.capacity.max_qps` under the run's own SLOs (TTFT p99 <= 2 s, TPOT p99
+  <= 200 ms: the logs' `ttft_latency`/`tpot_latency`) against the rate the submitter scheduled
+  (metric `plan max_qps`; the scheduled rate met the SLOs, so it is at most the true maximum).
+  A Server run sits close to its system's capacity (MLPerf: 92-97% of the Offline rate), where
+  latency grows without bound as the load nears capacity: a few percent of throughput error
+  becomes a several-fold latency error. So its latencies are compared twice: at the
+  scheduled rate (`server ...`) and at the same load (`server@load ...`: the rate scaled by
+  simkit's Offline throughput of that system over the measured one, so simkit runs as close
+  to its own capacity as the system ran to its).
+  vLLM's multi-step ITL (`itl_p50_s` of `--num-scheduler-steps 10` rows) is not compared:
+  tokens are streamed ten steps at a time, so it measures bursts, not steps; nor are the
+  ShareGPT medians of end-to-end latency: they are set by the median output length, which
+  the sources do not state (the log-normal's median is an assumption).
 - `throughput_vllm_mi300x_oracle.csv`: static batches and offline throughput of Llama 3.1
   405B through the simulator, when the model catalog has llama-3.1-405b.
 
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
 compared with the measurements of its own engine; `roofline` (no engine terms) is shown
-beside it as the baseline; DeepSpeed-MII has no profile and is compared with `vllm`.
+beside it as the baseline; DeepSpeed-MII and SGLang have no profile and are compared with
+`vllm`. The last table gives, per simkit engine profile and metric kind, the errors over every
+dataset of the engine it models (the issue's targets apply to it).
 """
 
 from __future__ import annotations
@@ -48,6 +74,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _workloads  # noqa: E402
 from _published import (DATA, MAX_BATCH, loadable, read_rows, setup_of,  # noqa: E402
                         steady_batch)
 
@@ -55,7 +82,7 @@ from simkit.errors import SimkitError  # noqa: E402
 
 #: measured engine -> simkit profiles compared with it (its own first)
 PROFILES_FOR = {"vllm": ("vllm", "roofline"), "tensorrt-llm": ("tensorrt-llm", "roofline"),
-                "deepspeed-mii": ("vllm", "roofline")}
+                "deepspeed-mii": ("vllm", "roofline"), "sglang": ("vllm", "roofline")}
 SPLITWISE_PROFILES = ("splitwise-2023", "vllm", "tensorrt-llm", "roofline")
 
 
@@ -72,9 +99,47 @@ class Table:
 
     def rows(self):
         for key in sorted(self.err, key=lambda k: tuple(str(x) for x in k)):
-            e = np.array(self.err[key])
-            yield key, len(e), float(np.median(np.abs(e))), float(np.median(e)), \
-                float(e[np.argmax(np.abs(e))])
+            yield (key, *_stats(self.err[key]))
+
+    def by_engine(self):
+        """Per (measured engine, simkit profile, metric kind), over every dataset: each
+        measured engine against its own profile (`PROFILES_FOR`; Splitwise's unnamed engine
+        against `splitwise-2023`), the GPUs pooled but AMD's apart (vLLM built for ROCm is
+        another kernel stack), MLPerf Server latencies at the same load."""
+        pooled: dict[tuple, list[float]] = defaultdict(list)
+        for (ds, eng, gpu, prof, metric), errs in self.err.items():
+            own = "splitwise-2023" if eng == "unnamed" else PROFILES_FOR[eng][0]
+            if prof != own or metric.startswith("server "):
+                continue  # MLPerf Server latencies count at the same load (server@load)
+            label = eng + (" (ROCm)" if gpu.startswith("mi") else "")
+            pooled[(label, prof, metric_kind(metric))] += errs
+        for key in sorted(pooled):
+            yield (key, *_stats(pooled[key]))
+
+
+def _stats(errs) -> tuple[int, float, float, float]:
+    e = np.asarray(errs, dtype=float)
+    return len(e), float(np.median(np.abs(e))), float(np.median(e)), \
+        float(e[np.argmax(np.abs(e))])
+
+
+def metric_kind(metric: str) -> str:
+    """The kind of a table metric: step phases as they are, then TTFT, TPOT/ITL, end-to-end
+    latency, throughput and planned capacity; MLPerf Server latencies (at the same load) as
+    their own kind, "near capacity"."""
+    if metric in ("decode", "prefill"):
+        return "step " + metric
+    if metric.startswith("server@load "):
+        return metric_kind(metric.removeprefix("server@load ")) + ", near capacity"
+    if "ttft" in metric:
+        return "TTFT"
+    if "tpot" in metric or "itl" in metric:
+        return "TPOT / ITL"
+    if "e2e" in metric:
+        return "end-to-end latency"
+    if metric.startswith("plan"):
+        return "planned max rate"
+    return "throughput"
 
 
 def splitwise(table: Table) -> None:
@@ -228,6 +293,179 @@ def oracle(table: Table) -> None:
                        ("offline " if offline else "batch ") + m), got, float(row["value"]))
 
 
+#: files of dataset-driven serving runs (rows with a `dataset`)
+SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv", "throughput_mlperf_inference_v5.0_krai.csv",
+                 "throughput_sglang_vllm_0.6.0.csv")
+#: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
+#: fraction). vLLM 0.4-0.7 (V0): max_num_seqs 256 ... but MLPerf submitters raise it (AMD's
+#: v4.1 server kept ~390 requests per GPU in flight), so MLPerf rows without a stated batch
+#: are bounded by memory alone (MAX_BATCH); max_num_batched_tokens: max(max_model_len, 2048)
+#: without chunked prefill (Llama-2: 4096; the sglang runs set max_model_len 4096);
+#: gpu_memory_utilization 0.9. SGLang 0.3: chunked_prefill_size 8192, running requests bounded
+#: by memory. TensorRT-LLM: max_num_tokens 8192, kv_cache_free_gpu_mem_fraction as 95% of
+#: memory (as the perf-overview rows).
+ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
+                   "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
+#: MLPerf Llama-2-70B latency limits (the v4.1 and v5.0 logs: ttft_latency 2000000000 ns,
+#: tpot_latency 200000000 ns), at the 99th percentile
+MLPERF_SLO = {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2}
+MLPERF_SAMPLES = 24576  # OpenOrca samples, the performance_sample_count of every log
+MLPERF_SERVER_S = 600.0  # min_duration of a Server run (the logs: 600000 ms)
+
+_SERVING_METRICS = {
+    "requests_per_s": lambda s: s["throughput_requests_per_s"],
+    "output_tokens_per_s": lambda s: s["throughput_tokens_per_s"],
+    "e2e_s": lambda s: s["e2e_s"]["mean"], "e2e_p50_s": lambda s: s["e2e_s"]["p50"],
+    "e2e_p99_s": lambda s: s["e2e_s"]["p99"],
+    "ttft_s": lambda s: s["ttft_s"]["mean"], "ttft_p50_s": lambda s: s["ttft_s"]["p50"],
+    "ttft_p90_s": lambda s: s["ttft_s"]["p90"], "ttft_p99_s": lambda s: s["ttft_s"]["p99"],
+    "tpot_s": lambda s: s["tpot_s"]["mean"], "tpot_p50_s": lambda s: s["tpot_s"]["p50"],
+    "tpot_p90_s": lambda s: s["tpot_s"]["p90"], "tpot_p99_s": lambda s: s["tpot_s"]["p99"]}
+_RATES = ("requests_per_s", "output_tokens_per_s")
+
+
+def _serving_scenario(row, engine, *, requests, rate, slo=None):
+    """One data-parallel instance of a dataset-driven run (see the module docstring)."""
+    from simkit import api
+
+    setup = setup_of(row)
+    mb, mbt, mf = ENGINE_DEFAULTS[row["engine"]]
+    if row["dataset"] == "openorca":
+        lengths = _workloads.openorca(float(row["mean_output_tokens"]))
+        if row["engine"] == "vllm" and not row["max_batch"]:
+            mb = MAX_BATCH
+    else:
+        lengths = _workloads.sharegpt(float(row["mean_input_tokens"] or
+                                            _workloads.SGLANG_SHAREGPT_MEAN_PROMPT),
+                                      float(row["mean_output_tokens"] or
+                                            _workloads.SGLANG_SHAREGPT_MEAN_OUTPUT))
+    d = {"name": "fidelity", "seed": 0,
+         "model": {"name": setup.model, "kv_dtype": setup.kv_dtype,
+                   "weight_dtype": setup.weight_dtype},
+         "hardware": {"name": setup.hardware, "gpus_per_replica": setup.tensor_parallel,
+                      "engine": engine},
+         "workload": {"requests": requests, "arrival": {"process": "poisson", "rate": rate},
+                      **lengths},
+         "serving": {"scheduler": "continuous",
+                     "max_batch": int(row["max_batch"] or mb),
+                     "memory_fraction": float(row["memory_fraction"] or mf),
+                     "max_batch_tokens": int(row["max_batch_tokens"] or mbt)}}
+    if slo:
+        d["slo"] = dict(slo)
+        d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}
+    return api.from_dict(d)
+
+
+def serving(table: Table, quick: bool) -> None:
+    """Dataset-driven serving runs through the simulator (and MLPerf Server runs through
+    `max_qps`): see the module docstring."""
+    from simkit.plan.capacity import max_qps
+
+    for name in SERVING_FILES:
+        table.method[name] = ("simulator: one instance per data-parallel replica, the run's "
+                              "request lengths and engine settings; offline (all at t = 0) "
+                              "and Poisson server/online runs; MLPerf Server also planned "
+                              "(max_qps under its SLOs)")
+        runs: dict[str, list[dict]] = defaultdict(list)
+        for row in read_rows(name):
+            runs[row["source"]].append(row)
+        # offline runs first: a Server run is also compared at its system's load (below)
+        items = sorted(runs.items(), key=lambda kv: kv[1][0]["concurrency_or_batch"] != "max")
+        if quick:
+            items = items[::3]
+        capacity: dict[tuple, float] = {}  # (system, profile) -> simulated / measured rate
+        for source, rows in items:
+            row = rows[0]
+            why = loadable(setup_of(row))
+            if why:
+                table.skipped[name][why] += len(rows)
+                continue
+            inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
+            offline = row["concurrency_or_batch"] == "max"
+            mlperf = row["dataset"] == "openorca"
+            if offline:
+                rate = 1e9
+                n = -(-MLPERF_SAMPLES // inst) if mlperf else _prompts(source)
+            else:
+                rate = float(row["request_rate_per_s"]) / inst
+                n = int(rate * MLPERF_SERVER_S) if mlperf else _prompts(source)
+            if quick:
+                n = min(n, 1500)
+            kind = "offline " if offline else ("server " if mlperf else "online ")
+            system = _system(source)
+            for prof in PROFILES_FOR[row["engine"]]:
+                try:
+                    summ = _simulate(_serving_scenario(row, prof, requests=n, rate=rate))
+                except SimkitError as e:
+                    table.skipped[name][e.messages[0][:80]] += len(rows)
+                    break
+                _compare(table, name, rows, prof, kind, summ, inst)
+                if offline:
+                    meas = next(float(r["value"]) for r in rows
+                                if r["metric"] == "requests_per_s")
+                    capacity[(system, prof)] = summ["throughput_requests_per_s"] * inst / meas
+                if mlperf and not offline:
+                    cap = max_qps(_serving_scenario(row, prof, requests=n, rate=rate,
+                                                    slo=MLPERF_SLO))
+                    table.add((name, row["engine"], row["hardware"], prof, "plan max_qps"),
+                              cap.max_qps * inst, float(row["request_rate_per_s"]))
+                    scale = capacity.get((system, prof))
+                    if scale is not None:
+                        summ = _simulate(_serving_scenario(row, prof, requests=n,
+                                                           rate=rate * scale))
+                        _compare(table, name, rows, prof, "server@load ", summ, inst,
+                                 rates=False)
+
+
+def _compare(table: Table, name: str, rows, prof: str, kind: str, summ, inst: int,
+             rates: bool = True) -> None:
+    """Add every comparable metric of one run's rows (`rates`: also its throughputs)."""
+    for r in rows:
+        m = r["metric"]
+        if m not in _SERVING_METRICS or (r["dataset"] == "sharegpt" and m == "e2e_p50_s"):
+            continue  # itl_p50_s and ShareGPT e2e medians: see the module docstring
+        if m in _RATES and not rates:
+            continue
+        got = _SERVING_METRICS[m](summ)
+        if got is None:
+            continue
+        if m in _RATES:
+            got *= inst
+        table.add((name, r["engine"], r["hardware"], prof, kind + m), got, float(r["value"]))
+
+
+def _system(source: str) -> str:
+    """A run's system: its source path without the scenario (Offline/Server) part."""
+    for scen in ("/Offline/", "/Server/", "/offline/", "/server/"):
+        source = source.replace(scen, "/")
+    return source
+
+
+def _prompts(source: str) -> int:
+    """The prompt count a ShareGPT row's source names ('..., 1200 prompts)')."""
+    return int(source.rsplit(", ", 1)[1].split()[0])
+
+
+def _markdown_rows(table: Table) -> None:
+    """The README's table: every dataset, measured engine, GPU and metric against the
+    measured engine's own profile, with `roofline`'s median |error| beside it (Splitwise's
+    unnamed engine: `splitwise-2023`)."""
+    base = {(k[0], k[1], k[2], k[4]): mae for k, n, mae, med, worst in table.rows()
+            if k[3] == "roofline"}
+    print("| dataset | measured engine | GPU | phase / metric | n | simkit engine | "
+          "median \\|err\\| | signed median | worst | `roofline` median \\|err\\| |")
+    print("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |")
+    for key, n, mae, med, worst in table.rows():
+        ds, eng, gpu, prof, metric = key
+        own = "splitwise-2023" if eng == "unnamed" else PROFILES_FOR[eng][0]
+        if prof != own:
+            continue
+        r = base.get((ds, eng, gpu, metric))
+        rcol = f"{r:.1%}" if r is not None else ""
+        print(f"| {ds.removesuffix('.csv')} | {eng} | {gpu} | {metric} | {n} | {prof} | "
+              f"{mae:.1%} | {med:+.1%} | {worst:+.1%} | {rcol} |")
+
+
 def main(argv=None) -> int:
     import warnings
 
@@ -242,16 +480,9 @@ def main(argv=None) -> int:
     argonne(table, args.quick)
     trtllm_overview(table, args.quick)
     oracle(table)
-    table.method["throughput_mlperf_inference_v4.1.csv"] = (
-        "not compared: per-request lengths of the OpenOrca set are not in the file")
+    serving(table, args.quick)
     if args.markdown:
-        print("| dataset | measured engine | GPU | simkit engine | phase / metric | n | "
-              "median abs err | signed median | worst |")
-        print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
-        for key, n, mae, med, worst in table.rows():
-            ds, eng, gpu, prof, metric = key
-            print(f"| {ds.removesuffix('.csv')} | {eng} | {gpu} | {prof} | {metric} | {n} | "
-                  f"{mae:.1%} | {med:+.1%} | {worst:+.1%} |")
+        _markdown_rows(table)
     else:
         print(f"{'dataset':42} {'engine':13} {'GPU':10} {'simkit':14} {'phase/metric':28} "
               f"{'n':>5} {'med|err|':>9} {'median':>8} {'worst':>8}")
@@ -259,6 +490,18 @@ def main(argv=None) -> int:
             ds, eng, gpu, prof, metric = key
             print(f"{ds:42} {eng:13} {gpu:10} {prof:14} {metric:28} {n:5d} {mae:9.1%} "
                   f"{med:+8.1%} {worst:+8.1%}")
+    print()
+    if args.markdown:
+        print("| measured engine | simkit engine | metric kind | n | median abs err | "
+              "signed median | worst |")
+        print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
+        for (eng, prof, kind), n, mae, med, worst in table.by_engine():
+            print(f"| {eng} | {prof} | {kind} | {n} | {mae:.1%} | {med:+.1%} | {worst:+.1%} |")
+    else:
+        print(f"{'measured engine':15} {'simkit':14} {'metric kind':20} {'n':>5} "
+              f"{'med|err|':>9} {'median':>8} {'worst':>8}")
+        for (eng, prof, kind), n, mae, med, worst in table.by_engine():
+            print(f"{eng:15} {prof:14} {kind:20} {n:5d} {mae:9.1%} {med:+8.1%} {worst:+8.1%}")
     print()
     for ds, how in table.method.items():
         print(f"{ds}: {how}")

@@ -6,18 +6,33 @@ Each profile is fitted by `simkit.calibrate.engine_fit` (least squares on log ti
 physical priors) to measurements OF THAT ENGINE, then judged held out (5-fold, leave one
 model / TP degree / GPU out). `--check` fits and prints without writing.
 
-- `vllm`: vLLM's static-batch wall times on NVIDIA GPUs in Argonne's LLM-Inference-Bench
-  (A100-40GB, H100 SXM; fp16; vLLM installed by pip, version not pinned, results last changed
-  2024-09-27): each batch = its prefill steps + its decode steps
-  (`Measurement.static_batch`). The same benchmark's MI300X runs (vLLM 0.6.1 built for ROCm)
-  are NOT fitted: relative to the hardware they are 2-20x slower than vLLM on NVIDIA (e.g.
-  Llama-2-70B on one MI300X at batch 256 takes 1.1 s per decode step, ~2.5% of the GPU's
-  dense peak), a different kernel stack; `benchmarks/fidelity.py` reports how far the
-  NVIDIA-fitted profile is from them.
-- `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches in the same benchmark (A100-40GB,
-  H100 SXM), and TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
+- `vllm`: vLLM 0.6 on NVIDIA GPUs. (a) The static-batch wall times of Argonne's
+  LLM-Inference-Bench (A100-40GB, H100 SXM; fp16; results last changed 2024-09-27). Its
+  README says `pip install vllm`, without a version; the A100 scripts' environment file
+  (`vLLM/A100/Throughput_measurement/requirements-*.txt`, added 2024-09-20) is vLLM's own
+  requirements list as it stood between v0.6.1.post2 (2024-09-13: that release pins gguf
+  0.9.1 and lacks the setuptools line the file has) and v0.6.2 (2024-09-25: that one asks
+  for transformers >= 4.45 where the file has 4.43.2), so the runs most likely used vLLM
+  0.6.1.x, the release pip installed then -- after 0.6.0's asynchronous output processing
+  (on by default), with multi-step scheduling off (opt-in, not passed by the scripts).
+  Each batch = its prefill steps + its decode steps (`Measurement.static_batch`); the same
+  benchmark's mean time to first token of 16 x 1024-token prompts = its prefill steps
+  (`_published.static_ttfts`), which pins the prefill constants. (b) Krai's
+  MLPerf Inference v5.0 runs of vLLM 0.6.4 (two attention backends) and 0.7.3 on 8x H200:
+  Llama-2-70B with fp8 weights, OpenOrca, Offline and Server, each as its mean steady-state
+  iteration (`_published.mlperf_runs`, Little's law). The same benchmark's MI300X runs
+  (vLLM 0.6.1 built for ROCm) are NOT fitted: relative to the hardware they are 2-20x
+  slower than vLLM on NVIDIA (e.g. Llama-2-70B on one MI300X at batch 256 takes 1.1 s per
+  decode step, ~2.5% of the GPU's dense peak), a different kernel stack; nor is AMD's MLPerf
+  v4.1 vLLM 0.4.3 (ROCm); `benchmarks/fidelity.py` reports how far the NVIDIA-fitted profile
+  is from them.
+- `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches and times to first token in the same
+  benchmark (A100-40GB, H100 SXM), TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
   performance overview (H100 SXM, H200, L40S in fp8; A100-80GB in fp16), each as the static
-  batch the engine keeps in flight (`_published.offline_throughputs`). The Argonne Mixtral
+  batch the engine keeps in flight (`_published.offline_throughputs`), and the MLPerf
+  Inference v4.1 Llama-2-70B runs (NVIDIA's H100 and H200, Fujitsu's L40S; fp8) as mean
+  steady-state iterations (`_published.mlperf_runs`; L40S Offline left out: its batch limit
+  is not stated). The Argonne Mixtral
   rows are not fitted: the benchmark's `run.py` builds every request of a
   batch from the same input text, so with greedy decoding every sequence routes to the same
   two experts, while simkit's MoE weight traffic assumes routing spread over the experts
@@ -29,7 +44,9 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
 
 In every fit, a static batch whose KV cache does not fit beside the weights is left out of
 the closed form (the engine ran it in waves); the simulator models those in
-`benchmarks/fidelity.py`.
+`benchmarks/fidelity.py`. Every source file weighs the same in the fit
+(`engine_fit.source_weights`), and besides the splits `simkit calibrate` reports, each fit is
+judged leaving one source file out.
 """
 
 from __future__ import annotations
@@ -40,7 +57,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _published import offline_throughputs, static_batches  # noqa: E402
+from _published import (mlperf_runs, offline_throughputs, static_batches,  # noqa: E402
+                        static_ttfts)
 
 from simkit.calibrate.engine_fit import calibrate_engine  # noqa: E402
 from simkit.calibrate.measurements import Design, read_measurements  # noqa: E402
@@ -61,21 +79,41 @@ SPLITWISE = ("Splitwise step times (Patel et al., ISCA 2024, arXiv:2311.18677), 
              "decode iterations of Llama-2-70B (TP 2/4/8) and BLOOM-176B (TP 8), fp16; "
              "simkit/data/measurements/splitwise.csv")
 
+KRAI = ("Krai's MLPerf Inference v5.0 open-division runs (ntuhpc/mlperf_inference_results_v5.0"
+        "@cf354115915e, a copy of mlcommons/inference_results_v5.0: open/Krai/results/"
+        "xd670_h200_x8_vllm_{064,064_flashinfer,073}/llama2-70b-fp8_dyn): vLLM 0.6.4 and "
+        "0.7.3, Llama-2-70B fp8 weights, 8x H200, OpenOrca Offline and Server; "
+        "simkit/data/measurements/throughput_mlperf_inference_v5.0_krai.csv")
+MLPERF41 = ("MLPerf Inference v4.1 closed Llama-2-70B runs (mlcommons/inference_results_v4.1"
+            "@198fc46799b3): NVIDIA DGX-H100 and H200, Fujitsu L40S, fp8, OpenOrca Offline and "
+            "Server; simkit/data/measurements/throughput_mlperf_inference_v4.1.csv")
+NVIDIA = ("a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "l40s", "l4", "b200")
+SPLITS = (("leave one model out", "model"), ("leave one TP degree out", "tensor_parallel"),
+          ("leave one GPU out", "hardware"), ("leave one source out", "source"))
+
 PROFILES = {
     "vllm": dict(
-        rows=lambda: static_batches("vllm", hardware=("a100-40gb", "h100-sxm")),
-        description="vLLM (fitted on NVIDIA A100/H100 static batches)",
-        engine_version="vLLM from pip, version not pinned by the benchmark (mid/late 2024)",
-        source=ARGONNE + "; NVIDIA rows only (A100-40GB, H100 SXM)",
-        data_date="2024-09-27"),
+        rows=lambda: _join(static_batches("vllm", hardware=("a100-40gb", "h100-sxm")),
+                           static_ttfts("vllm", hardware=("a100-40gb", "h100-sxm")),
+                           mlperf_runs("vllm", hardware=NVIDIA)),
+        description="vLLM 0.6-0.7 (fitted on NVIDIA A100/H100 static batches and H200 MLPerf "
+        "serving runs)",
+        engine_version="vLLM 0.6.1.x (static batches: pip, version not pinned; the scripts' "
+        "requirements match vLLM between 0.6.1.post2 and 0.6.2), 0.6.4 and 0.7.3 (MLPerf)",
+        source=ARGONNE + "; NVIDIA rows only (A100-40GB, H100 SXM). And " + KRAI,
+        data_date="2024-09-27 (static batches); February 2025 (MLPerf v5.0)"),
     "tensorrt-llm": dict(
-        rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")), offline_throughputs()),
-        description="TensorRT-LLM 0.11-0.17 (fitted on static batches and max-load "
-        "throughput)",
-        engine_version="TensorRT-LLM 0.11.0 (static batches), 0.17 (max-load throughput)",
+        rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")),
+                           static_ttfts("tensorrt-llm"), offline_throughputs(),
+                           mlperf_runs("tensorrt-llm")),
+        description="TensorRT-LLM 0.11-0.17 (fitted on static batches, max-load throughput "
+        "and MLPerf serving runs)",
+        engine_version="TensorRT-LLM 0.11.0 (static batches), 0.17 (max-load throughput), "
+        "main@2d234357 of 2024-07-16 (MLPerf v4.1)",
         source=ARGONNE + "; dense models (Mixtral rows left out: identical prompts route "
-        "every sequence to the same experts). And " + PERF_OVERVIEW,
-        data_date="2024-09-27 (0.11 runs); 0.17 table of NVIDIA/TensorRT-LLM@258c7540c035"),
+        "every sequence to the same experts). And " + PERF_OVERVIEW + ". And " + MLPERF41,
+        data_date="2024-09-27 (0.11 runs); 0.17 table of NVIDIA/TensorRT-LLM@258c7540c035; "
+        "August 2024 (MLPerf v4.1)"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),
@@ -129,7 +167,7 @@ def main(argv=None) -> int:
         design = Design(rows)
         cal = calibrate_engine(design, ROOFLINE, name, description=spec["description"],
                                source=spec["source"], data_date=spec["data_date"],
-                               engine_version=spec["engine_version"])
+                               engine_version=spec["engine_version"], group_splits=SPLITS)
         print(f"{name}: {len(rows)} measurements fitted, {len(skipped)} left out")
         print(report(cal))
         if not args.check:

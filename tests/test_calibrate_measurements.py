@@ -115,6 +115,54 @@ def test_static_batch_is_its_prefill_steps_plus_its_decode_steps():
     assert d.predict(load_engine("vllm"))[0] == pytest.approx(want, rel=1e-12)
 
 
+def test_mean_step_averages_the_two_neighbouring_prompt_counts():
+    """A serving run's mean iteration with 1.25 prompts per step is 3/4 of an iteration with
+    one prompt and 1/4 of one with two, beside the same decodes."""
+    from simkit.catalog import load_hardware, load_model
+    from simkit.costs.arch import ArchSpec
+    from simkit.costs.compiled import build_step_model
+
+    s = Setup("llama-3-8b", "h100-sxm", 1)
+    m = Measurement.mean_step(s, decodes=10, context=300, prompts=1.25, prompt_tokens=200,
+                              seconds=0.02, where="x.csv:2")
+    assert [w for w, _ in m.steps] == [0.75, 0.25] and m.phase == "server"
+    sm = build_step_model(load_model("llama-3-8b"), ArchSpec(), load_hardware("h100-sxm"),
+                          engine="vllm")
+    dec = [300] * 10
+    want = 0.75 * sm.step_time_s(dec, [0], [200]) + 0.25 * sm.step_time_s(dec, [0, 0],
+                                                                           [200, 200])
+    assert Design([m]).predict(load_engine("vllm"))[0] == pytest.approx(want, rel=1e-12)
+    # a whole number of prompts is one step
+    assert len(Measurement.mean_step(s, 10, 300, 2.0, 200, 0.02).steps) == 1
+
+
+def test_source_weights_give_every_source_the_same_say():
+    from simkit.calibrate.engine_fit import source_weights
+
+    w = source_weights(np.array(["a", "a", "a", "b"]))
+    # N = 4 rows, S = 2 sources: sqrt(4 / (2 x 3)) for a's rows, sqrt(4 / (2 x 1)) for b's
+    assert w == pytest.approx([math.sqrt(2 / 3)] * 3 + [math.sqrt(2)])
+    assert np.sum(w[:3] ** 2) == pytest.approx(np.sum(w[3:] ** 2))  # equal total say
+    assert np.mean(w ** 2) == pytest.approx(1.0)
+    assert np.array_equal(source_weights(np.array(["a"] * 5)), np.ones(5))
+
+
+def test_fp8_gemm_efficiency_scales_only_fp8_weight_gemms():
+    from simkit.catalog import load_hardware
+    from simkit.costs.roofline import roofline_for
+
+    hw = load_hardware("h100-sxm")
+    eng = dataclasses.replace(ROOFLINE, gemm_fp8_efficiency=0.5)
+    fp8 = roofline_for(hw, "fp8", "fp8", engine=eng).matmul_flops_per_s
+    # H100 SXM: 1,979 TFLOP/s dense fp8 x the hardware's measured GEMM fraction x 0.5
+    assert fp8 == pytest.approx(1979e12 * hw.compute_efficiency * 0.5)
+    bf16 = roofline_for(hw, "bf16", "bf16", engine=eng).matmul_flops_per_s
+    assert bf16 == pytest.approx(989.5e12 * hw.compute_efficiency)
+    # int4 weights dequantise to 16-bit before the multiply: no fp8 factor
+    assert roofline_for(hw, "int4", "bf16", engine=eng).matmul_flops_per_s == \
+        pytest.approx(bf16)
+
+
 def _synthetic(truth: EngineProfile) -> Design:
     """Step rows on a grid the constants can be told apart on, timed by `truth`."""
     rows = []
@@ -169,7 +217,8 @@ def test_calibration_reports_every_held_out_split():
 def test_too_few_rows_to_fit():
     s = Setup("llama-3-8b", "h100-sxm", 1)
     d = Design([Measurement.step(s, "decode", 1, 0, 100, 0.01)] * 5)
-    with pytest.raises(SimkitError, match="5 measurements; at least 24 are needed"):
+    # two measurements per fitted constant, fourteen constants (simkit.costs.engine.CONSTANTS)
+    with pytest.raises(SimkitError, match="5 measurements; at least 28 are needed"):
         calibrate_engine(d, ROOFLINE, "x")
 
 

@@ -26,7 +26,7 @@ SHIPPED_FITTED = ("vllm", "tensorrt-llm", "splitwise-2023")
 TOY = EngineProfile(
     name="toy", description="toy", source="test", data_date="", gemm_efficiency=0.5,
     gemm_tokens_half=16.0, gemm_width_half=1024.0, memory_efficiency=0.8,
-    attn_prefill_efficiency=0.5, attn_decode_efficiency=0.5, step_overhead_s=2e-3,
+    gemm_serial_fraction=0.5, attn_prefill_efficiency=0.5, attn_decode_efficiency=0.5, step_overhead_s=2e-3,
     layer_overhead_s=1e-5, sequence_overhead_s=5e-5, allreduce_latency_s=2e-5,
     allreduce_step_latency_s=1e-6, allreduce_efficiency=0.5)
 
@@ -62,7 +62,27 @@ def test_fitted_profiles_cite_their_data_and_stay_physical(name):
 
 #: targets the shipped fits miss today, each with why (the test fails if one is fixed, so
 #: this list stays true, or if a new one appears)
-KNOWN_MISSES: dict[tuple[str, str], str] = {}
+_KRAI = ("Krai's three MLPerf v5.0 runs are vLLM's only Llama-2-70B, TP 1, H200 and fp8 "
+         "measurements: held out, the fp8 GEMM efficiency they alone show falls back to its "
+         "prior and they come out 18-37% fast")
+_SERVER3 = ("three Server runs: one set of constants cannot hit all of them within 5%; "
+            "vLLM 0.6.4's two attention backends differ by 34% in throughput")
+_TTFT = ("the six times to first token (16 x 1024 tokens, TP 1) are prefills at 77% of the "
+         "A100's dense peak but 59% of the H100's: one set of engine constants relative to "
+         "the hardware's measured GEMM efficiency (0.87 and 0.80) splits the difference; "
+         "held out by TP degree, the only TP 1 prefill data go with them")
+KNOWN_MISSES: dict[tuple[str, str], str] = {
+    ("vllm", "heldout_leave_one_model_out.offline.median_abs"): _KRAI,
+    ("vllm", "heldout_leave_one_model_out.server.median_abs"): _KRAI,
+    ("vllm", "heldout_leave_one_TP_degree_out.offline.median_abs"): _KRAI,
+    ("vllm", "heldout_leave_one_TP_degree_out.server.median_abs"): _KRAI,
+    ("vllm", "in_sample.server.median"): _SERVER3,
+    ("vllm", "in_sample.ttft.median_abs"): _TTFT,
+    ("vllm", "heldout_leave_one_model_out.ttft.median_abs"): _TTFT,
+    ("vllm", "heldout_leave_one_TP_degree_out.ttft.median_abs"): _TTFT,
+    ("tensorrt-llm", "in_sample.ttft.median"): _TTFT,
+    ("tensorrt-llm", "heldout_leave_one_TP_degree_out.ttft.median_abs"): _TTFT,
+}
 
 
 @pytest.mark.parametrize("name", SHIPPED_FITTED)
@@ -155,7 +175,9 @@ def test_decode_step_by_hand_llama2_7b_h100_toy_engine():
     peak = 989.5e12 * hw.compute_efficiency
     lin_flops = 2 * (L * (4 * d * d + 3 * d * F) + V * d)  # projections, FFN, LM head
     gemm = 0.5 * (1 / (1 + 16)) * (d / (d + 1024))
-    weights = max(lin_flops / (peak * gemm), W / (bw * 0.8))
+    compute, stream = lin_flops / (peak * gemm), W / (bw * 0.8)
+    # the longer of the two plus the unhidden half (gemm_serial_fraction 0.5) of the shorter
+    weights = max(compute, stream) + 0.5 * min(compute, stream)
     kv_read = L * 2 * t * d * 2  # keys and values of t positions, every layer, bf16
     kv_write = 0  # the new token's K/V is among the t positions read (simkit's convention)
     attn = max(4 * L * t * d / (peak * 0.5), (kv_read + kv_write) / (bw * 0.5))
@@ -208,8 +230,8 @@ def test_symbolic_step_time_shows_engine_terms_as_symbols():
 
     st = T.step_time_exprs(load_model("llama-3-8b"), ArchSpec(), load_hardware("a100-80gb"),
                            gpus=2, engine="vllm")
-    for sym in (T.T_s, T.T_l, T.T_q, T.eta_g, T.M_h, T.w_h, T.alpha, T.alpha_r, T.eta_ar,
-                T.eta_da):
+    for sym in (T.T_s, T.T_l, T.T_q, T.eta_g, T.M_h, T.w_h, T.f_s, T.alpha, T.alpha_r,
+                T.eta_ar, T.eta_da):
         assert sym in st.decode.free_symbols, sym
         assert sym in T.MEANING
     assert st.values[T.T_l] == load_engine("vllm").layer_overhead_s

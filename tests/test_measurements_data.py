@@ -28,6 +28,9 @@ THROUGHPUT_COLUMNS = ["engine", "engine_version", "model", "hardware", "tensor_p
                       "precision", "input_tokens", "output_tokens", "concurrency_or_batch",
                       "metric", "value", "unit"]
 EXTRA_THROUGHPUT_COLUMNS = ["num_gpus", "request_rate_per_s", "source"]
+#: optional, together: files of dataset-driven serving runs (README.md)
+DATASET_COLUMNS = ["dataset", "mean_input_tokens", "mean_output_tokens", "kv_precision",
+                   "max_batch", "max_batch_tokens", "memory_fraction"]
 
 # Catalog names (simkit/catalog, and the entries issue 10 adds) plus bloom-176b (Splitwise).
 KNOWN_MODELS = {
@@ -41,7 +44,8 @@ KNOWN_HARDWARE = {"a100-40gb", "a100-80gb", "h100-sxm", "h200", "l4", "mi300x", 
 METRIC_UNITS = {"output_tokens_per_s": "tokens/s", "total_tokens_per_s": "tokens/s",
                 "requests_per_s": "1/s"}
 LATENCY_METRICS = {"e2e_s", "e2e_p50_s", "e2e_p99_s", "ttft_s", "ttft_p50_s", "ttft_p90_s",
-                   "ttft_p99_s", "tpot_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_s"}
+                   "ttft_p99_s", "tpot_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_s",
+                   "itl_p50_s"}
 PRECISIONS = {"fp16": 2, "bf16": 2, "fp8": 1}  # bytes per weight
 
 # Dense models' shapes (Hugging Face config.json of each): layers, hidden, query width
@@ -83,8 +87,9 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
 
 
 CSV_FILES = sorted(MEAS.glob("*.csv"))
-STEP_FILES = [p for p in CSV_FILES if not p.name.startswith("throughput_")]
+STEP_FILES = [p for p in CSV_FILES if not p.name.startswith(("throughput_", "lengths_"))]
 THROUGHPUT_FILES = [p for p in CSV_FILES if p.name.startswith("throughput_")]
+LENGTH_FILES = [p for p in CSV_FILES if p.name.startswith("lengths_")]
 
 
 def _pos_int(s: str) -> int:
@@ -125,7 +130,8 @@ def test_step_file_format(path):
 def test_throughput_file_format(path):
     header, rows = _read(path)
     assert header[:len(THROUGHPUT_COLUMNS)] == THROUGHPUT_COLUMNS
-    assert header[len(THROUGHPUT_COLUMNS):] == EXTRA_THROUGHPUT_COLUMNS
+    extra = header[len(THROUGHPUT_COLUMNS):]
+    assert extra in (EXTRA_THROUGHPUT_COLUMNS, EXTRA_THROUGHPUT_COLUMNS + DATASET_COLUMNS)
     assert rows
     for i, r in enumerate(rows):
         where = f"{path.name}:{i + 2}"
@@ -145,6 +151,50 @@ def test_throughput_file_format(path):
         m, v = r["metric"], float(r["value"])
         assert math.isfinite(v) and v > 0, where
         assert r["unit"] == ("s" if m in LATENCY_METRICS else METRIC_UNITS.get(m)), where
+        if "dataset" in r:
+            assert r["dataset"] in ("openorca", "sharegpt"), where
+            assert r["input_tokens"] == r["output_tokens"] == "", where  # lengths vary
+            for k in ("mean_input_tokens", "mean_output_tokens", "memory_fraction"):
+                assert r[k] == "" or 0 < float(r[k]), where
+            assert r["memory_fraction"] == "" or float(r["memory_fraction"]) <= 1, where
+            assert r["kv_precision"] == "" or r["kv_precision"] in PRECISIONS, where
+            for k in ("max_batch", "max_batch_tokens"):
+                assert r[k] == "" or _pos_int(r[k]), where
+
+
+@pytest.mark.parametrize("path", LENGTH_FILES, ids=lambda p: p.name)
+def test_length_file_format(path):
+    header, rows = _read(path)
+    assert header == ["input_length", "output_length"]
+    assert rows
+    for i, r in enumerate(rows):
+        _pos_int(r["input_length"]), _pos_int(r["output_length"])
+
+
+def test_openorca_lengths_are_mlperf_s_set():
+    """MLPerf's Llama-2-70B set: 24,576 samples (every log's performance_sample_count), prompts
+    cut at 1,024 tokens (processorca.py --seqlen_limit=1024)."""
+    rows = _read(MEAS / "lengths_openorca_llama2.csv")[1]
+    assert len(rows) == 24576
+    assert max(int(r["input_length"]) for r in rows) < 1024
+
+
+def test_mean_outputs_are_the_runs_own_ratio():
+    """Where a serving run gives requests/s and output tokens/s, its mean_output_tokens is
+    their ratio (two decimals)."""
+    checked = 0
+    for path in THROUGHPUT_FILES:
+        runs: dict[str, dict] = {}
+        for r in _read(path)[1]:
+            if r.get("mean_output_tokens"):
+                runs.setdefault(r["source"], {})[r["metric"]] = (float(r["value"]),
+                                                                 float(r["mean_output_tokens"]))
+        for source, m in runs.items():
+            if "requests_per_s" in m and "output_tokens_per_s" in m:
+                ratio = m["output_tokens_per_s"][0] / m["requests_per_s"][0]
+                assert m["requests_per_s"][1] == pytest.approx(ratio, abs=0.006), source
+                checked += 1
+    assert checked >= 15
 
 
 def _throughput_rows():

@@ -2,7 +2,9 @@
 did not see.
 
 The fit: least squares on log time (so a 30 ms decode step and a 3 s prefill weigh the same
-and the residual is a relative error), over the twelve constants of `EngineProfile` (the
+and the residual is a relative error), each source file and phase given the same total
+weight (`source_weights`: a benchmark of hundreds of rows does not drown a handful of runs
+that measure something it does not), over the fourteen constants of `EngineProfile` (the
 terms of THE step-time formula, `simkit.costs.compiled`), with scipy's bounded
 `least_squares` and its robust soft-L1 loss at a 5% scale: residuals within ~5% count
 quadratically, larger ones linearly, so a handful of rows where an engine does something the
@@ -62,9 +64,19 @@ PRIORS: dict[str, tuple[float, float, float, float, float, str]] = {
     "gemm_width_half": (256.0, 1.0, math.log(8), 0.0, 65536.0,
                         "a shard of a few hundred columns gives too few 128-wide tiles to fill "
                         "~100 SMs"),
+    "gemm_fp8_efficiency": (1.0, 0.0, math.log(1.5), 0.3, 1.2,
+                            "an fp8 GEMM library reaches about the fraction of its peak a "
+                            "16-bit one does; an engine that quantizes activations on the fly "
+                            "can fall well short: vLLM's fp8 page promises 'up to a 1.6x "
+                            "improvement in throughput' over 16-bit, not the peak's 2x, i.e. "
+                            "0.8 (docs.vllm.ai/en/v0.6.3.post1/quantization/fp8.html)"),
     "memory_efficiency": (0.95, 0.0, math.log(1.15), 0.3, 1.2,
                           "streaming large weight matrices runs near a STREAM-like kernel's "
                           "rate (a read-only stream can beat the triad's mix slightly)"),
+    "gemm_serial_fraction": (0.3, 0.05, math.log(3), 0.0, 1.0,
+                             "loads and math overlap inside a GEMM's main loop but not in its "
+                             "prologue/epilogue nor across the small kernels between GEMMs: "
+                             "somewhere between none (0) and all (1) of the shorter side shows"),
     "attn_prefill_efficiency": (0.6, 0.0, math.log(2), 0.02, 1.0,
                                 "FlashAttention-2 forward: 50-73% of A100 peak, ~35% of H100 "
                                 "peak (Dao 2023, arXiv:2307.08691)"),
@@ -144,6 +156,7 @@ def fit_constants(design: Design, base: EngineProfile, rows: np.ndarray | None =
     if idx.size == 0:
         raise SimkitError("calibrate: no measurements to fit")
     log_y = np.log(design.seconds[idx])
+    weight = source_weights(np.char.add(design.labels("source")[idx], design.phase[idx]))
     names = list(fitted)
     u0 = np.array([_to_u(k, PRIORS[k][0]) for k in names])
     sig = np.array([PRIORS[k][2] for k in names])
@@ -156,12 +169,24 @@ def fit_constants(design: Design, base: EngineProfile, rows: np.ndarray | None =
 
     def residuals(u):
         pred = design.predict(profile(u))[idx]
-        return np.concatenate([np.log(pred) - log_y, prior_weight * (u - u0) / sig])
+        return np.concatenate([weight * (np.log(pred) - log_y),
+                               prior_weight * (u - u0) / sig])
 
     start = np.clip(u0, lo + 1e-9, hi - 1e-9)
     sol = least_squares(residuals, start, bounds=(lo, hi), x_scale=sig, method="trf",
                         max_nfev=400 * len(names), **LOSS)
     return profile(sol.x)
+
+
+def source_weights(sources: np.ndarray) -> np.ndarray:
+    """Residual weights that give every source -- a file and phase: what one benchmark
+    measured of one kind -- the same total say, whatever its row count (417 static batches of
+    one benchmark must not drown six MLPerf runs that are the only measurements of large
+    serving batches, nor its own six times to first token), scaled to a mean squared weight
+    of 1 (one source: all ones, the plain fit). w_i = sqrt(N / (S x n_s)) for a row of a
+    source with n_s of the N rows, S sources."""
+    names, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
+    return np.sqrt(len(sources) / (len(names) * counts[inverse]))
 
 
 @dataclass

@@ -108,6 +108,25 @@ class Measurement:
         return cls(setup, phase, float(seconds), tuple(steps), where)
 
 
+    @classmethod
+    def mean_step(cls, setup: Setup, decodes: int, context: int, prompts: float,
+                  prompt_tokens: int, seconds: float, where: str = "",
+                  phase: str = "server") -> "Measurement":
+        """The mean iteration of a serving run in steady state: `decodes` sequences decoding
+        at `context` each, plus `prompts` (a mean, fractional) prompts of `prompt_tokens`
+        prefilled per iteration -- as the average of an iteration with floor(prompts) and one
+        with ceil(prompts), weighted so the mean prompt count is `prompts`. Exact for step
+        times linear in the prompt count between the two (one side of the roofline)."""
+        lo = math.floor(prompts)
+        frac = prompts - lo
+        steps = []
+        for k, w in ((lo, 1.0 - frac), (lo + 1, frac)):
+            if w > 0:
+                steps.append((w, Step(decode_batch=decodes, decode_context=context,
+                                      prefill_batch=k, prompt_tokens=prompt_tokens)))
+        return cls(setup, phase, float(seconds), tuple(steps), where)
+
+
 def _int(text: str, col: str, where: str, lo: int) -> int:
     try:
         v = int(text)
@@ -272,7 +291,10 @@ class Design:
         return len(self.measurements)
 
     def labels(self, key: str) -> np.ndarray:
-        """Per measurement: its model, hardware or tensor_parallel (for held-out splits)."""
+        """Per measurement: its model, hardware or tensor_parallel -- or `source`, the file
+        its `where` names (file:line) -- for held-out splits."""
+        if key == "source":
+            return np.array([m.where.rsplit(":", 1)[0] for m in self.measurements])
         return np.array([str(getattr(m.setup, key)) for m in self.measurements])
 
     def predict(self, engine) -> np.ndarray:

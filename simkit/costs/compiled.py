@@ -14,14 +14,16 @@ tensor-parallel group of N GPUs (rates are the group's: hardware datasheet x the
 profile's achievable efficiency x the engine profile's fraction of it, `simkit.costs.roofline`):
 
   t = T_step + L x T_layer + S x T_seq                                 fixed costs
-    + max(F_lin / (P x eta_gemm(M, d/N)), W / BW_w)                    weight matmuls
+    + max(C, W') + f_s x min(C, W'),                                   weight matmuls
+      C = F_lin / (P x eta_gemm(M, d/N)), W' = W / BW_w
     + A x (alpha + 2 (N-1) alpha_step + 2 (N-1)/N x M x d x 2 B / (link x eta_ar))  all-reduces
     + max(F_pre / P_attn, B_pre / BW_w)                                prefill attention core
     + max(F_dec / P_attn, B_dec / BW_dec)                              decode attention core
 
   M = tokens in the step (decodes + prompt tokens), S = sequences in it (decodes + prefill
   chunks), L = layers launched, A = all-reduces per step (one per token mixer and per FFN;
-  none on one GPU); eta_gemm(M, w) = eta_g x M / (M + M_half) x w / (w + w_half) is the GEMM
+  none on one GPU); f_s = the share of the shorter of the GEMMs' compute and their weight
+  streaming that the longer does not hide (0: the roofline's max); eta_gemm(M, w) = eta_g x M / (M + M_half) x w / (w + w_half) is the GEMM
   shape factor (few tokens fill few rows of a tile; a narrow shard gives too few tiles);
   F_lin counts every projection, FFN and the LM head of each sequence's last position;
   W = weights read once per step (MoE: the experts the step's tokens touch); BW_w = the
@@ -94,7 +96,9 @@ def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allredu
     Scalars with `mx=max` (Python floats: the same IEEE operations, so the same bits as
     numpy's elementwise maximum), or numpy arrays of steps with `mx=np.maximum` (the fits)."""
     rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, d_model / r.gpus)
-    t = mx(lin_flops / rate, weight_bytes / r.bytes_per_s)
+    c, w = lin_flops / rate, weight_bytes / r.bytes_per_s
+    hi = mx(c, w)
+    t = hi + r.engine.gemm_serial_fraction * (c + w - hi)  # + f_s x min(c, w)
     if r.gpus > 1:
         t = t + allreduces * r.allreduce_time_s(tokens * d_model * ACTIVATION_BYTES)
     return t + (r.overhead_s + blocks * r.layer_overhead_s + sequences * r.sequence_overhead_s)

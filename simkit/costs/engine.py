@@ -16,7 +16,21 @@ The constants and what each one means physically:
   and when tensor parallelism leaves each GPU a narrow shard (the N dimension: too few tiles
   to fill the SMs). Factor = gemm_efficiency x tokens / (tokens + gemm_tokens_half) x
   width / (width + gemm_width_half), width = d_model / tensor-parallel GPUs.
+- `gemm_fp8_efficiency`: weight GEMMs on fp8 tensor cores (fp8 weights: `compute_dtype`
+  fp8) reach this fraction of what the same shapes reach in 16-bit, each relative to its own
+  peak. The hardware profile's `compute_efficiency` is a measured bf16 GEMM; an engine's fp8
+  path adds work the 16-bit one does not (quantizing activations per token, scaling the
+  output) and its kernels are younger, so its fraction of the fp8 peak can be lower.
 - `memory_efficiency`: weight streaming, as a fraction of the hardware's streaming rate.
+- `gemm_serial_fraction`: how much of the shorter of the two -- the weight GEMMs' tensor-core
+  work and their weight streaming -- is *not* hidden under the longer: the matmuls take
+  max(C, W) + f x min(C, W). 0 is the roofline's perfect overlap; 1 runs them one after the
+  other. Real steps sit between: a GEMM overlaps loads and math only inside its main loop
+  (its prologue, epilogue and the small kernels between GEMMs do not), and a step of a few
+  hundred tokens re-reads weight tiles for every 64-256-row block of them. What shows it is a
+  step time that keeps a weight-streaming intercept at large batch -- measured serving runs
+  near their capacity (MLPerf Server: TensorRT-LLM on H200 holds ~450 requests per GPU at a
+  123 ms step, which a perfectly overlapped step would reach at a fraction of that batch).
 - `attn_prefill_efficiency`: the prefill attention kernel (FlashAttention and kin) as a
   fraction of the hardware's GEMM rate; `attn_decode_efficiency`: the decode attention kernel
   (paged attention reads scattered blocks) as a fraction of its streaming rate.
@@ -62,7 +76,9 @@ class EngineProfile:
     gemm_efficiency: float = 1.0
     gemm_tokens_half: float = 0.0  # 0: no token-count penalty
     gemm_width_half: float = 0.0  # 0: no shard-width penalty
+    gemm_fp8_efficiency: float = 1.0  # fp8 GEMMs vs 16-bit ones, each of its own peak
     memory_efficiency: float = 1.0
+    gemm_serial_fraction: float = 0.0  # 0: the roofline's perfect overlap
     attn_prefill_efficiency: float = 1.0
     attn_decode_efficiency: float = 1.0
     #: None: the hardware profile's step overhead (a calibrated machine measures its own)
@@ -106,7 +122,11 @@ CONSTANTS: dict[str, tuple[float, float, bool, str]] = {
                          "rate (M-tile fill)"),
     "gemm_width_half": (0.0, 1e6, False, "per-GPU shard width at which GEMMs reach half that "
                         "rate (too few tiles)"),
+    "gemm_fp8_efficiency": (0.0, 2.0, False, "fp8 weight GEMMs: fraction of the fp8 peak, "
+                            "relative to 16-bit GEMMs' fraction of theirs"),
     "memory_efficiency": (0.0, 2.0, False, "weight streaming, x the hardware's streaming rate"),
+    "gemm_serial_fraction": (0.0, 1.0, False, "share of the shorter of weight-GEMM compute and "
+                             "weight streaming not hidden under the longer"),
     "attn_prefill_efficiency": (0.0, 2.0, False, "prefill attention kernel, x the hardware's "
                                 "GEMM rate"),
     "attn_decode_efficiency": (0.0, 2.0, False, "decode attention kernel, x the hardware's "

@@ -68,11 +68,14 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
                  gpus: int = 1, ideal: bool = False, engine=None) -> Roofline:
     prof = hw.ideal() if ideal else hw
     eng = IDEAL if ideal else load_engine(engine)
+    from simkit.units import compute_dtype
+
     attn_dtype = "fp32" if kv_dtype == "fp32" else "bf16"
     bw = prof.memory_bandwidth_bytes_per_s * prof.memory_efficiency * gpus
+    fp8 = eng.gemm_fp8_efficiency if compute_dtype(weight_dtype) == "fp8" else 1.0
     return Roofline(
         gpus=gpus, engine=eng,
-        matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus,
+        matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus * fp8,
         attn_flops_per_s=prof.peak_for(attn_dtype) * prof.compute_efficiency * gpus
         * eng.attn_prefill_efficiency,
         bytes_per_s=bw * eng.memory_efficiency,

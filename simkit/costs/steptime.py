@@ -28,9 +28,11 @@ B_l = sp.Symbol("B_l", **_p)  # GPU link bandwidth, one direction (bytes/s)
 eta_c = sp.Symbol("eta_c", **_p)  # hardware: best GEMM / peak
 eta_m = sp.Symbol("eta_m", **_p)  # hardware: STREAM-like / bandwidth
 eta_g = sp.Symbol("eta_g", **_p)  # engine: GEMM at large shapes / eta_c
+eta_8 = sp.Symbol("eta_8", **_p)  # engine: fp8 GEMMs / 16-bit ones (1 unless fp8 weights)
 M_h = sp.Symbol("M_h", **_nn)  # engine: tokens at half GEMM rate
 w_h = sp.Symbol("w_h", **_nn)  # engine: shard width at half GEMM rate
 eta_w = sp.Symbol("eta_w", **_p)  # engine: weight streaming / eta_m
+f_s = sp.Symbol("f_s", **_nn)  # engine: unhidden share of min(GEMM compute, weight streaming)
 eta_pa = sp.Symbol("eta_pa", **_p)  # engine: prefill attention / eta_c
 eta_da = sp.Symbol("eta_da", **_p)  # engine: decode attention / eta_m
 T_s = sp.Symbol("T_s", **_nn)  # fixed cost per step
@@ -48,9 +50,12 @@ MEANING = {
     B_l: "GPU link bandwidth (one direction)",
     eta_c: "hardware: best GEMM / peak", eta_m: "hardware: STREAM-like kernel / bandwidth",
     eta_g: "engine: weight GEMMs at large shapes / best GEMM",
+    eta_8: "engine: fp8 weight GEMMs / 16-bit ones (each of its own peak)",
     M_h: "engine: tokens in a step at half GEMM rate",
     w_h: "engine: per-GPU shard width at half GEMM rate",
-    eta_w: "engine: weight streaming / STREAM-like", eta_pa: "engine: prefill attention / best "
+    eta_w: "engine: weight streaming / STREAM-like",
+    f_s: "engine: share of the shorter of GEMM compute and weight streaming not hidden",
+    eta_pa: "engine: prefill attention / best "
     "GEMM", eta_da: "engine: decode attention / STREAM-like",
     T_s: "engine: fixed cost per step (s)", T_l: "engine: fixed cost per layer and step (s)",
     T_q: "engine: fixed cost per sequence in a step (s)", alpha: "engine: all-reduce latency (s)",
@@ -88,6 +93,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     from simkit.costs.engine import IDEAL, load_engine
     from simkit.costs.model import model_costs
     from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication
+    from simkit.units import compute_dtype
 
     arch = arch.resolve(model)
     mc = model_costs(model, arch)
@@ -110,15 +116,17 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     def gemm(M):
         """The engine's GEMM shape factor x the hardware's GEMM efficiency."""
         w = S.d / N_tp
-        return eta_c * eta_g * M / (M + M_h) * w / (w + w_h)
+        return eta_c * eta_g * eta_8 * M / (M + M_h) * w / (w + w_h)
 
     def weights(M, flops):
         """Weight matmuls: compute at the shaped GEMM rate vs streaming the weights read
-        (MoE: the experts M tokens touch, uniform routing)."""
+        (MoE: the experts M tokens touch, uniform routing), the longer plus the unhidden
+        share of the shorter."""
         read = mc.weight_bytes
         if model.is_moe:
             read = read - mc.expert_bytes * (1 - S.k_e / S.E) ** M
-        return sp.Max(flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w))
+        c, w = flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w)
+        return sp.Max(c, w) + f_s * sp.Min(c, w)
 
     def comm(M):
         if gpus == 1:
@@ -151,7 +159,9 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         B_m: prof.memory_bandwidth_bytes_per_s, B_l: prof.interconnect_bytes_per_s,
         eta_c: prof.compute_efficiency, eta_m: prof.memory_efficiency,
         eta_g: eng.gemm_efficiency, M_h: eng.gemm_tokens_half, w_h: eng.gemm_width_half,
-        eta_w: eng.memory_efficiency, eta_pa: eng.attn_prefill_efficiency,
+        eta_8: eng.gemm_fp8_efficiency if compute_dtype(arch.weight_dtype) == "fp8" else 1,
+        eta_w: eng.memory_efficiency, f_s: eng.gemm_serial_fraction,
+        eta_pa: eng.attn_prefill_efficiency,
         eta_da: eng.attn_decode_efficiency,
         T_s: prof.step_overhead_s if eng.step_overhead_s is None else eng.step_overhead_s,
         T_l: eng.layer_overhead_s, T_q: eng.sequence_overhead_s,

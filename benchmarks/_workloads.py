@@ -1,0 +1,102 @@
+"""The request-length distributions of the dataset-driven serving benchmarks in
+`simkit/data/measurements/` (rows whose `dataset` column names one), as simkit workload
+length specs. Used by `benchmarks/fidelity.py`.
+
+- `openorca`: MLPerf Inference's Llama-2-70B task, 24,576 OpenOrca samples. Prompt lengths are
+  the samples' own (`lengths_openorca_llama2.csv`, Llama-2 tokenizer, mean 222.3, median 152,
+  max 1,021). Output lengths: the file holds the reference (GPT-4) answers' lengths, mean
+  218.9, but MLPerf runs generate with Llama-2-70B-chat until its end-of-sequence token, and
+  every run's log gives its own mean (tokens/s / samples/s: 290-297 tokens; MLCommons' reference
+  accuracy run: 294.45 tokens per sample, language/llama2-70b/README.md of
+  github.com/mlcommons/inference). So the outputs are the reference lengths scaled to the run's
+  own mean, rounded, at least 1 token: the shape of the answer-length distribution with the
+  level the run measured. That is an assumption (generated length proportional to the
+  reference answer's), stated wherever it is used. Prompt and output are drawn independently
+  (simkit's empirical lengths are per column); in the file their correlation is -0.17.
+- `sharegpt`: the ShareGPT sampler of vLLM's benchmark_serving.py and sglang.bench_serving
+  (first human turn as the prompt, the first answer's length as the output; pairs with a
+  prompt or an answer under 4 tokens, a prompt over 1,024 or a total over 2,048 dropped; Llama-3
+  tokenizer). The sources give mean lengths, not per-request ones; the shape is a log-normal
+  clipped to [4, 1024] with the mean-to-median ratio of a published 320-request sample of the
+  same sampler and tokenizer (LambdaLabsML/vllm-benchmark@a4f9f4371a1c results/prompt_320/
+  1xH100-80GB-SXM/Meta-Llama-3-8B-Instruct_tp1_len2048.json, its `input_lens` -- mean 204.9,
+  median 77 -- and its nonzero `output_lens` -- mean 215.6, median 184; a log-normal has
+  mean / median = exp(sigma^2 / 2), so sigma = sqrt(2 ln(mean / median)) = 1.40 for prompts
+  and 0.56 for outputs), its median solved so the clipped mean equals the mean the row's
+  source states. That sample's outputs stopped at the model's end-of-sequence token, the
+  sglang runs' did not (sglang.bench_serving ignores it by default), so the output shape is
+  the weaker assumption.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _published import DATA
+
+OPENORCA_FILE = DATA / "lengths_openorca_llama2.csv"
+#: sqrt(2 ln(mean / median)) of the ShareGPT sample named in the module docstring
+SHAREGPT_SIGMA_PROMPT = math.sqrt(2 * math.log(204.93125 / 77))
+SHAREGPT_SIGMA_OUTPUT = math.sqrt(2 * math.log(215.6138613861386 / 184))
+SHAREGPT_MIN, SHAREGPT_MAX = 4, 1024
+#: mean prompt length of sglang.bench_serving's ShareGPT sample (seed 1, Llama-3 tokenizer):
+#: 453,502 input tokens over 2,000 prompts in github.com/sgl-project/sglang/issues/1639
+#: (zhyncs, 2024-10-17). The 1,200-5,000-prompt runs of benchmark_vllm_060 draw from the same
+#: shuffled order (the sampler takes the first N that pass its filter), so they share this
+#: level; their own input totals are not published.
+SGLANG_SHAREGPT_MEAN_PROMPT = 453502 / 2000
+#: mean output of the 5,000-prompt offline runs of the same README (SGLang: 4281.51 output
+#: tokens/s / 22.03 requests/s = 194.35; vLLM's 4132.37 / 21.27 = 194.28), for its online
+#: 1,200- and 2,400-prompt runs, which state no totals (the same sampler's 2,000 prompts in
+#: sglang#1639 averaged 188.2)
+SGLANG_SHAREGPT_MEAN_OUTPUT = 4281.51 / 22.03
+
+_TMP = tempfile.TemporaryDirectory(prefix="simkit-fidelity-")
+
+
+def openorca(mean_output: float) -> dict:
+    """Prompt and output length specs of the MLPerf OpenOrca set with outputs scaled to
+    `mean_output` (see the module docstring); the scaled file lives for this process."""
+    ref = np.loadtxt(OPENORCA_FILE, delimiter=",", skiprows=1, dtype=np.int64)
+    out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean()))).astype(np.int64)
+    path = Path(_TMP.name) / f"openorca_{mean_output:.2f}.csv"
+    if not path.exists():
+        with open(path, "w") as f:
+            f.write("input_length,output_length\n")
+            f.writelines(f"{a},{b}\n" for a, b in zip(ref[:, 0], out))
+    return {"prompt_tokens": {"dist": "empirical", "path": str(path), "column": "input_length"},
+            "output_tokens": {"dist": "empirical", "path": str(path), "column": "output_length"}}
+
+
+def _clipped_lognormal_mean(median: float, sigma: float, lo: float, hi: float) -> float:
+    """E[min(max(X, lo), hi)] for X log-normal(log median, sigma) (closed form)."""
+    mu = math.log(median)
+    phi = lambda z: 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))  # noqa: E731
+    a, b = (math.log(lo) - mu) / sigma, (math.log(hi) - mu) / sigma
+    inside = math.exp(mu + sigma ** 2 / 2) * (phi(b - sigma) - phi(a - sigma))
+    return lo * phi(a) + hi * (1.0 - phi(b)) + inside
+
+
+def lognormal_for_mean(mean: float, sigma: float, lo: int, hi: int) -> dict:
+    """A clipped log-normal length spec whose mean is `mean` (median by bisection)."""
+    a, b = 1e-3, float(hi)
+    for _ in range(200):
+        m = math.sqrt(a * b)
+        if _clipped_lognormal_mean(m, sigma, lo, hi) < mean:
+            a = m
+        else:
+            b = m
+    return {"dist": "lognormal", "median": math.sqrt(a * b), "sigma": sigma, "min": lo,
+            "max": hi}
+
+
+def sharegpt(mean_prompt: float, mean_output: float) -> dict:
+    """Prompt and output length specs of the ShareGPT sampler at the given means."""
+    return {"prompt_tokens": lognormal_for_mean(mean_prompt, SHAREGPT_SIGMA_PROMPT,
+                                                SHAREGPT_MIN, SHAREGPT_MAX),
+            "output_tokens": lognormal_for_mean(mean_output, SHAREGPT_SIGMA_OUTPUT,
+                                                SHAREGPT_MIN, SHAREGPT_MAX)}
