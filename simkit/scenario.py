@@ -494,12 +494,25 @@ class Scenario:
         """A validated copy with dotted keys changed: ``with_(**{"workload.arrival.rate": 8})``.
 
         A value of None restores an optional key's None (e.g. ``model.attention``). Raises
-        `SimkitError` (naming the key path) for an unknown key or an invalid value.
+        `SimkitError` (naming the key path) for an unknown key or an invalid value, and for
+        a scenario without grids, for settings that cannot run on its model and hardware
+        (weights that do not fit, a TP degree that does not divide the heads, no room for
+        one KV block...: `simkit.sim.setup.runtime_check`, what `simulate` checks). With a
+        `[sweep]`, the loader checks every point so; with a `[plan.search]`, a configuration
+        that cannot run is a row of the search's answer, not an error.
         """
+        return self._with(dotted, runnable=True)
+
+    def _with(self, dotted: Mapping[str, Any], *, runnable: bool) -> "Scenario":
         d = self.to_dict()
         for key, value in dotted.items():
             _set_dotted(d, key, value)
-        return scenario_from_dict(d, base_dir=self.base_dir)
+        s = scenario_from_dict(d, base_dir=self.base_dir)
+        if runnable and not len(s.sweep) and (s.plan is None or not len(s.plan.search)):
+            from simkit.sim.setup import runtime_check  # the simulator's own set-up checks
+
+            runtime_check(s)
+        return s
 
     def points(self) -> list[dict[str, Any]]:
         """The [sweep] grid points (dotted key -> value), in order."""
@@ -845,12 +858,14 @@ def _check_grid(raw: Any, base: Scenario | None, ctx: _Ctx, where: str = "sweep"
     if base.plan is not None:
         base = replace(base, plan=replace(base.plan, search=SweepGrid()))
     # Validate by building every combination (values of one key may need another's, e.g. a
-    # window kind needs the swept window); each distinct problem is reported once, with the
-    # first combination that shows it.
+    # window kind needs the swept window; a sweep point must also pass the simulator's set-up
+    # checks, so a sweep fails before it writes anything); each distinct problem is reported
+    # once, with the first combination that shows it.
     seen: set[str] = set()
     for p in SweepGrid(grid).points():
         try:
-            base.with_(**p)
+            # a sweep point must run; a search configuration may be infeasible (its answer)
+            base._with(p, runnable=where == "sweep")
         except SimkitError as e:
             for m in e.messages:
                 if m not in seen:

@@ -15,17 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from simkit.errors import SimkitError
 from simkit.sim import metrics
 from simkit.sim.engine import PRIORITY_ARRIVAL, Engine
-from simkit.sim.kvcache import KVPolicy
 from simkit.sim.progress import Progress
 from simkit.sim.replica import Replica, iteration_log
 from simkit.sim.request import COLUMNS, REJECTED, RequestTable
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
-from simkit.sim.workload import beyond_context, generate_workload
-from simkit.units import GiB
+from simkit.sim.setup import prepare
+from simkit.sim.workload import generate_workload
 
 
 @dataclass
@@ -93,41 +91,10 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     serving = scenario.serving
     seed = int(scenario.seed if seed is None else seed)
     n = int(scenario.workload.requests if requests is None else requests)
-    if step_model is None:
-        from simkit.costs.compiled import step_model_for
-
-        step_model = step_model_for(scenario)
-    m = step_model
-    capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
-    context = int(m.max_context)
-    model_name = getattr(getattr(m, "model", None), "name", scenario.model.name)
-
-    max_seq_len = serving.max_seq_len if serving.max_seq_len is not None else context
-    if max_seq_len > context:
-        beyond_context(f"serving.max_seq_len {max_seq_len}", context, model_name)
+    st = prepare(scenario, step_model)  # every check that it can run: simkit.sim.setup
+    m, policy, capacity_bytes = st.step_model, st.policy, st.capacity_bytes
+    context, model_name, max_seq_len = st.context, st.model_name, st.max_seq_len
     kind = serving.kv_memory
-    if kind not in ("paged", "contiguous"):
-        raise SimkitError(f"serving.kv_memory: unknown {kind!r}; choose paged or contiguous")
-    if serving.preemption not in ("recompute", "swap"):
-        raise SimkitError(f"serving.preemption: unknown {serving.preemption!r}; choose "
-                          "recompute or swap")
-    budget = getattr(serving, "kv_budget_tokens", None)
-    if budget is not None:
-        budget = int(budget)
-        sinks = int(getattr(serving, "sink_tokens", 0))
-        if budget <= sinks:
-            raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
-                              f"got {budget}")
-    policy = KVPolicy(m, kind=kind, block_size=int(serving.block_size),
-                      capacity_bytes=capacity_bytes, max_seq_len=int(max_seq_len),
-                      budget_tokens=budget, sink_tokens=int(getattr(serving, "sink_tokens", 0)))
-    if policy.max_units(1) < 1 and policy.unit_bytes > 0:
-        what = (f"reserving {max_seq_len} tokens per request (serving.max_seq_len)"
-                if kind == "contiguous" else f"one block of {serving.block_size} tokens")
-        raise SimkitError(f"serving.memory_fraction: {what} needs "
-                          f"{(policy.unit_bytes + policy.fixed_bytes) / GiB:.3g} GiB of KV "
-                          f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
-                          "weights")
 
     wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=context,
                            model_name=model_name, base_dir=getattr(scenario, "base_dir", None))
@@ -154,8 +121,6 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     swap_bw = float(m.hardware.host_link_bytes_per_s) * gpus if hasattr(m, "hardware") \
         else float("inf")
     n_rep = int(serving.replicas)
-    if n_rep < 1:
-        raise SimkitError(f"serving.replicas: must be >= 1, got {n_rep}")
     replicas = [Replica(i, sim, policy, make_scheduler(serving), m,
                         swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw, fast=fast)
                 for i in range(n_rep)]
