@@ -125,6 +125,48 @@ def test_serial_process_pool_and_dask_give_identical_results():
     assert len({json.dumps(m) for _, m in ref.values()}) == 4
 
 
+def _one_blas_thread():
+    # what a dask worker process does: its nanny sets OMP/OPENBLAS_NUM_THREADS=1
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def test_averaged_metrics_do_not_depend_on_executor_or_blas_threads():
+    """Issue 14: dask and local runs differed in the last digits of time-averaged metrics
+    (`batch_size_mean`): a BLAS dot product sums a vector of more than 10,000 terms on
+    several threads, in a different order than on one, and a dask worker runs one. Points
+    long enough to cross that size (> 10,000 iterations) now give the same bits on every
+    executor and at every BLAS thread count."""
+    distributed = pytest.importorskip("distributed")
+    from threadpoolctl import threadpool_limits
+
+    s = tiny({"workload.arrival.rate": [2.0, 3.0]},
+             workload={"requests": 400, "arrival": {"process": "poisson", "rate": 4.0},
+                       "prompt_tokens": {"dist": "lognormal", "median": 300, "sigma": 0.8,
+                                         "max": 4000},
+                       "output_tokens": {"dist": "uniform", "low": 20, "high": 200}},
+             serving={"max_batch": 8}, model={})
+    points = sweep_points(s)
+    with threadpool_limits(limits=2, user_api="blas"):  # several threads, even on one core
+        serial = run_sweep(points, SerialExecutor(), point_fn=simulate_point)
+    with cf.ProcessPoolExecutor(max_workers=2, initializer=_one_blas_thread) as pool:
+        pooled = run_sweep(points, pool, point_fn=simulate_point)
+    with threadpool_limits(limits=1, user_api="blas"), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                     protocol="tcp", host="127.0.0.1", scheduler_port=0,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dasked = run_sweep(points, client.get_executor(pure=False), point_fn=simulate_point)
+    for r in serial.records:
+        m = r["metrics"]
+        assert m["iterations"] > 10_000  # long enough for a threaded dot product
+        assert m["batch_size_mean"] is not None and m["kv_useful_fraction"] is not None
+    ref = json.dumps(metrics_by_params(serial), sort_keys=True)
+    assert json.dumps(metrics_by_params(pooled), sort_keys=True) == ref
+    assert json.dumps(metrics_by_params(dasked), sort_keys=True) == ref
+
+
 def test_results_file_resume_skips_done_points(tmp_path):
     s = tiny()
     points = sweep_points(s)
