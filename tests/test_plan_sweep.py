@@ -208,6 +208,59 @@ def test_torn_last_line_is_dropped_and_rerun(tmp_path):
     assert f.read_bytes().endswith(b"\n") and len(f.read_bytes().splitlines()) == 4
 
 
+@pytest.mark.parametrize("damage", [b"{not json\n", b"[1, 2]\n", b"\xff\xfe\n",
+                                    b'{"params": {}}\n'],
+                         ids=["not JSON", "not an object", "not UTF-8", "no metrics"])
+def test_a_corrupt_line_mid_file_is_dropped_atomically_with_one_warning(tmp_path, damage):
+    """Issue 14: a corrupt line in the middle of results.jsonl stayed there after a resume.
+    Resuming rewrites the file without it (temp + rename) and says so once; the point it
+    held runs again, so every point ends with exactly one good line."""
+    import warnings
+
+    from simkit.errors import SimkitWarning
+
+    s = tiny()
+    points = sweep_points(s)
+    out = tmp_path / "out"
+    run_sweep(points[:3], SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    f = out / RESULTS_FILE
+    lines = f.read_bytes().splitlines(keepends=True)
+    f.write_bytes(lines[0] + damage + lines[2])  # line 2 (the second point) damaged
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(read_results(f)) == 2  # reading alone changes nothing, says nothing
+        assert not caught and f.read_bytes() == lines[0] + damage + lines[2]
+        res = run_sweep(points, SerialExecutor(), out_dir=out, point_fn=fake_point,
+                        scenario=s)
+    said = [str(w.message) for w in caught if issubclass(w.category, SimkitWarning)]
+    assert len(said) == 1 and "dropped 1 corrupt line(s) (line 2" in said[0]
+    assert (res.ran, res.skipped) == (2, 2)
+    assert {r["params"]["workload.arrival.rate"] for r in read_results(f)} == {2.0, 8.0}
+    text = f.read_bytes()
+    assert damage not in text and len(text.splitlines()) == 4
+    assert sorted(point_key(json.loads(x)["params"]) for x in text.splitlines()) == \
+        sorted(p.key for p in points)
+    assert not (out / (RESULTS_FILE + ".tmp")).exists()
+
+
+def test_cli_warns_once_about_a_corrupt_line_and_completes(run_cli, tmp_path):
+    scen = tmp_path / "s.toml"
+    scen.write_text('name = "c"\n[workload]\nrequests = 4\n'
+                    '[sweep]\n"workload.arrival.rate" = [1.0, 2.0, 3.0]\n')
+    out = tmp_path / "out"
+    assert run_cli("sweep", scen, "--out", out, "--workers", "1").code == 0
+    f = out / RESULTS_FILE
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text(lines[0] + "garbage\n" + lines[2])
+    r = run_cli("sweep", scen, "--out", out, "--workers", "1")
+    assert r.code == 0
+    warn = [x for x in r.err.splitlines() if "warning" in x]
+    assert warn == [f"simkit sweep: warning: {f}: dropped 1 corrupt line(s) (line 2: not a "
+                    "JSON record) and rewrote the file without them; their points run again"]
+    assert "1 point(s) run, 2 already done" in r.out
+    assert len(read_results(f)) == 3 and "garbage" not in f.read_text()
+
+
 _CHILD = """
 import sys
 from simkit.plan.sweep import SerialExecutor, run_sweep, sweep_points
