@@ -396,7 +396,8 @@ class PlanSection:
     target_qps: float | None = _f(None, _float(gt=0, optional=True))
     #: bisection stops when the bracket is within this fraction of the rate
     qps_rel_tol: float = _f(0.05, _float(gt=0, le=0.5))
-    #: requests simulated per probe; None -> the workload's request count
+    #: requests simulated per probe; None -> the workload's request count, at least 1,112
+    #: (a p99 on 10 requests); fewer than 112 cannot measure a p99 and are refused
     requests: int | None = _f(None, _int(optional=True))
     #: attention kinds to compare for the same workload (fewest GPUs wins)
     compare: tuple[str, ...] = _f((), _tuple_of(_enum(ATTENTION_KINDS)))
@@ -782,8 +783,17 @@ def _check_compare(s: Scenario, ctx: _Ctx) -> None:
                     + (f"; sweep keys: {', '.join(s.sweep)}" if s.sweep else " (no [sweep])"))
 
 
+def _check_plan(p: PlanSection, path: str, ctx: _Ctx) -> None:
+    from simkit.sim.stats import too_few_for_p99  # the one rule, beside the p99 statistics
+
+    why = too_few_for_p99(p.requests) if p.requests is not None else None
+    if why is not None:
+        ctx.err(f"{path}.requests", why)
+
+
 _SECTION_CHECKS.update({ArrivalSpec: _check_arrival, LengthSpec: _check_length,
-                        WorkloadSection: _check_workload, ModelSection: _check_model})
+                        WorkloadSection: _check_workload, ModelSection: _check_model,
+                        PlanSection: _check_plan})
 
 
 def _flatten_sweep(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -927,10 +937,12 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
     return s
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
     """Read and validate a scenario TOML file (relative paths in it resolve against its folder).
 
-    A missing `name` defaults to the file's stem.
+    A missing `name` defaults to the file's stem. `overrides`: `KEY=VALUE` texts (`--set`,
+    `simkit.overrides`) written into the file's table before it is validated, so they are
+    checked exactly like the file; errors about them name `--set KEY`.
     """
     p = Path(path).expanduser()
     if not p.is_file():
@@ -942,4 +954,12 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as e:
         raise SimkitError(f"{path}: cannot read ({e})") from None
     data.setdefault("name", p.stem)
-    return scenario_from_dict(data, base_dir=p.resolve().parent)
+    if not overrides:
+        return scenario_from_dict(data, base_dir=p.resolve().parent)
+    from simkit.overrides import apply_sets, owns
+
+    data, keys = apply_sets(data, overrides)
+    try:
+        return scenario_from_dict(data, base_dir=p.resolve().parent)
+    except SimkitError as e:
+        raise SimkitError(*(f"--set {m}" if owns(m, keys) else m for m in e.messages)) from None

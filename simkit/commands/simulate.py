@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simkit.commands._common import add_engine_option, nonneg_int, positive_int
+from simkit.commands._common import add_scenario_options, nonneg_int, positive_int
 
 
 def register(sub) -> None:
@@ -17,7 +17,7 @@ def register(sub) -> None:
                    "F.scenario.toml)")
     p.add_argument("--seed", type=nonneg_int, help="override the scenario's seed")
     p.add_argument("--requests", type=positive_int, help="override workload.requests")
-    add_engine_option(p)
+    add_scenario_options(p)
     p.set_defaults(func=run)
 
 
@@ -87,12 +87,11 @@ def _text(s: dict, scenario) -> str:
 def run(args) -> int:
     import os
 
-    from simkit.commands._common import print_json, with_engine
+    from simkit.commands._common import load_scenario_args, print_json
     from simkit.errors import SimkitError
-    from simkit.scenario import load_scenario
     from simkit.sim import simulate
 
-    scenario = with_engine(load_scenario(args.scenario), args.engine)
+    scenario = load_scenario_args(args)
     if args.requests_csv:
         folder = os.path.dirname(os.path.abspath(args.requests_csv))
         if not os.path.isdir(folder):
