@@ -85,17 +85,12 @@ def _text(s: dict, scenario) -> str:
 
 
 def run(args) -> int:
-    import os
-
-    from simkit.commands._common import load_scenario_args, print_json
-    from simkit.errors import SimkitError
+    from simkit.commands._common import check_output_file, load_scenario_args, print_json
     from simkit.sim import simulate
 
     scenario = load_scenario_args(args)
     if args.requests_csv:
-        folder = os.path.dirname(os.path.abspath(args.requests_csv))
-        if not os.path.isdir(folder):
-            raise SimkitError(f"--requests-csv: no such folder {folder!r}")
+        check_output_file(args.requests_csv, "--requests-csv")  # before the run
     res = simulate(scenario, seed=args.seed, requests=args.requests, progress=True)
     if args.requests_csv:
         res.write_requests_csv(args.requests_csv)

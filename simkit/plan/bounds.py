@@ -204,12 +204,12 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
         q = float(np.percentile(ttft, 99))
         if q > slo["ttft_s"]:
             return (f"SLOs cannot be met at any load: p99 TTFT is at least {q:.3g} s (each "
-                    f"prefill alone) > {slo['ttft_s']:g} s"), cap
+                    f"prefill alone) > slo.ttft_p99_s = {slo['ttft_s']:g} s"), cap
     if "tpot_s" in slo and tpot.size:
         q = float(np.percentile(tpot, 99))
         if q > slo["tpot_s"]:
             return (f"SLOs cannot be met at any load: p99 TPOT is at least {q * 1e3:.3g} ms "
-                    f"(a decode step of one) > {slo['tpot_s'] * 1e3:g} ms"), cap
+                    f"(a decode step of one) > slo.tpot_p99_s = {slo['tpot_s'] * 1e3:g} ms"), cap
     return None, cap
 
 
