@@ -235,6 +235,19 @@ CASES = [
       files={"eng.toml": engine_toml("[constants]\n", "[constants]\nturbo = 2.0\n")},
       culprit="turbo"),
 
+    C("cost: --debug keeps a bad input one line", "cost", "llama-9", "--debug",
+      culprit="llama-9"),
+    C("cost: hardware efficiency above 1", "cost", "llama-3-8b", "--hardware", "gpu.toml",
+      files={"gpu.toml": hardware_toml(memory_efficiency=1.5)}, culprit="memory_efficiency"),
+    C("cost: hardware flops not a table", "cost", "llama-3-8b", "--hardware", "gpu.toml",
+      files={"gpu.toml": hardware_toml(peak_flops_per_s=1e15)}, culprit="peak_flops_per_s"),
+    C("cost: hardware price without source", "cost", "llama-3-8b", "--hardware", "gpu.toml",
+      files={"gpu.toml": hardware_toml(price_per_gpu_hour=2.0, price_source="")},
+      culprit="price_source"),
+    C("cost: engine unknown key", "cost", "llama-3-8b", "--engine", "eng.toml",
+      files={"eng.toml": engine_toml('name = "vllm"', 'name = "vllm"\nspeed = 2')},
+      culprit="speed"),
+
     # ---- Hugging Face configs (cost reads them; the scenario loader shares the reader)
     C("hf: not JSON", "cost", "cfg.json", files={"cfg.json": "{ nope"}, culprit="cfg.json"),
     C("hf: empty file", "cost", "cfg.json", files={"cfg.json": ""}, culprit="cfg.json"),
@@ -269,6 +282,12 @@ CASES = [
     C("hf: unknown layer type", "cost", "cfg.json",
       files={"cfg.json": hf(layer_types=["warp_attention"] * QWEN["num_hidden_layers"])},
       culprit="warp_attention"),
+    C("hf: num_hidden_layers 0", "cost", "cfg.json", files={"cfg.json": hf(num_hidden_layers=0)},
+      culprit="num_hidden_layers"),
+    C("hf: hidden_size true", "cost", "cfg.json", files={"cfg.json": hf(hidden_size=True)},
+      culprit="hidden_size"),
+    C("hf: intermediate_size negative", "cost", "cfg.json",
+      files={"cfg.json": hf(intermediate_size=-1)}, culprit="intermediate_size"),
     C("hf: max_position_embeddings 0", "cost", "cfg.json",
       files={"cfg.json": hf(max_position_embeddings=0)}, culprit="max_position_embeddings"),
 
@@ -289,6 +308,10 @@ CASES = [
       "h200", culprit="--hardware"),
     C("formula: a would-be expression", "formula", "llama-3-8b", "--quantity",
       "__import__('os')", culprit="__import__"),
+    C("formula: --wrt a symbol it does not depend on", "formula", "llama-3-8b", "--quantity",
+      "params", "--wrt", "n", culprit="--wrt"),
+    C("formula: --wrt an expression", "formula", "llama-3-8b", "--quantity", "params",
+      "--wrt", "x+1", culprit="--wrt"),
     C("crossover: unknown model", "crossover", "llama-9", "--a", "full", "--b", "window",
       "--quantity", "cache_bytes", culprit="llama-9"),
     C("crossover: unknown kind", "crossover", "llama-3-8b", "--a", "full", "--b", "flash",
@@ -339,6 +362,17 @@ CASES = [
       files={"m.csv": MEASURED + MEASURED_ROW.replace(",4,", ",3,")}, culprit="m.csv:2"),
     C("calibrate: measurements not UTF-8", "calibrate", "--measurements", "m.csv",
       files={"m.csv": b"\xff\xfe" + MEASURED.encode()}, culprit="m.csv"),
+    C("calibrate: measurements unknown column", "calibrate", "--measurements", "m.csv",
+      files={"m.csv": MEASURED.replace("\n", ",notes\n") + MEASURED_ROW.replace("\n", ",x\n")},
+      culprit="notes"),
+    C("calibrate: measurements short row", "calibrate", "--measurements", "m.csv",
+      files={"m.csv": MEASURED + "llama-2-70b,h100-sxm,4,decode\n"}, culprit="m.csv:2"),
+    C("calibrate: measurements fractional batch", "calibrate", "--measurements", "m.csv",
+      files={"m.csv": MEASURED + MEASURED_ROW.replace(",8,", ",2.5,")},
+      culprit="batch_size"),
+    C("calibrate: measurements unknown hardware", "calibrate", "--measurements", "m.csv",
+      files={"m.csv": MEASURED + MEASURED_ROW.replace("h100-sxm", "h300")},
+      culprit="h300"),
     C("calibrate: measurements with --quick", "calibrate", "--measurements", "m.csv",
       "--quick", files={"m.csv": MEASURED + MEASURED_ROW}, culprit="--quick"),
     C("calibrate: measurements with --seed", "calibrate", "--measurements", "m.csv",
@@ -371,6 +405,11 @@ CASES = [
     C("scenario unknown key", "simulate", S, files={S: scen({"serving.batch": 8})},
       culprit="serving.batch"),
     C("scenario name a number", "simulate", S, files={S: scen({"name": 5})}, culprit="name"),
+    C("scenario duplicate key", "simulate", S, files={S: "seed = 2\n" + scen()}, culprit=S),
+    C("scenario model a string", "simulate", S, files={S: 'model = "llama-3-8b"\n'},
+      culprit="model"),
+    C("scenario rate a string", "simulate", S, files={S: scen({"workload.arrival.rate": "5"})},
+      culprit="workload.arrival.rate"),
     C("scenario seed -1", "simulate", S, files={S: scen({"seed": -1})}, culprit="seed"),
     C("scenario seed 1.5", "simulate", S, files={S: scen({"seed": 1.5})}, culprit="seed"),
 
@@ -610,6 +649,10 @@ CASES = [
       files={S: scen(), "rdir/x": ""}, culprit="--requests-csv"),
     C("simulate: --requests-csv under a file", "simulate", S, "--requests-csv", "f/r.csv",
       files={S: scen(), "f": "x"}, culprit="--requests-csv"),
+    C("simulate: --seed text", "simulate", S, "--seed", "abc", files={S: scen()},
+      culprit="--seed"),
+    C("simulate: --requests negative", "simulate", S, "--requests", "-5", files={S: scen()},
+      culprit="--requests"),
     C("simulate: --engine unknown", "simulate", S, "--engine", "sglang", files={S: scen()},
       culprit="--engine"),
 
@@ -663,6 +706,14 @@ CASES = [
       files={S: scen({"workload.arrival": {"process": "trace", "path": "t.csv"}},
                      sweep={"seed": [1, 2]}), "t.csv": "arrived_at\nsoon\n"},
       culprit="workload.arrival.path"),
+    C("sweep: a kind the model cannot take", "sweep", S,
+      files={S: scen(sweep={"model.attention": ["full", "mla"]})},
+      culprit="model.attention = 'mla'"),
+    C("sweep: an unknown model", "sweep", S,
+      files={S: scen(sweep={"model.name": ["llama-3-8b", "llama-9"]})},
+      culprit="model.name = 'llama-9'"),
+    C("sweep: --out under a file", "sweep", S, "--out", "f/o",
+      files={S: scen(sweep={"seed": [1, 2]}), "f": "x"}, culprit="--out"),
     C("sweep: report compare not swept", "sweep", S,
       files={S: scen(sweep={"seed": [1, 2]}, report={"compare": ["model.attention"]})},
       culprit="report.compare[0]"),
@@ -706,6 +757,8 @@ CASES = [
       files={S: scen()}, culprit="--cluster"),
     C("plan: --out is a file", "plan", S, "--out", "o", files={S: scen(), "o": "x"},
       culprit="--out"),
+    C("plan: --out under a file", "plan", S, "--out", "f/o", files={S: scen(), "f": "x"},
+      culprit="--out"),
     C("plan: search without target", "plan", S,
       files={S: scen(plan={"search": {"hardware.gpus_per_replica": [1, 2]}})},
       culprit="plan.target_qps"),
@@ -729,6 +782,13 @@ CASES = [
              "gpu.toml": hardware_toml(name="mine", price_per_gpu_hour=DROP,
                                        price_source=DROP)},
       culprit="gpu.toml"),
+    C("plan: --target-qps text", "plan", S, "--target-qps", "lots", files={S: scen()},
+      culprit="--target-qps"),
+    C("plan: --requests 0", "plan", S, "--requests", "0", files={S: scen()},
+      culprit="--requests"),
+    C("plan: --set a search over an unknown GPU", "plan", S, "--set",
+      'plan.search.hardware.name=["h200", "h300"]', files={S: scen(plan={"target_qps": 1})},
+      culprit="hardware.name"),
     C("plan: search --workers 0", "plan", S, "--workers", "0",
       files={S: scen(plan={"target_qps": 1, "search": {"hardware.name": ["h200"]}})},
       culprit="--workers"),
@@ -752,6 +812,10 @@ CASES = [
     C("report: sweep point cannot run", "report", S, "-o", "r.pdf",
       files={S: scen(sweep={"hardware.gpus_per_replica": [1, 3]})},
       culprit="hardware.gpus_per_replica = 3"),
+    C("report: --requests 0", "report", S, "-o", "r.pdf", "--requests", "0",
+      files={S: scen()}, culprit="--requests"),
+    C("report: --png-dir under a file", "report", S, "-o", "r.pdf", "--png-dir", "f/png",
+      files={S: scen(), "f": "x"}, culprit="--png-dir"),
     C("report: --engine file missing", "report", S, "-o", "r.pdf", "--engine", "e.toml",
       files={S: scen()}, culprit="e.toml"),
 ]
@@ -822,3 +886,48 @@ def test_the_corpus_covers_every_command():
     seen = {c.values[0][0] for c in CASES}
     assert set(COMMANDS) <= seen
     assert len(SUBPROCESS) == len([c for c in CASES if c.id in SUBPROCESS])
+
+
+# --------------------------------------------------------------------------- questions
+# Inputs that look like mistakes but are questions: lengths beyond the trained context are
+# what-ifs, and a window at least as long as the context is full attention. They run (exit
+# 0) and each distinct one is said once, as one warning line naming the key or option --
+# however many sweep points or probes meet it.
+
+def W(id: str, *argv, files: dict | None = None, warnings: tuple[str, ...]):
+    return pytest.param([str(a) for a in argv], files or {}, warnings, id=id)
+
+
+BEYOND = {"workload.prompt_tokens.value": 10000}
+WHAT_IFS = [
+    W("cost: --seq beyond the context", "cost", "llama-3-8b", "--seq", "100000",
+      warnings=("--seq 100000 is beyond llama-3-8b's 8192-token context",)),
+    W("cost: a window longer than the context", "cost", "llama-3-8b", "--attention", "window",
+      "--window", "100000", warnings=("a window of 100000 tokens covers the whole",)),
+    W("fidelity: a window covering every length", "fidelity", "--window", "100000",
+      "--lengths", "64", "--trials", "4", warnings=("--window 100000 covers every length",)),
+    W("simulate: a fixed prompt beyond the context", "simulate", S, "--json",
+      files={S: scen(BEYOND)}, warnings=("workload.prompt_tokens.value 10000 is beyond",)),
+    W("simulate: a window longer than the context", "simulate", S, "--json",
+      files={S: scen({"model.attention": "window", "model.window": 100000})},
+      warnings=("a window of 100000 tokens covers the whole",)),
+    W("sweep: max_seq_len and a prompt beyond the context at several points", "sweep", S,
+      "--out", "o", "--workers", "1",
+      files={S: scen(BEYOND, sweep={"serving.max_seq_len": [4096, 20000], "seed": [1, 2]})},
+      warnings=("workload.prompt_tokens.value 10000 is beyond",
+                "serving.max_seq_len 20000 is beyond")),
+]
+
+
+@pytest.mark.parametrize("argv, files, expected", WHAT_IFS)
+def test_a_what_if_runs_and_says_so_once(run_cli, tmp_path, monkeypatch, argv, files,
+                                         expected):
+    write_inputs(tmp_path, files)
+    monkeypatch.chdir(tmp_path)
+    r = run_cli(*argv)
+    assert r.code == 0, r.err
+    assert "Traceback" not in r.err and "error" not in r.err
+    said = [x for x in r.err.splitlines() if x.startswith(f"simkit {argv[0]}: warning: ")]
+    assert len(said) == len(expected), r.err
+    for text in expected:
+        assert sum(text in x for x in said) == 1, (text, said)

@@ -98,19 +98,3 @@ def load_scenario_args(args):
     return with_engine(load_scenario(args.scenario, getattr(args, "set", None) or ()),
                        getattr(args, "engine", None))
 
-
-def check_output_file(path: str, option: str) -> None:
-    """One line naming `option` when a file cannot be written at `path` (its folder is
-    missing or is a file, or the path is a folder), before any work is done."""
-    import os
-
-    from simkit.errors import SimkitError
-
-    full = os.path.abspath(path)
-    folder = os.path.dirname(full)
-    if os.path.isdir(full):
-        raise SimkitError(f"{option}: {path!r} is a folder, not a file")
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise SimkitError(f"{option}: cannot write {path!r}: {folder!r} is a file, not a folder")
-    if not os.path.isdir(folder):
-        raise SimkitError(f"{option}: no such folder {folder!r}")

@@ -199,7 +199,11 @@ def run(args) -> int:
 
         var = QUANTITIES[args.quantity][1]
         lengths = {str(var): args.seq} if var is not None else {}
-        sens = sensitivity(model, arch.resolve(model), args.quantity, args.wrt, **lengths)
+        try:
+            sens = sensitivity(model, arch.resolve(model), args.quantity, args.wrt, **lengths)
+        except SimkitError as e:  # the analysis says "sensitivity:"; here it is --wrt
+            raise SimkitError(*(f"--wrt: {m.split(': ', 1)[-1]}" if m.startswith(
+                "sensitivity: ") else m for m in e.messages)) from None
         out["sensitivity"] = dict(sens.to_dict(), at=lengths)
     if args.json:
         print_json(out)

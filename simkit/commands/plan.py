@@ -49,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     s = load_scenario_args(args)
     if args.target_qps is not None:
         s = s.with_(**{"plan.target_qps": args.target_qps})
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise SimkitError(f"--out: {args.out} exists and is not a folder")
+    if args.out is not None:
+        from simkit.outputs import check_output_dir
+
+        check_output_dir(args.out, "--out")
     searching = s.plan is not None and len(s.plan.search) > 0
     if not searching and (args.cluster is not None or args.workers is not None):
         raise SimkitError(f"--{'cluster' if args.cluster is not None else 'workers'}: "

@@ -85,7 +85,8 @@ def _text(s: dict, scenario) -> str:
 
 
 def run(args) -> int:
-    from simkit.commands._common import check_output_file, load_scenario_args, print_json
+    from simkit.commands._common import load_scenario_args, print_json
+    from simkit.outputs import check_output_file
     from simkit.sim import simulate
 
     scenario = load_scenario_args(args)

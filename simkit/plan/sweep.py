@@ -263,9 +263,9 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
     `[sweep]` or `[plan.search]` grid alone is fine (points are matched by parameters and
     resolved scenario).
     """
-    d = Path(out_dir)
-    if d.exists() and not d.is_dir():
-        raise SimkitError(f"--out: {d} exists and is not a folder")
+    from simkit.outputs import check_output_dir
+
+    d = check_output_dir(out_dir, "--out")
     f = d / SCENARIO_FILE
     if f.exists():
         try:
