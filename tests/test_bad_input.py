@@ -150,6 +150,9 @@ CASES = [
     C("models: stray argument", "models", "extra", culprit="extra"),
     C("hardware: stray option", "hardware", "--all", culprit="--all"),
     C("engines: unknown engine", "engines", "sglang", culprit="sglang"),
+    C("engines: profile file missing", "engines", "eng.toml", culprit="eng.toml"),
+    C("engines: profile not TOML", "engines", "eng.toml", files={"eng.toml": "x = \n"},
+      culprit="eng.toml"),
 
     # ---- cost: names, files and options
     C("cost: unknown model", "cost", "llama-9", culprit="llama-9"),
@@ -288,6 +291,13 @@ CASES = [
       culprit="hidden_size"),
     C("hf: intermediate_size negative", "cost", "cfg.json",
       files={"cfg.json": hf(intermediate_size=-1)}, culprit="intermediate_size"),
+    C("hf: more experts per token than experts", "cost", "cfg.json",
+      files={"cfg.json": json.dumps({**json.loads((HF / "Qwen__Qwen1.5-MoE-A2.7B.json")
+                                                  .read_text()), "num_experts_per_tok": 61})},
+      culprit="num_experts_per_tok"),
+    C("hf: sliding_window negative", "cost", "cfg.json",
+      files={"cfg.json": hf(use_sliding_window=True, sliding_window=-5)},
+      culprit="sliding_window"),
     C("hf: max_position_embeddings 0", "cost", "cfg.json",
       files={"cfg.json": hf(max_position_embeddings=0)}, culprit="max_position_embeddings"),
 
@@ -667,6 +677,9 @@ CASES = [
       culprit="--set workload.requests"),
     C("set: through a setting", "report", S, "-o", "r.pdf", "--set", "seed.x=1",
       files={S: scen()}, culprit="--set seed.x"),
+    C("set: a relative path is the current folder's", "simulate", S, "--set",
+      "workload.arrival.path=missing.csv", "--set", "workload.arrival.process=trace",
+      files={S: scen()}, culprit="--set workload.arrival.path"),
     C("set: bad grid", "sweep", S, "--set", "sweep.workload.arrival.rate=[]",
       files={S: scen()}, culprit="--set sweep.\"workload.arrival.rate\""),
 
