@@ -757,23 +757,33 @@ def _check_plan_compare(s: Scenario, ctx: _Ctx) -> None:
             ctx.err(f"plan.compare[{i}]", f"{kind!r}: {e.messages[0].split(': ', 1)[-1]}")
 
 
-def _check_what_ifs(s: Scenario) -> None:
-    """Say, when the scenario loads, which of its lengths are what-ifs beyond the deployed
-    context (the model's own, or model.max_context): every command then says it once, sweeps
-    and searches included, before any point runs."""
-    from simkit.errors import what_if
-
+def what_ifs(s: Scenario) -> tuple[list[str], int]:
+    """(the lengths the scenario asks for beyond the deployed context, that context): the
+    model's trained context unless model.max_context sets the deployed one."""
     cfg = s.model_config()
     context = s.model.max_context or cfg.max_context
+    out = []
     if s.serving.max_seq_len is not None and s.serving.max_seq_len > context:
-        what_if(f"serving.max_seq_len {s.serving.max_seq_len}", context, cfg.name)
+        out.append(f"serving.max_seq_len {s.serving.max_seq_len}")
     for nm in ("prompt_tokens", "output_tokens"):
         spec = getattr(s.workload, nm)
         for key in ("max", "value", "high"):
             v = getattr(spec, key)
             if v is not None and v > context and (key == "max" or spec.dist in
                                                   ("fixed", "uniform")):
-                what_if(f"workload.{nm}.{key} {v}", context, cfg.name)
+                out.append(f"workload.{nm}.{key} {v}")
+    return out, context
+
+
+def _check_what_ifs(s: Scenario) -> None:
+    """Say, when the scenario loads, which of its lengths are what-ifs beyond the deployed
+    context: every command then says it once, sweeps and searches included, before any
+    point runs."""
+    from simkit.errors import what_if
+
+    lengths, context = what_ifs(s)
+    for what in lengths:
+        what_if(what, context, s.model_config().name)
 
 
 def _check_compare(s: Scenario, ctx: _Ctx) -> None:

@@ -81,8 +81,7 @@ def formulas(model, arch, quantity=None, latex=False) -> dict:
     from simkit.costs import model_costs
     from simkit.costs import symbols as S
     from simkit.costs.analysis import QUANTITIES, quantity_expr
-    from simkit.costs.model import MEANING as MODEL_MEANING
-    from simkit.costs.symbols import MEANING
+    from simkit.costs.model import symbol_meaning
 
     mc = model_costs(model, arch)
     names = [quantity] if quantity else list(QUANTITIES)
@@ -122,26 +121,11 @@ def formulas(model, arch, quantity=None, latex=False) -> dict:
         used |= expr.free_symbols
     for sym in sorted(used, key=str):
         name = str(sym)
-        meaning = MEANING.get(sym) or MODEL_MEANING.get(name) or _group_meaning(name, mc)
+        meaning = symbol_meaning(mc, name)
         val = mc.values.get(sym)
         out["symbols"][name] = {"meaning": meaning,
                                 "value": float(val) if val is not None else None}
     return out
-
-
-def _group_meaning(name: str, mc) -> str:
-    """Meaning of a per-group symbol: `L_window` (layers of a group) or a renamed `w_2`."""
-    from simkit.costs.symbols import MEANING
-
-    for g in mc.groups:
-        if str(g.count_symbol) == name:
-            return f"layers of the {g.label} group"
-    base, _, idx = name.rpartition("_")
-    if idx.isdigit():
-        for sym, text in MEANING.items():
-            if str(sym) == base:
-                return f"{text} (layer group {idx})"
-    return ""
 
 
 def run(args) -> int:

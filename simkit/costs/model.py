@@ -40,6 +40,26 @@ c_w = sp.Symbol("c_w", integer=True, positive=True)  # layers sharing one set of
 MEANING = {"c_kv": "layers per shared cache", "c_w": "layers per shared weights"}
 
 
+def symbol_meaning(mc: "ModelCosts", name: str) -> str:
+    """What a symbol of `mc`'s expressions means: a shape (`symbols.MEANING`), a layer
+    group's count (`L_window`: layers of the window(1024) group) or a later group's own
+    value of a shape symbol (`w_2`: window, layer group 2)."""
+    for sym, text in S.MEANING.items():
+        if str(sym) == name:
+            return text
+    if name in MEANING:
+        return MEANING[name]
+    for g in mc.groups:
+        if str(g.count_symbol) == name:
+            return f"layers of the {g.label} group"
+    base, _, idx = name.rpartition("_")
+    if idx.isdigit():
+        for sym, text in S.MEANING.items():
+            if str(sym) == base:
+                return f"{text} (variant {idx})"
+    return ""
+
+
 @dataclass(frozen=True)
 class GroupCosts:
     """One group of identical layers: its spec, count and per-layer costs."""

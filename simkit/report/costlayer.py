@@ -7,11 +7,12 @@ from dataclasses import replace
 
 
 def arch_for(model, section, kind: str | None = None):
-    """The ArchSpec of the scenario's [model] section, optionally with another kind."""
+    """The ArchSpec of the scenario's [model] section, optionally with another kind
+    ("hybrid", the label of a mixed stack, means the scenario's own stack)."""
     from simkit.costs import ArchSpec
 
-    if kind is not None:
-        section = replace(section, attention=kind)
+    if kind is not None and kind != "hybrid":
+        section = replace(section, attention=kind, layer_pattern=None, attention_every=1)
     return ArchSpec.from_scenario_model(model, section)
 
 

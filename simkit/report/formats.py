@@ -126,11 +126,16 @@ def log_axis(ax, axis: str = "both", tokens_x: bool = False) -> None:
 # --------------------------------------------------------------------------- words
 
 def describe_arch(arch) -> str:
-    """'window (w = 4096), kv bf16, weights bf16' -- the settings that apply to the kind."""
+    """'window (w = 4096); KV cache bf16, weights bf16', or for a mixed stack
+    '62 layers: 52 window(1024) + 10 full; KV cache bf16, weights bf16'."""
+    dtypes = f"; KV cache {arch.kv_dtype}, weights {arch.weight_dtype}"
+    if arch.stack is not None and arch.attention == "hybrid":
+        extra = [f"{arch.kv_share} layers share a KV cache"] if arch.kv_share > 1 else []
+        return arch.describe() + (" (" + ", ".join(extra) + ")" if extra else "") + dtypes
     parts = [arch.attention]
     extra = []
-    for key, label in (("window", "w"), ("global_tokens", "g"), ("memory_slots", "m"),
-                       ("segment_tokens", "s")):
+    for key, label in (("window", "w"), ("chunk", "c"), ("global_tokens", "g"),
+                       ("memory_slots", "m"), ("segment_tokens", "s")):
         v = getattr(arch, key)
         if v is not None:
             extra.append(f"{label} = {v:,}")
@@ -140,7 +145,7 @@ def describe_arch(arch) -> str:
         extra.append(f"{arch.kv_share} layers share a KV cache")
     if extra:
         parts.append("(" + ", ".join(extra) + ")")
-    return " ".join(parts) + f"; KV cache {arch.kv_dtype}, weights {arch.weight_dtype}"
+    return " ".join(parts) + dtypes
 
 
 def describe_lengths(spec) -> str:

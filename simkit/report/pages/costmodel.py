@@ -59,12 +59,6 @@ def formula_lines(lhs: str, expr) -> list[dict[str, str]]:
 
 
 
-#: meanings of the symbols `simkit.costs.model` defines beside `symbols.MEANING`
-_EXTRA_MEANING = {"L_a": "attention layers (hybrid)", "L_s": "SSM layers (hybrid)",
-                  "L_d": "dense-FFN layers", "c_kv": "layers per shared cache",
-                  "c_w": "layers per shared weights"}
-
-
 @dataclass
 class CostModelData:
     """Section 2: the formulas, big-O, the parameter table and costs at chosen lengths."""
@@ -91,8 +85,8 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
 
     from simkit.costs import model_costs
     from simkit.costs import symbols as S
-    from simkit.costs.symbols import MEANING
     from simkit.costs.analysis import max_context
+    from simkit.costs.model import symbol_meaning
     from simkit.costs.compiled import step_breakdown
     from simkit.units import fmt_bytes, fmt_flops, fmt_seconds
 
@@ -100,9 +94,19 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
     arch = arch_for(model, s.model)
     mc = model_costs(model, arch)
     sm = step_model(s, arch)
-    items = [
-        ("Token mixing, one layer: prefill FLOPs", "FLOPs", r"F_{\mathrm{mix}}(n)",
-         mc.mixer.core_prefill_flops),
+    mixed = [g for g in mc.groups if g.mixer is not None]
+    if len(mixed) > 1:  # a mixed stack: each group's term, then the sums
+        items = []
+        for i, g in enumerate(mixed, 1):
+            items.append((f"Token mixing, the {g.count} {g.label} layers: prefill FLOPs",
+                          "FLOPs", rf"F_{{\mathrm{{mix}},{i}}}(n)", g.terms["attention_prefill_flops"]))
+        for i, g in enumerate(mixed, 1):
+            items.append((f"Cache of the {g.count} {g.label} layers per sequence at context t",
+                          "bytes", rf"C_{{{i}}}(t)", g.terms["cache_bytes"]))
+    else:
+        items = [("Token mixing, one layer: prefill FLOPs", "FLOPs", r"F_{\mathrm{mix}}(n)",
+                  mc.mixer.core_prefill_flops)]
+    items += [
         ("Token mixing, whole model: prefill FLOPs", "FLOPs", r"F_{\mathrm{attn}}(n)",
          mc.attn_prefill_flops),
         ("Prefill FLOPs (whole model, n prompt tokens)", "FLOPs", r"F_{\mathrm{prefill}}(n)",
@@ -127,7 +131,7 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
         x = used[name]
         val = mc.values.get(x)
         symbols.append({"name": name, "latex": sp.latex(x),
-                        "meaning": MEANING.get(x, _EXTRA_MEANING.get(name, "")),
+                        "meaning": symbol_meaning(mc, name),
                         "value": None if val is None else float(val)})
 
     cap = sm.kv_capacity_bytes(s.serving.memory_fraction)

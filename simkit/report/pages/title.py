@@ -65,6 +65,9 @@ def title_data(s) -> TitleData:
                     + f", preemption by {sv.preemption}"),
         ("SLOs", slo_txt),
     ]
+    what_ifs = _what_ifs(s, model)
+    if what_ifs:
+        rows.append(("What-if", what_ifs))
     if s.plan is not None:
         rows.append(("Plan", (f"target {s.plan.target_qps:g} req/s" if s.plan.target_qps
                               else "max load of one replica")
@@ -77,6 +80,17 @@ def title_data(s) -> TitleData:
         rows.append(("Sweep", "; ".join(f"{k} in {list(v)}" for k, v in s.sweep.items())))
     return TitleData(name=s.name, question=s.question, rows=rows, answer=[],
                      version=__version__, seed=s.seed)
+
+
+def _what_ifs(s, model) -> str:
+    """The lengths the scenario asks for beyond the deployed context, marked as what-ifs."""
+    from simkit.scenario import what_ifs
+
+    lengths, context = what_ifs(s)
+    if not lengths:
+        return ""
+    return (", ".join(lengths) + f" beyond {model.name}'s {context:,}-token context: costs "
+            "there are what-ifs of the cost model, not a supported length")
 
 
 def answer_lines(d: ReportData) -> list[str]:
