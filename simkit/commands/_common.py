@@ -98,3 +98,16 @@ def load_scenario_args(args):
     return with_engine(load_scenario(args.scenario, getattr(args, "set", None) or ()),
                        getattr(args, "engine", None))
 
+
+
+def hardware_option(value: str, option: str = "--hardware"):
+    """The hardware profile an option names; its errors name the option (the catalog says
+    `hardware:`)."""
+    from simkit.catalog import load_hardware
+    from simkit.errors import SimkitError
+
+    try:
+        return load_hardware(value)
+    except SimkitError as e:
+        raise SimkitError(*(f"{option}: {m.removeprefix('hardware: ')}" for m in e.messages)) \
+            from None

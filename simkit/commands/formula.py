@@ -154,11 +154,14 @@ def run(args) -> int:
         if args.wrt is not None:
             raise SimkitError("--wrt: not available for the step times (differentiate a "
                               "FLOP, byte or parameter quantity)")
-        from simkit.catalog import load_hardware
+        from simkit.commands._common import hardware_option
+        from simkit.costs.engine import check_engine
 
+        hw = hardware_option(args.hardware)
+        check_engine(args.engine, "--engine")
         out = {"model": model.name, "hardware": args.hardware, "gpus": args.gpus,
                "engine": "ideal" if args.ideal else _engine_name(args.engine),
-               **step_formulas(model, arch.resolve(model), load_hardware(args.hardware),
+               **step_formulas(model, arch.resolve(model), hw,
                                args.gpus, args.engine, args.ideal, args.quantity,
                                args.latex)}
         if args.json:
