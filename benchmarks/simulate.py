@@ -7,9 +7,16 @@ arrivals. Prints, all measured in this run:
   on a smaller stream;
 - peak resident memory of the process (ru_maxrss);
 - the ratio to a bare heapq loop doing one push + pop per request (the floor any Python
-  event simulator pays), and the time spent inside the cost model's step-time functions.
+  event simulator pays), and the time spent inside the cost model's step-time functions;
+- the same workload on a mixed stack (Gemma-3-27B);
+- chat sessions with prefix caching (`session_rate`): --session-turns turns (100,000 by
+  default) of multi-turn sessions behind two tenants' system prompts, every turn re-sending
+  its history, vLLM-style prefix caching on, as simulated turns per wall second and as a
+  ratio to the uniform rate.
+These are the simulator's core speed: prefix caching is off in the uniform and mixed-stack
+runs (nothing there to share), on in the session run.
 
-Run: python benchmarks/simulate.py [--requests 100000] [--rate 20]
+Run: python benchmarks/simulate.py [--requests 100000] [--rate 20] [--session-turns 100000]
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=20.0, help="arrivals per second")
     ap.add_argument("--slow-requests", type=int, default=10_000,
                     help="requests for the one-iteration-at-a-time comparison")
+    ap.add_argument("--session-turns", type=int, default=100_000,
+                    help="turns of the chat-session run with prefix caching")
+    ap.add_argument("--session-rate", type=float, default=1.4,
+                    help="new sessions per second in the chat-session run")
     args = ap.parse_args()
 
     from simkit.scenario import scenario_from_dict
@@ -61,7 +72,8 @@ def main() -> None:
                                         "max": 7000},
                       "output_tokens": {"dist": "lognormal", "median": 200, "sigma": 1.0,
                                         "max": 1000}},
-         "serving": {"scheduler": "continuous", "kv_memory": "paged", "max_batch": 256}}
+         "serving": {"scheduler": "continuous", "kv_memory": "paged", "max_batch": 256,
+                     "prefix_caching": False}}
     sc = scenario_from_dict(d)
     m = step_model_for(sc)  # built (sympy -> numpy) once, outside the timings
     simulate(sc, step_model=m, requests=200)  # warm caches
@@ -122,10 +134,53 @@ def main() -> None:
           f"{wall_fast_small:.2f} s (speed-up {wall_slow / wall_fast_small:.2f}x); cost-model "
           f"calls {calls[0]:,} taking {model_share:.2f} s "
           f"({100 * model_share / wall_fast_small:.0f}% of the fast run)")
+    if args.session_turns > 0:
+        session_line(args, n / wall)
     stack_rate = mixed_stack_rate(d, args.requests)
     print(f"mixed stack (gemma-3-27b on h200: 52 window(1024) + 10 full layers, block-exact "
           f"per-group paging), same workload: {stack_rate:,.0f} simulated requests/s = "
           f"{stack_rate / (n / wall):.2f} of the uniform rate")
+
+
+def session_line(args, uniform_rate: float) -> None:
+    rate, cpu_rate, ss = session_rate(args.session_turns, args.session_rate)
+    print(f"chat sessions with prefix caching: {ss['requests_completed']:,} turns of "
+          f"{ss['sessions']:,} sessions (1-10 turns, 20 s think time, two tenants' 1500- and "
+          f"400-token system prompts), {args.session_rate} new sessions/s: "
+          f"{rate:,.0f} simulated turns/s ({cpu_rate:,.0f} per CPU second) = "
+          f"{rate / uniform_rate:.2f} of the uniform rate; prefix hit rate "
+          f"{ss['prefix_hit_rate']:.1%}, mean batch {ss['batch_size_mean']:.1f}, TTFT p99 "
+          f"{ss['ttft_s']['p99']:.3f} s")
+
+
+def session_rate(turns: int, rate: float) -> tuple[float, float, dict]:
+    """Simulated turns per wall second and per CPU second (the figure a busy machine
+    disturbs less) of a chat-session workload with prefix caching on Llama-3-8B / H100,
+    and the run's summary."""
+    from simkit.costs.compiled import step_model_for
+    from simkit.scenario import scenario_from_dict
+    from simkit.sim import simulate
+
+    d = {"model": {"name": "llama-3-8b"}, "hardware": {"name": "h100-sxm"},
+         "workload": {"requests": turns, "arrival": {"process": "poisson", "rate": rate},
+                      "prompt_tokens": {"dist": "lognormal", "median": 150, "sigma": 1.0,
+                                        "max": 2000},
+                      "output_tokens": {"dist": "lognormal", "median": 200, "sigma": 1.0,
+                                        "max": 1000},
+                      "sessions": {"turns": {"dist": "uniform", "low": 1, "high": 10},
+                                   "think_time_s": {"dist": "exponential", "mean": 20.0}},
+                      "tenants": [{"weight": 0.7, "system_prompt_tokens": 1500},
+                                  {"weight": 0.3, "system_prompt_tokens": 400}]},
+         "serving": {"scheduler": "continuous", "kv_memory": "paged", "max_batch": 256,
+                     "prefix_caching": True}}
+    sc = scenario_from_dict(d)
+    m = step_model_for(sc)
+    simulate(sc, step_model=m, requests=200)
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = simulate(sc, step_model=m)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    done = res.summary["requests_completed"]
+    return done / wall, done / cpu, res.summary
 
 
 def mixed_stack_rate(d: dict, n: int) -> float:

@@ -33,9 +33,10 @@ from simkit.units import KV_DTYPES, WEIGHT_DTYPES
 
 ARRIVAL_PROCESSES = ("poisson", "gamma", "fixed", "trace")
 LENGTH_DISTS = ("fixed", "uniform", "lognormal", "empirical", "trace")
-SCHEDULERS = ("static", "continuous", "chunked")
+SCHEDULERS = ("static", "continuous", "chunked", "prefill_first")
 KV_MEMORY = ("paged", "contiguous")
-ROUTERS = ("round_robin", "least_loaded")
+ROUTERS = ("round_robin", "least_loaded", "session_affinity")
+TIME_DISTS = ("fixed", "exponential", "lognormal")
 PREEMPTION = ("recompute", "swap")
 
 # --------------------------------------------------------------------------- value checkers
@@ -329,6 +330,62 @@ class LengthSpec:
     column: str | None = _f(None, _str(optional=True))
 
 
+@dataclass(frozen=True)
+class TimeSpec:
+    """A duration distribution in seconds (workload.sessions.think_time_s).
+
+    fixed: value; exponential: mean; lognormal: median, sigma. Every draw is clipped to
+    [min, max].
+    """
+
+    dist: str = _f("fixed", _enum(TIME_DISTS))
+    value: float | None = _f(None, _float(ge=0, optional=True))
+    mean: float | None = _f(None, _float(gt=0, optional=True))
+    median: float | None = _f(None, _float(gt=0, optional=True))
+    sigma: float | None = _f(None, _float(ge=0, optional=True))
+    min: float = _f(0.0, _float(ge=0))
+    max: float | None = _f(None, _float(ge=0, optional=True))
+
+
+def _default_turns() -> LengthSpec:
+    return LengthSpec(dist="fixed", value=1)
+
+
+def _default_think() -> TimeSpec:
+    return TimeSpec(dist="fixed", value=0.0)
+
+
+@dataclass(frozen=True)
+class SessionsSpec:
+    """workload.sessions: multi-turn conversations (see `simkit.sim.sessions`).
+
+    The arrival process then draws new sessions; a session has `turns` turns; turn k's prompt
+    is the system prompt + the history (earlier prompts and answers) + new user tokens drawn
+    from workload.prompt_tokens; turn k+1 arrives `think_time_s` after turn k's answer ends.
+    """
+
+    turns: LengthSpec = _f(factory=_default_turns, section=LengthSpec)
+    think_time_s: TimeSpec = _f(factory=_default_think, section=TimeSpec)
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """One entry of workload.tenants: a share of the traffic with its own system prompt."""
+
+    weight: float = _f(1.0, _float(gt=0))
+    system_prompt_tokens: int = _f(0, _int(lo=0))
+
+
+def _tenants(v: Any, path: str, ctx: _Ctx) -> Any:
+    """workload.tenants: a non-empty list of { weight, system_prompt_tokens } tables."""
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)) or not v:
+        return ctx.err(path, f"must be a non-empty list of tables, got {v!r}")
+    out = [_build(TenantSpec, x, f"{path}[{i}]", ctx) for i, x in enumerate(v)]
+    return _BAD if any(x is None for x in out) else tuple(out)
+
+
 def _default_prompt() -> LengthSpec:
     return LengthSpec(dist="fixed", value=1000)
 
@@ -347,6 +404,15 @@ class WorkloadSection:
     prompt_tokens: LengthSpec = _f(factory=_default_prompt, section=LengthSpec)
     #: default: every answer 256 tokens
     output_tokens: LengthSpec = _f(factory=_default_output, section=LengthSpec)
+    #: multi-turn sessions (None: every request is independent); requests counts turns
+    sessions: SessionsSpec | None = _f(None, section=SessionsSpec)
+    #: a system prompt of this many tokens opens every request (one tenant); with sessions
+    #: it opens every session. Replaying a trace, the first this many tokens of each recorded
+    #: prompt are the system prompt
+    system_prompt_tokens: int = _f(0, _int(lo=0))
+    #: several tenants, each with its own system prompt and share of the sessions
+    #: (instead of system_prompt_tokens), e.g. [{ weight = 0.7, system_prompt_tokens = 2000 }]
+    tenants: tuple | None = _f(None, _tenants)
 
 
 @dataclass(frozen=True)
@@ -371,7 +437,10 @@ class ServingSection:
     max_batch_tokens: int | None = _f(None, _int(optional=True))
     #: evict each sequence's cache down to sinks + recent window of this many tokens
     kv_budget_tokens: int | None = _f(None, _int(optional=True))
+    #: attention sinks kept by the eviction above (StreamingLLM: the first 4 tokens)
     sink_tokens: int = _f(4, _int(lo=0))
+    #: automatic prefix caching (vLLM v1's default: on; see `simkit.sim.prefix`)
+    prefix_caching: bool = _f(True, _bool)
 
 
 @dataclass(frozen=True)
@@ -576,6 +645,8 @@ def _plain(v: Any) -> Any:
         return pattern_to_tables(v)  # run-length tables; parse_pattern reads them back
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
+    if is_dataclass(v):  # workload.tenants entries
+        return _section_dict(v)
     return v
 
 
@@ -655,6 +726,8 @@ def _build(cls: type, data: Any, path: str, ctx: _Ctx) -> Any:
         key = f"{path}.{f.name}" if path else f.name
         v = data[f.name]
         sec = f.metadata.get("section")
+        if sec is not None and v is None and f.default is None:
+            continue  # an optional section left out (as to_dict() writes it)
         if sec is not None:
             built = _build(sec, v, key, ctx)
             if built is None:
@@ -721,6 +794,21 @@ def _check_workload(w: WorkloadSection, path: str, ctx: _Ctx) -> None:
         if spec.dist == "trace" and w.arrival.process != "trace":
             ctx.err(f"{path}.{nm}.dist", "'trace' takes lengths from the arrival trace; "
                     f"needs {path}.arrival.process = 'trace'")
+    if w.tenants is not None and w.system_prompt_tokens:
+        ctx.err(f"{path}.tenants", "set either tenants or system_prompt_tokens (one tenant), "
+                "not both")
+    if w.sessions is not None and w.sessions.turns.dist == "trace":
+        ctx.err(f"{path}.sessions.turns.dist", "a trace's sessions come from its session_id "
+                "column; drop workload.sessions.turns")
+
+
+def _check_time(s: TimeSpec, path: str, ctx: _Ctx) -> None:
+    need = {"fixed": ("value",), "exponential": ("mean",), "lognormal": ("median", "sigma")}
+    for k in need[s.dist]:
+        if getattr(s, k) is None:
+            ctx.err(f"{path}.{k}", f"required when dist = {s.dist!r}")
+    if s.max is not None and s.min > s.max:
+        ctx.err(f"{path}.min", f"must be <= max ({s.max}), got {s.min}")
 
 
 def _check_model(m: ModelSection, path: str, ctx: _Ctx) -> None:
@@ -803,7 +891,7 @@ def _check_plan(p: PlanSection, path: str, ctx: _Ctx) -> None:
 
 _SECTION_CHECKS.update({ArrivalSpec: _check_arrival, LengthSpec: _check_length,
                         WorkloadSection: _check_workload, ModelSection: _check_model,
-                        PlanSection: _check_plan})
+                        PlanSection: _check_plan, TimeSpec: _check_time})
 
 
 def _flatten_sweep(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

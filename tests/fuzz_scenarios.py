@@ -71,13 +71,15 @@ def scenarios(draw, max_requests: int = 40):
     hardware = {"name": draw(st.sampled_from(["h200", "mi300x", "a100-80gb"])),
                 "gpus_per_replica": draw(st.sampled_from([1, 2]))}
     serving = {
-        "scheduler": draw(st.sampled_from(["static", "continuous", "chunked"])),
+        "scheduler": draw(st.sampled_from(["static", "continuous", "chunked",
+                                           "prefill_first"])),
+        "prefix_caching": draw(st.booleans()),
         "max_batch": draw(st.integers(1, 64)),
         "kv_memory": draw(st.sampled_from(["paged", "contiguous"])),
         "block_size": draw(st.sampled_from([1, 8, 16, 32])),
         "memory_fraction": draw(st.floats(0.3, 0.95)),
         "replicas": draw(st.integers(1, 3)),
-        "router": draw(st.sampled_from(["round_robin", "least_loaded"])),
+        "router": draw(st.sampled_from(["round_robin", "least_loaded", "session_affinity"])),
         "preemption": draw(st.sampled_from(["recompute", "swap"])),
         "chunk_tokens": draw(st.integers(16, 2048)),
     }
@@ -100,6 +102,22 @@ def scenarios(draw, max_requests: int = 40):
         "prompt_tokens": draw(_lengths(6000)),
         "output_tokens": draw(_lengths(1500)),
     }
+    chat = draw(st.sampled_from(["none", "system", "tenants", "sessions"]))
+    if chat == "system":
+        workload["system_prompt_tokens"] = draw(st.integers(1, 3000))
+    elif chat == "tenants":
+        workload["tenants"] = [{"weight": draw(st.floats(0.1, 1)),
+                                "system_prompt_tokens": draw(st.integers(0, 3000))}
+                               for _ in range(draw(st.integers(1, 3)))]
+    elif chat == "sessions":
+        workload["sessions"] = {
+            "turns": draw(st.sampled_from([{"dist": "fixed", "value": 3},
+                                           {"dist": "uniform", "low": 1, "high": 8}])),
+            "think_time_s": draw(st.sampled_from([
+                {"dist": "fixed", "value": 0.0}, {"dist": "exponential", "mean": 5.0},
+                {"dist": "lognormal", "median": 2.0, "sigma": 1.0}]))}
+        if draw(st.booleans()):
+            workload["system_prompt_tokens"] = draw(st.integers(1, 3000))
     return {"name": "fuzz", "seed": draw(st.integers(0, 2**31)), "model": model,
             "hardware": hardware, "workload": workload, "serving": serving,
             "slo": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1}}
@@ -135,7 +153,11 @@ def check_run(d: dict, *, stepped: bool = True) -> str:
 
 def check_invariants(res, n: int) -> None:
     s = res.summary
-    assert s["requests_arrived"] == n
+    if "sessions" in s:  # a rejected turn ends its session: later turns never arrive
+        assert s["requests_arrived"] <= n
+        n = s["requests_arrived"]
+    else:
+        assert s["requests_arrived"] == n
     assert s["requests_completed"] + s["requests_rejected"] == n, "a request was lost"
     assert s["requests_in_flight"] == 0
     assert max(s["per_replica_kv_peak_bytes"], default=0.0) <= s["kv_capacity_bytes"] * \
@@ -149,6 +171,10 @@ def check_invariants(res, n: int) -> None:
     assert np.all(r["first_token_s"][done] > r["start_s"][done])
     assert np.all(r["finish_s"][done] >= r["first_token_s"][done])
     assert np.all(r["preemptions"] >= 0)
+    started = r["cached_tokens"] >= 0  # prefix hits: short of the prompt, prefills the rest
+    assert np.all(r["cached_tokens"][started] <= r["prompt_tokens"][started] - 1)
+    assert np.all(r["prefill_tokens_computed"][started]
+                  >= r["prompt_tokens"][started] - r["cached_tokens"][started])
 
 
 def same(a, b) -> None:
@@ -159,5 +185,6 @@ def same(a, b) -> None:
             np.array_equal(x, y)
         assert ok, f"fast != stepped in {k}"
     for k in ("simulated_seconds", "kv_useful_fraction", "kv_peak_bytes", "iterations",
-              "preemptions", "swap_bytes"):
+              "preemptions", "swap_bytes", "tbt_s", "prefix_hit_rate",
+              "prefill_tokens_computed", "kv_units_allocated"):
         assert a.summary[k] == b.summary[k], f"fast != stepped in {k}"

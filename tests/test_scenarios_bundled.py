@@ -94,3 +94,45 @@ def test_interleaved_stack_holds_a_fifth_of_the_uniform_kv_at_128k():
     runs = {p["model.name"]: simulate(s.at_point(p), requests=12).summary for p in s.points()}
     assert runs["gpt-oss-20b"]["ttft_s"]["p50"] < runs["llama-3.1-8b"]["ttft_s"]["p50"]
     assert runs["gpt-oss-20b"]["kv_peak_bytes"] < runs["llama-3.1-8b"]["kv_peak_bytes"]
+
+
+def test_a_shared_system_prompt_is_prefilled_once():
+    # every request opens with the same 3,000-token system prompt: with 16-token blocks the
+    # cache serves its 187 full blocks (2,992 tokens) to every request after the first
+    # prefill, and nothing more (each user's own tokens differ)
+    s = load_scenario(ROOT / "scenarios" / "system-prompt-caching.toml")
+    on = simulate(s, requests=600)
+    off = simulate(s.with_(**{"serving.prefix_caching": False}), requests=600)
+    r = on.requests
+    assert set(r["cached_tokens"].tolist()) <= {0, 3000 // 16 * 16}
+    assert (r["cached_tokens"] == 0).sum() <= 2  # admitted before the first prefill ended
+    assert on.summary["prefill_tokens_computed"] == int((r["prompt_tokens"]
+                                                         - r["cached_tokens"]).sum())
+    # what the cache saves at 10 requests/s on one H100: prefill FLOPs, and the queueing a
+    # saturated prefill causes (TTFT)
+    assert on.summary["prefill_flops"] < 0.2 * off.summary["prefill_flops"]
+    assert off.summary["prefill_flops"] == pytest.approx(
+        on.summary["prefill_flops_without_cache"], rel=0.02)
+    assert on.summary["ttft_s"]["p99"] < 0.2 * off.summary["ttft_s"]["p99"]
+
+
+def test_prefix_caching_serves_the_system_prompt_load_with_fewer_gpus():
+    from simkit.plan.capacity import plan
+
+    s = load_scenario(ROOT / "scenarios" / "system-prompt-caching.toml")
+    on = plan(s, requests=400)
+    off = plan(s.with_(**{"serving.prefix_caching": False}), requests=400)
+    assert on.slo["met"] and off.slo["met"]
+    assert on.max_qps > 2 * off.max_qps
+    assert on.gpus < off.gpus
+
+
+def test_growing_conversations_hit_their_history():
+    s = load_scenario(ROOT / "scenarios" / "chatbot-growing-conversations.toml")
+    hit = {}
+    for p in s.points():
+        r = simulate(s.at_point(p), requests=300)
+        hit[p["workload.sessions.turns.high"]] = r.summary["prefix_hit_rate"]
+        assert r.summary["sessions"] < 300
+    # the longer the conversations, the more of each prompt is history the cache holds
+    assert hit[4] < hit[16] < hit[48]

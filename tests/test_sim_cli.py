@@ -59,8 +59,13 @@ def test_json_summary_and_requests_csv(tmp_path, capsys):
         assert set(s[k]) >= {"mean", "p50", "p90", "p99"}
     assert s["requests_arrived"] == 60
     rows = list(csv.DictReader(out_csv.open()))
+    # DESIGN.md's columns first and in order, then the session / prefix-cache columns
     assert list(rows[0]) == ["id", "arrival_s", "prompt_tokens", "output_tokens", "start_s",
-                             "first_token_s", "finish_s", "preemptions", "status"]
+                             "first_token_s", "finish_s", "preemptions", "status",
+                             "session_id", "turn", "tenant", "cached_tokens",
+                             "prefill_tokens_computed"]
+    for k in ("prefix_hit_rate", "prefill_tokens_computed", "tbt_s"):
+        assert k in s, k
     assert len(rows) == 60
     done = [r for r in rows if r["status"] == "completed"]
     assert len(done) == s["requests_completed"]

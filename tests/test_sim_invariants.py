@@ -1,6 +1,8 @@
 """Invariants over random small scenarios (hypothesis): every request accounted for, KV use
 within capacity, every unit allocated is freed, same seed -> same numbers, and the fast
-path equals one-iteration-at-a-time stepping."""
+path equals one-iteration-at-a-time stepping; with sessions, system prompts, prefix caching
+and every scheduler: turns conserved and in order, hits whole blocks short of the prompt.
+Reference counts never go negative: the cache raises at once if one does."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simkit.sim import simulate
-from test_sim_toymodel import ToyStepModel, toy_scenario
+from test_sim_toymodel import ToyStepModel, duration, length, sessions, toy_scenario
 
 scenarios = st.fixed_dictionaries({
-    "serving.scheduler": st.sampled_from(["static", "continuous", "chunked"]),
+    "serving.scheduler": st.sampled_from(["static", "continuous", "chunked", "prefill_first"]),
+    "serving.prefix_caching": st.booleans(),
+    "serving.max_batch_tokens": st.one_of(st.none(), st.integers(8, 600)),
+    "workload.system_prompt_tokens": st.sampled_from([0, 0, 20, 70]),
     "serving.kv_memory": st.sampled_from(["paged", "contiguous"]),
     "serving.preemption": st.sampled_from(["recompute", "swap"]),
     "serving.block_size": st.sampled_from([1, 4, 16, 32]),
@@ -27,6 +32,10 @@ scenarios = st.fixed_dictionaries({
     "workload.prompt_tokens.high": st.integers(1, 400),
     "workload.output_tokens.high": st.integers(1, 300),
 })
+chats = st.one_of(st.none(), st.fixed_dictionaries({
+    "turns": st.integers(1, 5),
+    "think": st.floats(0.0, 2.0),
+}))
 models = st.fixed_dictionaries({
     "capacity_bytes": st.floats(1.2e5, 2e6),
     "window": st.one_of(st.none(), st.integers(8, 200)),
@@ -34,24 +43,54 @@ models = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(over=scenarios, mk=models, seed=st.integers(0, 2**31))
-def test_invariants(over, mk, seed):
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(over=scenarios, chat=chats, mk=models, seed=st.integers(0, 2**31))
+def test_invariants(over, chat, mk, seed):
     over = dict(over)
     over["workload.prompt_tokens.low"] = 1
     over["workload.output_tokens.low"] = 1
     over["serving.max_seq_len"] = 100  # 100 positions x 1000 B: fits the smallest capacity
+    if chat is not None:
+        over["workload.sessions"] = sessions(length("uniform", low=1, high=chat["turns"]),
+                                             duration("exponential", mean=chat["think"] + 1e-3))
+        over["serving.router"] = "session_affinity" if seed % 2 else over["serving.router"]
     sc = toy_scenario(**over)
     m = ToyStepModel(**mk)
     res = simulate(sc, step_model=m, seed=seed)
     s = res.summary
     n = over["workload.requests"]
     # every request accounted for (the run drains: nothing left in flight)
-    assert s["requests_arrived"] == n
+    if chat is None:
+        assert s["requests_arrived"] == n
+    else:  # a rejected turn ends its session: its later turns never arrive
+        assert s["requests_arrived"] <= n
+        n = s["requests_arrived"]
     assert s["requests_completed"] + s["requests_rejected"] + s["requests_in_flight"] == n
     assert s["requests_in_flight"] == 0
     status = res.requests["status"]
     assert set(status.tolist()) <= {"completed", "rejected"}
+    if chat is not None:  # every turn of a session after the previous one's answer
+        n = s["requests_arrived"]
+        r = res.requests
+        for sid in np.unique(r["session_id"]):
+            mine = np.flatnonzero(r["session_id"] == sid)
+            order = mine[np.argsort(r["turn"][mine])]
+            assert r["turn"][order].tolist() == list(range(1, len(mine) + 1))
+            prev, nxt = order[:-1], order[1:]
+            assert np.all(r["arrival_s"][nxt] >= r["finish_s"][prev])
+            # a later turn exists only after a completed one; a rejected turn ends it
+            assert np.all(r["status"][prev] == "completed")
+    # prefix hits: whole blocks, short of the prompt; prefills cover the rest
+    r = res.requests
+    cached = r["cached_tokens"]
+    started = cached >= 0
+    bs = over["serving.block_size"]
+    assert np.all(cached[started] % bs == 0)
+    assert np.all(cached[started] <= r["prompt_tokens"][started] - 1)
+    assert np.all(r["prefill_tokens_computed"][started]
+                  >= r["prompt_tokens"][started] - cached[started])
+    if not s["prefix_caching"]:
+        assert s["prefix_cached_tokens"] == 0
     # KV memory within capacity on every replica; units allocated == units freed
     assert max(s["per_replica_kv_peak_bytes"], default=0.0) <= s["kv_capacity_bytes"]
     assert s["kv_units_allocated"] == s["kv_units_freed"]
@@ -69,4 +108,6 @@ def test_invariants(over, mk, seed):
         a, b = r[k], again.requests[k]
         assert (np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f"
                 else np.array_equal(a, b)), k
-    assert s["kv_useful_fraction"] == again.summary["kv_useful_fraction"]
+    for k in ("kv_useful_fraction", "tbt_s", "prefix_hit_rate", "prefill_tokens_computed",
+              "kv_units_allocated", "iterations"):
+        assert s[k] == again.summary[k], k

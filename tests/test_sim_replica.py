@@ -21,7 +21,7 @@ def _same(a, b):
               "preemptions", "swap_bytes", "ttft_s", "tpot_s", "e2e_s", "queue_wait_s"):
         assert a.summary[k] == b.summary[k], k
     for k in a.timeseries:
-        assert np.array_equal(a.timeseries[k], b.timeseries[k]), k
+        assert np.array_equal(a.timeseries[k], b.timeseries[k], equal_nan=True), k
 
 
 CASES = {
@@ -37,6 +37,15 @@ CASES = {
                         "workload.arrival.rate": 30.0},
     "three-replicas-ll": {"serving.replicas": 3, "workload.arrival.rate": 40.0},
     "max-batch-tokens": {"serving.max_batch_tokens": 300, "workload.arrival.rate": 30.0},
+    "prefill-first": {"serving.scheduler": "prefill_first", "workload.arrival.rate": 30.0},
+    "prefill-first-budget": {"serving.scheduler": "prefill_first",
+                             "serving.max_batch_tokens": 250, "workload.arrival.rate": 30.0},
+    "chunked-budget": {"serving.scheduler": "chunked", "serving.max_batch_tokens": 40,
+                       "workload.arrival.rate": 20.0},
+    "no-prefix-caching": {"serving.prefix_caching": False, "workload.arrival.rate": 50.0},
+    "system-prompt": {"workload.system_prompt_tokens": 90, "workload.arrival.rate": 50.0},
+    "system-prompt-swap": {"workload.system_prompt_tokens": 90, "serving.preemption": "swap",
+                           "workload.arrival.rate": 50.0},
 }
 
 
@@ -92,7 +101,8 @@ def test_constant_state_architecture_holds_fixed_bytes():
 
 
 @pytest.mark.parametrize("serving", [{}, {"scheduler": "chunked", "chunk_tokens": 256},
-                                     {"kv_memory": "contiguous", "max_seq_len": 4096}])
+                                     {"kv_memory": "contiguous", "max_seq_len": 4096},
+                                     {"scheduler": "prefill_first"}])
 def test_fast_path_equals_step_by_step_with_the_real_cost_model(serving):
     scenario = pytest.importorskip("simkit.scenario")
     d = {"model": {"name": "mistral-7b"}, "hardware": {"name": "l4"},  # window 4096
@@ -104,6 +114,37 @@ def test_fast_path_equals_step_by_step_with_the_real_cost_model(serving):
          "serving": {"max_batch": 64, "memory_fraction": 0.9, **serving}}
     sc = scenario.scenario_from_dict(d)
     _same(simulate(sc, seed=5), simulate(sc, seed=5, fast=False))
+
+
+@pytest.mark.parametrize("pattern", [
+    None,  # llama-3-8b: full attention only
+    [{"kind": "window", "window": 256, "count": 3}, {"kind": "full", "count": 1}],
+    [{"kind": "ssm", "count": 7}, {"kind": "full", "count": 1}],
+    [{"kind": "chunked", "chunk": 512, "count": 3}, {"kind": "full", "count": 1}],
+])
+def test_sessions_and_prefix_caching_on_layer_stacks(pattern):
+    # multi-turn sessions behind a shared system prompt on hybrid stacks, three replicas:
+    # the fast path equals stepping, and every stack's cache serves the conversations
+    scenario = pytest.importorskip("simkit.scenario")
+    model = {"name": "llama-3-8b"}
+    if pattern is not None:
+        model["layer_pattern"] = pattern
+    d = {"model": model, "hardware": {"name": "a100-40gb"},
+         "workload": {"requests": 120, "arrival": {"process": "poisson", "rate": 3.0},
+                      "prompt_tokens": {"dist": "lognormal", "median": 200, "sigma": 0.8,
+                                        "max": 1500},
+                      "output_tokens": {"dist": "lognormal", "median": 150, "sigma": 0.8,
+                                        "max": 600},
+                      "sessions": {"turns": {"dist": "uniform", "low": 1, "high": 5},
+                                   "think_time_s": {"dist": "exponential", "mean": 2.0}},
+                      "system_prompt_tokens": 1000},
+         "serving": {"max_batch": 64, "replicas": 3}}
+    sc = scenario.scenario_from_dict(d)
+    fast, slow = simulate(sc, seed=2), simulate(sc, seed=2, fast=False)
+    _same(fast, slow)
+    s = fast.summary
+    assert s["prefix_caching"] and s["prefix_hit_rate"] > 0.3
+    assert s["kv_units_allocated"] == s["kv_units_freed"]
 
 
 def test_eviction_budget_caps_memory_and_attention():

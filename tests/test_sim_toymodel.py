@@ -68,6 +68,24 @@ class ToyStepModel:
         return self._time(ctx.size, self.kv_tokens(grid).sum(axis=1), 0.0)
 
 
+def length(dist="fixed", **kw):
+    """A duck-typed LengthSpec."""
+    base = dict(dist=dist, value=None, low=None, high=None, median=None, sigma=None, min=1,
+                max=None, path=None, column=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def duration(dist="fixed", **kw):
+    """A duck-typed TimeSpec (seconds)."""
+    base = dict(dist=dist, value=None, mean=None, median=None, sigma=None, min=0.0, max=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def sessions(turns, think):
+    """A duck-typed workload.sessions table."""
+    return SimpleNamespace(turns=turns, think_time_s=think)
+
+
 def toy_scenario(**over):
     """A duck-typed Scenario with small defaults; `over` maps "section.key" -> value."""
     sc = SimpleNamespace(
@@ -82,12 +100,13 @@ def toy_scenario(**over):
                                           column=None),
             output_tokens=SimpleNamespace(dist="uniform", low=1, high=200, min=1, max=None,
                                           value=None, median=None, sigma=None, path=None,
-                                          column=None)),
+                                          column=None),
+            sessions=None, system_prompt_tokens=0, tenants=None),
         serving=SimpleNamespace(scheduler="continuous", max_batch=16, kv_memory="paged",
                                 block_size=16, memory_fraction=0.9, max_seq_len=None,
                                 replicas=1, router="least_loaded", preemption="recompute",
                                 chunk_tokens=128, max_batch_tokens=None,
-                                kv_budget_tokens=None, sink_tokens=4),
+                                kv_budget_tokens=None, sink_tokens=4, prefix_caching=True),
         slo=SimpleNamespace(ttft_p99_s=None, tpot_p99_s=None, e2e_p99_s=None))
     for key, v in over.items():
         obj = sc

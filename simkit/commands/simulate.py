@@ -61,7 +61,20 @@ def _text(s: dict, scenario) -> str:
         f"{fmt_bytes(s['kv_capacity_bytes'])} per replica, useful fraction "
         f"{pct(s['kv_useful_fraction'])}",
         f"  preemptions  {s['preemptions']}",
+        f"  TBT          {dist(s['tbt_s'])} (time between tokens)",
     ]
+    if s.get("prefix_caching"):
+        saved = ""
+        if s.get("prefill_flops_without_cache"):
+            saved = (f", prefill FLOPs {s['prefill_flops']:.3g} of "
+                     f"{s['prefill_flops_without_cache']:.3g} without the cache")
+        lines.append(f"  prefix cache {pct(s['prefix_hit_rate'])} of prompt tokens hit, "
+                     f"{s['prefill_tokens_computed']:,} prefilled{saved}")
+    else:
+        lines.append(f"  prefix cache off, {s['prefill_tokens_computed']:,} prompt tokens "
+                     "prefilled")
+    if "sessions" in s:
+        lines.append(f"  sessions     {s['sessions']} ({s['requests_arrived']} turns)")
     if s["slo"]:
         lines.append("  SLO (p99)    " + ", ".join(f"{k} <= {fmt_seconds(v)}"
                                                    for k, v in s["slo"].items()))

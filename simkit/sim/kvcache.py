@@ -18,7 +18,8 @@ fast multi-step path and the one-iteration-at-a-time path must decide identicall
   A unit is the largest block size that divides every group's block (their gcd); a sequence
   owns sum_g blocks_g(t) x (block bytes_g / unit bytes) units.
 - **contiguous** (FasterTransformer / Orca): one unit per sequence, reserving room for
-  ``max_seq_len`` positions at admission whatever the request will actually use.
+  ``max_seq_len`` positions at admission whatever the request will actually use (for a
+  window or chunked layer, the most it holds at any length up to ``max_seq_len``).
 
 Either way a sequence also holds the stack's constant state (SSM or linear-attention state,
 memory slots: ``fixed_bytes``), allocated at admission. Eviction to a budget
@@ -104,6 +105,7 @@ class KVPolicy:
         self._pos_table: np.ndarray | None = None
         self._units_table: np.ndarray | None = None
         self._max_units: dict = {}
+        self._sparse: list | None = None  # range-maximum table of units (peak_units)
         self.positions_are_tokens = False  # known once the tables are built
         #: a sequence's units never shrink as it grows: no group frees blocks as it slides
         self.monotone_units = not self.paged or all(
@@ -113,8 +115,10 @@ class KVPolicy:
         elif self.paged:
             self.unit_bytes = float(self.block_size * q * g_w)
         else:
+            # the most positions a sequence holds at any length up to max_seq_len (a chunked
+            # layer holds fewer at a chunk's start than just before it)
             self.unit_bytes = float(self._positions_formula(
-                np.array([self.max_seq_len]))[0]) * self.bytes_per_token
+                np.arange(self.max_seq_len + 1)).max()) * self.bytes_per_token
 
     def build_tables(self, max_tokens: int) -> None:
         """Tabulate positions and units for every length 0..max_tokens+1, so the hot loop
@@ -125,6 +129,7 @@ class KVPolicy:
         # a sum of positions is a sum of contexts (the replica then skips the table lookups)
         self.positions_are_tokens = bool(np.array_equal(self._pos_table, t))
         self._units_table = self._units_formula(t)
+        self._sparse = None
 
     def _positions_formula(self, cached: np.ndarray) -> np.ndarray:
         """Position units (sum over groups of weight x positions held) at `cached` tokens."""
@@ -144,6 +149,40 @@ class KVPolicy:
             a, b = held_intervals(g, t, self.budget_tokens, self.sink_tokens)
             out += w * held_interval_blocks(a, b, t, self.block_size)
         return out
+
+    def peak_units(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Most units a sequence owns at any context in [lo, hi] (vectorised; tables built).
+        A window or chunk that frees blocks makes units(t) rise and fall, so a request that
+        fits at its longest may not fit at its prompt: a range maximum (sparse table)."""
+        lo = np.asarray(lo, dtype=np.int64)
+        hi = np.asarray(hi, dtype=np.int64)
+        tab = self._units_table
+        if self.monotone_units:
+            return tab[hi]
+        if self._sparse is None:
+            levels = [tab]
+            while (1 << len(levels)) <= len(tab):
+                prev, step = levels[-1], 1 << (len(levels) - 1)
+                levels.append(np.maximum(prev[:-step], prev[step:]))
+            self._sparse = levels
+        span = np.maximum(hi - lo + 1, 1)
+        k = np.floor(np.log2(span)).astype(np.int64)
+        out = np.empty(lo.shape, dtype=np.int64)
+        for j in np.unique(k):
+            sel = k == j
+            lev = self._sparse[int(j)]
+            out[sel] = np.maximum(lev[lo[sel]], lev[hi[sel] - (1 << int(j)) + 1])
+        return out
+
+    def peak_units_one(self, lo: int, hi: int) -> int:
+        """`peak_units` of one range (scalars: the admission path)."""
+        if self.monotone_units:
+            return int(self._units_table[hi])
+        if self._sparse is None:
+            self.peak_units(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+        k = max(hi - lo + 1, 1).bit_length() - 1
+        lev = self._sparse[k]
+        return int(max(lev[lo], lev[hi - (1 << k) + 1]))
 
     def group_blocks(self, cached: np.ndarray) -> dict[str, np.ndarray]:
         """Blocks each layer group holds at `cached` tokens (paged; for reports)."""
@@ -173,6 +212,10 @@ class KVPolicy:
         if tab is not None:
             return int(tab[cached])
         return int(self._units_formula(np.array([cached]))[0])
+
+    def block_weight(self, group_index: int) -> int:
+        """Units one block of layer group `group_index` takes (paged)."""
+        return self._block_weights[group_index]
 
     def max_units(self, n_seqs: int) -> int:
         """Units that fit beside the fixed state of `n_seqs` sequences (-1: not even that)."""
@@ -214,9 +257,21 @@ def _gcd_fractions(xs: list[Fraction]) -> Fraction:
 
 
 class KVPool:
-    """One replica's KV memory: units and sequences in use, allocation counters."""
+    """One replica's KV memory: units and sequences in use, allocation counters.
 
-    __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed")
+    With prefix caching (`simkit.sim.prefix`) blocks may be shared by several sequences and
+    outlive them, so three numbers describe the memory:
+    - ``units_in_use``: units held by running sequences (a shared block counted once);
+    - ``cached_units``: cached blocks no sequence holds; they count as free (vLLM's
+      ``get_num_free_blocks`` counts them) and are evicted, least recently used first, when
+      an allocation needs their room;
+    - ``shared_units``: what sharing saves: the sum of every sequence's own footprint (its
+      units as if alone, the replica's per-sequence column) minus ``units_in_use``.
+    Without a cache the last two stay 0.
+    """
+
+    __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed",
+                 "cached_units", "shared_units", "cache")
 
     def __init__(self, policy: KVPolicy) -> None:
         self.policy = policy
@@ -224,21 +279,35 @@ class KVPool:
         self.n_seqs = 0
         self.units_allocated = 0
         self.units_freed = 0
+        self.cached_units = 0
+        self.shared_units = 0
+        self.cache = None  # the replica's PrefixCache, if any
 
     def free_units(self, extra_seqs: int = 0) -> int:
         return self.policy.max_units(self.n_seqs + extra_seqs) - self.units_in_use
+
+    @property
+    def footprint(self) -> int:
+        """Sum of the running sequences' own footprints (units as if each were alone)."""
+        return self.units_in_use + self.shared_units
 
     def admit(self, units: int) -> None:
         self.n_seqs += 1
         self.grow(units)
 
     def grow(self, units: int) -> None:
+        if self.cached_units and units > 0:
+            # evict cached blocks (least recently used first) when the empty room is short
+            short = units - (self.policy.max_units(self.n_seqs) - self.units_in_use
+                             - self.cached_units)
+            if short > 0:
+                self.cache.evict(short)
         self.units_in_use += units
         self.units_allocated += units
 
     def resize(self, grown: int, shrunk: int) -> None:
         """Sequences gained `grown` units and gave back `shrunk` (a window or chunk that
-        slides past a block frees it)."""
+        slides past a block frees it; no prefix cache)."""
         self.units_in_use += grown - shrunk
         self.units_allocated += grown
         self.units_freed += shrunk

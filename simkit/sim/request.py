@@ -7,6 +7,11 @@ their data without conversion.
 
 Token conventions: ``output_tokens`` o includes the first token, which the
 prefill iteration produces; the remaining o-1 tokens come from decode iterations.
+
+Prefix identity (`simkit.sim.prefix`): a request's tokens are its tenant's system prompt
+(``tenant``, -1: none) followed by a stream (``stream``): a session's conversation, every turn
+a prefix of the next, or a request of its own. ``stream_tokens`` is the stream's final length
+(system prompt included), what the prefix cache sizes its block tables by.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ STATUS_NAMES = {PENDING: "pending", QUEUED: "queued", RUNNING: "running",
 
 COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "start_s", "first_token_s",
            "finish_s", "preemptions", "status")
+#: written after DESIGN.md's columns: the session (-1: none) and turn (1-based), the tenant
+#: (-1: no system prompt), prompt tokens served from the prefix cache at the first admission
+#: (-1: never admitted) and prompt tokens prefilled over every admission (recomputation
+#: after preemption included)
+EXTRA_COLUMNS = ("session_id", "turn", "tenant", "cached_tokens", "prefill_tokens_computed")
 
 
 class RequestTable:
@@ -41,6 +51,25 @@ class RequestTable:
         self.replica = np.full(n, -1, dtype=np.int32)
         # tokens generated so far; survives recompute preemption (emitted tokens stay emitted)
         self.generated = np.zeros(n, dtype=np.int64)
+        # sessions and prefixes (defaults: independent requests, no system prompt)
+        self.session = np.full(n, -1, dtype=np.int64)
+        self.turn = np.ones(n, dtype=np.int64)
+        self.tenant = np.full(n, -1, dtype=np.int64)
+        self.system_tokens = np.zeros(n, dtype=np.int64)
+        self.stream = np.arange(n, dtype=np.int64)
+        self.stream_tokens = self.prompt_tokens + self.output_tokens
+        # prefix cache outcome and prefill work
+        self.cached_tokens = np.full(n, -1, dtype=np.int64)
+        self.prefill_tokens = np.zeros(n, dtype=np.int64)
+        # when the request last emitted a token (time between tokens)
+        self.last_token_s = np.full(n, np.nan)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first n rows (a session run that ended before its request budget)."""
+        for k, v in list(vars(self).items()):
+            if isinstance(v, np.ndarray) and len(v) == self.n:
+                setattr(self, k, v[:n].copy())
+        self.n = n
 
     def columns(self) -> dict[str, np.ndarray]:
         """The per-request columns of `--requests-csv` (status as strings)."""
@@ -56,4 +85,9 @@ class RequestTable:
             "preemptions": self.preemptions.copy(),
             "status": names[self.status.astype(np.int64)],
             "replica": self.replica.astype(np.int64),
+            "session_id": self.session.copy(),
+            "turn": self.turn.copy(),
+            "tenant": self.tenant.copy(),
+            "cached_tokens": self.cached_tokens.copy(),
+            "prefill_tokens_computed": self.prefill_tokens.copy(),
         }

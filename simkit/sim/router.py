@@ -3,6 +3,10 @@
 - ``round_robin``: replicas in turn, whatever their load.
 - ``least_loaded``: the replica with the fewest requests (running + queued + swapped);
   ties go to the lowest index, so runs are deterministic.
+- ``session_affinity``: a session's later turns go to the replica that served its first
+  turn, whose prefix cache holds the conversation (sticky sessions, as the session-aware
+  routers in front of vLLM and SGLang do); first turns and independent requests go to the
+  least loaded replica.
 Load is a count, which changes only at arrivals, admissions and completions; this is what
 lets replicas plan decode runs ahead (see replica.py).
 """
@@ -44,7 +48,26 @@ class LeastLoadedRouter:
         return best
 
 
-ROUTERS = {"round_robin": RoundRobinRouter, "least_loaded": LeastLoadedRouter}
+class SessionAffinityRouter(LeastLoadedRouter):
+    name = "session_affinity"
+
+    def __init__(self, replicas) -> None:
+        super().__init__(replicas)
+        self.table = replicas[0].table
+        self.home: dict[int, object] = {}
+
+    def route(self, rid: int):
+        s = int(self.table.session[rid])
+        if s < 0:
+            return super().route(rid)
+        r = self.home.get(s)
+        if r is None:
+            r = self.home[s] = super().route(rid)
+        return r
+
+
+ROUTERS = {"round_robin": RoundRobinRouter, "least_loaded": LeastLoadedRouter,
+           "session_affinity": SessionAffinityRouter}
 
 
 def make_router(name: str, replicas):

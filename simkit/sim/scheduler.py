@@ -1,27 +1,42 @@
-"""Batching policies behind one interface: static, continuous and chunked-prefill.
+"""Batching policies: what runs in each iteration of a replica (Vidur's split of policy and
+mechanism: the scheduler decides, the replica executes; Agrawal et al. 2024, "Vidur",
+MLSys, `vidur/scheduler/replica_scheduler/`).
 
-A scheduler decides, at each iteration boundary of a replica, which queued requests join
-the batch and how many prompt tokens each prefilling request processes in the iteration.
-Memory growth and preemption are the replica's job (they are the same for every policy).
+At every iteration boundary the replica asks its scheduler to form the batch
+(`form_batch`): which queued requests join, in which order (`admit`), which sequence is
+preempted when memory runs short (`victim`), whether swapped-out requests resume before new
+ones (`resume_swapped_first`), which running sequences decode this iteration (`decoding`)
+and how many prompt tokens each prefilling one processes (`prefill_chunks`). The replica
+owns the mechanisms: memory (blocks, the prefix cache), preemption, timing and logs.
+
+``max_batch_tokens`` is vLLM's ``max_num_batched_tokens``: prompt tokens (after the prefix
+cache hit) plus decode tokens of one iteration, in every scheduler. A prompt larger than the
+whole budget still runs when nothing else is scheduled in that iteration (vLLM requires the
+budget to hold ``max_model_len`` without chunked prefill, so it never meets the case).
 
 - ``static``: request-level batching (FasterTransformer-style, as Orca's paper describes
-  it): an idle replica takes up to ``max_batch`` queued requests and runs them to the end;
-  nothing joins mid-batch and early finishers are returned with the batch (Yu et al. 2022,
-  "Orca", OSDI, Sec. 2.3). An idle replica starts at once with whatever is queued (no
-  batching timeout).
-- ``continuous``: iteration-level scheduling (Orca; vLLM): every iteration retires finished
+  it): an idle replica takes up to ``max_batch`` queued requests (``max_batch_tokens`` caps
+  their prompt tokens) and runs them to the end; nothing joins mid-batch and early finishers
+  are returned with the batch (Yu et al. 2022, "Orca", OSDI, Sec. 2.3).
+- ``continuous``: iteration-level scheduling (Orca): every iteration retires finished
   requests and admits queued ones (FCFS, stopping at the first that does not fit), whose
   whole prompt is prefilled in that iteration beside the running decodes (Orca's selective
-  batching). ``max_batch_tokens`` caps the prompt tokens admitted per iteration (one
-  oversized prompt may run alone).
-- ``chunked``: Sarathi-Serve (Agrawal et al. 2024, arXiv:2403.02310): a token budget
-  (``chunk_tokens``) per iteration; running decodes take one token each, the rest of the
-  budget goes to prompt chunks, ongoing prefills first, then new admissions.
+  batching).
+- ``chunked``: Sarathi-Serve (Agrawal et al. 2024, arXiv:2403.02310), vLLM v1's default: a
+  token budget per iteration (``chunk_tokens``, or ``max_batch_tokens`` when that is
+  smaller); running decodes take one token each, the rest goes to prompt chunks, ongoing
+  prefills first, then new admissions.
+- ``prefill_first``: vLLM v0's default policy (``Scheduler._schedule_default``), Vidur's
+  ``vllm`` scheduler (`vllm_replica_scheduler.py`): an iteration runs waiting prompts alone,
+  up to ``max_batch_tokens``, and stalls the running decodes meanwhile; only when no prompt
+  can be admitted does it run every running decode. Swapped-out requests resume (as
+  decodes) before new prompts are taken. Vidur counts a prefill batch's tokens as
+  batch size x longest prompt (padding); simkit, like vLLM, sums them.
 
 Admission allocates KV blocks for the whole prompt at once (vLLM's ``can_allocate``), also
-under chunked prefill, so a prompt being prefilled in chunks holds blocks it has not filled
-yet (it shows in the KV useful fraction). Preempted requests return to the front of the
-queue; swapped-out ones are resumed before new ones (vLLM's policy).
+under chunked prefill. Preempted requests return to the front of the queue; the victim is
+the most recently admitted running sequence (vLLM v0 ``_preempt`` pops the running queue's
+tail; v1 ``running.pop()``).
 """
 
 from __future__ import annotations
@@ -29,28 +44,111 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.errors import SimkitError
+from simkit.sim.rows import PRE
 
 
 class Scheduler:
-    """Interface. `admits_midway`: whether requests may join a running batch."""
+    """Interface and the FCFS mechanics the policies share.
+
+    `admits_midway`: requests may join a running batch. `holds_until_batch_end`: finished
+    sequences keep their memory until the whole batch ends. `whole_prefill`: a prompt is
+    prefilled in one iteration. `prefill_only`: set by `form_batch` when this iteration runs
+    prompts alone (prefill_first).
+    """
 
     name = "?"
     admits_midway = True
     holds_until_batch_end = False
-    whole_prefill = True  # a prompt is prefilled in one iteration (False: in chunks)
+    whole_prefill = True
+    resume_swapped_first = True
+    #: the queue is offered memory before the running decodes grow (prefill_first): memory
+    #: a decode frees at a boundary reaches the queue only at the next one
+    admits_before_growing = False
 
     def __init__(self, serving) -> None:
         self.max_batch = int(serving.max_batch)
         mbt = getattr(serving, "max_batch_tokens", None)
         self.max_batch_tokens = None if mbt is None else int(mbt)
+        if self.max_batch_tokens is not None and self.max_batch_tokens < 1:
+            raise SimkitError(f"serving.max_batch_tokens: must be >= 1, got {mbt}")
+        self.prefill_only = False
+
+    # ---- policy -------------------------------------------------------------------------
+    def form_batch(self, rep, now_s: float) -> tuple[bool, int]:
+        """Grow the running decodes (preempting while memory is short), then admit.
+        Returns (anyone preempted, number admitted)."""
+        preempted = rep.grow_decodes(now_s) if rep.n else False
+        if rep.n_done:
+            rep.end_static_batch(now_s)
+        if not rep.n:
+            preempted = False  # an empty replica must admit, or its queue would stall
+        admitted = 0
+        if not preempted and (rep.waiting or rep.swapped) and rep.n < self.max_batch:
+            admitted = self.admit(rep, now_s)
+        return preempted, admitted
 
     def admit(self, rep, now_s: float) -> int:
         """Move queued requests into the batch; returns how many were admitted."""
         raise NotImplementedError
 
+    def victim(self, rep) -> int:
+        """Batch index of the sequence to preempt: the most recently admitted one that is
+        still running."""
+        n = rep.n
+        if not rep.n_done:
+            return n - 1
+        return int(np.flatnonzero(~rep.done[:n])[-1])
+
+    def decoding(self, rep) -> np.ndarray | None:
+        """Which running sequences decode this iteration (None: every one that is not
+        prefilling or finished)."""
+        if self.prefill_only:
+            return np.zeros(rep.n, dtype=bool)
+        n = rep.n
+        if not rep.n_pre and not rep.n_done:
+            return None
+        return (rep.R[PRE, :n] == 0) & ~rep.done[:n]
+
     def prefill_chunks(self, rep) -> np.ndarray:
         """Prompt tokens each running request processes this iteration (0 = none)."""
         return rep.r_pre.copy()
+
+    # ---- FCFS admission (vLLM's waiting queue) -----------------------------------------
+    def admit_fcfs(self, rep, now_s: float, budget: int | None, whole: bool = True,
+                   alone: bool | None = None) -> int:
+        """Resume swapped requests, then admit waiting ones in order while they fit memory
+        and the token budget; stop at the first that does not (head-of-line). `budget`:
+        tokens left in this iteration (None: no cap); `whole`: a prompt must fit the budget
+        whole, except the first of an iteration that schedules nothing else (`alone`; default:
+        the batch is empty)."""
+        n = 0
+        while rep.swapped and rep.n < self.max_batch:
+            if budget is not None and budget < 1:
+                break
+            if not rep.resume_head(now_s):
+                break
+            if budget is not None:
+                budget -= 1
+            n += 1
+        if rep.swapped and self.resume_swapped_first:
+            return n  # swapped requests go first; new ones wait behind them
+        if alone is None:
+            alone = rep.n == 0
+        while rep.waiting and rep.n < self.max_batch:
+            if budget is not None and budget < 1 and not alone:
+                break
+            if budget is not None:
+                hit_tokens, tokens = rep.head_prefill()
+                pre = tokens - hit_tokens
+                if whole and pre > budget and not alone:
+                    break
+            if not rep.admit_head(now_s):
+                break
+            alone = False
+            if budget is not None:
+                budget -= pre
+            n += 1
+        return n
 
 
 class StaticScheduler(Scheduler):
@@ -59,16 +157,19 @@ class StaticScheduler(Scheduler):
     holds_until_batch_end = True
 
     def admit(self, rep, now_s: float) -> int:
-        if len(rep.r_id):
+        if rep.n:
             return 0
-        return rep.admit_fcfs(now_s, self.max_batch, self.max_batch_tokens)
+        return self.admit_fcfs(rep, now_s, self.max_batch_tokens)
 
 
 class ContinuousScheduler(Scheduler):
     name = "continuous"
 
     def admit(self, rep, now_s: float) -> int:
-        return rep.admit_fcfs(now_s, self.max_batch, self.max_batch_tokens)
+        budget = self.max_batch_tokens
+        if budget is not None:
+            budget -= rep.n_decoding()  # every running decode takes one token
+        return self.admit_fcfs(rep, now_s, budget)
 
 
 class ChunkedScheduler(Scheduler):
@@ -80,17 +181,17 @@ class ChunkedScheduler(Scheduler):
         self.chunk_tokens = int(getattr(serving, "chunk_tokens", 512))
         if self.chunk_tokens < 1:
             raise SimkitError(f"serving.chunk_tokens: must be >= 1, got {self.chunk_tokens}")
+        if self.max_batch_tokens is not None:
+            self.chunk_tokens = min(self.chunk_tokens, self.max_batch_tokens)
 
     def _budget(self, rep) -> int:
-        n_decode = int(np.count_nonzero((rep.r_pre == 0) & ~rep.r_done))
-        return self.chunk_tokens - n_decode
+        return self.chunk_tokens - rep.n_decoding()
 
     def admit(self, rep, now_s: float) -> int:
         # swapped requests resume as decodes (one token each); new ones need budget left
         # after the decodes and the prefills already under way
         ongoing = int(rep.r_pre.sum())
-        budget = self._budget(rep) - ongoing
-        return rep.admit_fcfs(now_s, self.max_batch, None, token_budget=budget)
+        return self.admit_fcfs(rep, now_s, self._budget(rep) - ongoing, whole=False)
 
     def prefill_chunks(self, rep) -> np.ndarray:
         budget = self._budget(rep)
@@ -108,8 +209,29 @@ class ChunkedScheduler(Scheduler):
         return chunks
 
 
+class PrefillFirstScheduler(Scheduler):
+    name = "prefill_first"
+    admits_before_growing = True
+
+    def form_batch(self, rep, now_s: float) -> tuple[bool, int]:
+        self.prefill_only = False
+        if rep.waiting and not rep.swapped:
+            admitted = self.admit_fcfs(rep, now_s, self.max_batch_tokens, alone=True)
+            if admitted:
+                self.prefill_only = True  # the running decodes stall this iteration
+                return False, admitted
+        preempted = rep.grow_decodes(now_s) if rep.n else False
+        admitted = 0
+        if not preempted and rep.swapped:
+            admitted = self.admit_fcfs(rep, now_s, None)  # resumes swapped ones only
+        return preempted, admitted
+
+    def admit(self, rep, now_s: float) -> int:
+        return self.admit_fcfs(rep, now_s, self.max_batch_tokens, alone=True)
+
+
 SCHEDULERS = {"static": StaticScheduler, "continuous": ContinuousScheduler,
-              "chunked": ChunkedScheduler}
+              "chunked": ChunkedScheduler, "prefill_first": PrefillFirstScheduler}
 
 
 def make_scheduler(serving) -> Scheduler:

@@ -9,6 +9,8 @@ them while setting up. They are checked here, once, and every path calls this mo
 
 - `prepare(scenario)`: the step model, KV capacity, context, admission length and KV policy
   of one replica -- `simulate` starts from it;
+- `draw_requests(scenario, n, seed, setup)`: the run's requests (independent, or sessions
+  that unfold turn by turn);
 - `runtime_check(scenario)`: `prepare` plus the first request of the workload (which reads
   and validates its files), for its errors only. `Scenario.with_()` calls it, and so the
   loader's check of every `[sweep]` point: a grid point that would fail at run time stops
@@ -103,14 +105,51 @@ def prepare(scenario, step_model=None) -> Setup:
                  model_name=model_name, max_seq_len=int(max_seq_len), policy=policy)
 
 
+@dataclass
+class Requests:
+    """The requests of a run, drawn up front: the request table (arrival times filled in
+    as sessions unfold when `plan` is a sessions plan), and each request's shortest and
+    longest length in positions (for admission)."""
+
+    table: Any  # simkit.sim.request.RequestTable
+    plan: Any  # simkit.sim.sessions plan, or None for independent requests
+    n: int  # requests (turns, with sessions)
+    shortest: Any  # np.ndarray
+    longest: Any  # np.ndarray
+
+
+def draw_requests(scenario, n: int, seed: int, st: Setup) -> Requests:
+    """The scenario's `n` requests (or sessions) from `seed`'s streams: sessions unfold turn
+    by turn (`simkit.sim.sessions`); independent requests come from the workload generator,
+    with shared system prompts added."""
+    import numpy as np
+
+    from simkit.sim import sessions as sessions_mod
+    from simkit.sim.request import RequestTable
+    from simkit.sim.workload import generate_workload
+
+    base_dir = getattr(scenario, "base_dir", None)
+    if sessions_mod.uses_sessions(scenario.workload, base_dir):
+        plan = sessions_mod.plan_sessions(scenario.workload, n, seed=seed, context=st.context,
+                                          model_name=st.model_name, base_dir=base_dir)
+        n = plan.n_turns
+        table = RequestTable(np.full(n, np.nan), np.zeros(n, dtype=np.int64),
+                             np.zeros(n, dtype=np.int64))
+        return Requests(table, plan, n, plan.prompt, plan.prompt + plan.output - 1)
+    wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=st.context,
+                           model_name=st.model_name, base_dir=base_dir)
+    prompt, output, tenant, system = sessions_mod.add_system_prompts(
+        scenario.workload, wl.prompt_tokens, wl.output_tokens, seed, st.context)
+    table = RequestTable(wl.arrival_s, prompt, output)
+    table.tenant, table.system_tokens = tenant, system
+    return Requests(table, None, n, table.prompt_tokens,
+                    table.prompt_tokens + table.output_tokens - 1)
+
+
 def runtime_check(scenario) -> None:
     """Raise the `SimkitError` a simulation of `scenario` would raise while setting up
     (see the module docstring); None when it can run."""
-    from simkit.sim.workload import generate_workload
-
     st = prepare(scenario)
-    # one request reads and checks the workload's files (traces, empirical lengths), as
-    # the run would: a file that cannot be read fails every point the same way
-    generate_workload(scenario.workload, n_requests=1, seed=int(scenario.seed),
-                      context=st.context, model_name=st.model_name,
-                      base_dir=getattr(scenario, "base_dir", None))
+    # one request (one session) reads and checks the workload's files (traces, empirical
+    # lengths), as the run would: a file that cannot be read fails every point the same way
+    draw_requests(scenario, 1, int(scenario.seed), st)

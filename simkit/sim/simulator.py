@@ -19,11 +19,15 @@ from simkit.sim import metrics
 from simkit.sim.engine import PRIORITY_ARRIVAL, Engine
 from simkit.sim.progress import Progress
 from simkit.sim.replica import Replica, iteration_log
-from simkit.sim.request import COLUMNS, REJECTED, RequestTable
+from simkit.sim.request import COLUMNS, COMPLETED, EXTRA_COLUMNS, REJECTED, RequestTable
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
-from simkit.sim.setup import prepare
-from simkit.sim.workload import generate_workload
+from simkit.sim.setup import draw_requests, prepare
+
+from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
+from simkit.sim import prefix_stats  # noqa: E402
+from simkit.sim import sessions as sessions_mod  # noqa: E402
+from simkit.sim.tbt import TokenGaps, tbt_stats  # noqa: E402
 
 
 @dataclass
@@ -43,12 +47,14 @@ class SimResult:
     def write_requests_csv(self, path: str | Path) -> None:
         """One row per request: id, arrival_s, prompt_tokens, output_tokens, start_s,
         first_token_s, finish_s, preemptions, status (times empty where they never happened;
-        floats written with repr, so they read back exactly)."""
+        floats written with repr, so they read back exactly), then session_id, turn,
+        tenant, cached_tokens, prefill_tokens_computed (`request.EXTRA_COLUMNS`)."""
         cols = self.requests
+        names = COLUMNS + EXTRA_COLUMNS
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(COLUMNS)
-            lists = [cols[c].tolist() for c in COLUMNS]
+            w.writerow(names)
+            lists = [cols[c].tolist() for c in names]
             for row in zip(*lists):
                 w.writerow(["" if isinstance(v, float) and v != v else repr(v)
                              if isinstance(v, float) else v for v in row])
@@ -67,6 +73,8 @@ class _Sim:
         self.next_index = 0
         # arrival times as Python floats: the hot loop reads them one at a time
         self._arrivals = table.arrival_s.tolist() + [float("inf")]
+        self.gaps = TokenGaps()  # time between tokens
+        self.on_finished = None  # sessions: a turn's answer is complete (rid, now_s)
 
     def queue_log(self, t: float, delta: int) -> None:
         self._q_t.append(t)
@@ -93,24 +101,22 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     n = int(scenario.workload.requests if requests is None else requests)
     st = prepare(scenario, step_model)  # every check that it can run: simkit.sim.setup
     m, policy, capacity_bytes = st.step_model, st.policy, st.capacity_bytes
-    context, model_name, max_seq_len = st.context, st.model_name, st.max_seq_len
+    max_seq_len = st.max_seq_len
     kind = serving.kv_memory
 
-    wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=context,
-                           model_name=model_name, base_dir=getattr(scenario, "base_dir", None))
-    table = RequestTable(wl.arrival_s, wl.prompt_tokens, wl.output_tokens)
-    # a request is rejected when even an empty replica could not hold it at its longest
-    # (prompt + output - 1 positions), or it exceeds the contiguous reservation
-    longest = table.prompt_tokens + table.output_tokens - 1
+    rq = draw_requests(scenario, n, seed, st)  # the workload (sessions or independent)
+    plan, table, n, shortest, longest = rq.plan, rq.table, rq.n, rq.shortest, rq.longest
+    # a request is rejected when even an empty replica could not hold it at some length
+    # up to its longest (prompt + output - 1 positions; a window or chunked layer may hold
+    # most mid-answer, or mid-prefill when prompts are prefilled in chunks), or it exceeds
+    # the contiguous reservation
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
     policy.build_tables(table_hi)
     if hasattr(m, "ensure_tables"):  # the step model's lookups up to the same length
         m.ensure_tables(table_hi + 2)
-    # a window or chunk frees blocks as it slides, so a sequence's most units may come
-    # before its last token: it fits alone when its peak does
-    peak = policy.units(np.arange(table_hi + 1)) if policy.monotone_units else \
-        np.maximum.accumulate(policy.units(np.arange(table_hi + 1)))
-    fits = peak[longest] <= policy.max_units(1)
+    chunked = make_scheduler(serving).whole_prefill is False  # (prefilled chunk by chunk)
+    fits = policy.peak_units(np.zeros_like(longest) if chunked else shortest,
+                             longest) <= policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len
 
@@ -121,29 +127,52 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     swap_bw = float(m.hardware.host_link_bytes_per_s) * gpus if hasattr(m, "hardware") \
         else float("inf")
     n_rep = int(serving.replicas)
+    caching = prefix_mod.applies(policy, bool(getattr(serving, "prefix_caching", True)))
     replicas = [Replica(i, sim, policy, make_scheduler(serving), m,
-                        swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw, fast=fast)
+                        swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw,
+                        fast=fast, prefix_caching=caching)
                 for i in range(n_rep)]
     router = make_router(serving.router, replicas)
-    arrival_s = sim._arrivals
-    fits_l = fits.tolist()
 
-    def on_arrival(rid: int) -> None:
-        sim.next_index = rid + 1
-        if rid + 1 < n:
-            engine.schedule(arrival_s[rid + 1], PRIORITY_ARRIVAL, on_arrival, rid + 1)
-        if not fits_l[rid]:
-            table.status[rid] = REJECTED
-            return
-        router.route(rid).enqueue(rid, engine.now_s)
+    if plan is not None:
+        fits_l = fits.tolist()
 
-    if n:
-        engine.schedule(arrival_s[0], PRIORITY_ARRIVAL, on_arrival, 0)
+        def route(rid: int, now_s: float) -> None:
+            j = int(plan.first[table.session[rid]] + table.turn[rid] - 1)
+            if not fits_l[j]:
+                table.status[rid] = REJECTED  # its session ends: no answer to continue from
+                return
+            router.route(rid).enqueue(rid, now_s)
+
+        source = sessions_mod.SessionArrivals(plan, table, engine, route)
+        sim.next_arrival_s = source.next_arrival_s
+        sim.on_finished = source.on_finished
+        source.start()
+    else:
+        arrival_s = sim._arrivals
+        fits_l = fits.tolist()
+
+        def on_arrival(rid: int) -> None:
+            sim.next_index = rid + 1
+            if rid + 1 < n:
+                engine.schedule(arrival_s[rid + 1], PRIORITY_ARRIVAL, on_arrival, rid + 1)
+            if not fits_l[rid]:
+                table.status[rid] = REJECTED
+                return
+            router.route(rid).enqueue(rid, engine.now_s)
+
+        if n:
+            engine.schedule(arrival_s[0], PRIORITY_ARRIVAL, on_arrival, 0)
     try:
         engine.run()
     finally:
         prog.close()
     end_s = engine.now_s
+    if plan is not None and source.rows < n:
+        table.truncate(source.rows)  # sessions ended early (a rejected turn)
+    for r in replicas:
+        if r.cache is not None:
+            r.cache.flush()
 
     logs = [iteration_log(r) for r in replicas]
     targets = scenario.slo.targets() if hasattr(scenario.slo, "targets") else {
@@ -161,11 +190,20 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         "engine": m.engine.name if hasattr(m, "roof") else None,
         "weight_bytes": float(m.weight_bytes),
         "events": int(engine.events_processed),
+        "tbt_s": tbt_stats(sim.gaps, *_completed_decode(table)),
+        **prefix_stats.summary(table, replicas, caching, m),
+        **({"sessions": int(plan.n_sessions)} if plan is not None else {}),
     }
     summary = metrics.summarise(table, replicas, simulated_s=end_s,
                                 capacity_bytes=capacity_bytes, slo_targets=targets,
                                 iteration_logs=logs, extra=extra)
     ts = metrics.timeseries(logs, np.asarray(sim._q_t, dtype=np.float64),
                             np.asarray(sim._q_d, dtype=np.int64), end_s)
+    ts.update(prefix_stats.hit_timeseries(table, ts["time_s"]))
     return SimResult(summary=summary, requests=table.columns(), timeseries=ts,
                      scenario=scenario)
+
+
+def _completed_decode(table: RequestTable):
+    done = table.status == COMPLETED
+    return table.first_token_s[done], table.finish_s[done], table.output_tokens[done]

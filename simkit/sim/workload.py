@@ -43,7 +43,9 @@ OUTPUT_COLUMNS = ("output_tokens", "num_decode_tokens")
 _CSV_CACHE: dict[tuple[str, float], dict[str, np.ndarray]] = {}
 
 #: workload component -> spawn key of its random stream (never renumber: see the docstring)
-STREAMS = {"arrival": 0, "prompt": 1, "output": 2}
+STREAMS = {"arrival": 0, "prompt": 1, "output": 2,
+           # sessions and tenants (`simkit.sim.sessions`)
+           "turns": 3, "think": 4, "tenant": 5}
 
 
 def stream(seed: int, component: str) -> np.random.Generator:
