@@ -465,7 +465,8 @@ class PlanSection:
     target_qps: float | None = _f(None, _float(gt=0, optional=True))
     #: bisection stops when the bracket is within this fraction of the rate
     qps_rel_tol: float = _f(0.05, _float(gt=0, le=0.5))
-    #: requests simulated per probe; None -> the workload's request count
+    #: requests simulated per probe; None -> the workload's request count, at least 1,112
+    #: (a p99 on 10 requests); fewer than 112 cannot measure a p99 and are refused
     requests: int | None = _f(None, _int(optional=True))
     #: attention kinds to compare for the same workload (fewest GPUs wins)
     compare: tuple[str, ...] = _f((), _tuple_of(_enum(ATTENTION_KINDS)))
@@ -563,12 +564,25 @@ class Scenario:
         """A validated copy with dotted keys changed: ``with_(**{"workload.arrival.rate": 8})``.
 
         A value of None restores an optional key's None (e.g. ``model.attention``). Raises
-        `SimkitError` (naming the key path) for an unknown key or an invalid value.
+        `SimkitError` (naming the key path) for an unknown key or an invalid value, and for
+        a scenario without grids, for settings that cannot run on its model and hardware
+        (weights that do not fit, a TP degree that does not divide the heads, no room for
+        one KV block...: `simkit.sim.setup.runtime_check`, what `simulate` checks). With a
+        `[sweep]`, the loader checks every point so; with a `[plan.search]`, a configuration
+        that cannot run is a row of the search's answer, not an error.
         """
+        return self._with(dotted, runnable=True)
+
+    def _with(self, dotted: Mapping[str, Any], *, runnable: bool) -> "Scenario":
         d = self.to_dict()
         for key, value in dotted.items():
             _set_dotted(d, key, value)
-        return scenario_from_dict(d, base_dir=self.base_dir)
+        s = scenario_from_dict(d, base_dir=self.base_dir)
+        if runnable and not len(s.sweep) and (s.plan is None or not len(s.plan.search)):
+            from simkit.sim.setup import runtime_check  # the simulator's own set-up checks
+
+            runtime_check(s)
+        return s
 
     def points(self) -> list[dict[str, Any]]:
         """The [sweep] grid points (dotted key -> value), in order."""
@@ -867,9 +881,17 @@ def _check_compare(s: Scenario, ctx: _Ctx) -> None:
                     + (f"; sweep keys: {', '.join(s.sweep)}" if s.sweep else " (no [sweep])"))
 
 
+def _check_plan(p: PlanSection, path: str, ctx: _Ctx) -> None:
+    from simkit.sim.stats import too_few_for_p99  # the one rule, beside the p99 statistics
+
+    why = too_few_for_p99(p.requests) if p.requests is not None else None
+    if why is not None:
+        ctx.err(f"{path}.requests", why)
+
+
 _SECTION_CHECKS.update({ArrivalSpec: _check_arrival, LengthSpec: _check_length,
                         WorkloadSection: _check_workload, ModelSection: _check_model,
-                        TimeSpec: _check_time})
+                        PlanSection: _check_plan, TimeSpec: _check_time})
 
 
 def _flatten_sweep(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -944,12 +966,14 @@ def _check_grid(raw: Any, base: Scenario | None, ctx: _Ctx, where: str = "sweep"
     if base.plan is not None:
         base = replace(base, plan=replace(base.plan, search=SweepGrid()))
     # Validate by building every combination (values of one key may need another's, e.g. a
-    # window kind needs the swept window); each distinct problem is reported once, with the
-    # first combination that shows it.
+    # window kind needs the swept window; a sweep point must also pass the simulator's set-up
+    # checks, so a sweep fails before it writes anything); each distinct problem is reported
+    # once, with the first combination that shows it.
     seen: set[str] = set()
     for p in SweepGrid(grid).points():
         try:
-            base.with_(**p)
+            # a sweep point must run; a search configuration may be infeasible (its answer)
+            base._with(p, runnable=where == "sweep")
         except SimkitError as e:
             for m in e.messages:
                 if m not in seen:
@@ -1011,10 +1035,12 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
     return s
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
     """Read and validate a scenario TOML file (relative paths in it resolve against its folder).
 
-    A missing `name` defaults to the file's stem.
+    A missing `name` defaults to the file's stem. `overrides`: `KEY=VALUE` texts (`--set`,
+    `simkit.overrides`) written into the file's table before it is validated, so they are
+    checked exactly like the file; errors about them name `--set KEY`.
     """
     p = Path(path).expanduser()
     if not p.is_file():
@@ -1026,4 +1052,12 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as e:
         raise SimkitError(f"{path}: cannot read ({e})") from None
     data.setdefault("name", p.stem)
-    return scenario_from_dict(data, base_dir=p.resolve().parent)
+    if not overrides:
+        return scenario_from_dict(data, base_dir=p.resolve().parent)
+    from simkit.overrides import apply_sets, owns
+
+    data, keys = apply_sets(data, overrides)
+    try:
+        return scenario_from_dict(data, base_dir=p.resolve().parent)
+    except SimkitError as e:
+        raise SimkitError(*(f"--set {m}" if owns(m, keys) else m for m in e.messages)) from None

@@ -66,4 +66,4 @@ def test_cli_fidelity_json(capsys):
 def test_cli_fidelity_bad_option_one_line(capsys):
     assert cli.main(["fidelity", "--lengths", "3", "--pairs", "4"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "fidelity.lengths" in err
+    assert err.count("\n") == 1 and "--lengths: each length must exceed pairs (4), got 3" in err

@@ -302,7 +302,7 @@ def test_every_json_names_its_engine(run_cli, tmp_path):
     assert run_cli("simulate", sc, "--json").json()["engine"] == "vllm"
     r = run_cli("simulate", sc, "--engine", "tensorrt-llm", "--json")
     assert r.json()["engine"] == "tensorrt-llm"
-    p = run_cli("plan", sc, "--engine", "tensorrt-llm", "--requests", "100", "--json")
+    p = run_cli("plan", sc, "--engine", "tensorrt-llm", "--requests", "112", "--json")
     assert p.code == 0 and p.json()["engine"] == "tensorrt-llm"
     for cmd in (["simulate", sc], ["plan", sc], ["sweep", sc], ["report", sc, "-o",
                                                                  tmp_path / "r.pdf"]):

@@ -145,7 +145,7 @@ def test_max_replicas_too_few_by_simulation_says_how_far_short():
 
 
 def test_compare_picks_the_architecture_with_fewest_gpus():
-    s = scen(plan={"target_qps": 30, "requests": 100, "compare": ["full", "linear"]})
+    s = scen(plan={"target_qps": 30, "requests": 112, "compare": ["full", "linear"]})
     r = plan(s, simulate=QueueFake(cap=10.0))
     rows = {c["attention"]: c for c in r.comparison}
     assert rows["linear"]["gpus"] < rows["full"]["gpus"]
@@ -276,3 +276,34 @@ def test_cli_search_options_without_a_search_are_one_line_errors(run_cli, tmp_pa
         r = run_cli("plan", f, *opt)
         assert r.code == 2 and len(r.err.strip().splitlines()) == 1
         assert "applies to a [plan.search]" in r.err
+
+
+# A p99 of m latencies rests on m / 100 of them: below 100 counted (after the 10% warm-up)
+# not one request lies at or beyond it. 100 / 0.9 = 111.1, so 112 requests is the least a
+# probe may hold (112 - ceil(11.2) = 100 counted; 111 - ceil(11.1) = 99).
+@pytest.mark.parametrize("n, counted", [(1, 0), (50, 45), (111, 99)])
+def test_a_probe_too_small_to_measure_a_p99_says_exactly_that(run_cli, repo_root, n, counted):
+    """Issue 14: `plan --requests 50` said the SLOs still held at 1.15e+09 req/s and to check
+    them; later, that 1024 replicas miss at 50 req/s. The cause was the probe's size."""
+    why = (f"{n} requests per probe cannot measure a p99: after the warm-up (the first 10%) "
+           f"{counted} count, and a p99 needs at least 100 (one at or beyond it); use at "
+           "least 112 (1,112 rest it on 10)")
+    never = QueueFake()
+    with pytest.raises(SimkitError) as e:
+        plan(scen(), simulate=never, requests=n)
+    assert e.value.messages == (f"requests: {why}",) and never.calls == []
+    with pytest.raises(SimkitError) as e:
+        max_qps(scen(), simulate=never, requests=n)
+    assert e.value.messages == (f"requests: {why}",) and never.calls == []
+    with pytest.raises(SimkitError) as e:
+        scen(plan={"target_qps": 30, "requests": n})
+    assert e.value.messages == (f"plan.requests: {why}",)
+    r = run_cli("plan", repo_root / "scenarios" / "chatbot-llama3-8b-h100.toml", "--requests",
+                n)
+    assert (r.code, r.out, r.err) == (2, "", f"simkit plan: error: --requests: {why}\n")
+
+
+def test_a_probe_of_112_requests_is_planned():
+    fake = QueueFake(cap=10.0)
+    r = plan(scen(plan={"target_qps": 30, "requests": 112}), simulate=fake)
+    assert r.max_qps > 0 and {c[3] for c in fake.calls} >= {112}

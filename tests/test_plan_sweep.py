@@ -125,6 +125,48 @@ def test_serial_process_pool_and_dask_give_identical_results():
     assert len({json.dumps(m) for _, m in ref.values()}) == 4
 
 
+def _one_blas_thread():
+    # what a dask worker process does: its nanny sets OMP/OPENBLAS_NUM_THREADS=1
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def test_averaged_metrics_do_not_depend_on_executor_or_blas_threads():
+    """Issue 14: dask and local runs differed in the last digits of time-averaged metrics
+    (`batch_size_mean`): a BLAS dot product sums a vector of more than 10,000 terms on
+    several threads, in a different order than on one, and a dask worker runs one. Points
+    long enough to cross that size (> 10,000 iterations) now give the same bits on every
+    executor and at every BLAS thread count."""
+    distributed = pytest.importorskip("distributed")
+    from threadpoolctl import threadpool_limits
+
+    s = tiny({"workload.arrival.rate": [2.0, 3.0]},
+             workload={"requests": 400, "arrival": {"process": "poisson", "rate": 4.0},
+                       "prompt_tokens": {"dist": "lognormal", "median": 300, "sigma": 0.8,
+                                         "max": 4000},
+                       "output_tokens": {"dist": "uniform", "low": 20, "high": 200}},
+             serving={"max_batch": 8}, model={})
+    points = sweep_points(s)
+    with threadpool_limits(limits=2, user_api="blas"):  # several threads, even on one core
+        serial = run_sweep(points, SerialExecutor(), point_fn=simulate_point)
+    with cf.ProcessPoolExecutor(max_workers=2, initializer=_one_blas_thread) as pool:
+        pooled = run_sweep(points, pool, point_fn=simulate_point)
+    with threadpool_limits(limits=1, user_api="blas"), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                     protocol="tcp", host="127.0.0.1", scheduler_port=0,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dasked = run_sweep(points, client.get_executor(pure=False), point_fn=simulate_point)
+    for r in serial.records:
+        m = r["metrics"]
+        assert m["iterations"] > 10_000  # long enough for a threaded dot product
+        assert m["batch_size_mean"] is not None and m["kv_useful_fraction"] is not None
+    ref = json.dumps(metrics_by_params(serial), sort_keys=True)
+    assert json.dumps(metrics_by_params(pooled), sort_keys=True) == ref
+    assert json.dumps(metrics_by_params(dasked), sort_keys=True) == ref
+
+
 def test_results_file_resume_skips_done_points(tmp_path):
     s = tiny()
     points = sweep_points(s)
@@ -164,6 +206,59 @@ def test_torn_last_line_is_dropped_and_rerun(tmp_path):
     assert sorted(point_key(r["params"]) for r in recs) == \
         sorted(p.key for p in points)
     assert f.read_bytes().endswith(b"\n") and len(f.read_bytes().splitlines()) == 4
+
+
+@pytest.mark.parametrize("damage", [b"{not json\n", b"[1, 2]\n", b"\xff\xfe\n",
+                                    b'{"params": {}}\n'],
+                         ids=["not JSON", "not an object", "not UTF-8", "no metrics"])
+def test_a_corrupt_line_mid_file_is_dropped_atomically_with_one_warning(tmp_path, damage):
+    """Issue 14: a corrupt line in the middle of results.jsonl stayed there after a resume.
+    Resuming rewrites the file without it (temp + rename) and says so once; the point it
+    held runs again, so every point ends with exactly one good line."""
+    import warnings
+
+    from simkit.errors import SimkitWarning
+
+    s = tiny()
+    points = sweep_points(s)
+    out = tmp_path / "out"
+    run_sweep(points[:3], SerialExecutor(), out_dir=out, point_fn=fake_point, scenario=s)
+    f = out / RESULTS_FILE
+    lines = f.read_bytes().splitlines(keepends=True)
+    f.write_bytes(lines[0] + damage + lines[2])  # line 2 (the second point) damaged
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(read_results(f)) == 2  # reading alone changes nothing, says nothing
+        assert not caught and f.read_bytes() == lines[0] + damage + lines[2]
+        res = run_sweep(points, SerialExecutor(), out_dir=out, point_fn=fake_point,
+                        scenario=s)
+    said = [str(w.message) for w in caught if issubclass(w.category, SimkitWarning)]
+    assert len(said) == 1 and "dropped 1 corrupt line(s) (line 2" in said[0]
+    assert (res.ran, res.skipped) == (2, 2)
+    assert {r["params"]["workload.arrival.rate"] for r in read_results(f)} == {2.0, 8.0}
+    text = f.read_bytes()
+    assert damage not in text and len(text.splitlines()) == 4
+    assert sorted(point_key(json.loads(x)["params"]) for x in text.splitlines()) == \
+        sorted(p.key for p in points)
+    assert not (out / (RESULTS_FILE + ".tmp")).exists()
+
+
+def test_cli_warns_once_about_a_corrupt_line_and_completes(run_cli, tmp_path):
+    scen = tmp_path / "s.toml"
+    scen.write_text('name = "c"\n[workload]\nrequests = 4\n'
+                    '[sweep]\n"workload.arrival.rate" = [1.0, 2.0, 3.0]\n')
+    out = tmp_path / "out"
+    assert run_cli("sweep", scen, "--out", out, "--workers", "1").code == 0
+    f = out / RESULTS_FILE
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text(lines[0] + "garbage\n" + lines[2])
+    r = run_cli("sweep", scen, "--out", out, "--workers", "1")
+    assert r.code == 0
+    warn = [x for x in r.err.splitlines() if "warning" in x]
+    assert warn == [f"simkit sweep: warning: {f}: dropped 1 corrupt line(s) (line 2: not a "
+                    "JSON record) and rewrote the file without them; their points run again"]
+    assert "1 point(s) run, 2 already done" in r.out
+    assert len(read_results(f)) == 3 and "garbage" not in f.read_text()
 
 
 _CHILD = """

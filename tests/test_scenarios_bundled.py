@@ -72,7 +72,7 @@ def test_architecture_comparison_plan_runs_reduced():
     from simkit.plan.capacity import plan
 
     s = load_scenario(ROOT / "scenarios" / "plan-compare-attention.toml")
-    r = plan(s, requests=100)
+    r = plan(s, requests=112)
     assert {c["attention"] for c in r.comparison} == {"full", "window", "linear"}
     assert r.best_attention in {"full", "window", "linear"}
 

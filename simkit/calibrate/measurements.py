@@ -224,6 +224,8 @@ def read_measurements(path: str | Path) -> list[Measurement]:
             _check_setup(setup, where)
             checked[setup] = None
         out.append(Measurement.step(setup, phase, batch, prompt, context, sec, where))
+    if not out:
+        raise SimkitError(f"{name}: no measurements below the header")
     return out
 
 

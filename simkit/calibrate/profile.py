@@ -83,6 +83,9 @@ def check_writable(path: str | Path, option: str = "-o") -> Path:
     if p.suffix != ".toml":
         raise SimkitError(f"{option}: profile file must end in .toml, got {str(path)!r}")
     parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise SimkitError(f"{option}: cannot write {str(path)!r}: {str(parent)!r} is a file, "
+                          "not a directory")
     if not parent.is_dir():
         raise SimkitError(f"{option}: directory {str(parent)!r} does not exist")
     if p.exists() and p.is_dir():

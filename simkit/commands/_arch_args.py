@@ -37,8 +37,46 @@ def add_arch_options(p, attention: bool = True) -> None:
     p.add_argument("--weight-dtype", choices=WEIGHT_DTYPES, default="bf16")
 
 
-def arch_from_args(model, args, attention: str | None = None):
-    """Build and resolve the ArchSpec; a kind-specific option no layer uses is an error."""
+#: the scenario key the cost layer names in its errors -> the option it came from here
+_OPTION_OF = {"model.attention": "--attention", "model.layer_pattern": "--layer-pattern",
+              "model.window": "--window", "model.global_tokens": "--global-tokens",
+              "model.chunk": "--chunk", "model.memory_slots": "--memory-slots",
+              "model.segment_tokens": "--segment", "model.attention_every": "--attention-every",
+              "model.kv_share": "--kv-share", "model.weight_share": "--weight-share",
+              "model.max_context": "--max-context", "model.kv_dtype": "--kv-dtype",
+              "model.weight_dtype": "--weight-dtype"}
+
+
+def _as_options(e, attention_option: str = "--attention"):
+    """The cost layer's error with scenario keys (`model.kv_share: ...`) named as the
+    options given on this command line (`--kv-share: ...`)."""
+    from simkit.errors import SimkitError
+
+    options = {**_OPTION_OF, "model.attention": attention_option}
+    out = []
+    for m in e.messages:
+        for key, opt in options.items():
+            if m.startswith((key + ":", key + "[", key + ".")):
+                m = opt + m[len(key):]
+                break
+        out.append(m)
+    return SimkitError(*out)
+
+
+def arch_from_args(model, args, attention: str | None = None,
+                   attention_option: str = "--attention"):
+    """Build and resolve the ArchSpec; a kind-specific option no layer uses is an error.
+    Errors name the options (`--kv-share`; the kind as `attention_option`), not the
+    scenario keys the cost layer speaks of."""
+    from simkit.errors import SimkitError
+
+    try:
+        return _arch_from_args(model, args, attention)
+    except SimkitError as e:
+        raise _as_options(e, attention_option) from None
+
+
+def _arch_from_args(model, args, attention: str | None = None):
     from dataclasses import replace
 
     from simkit.costs.arch import ArchSpec

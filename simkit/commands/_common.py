@@ -80,3 +80,34 @@ def with_engine(scenario, engine: str | None):
         value = str(Path(value).resolve())
     check_engine(value, "--engine")
     return scenario.with_(**{"hardware.engine": value})
+
+
+def add_scenario_options(p) -> None:
+    """`--set KEY=VALUE` (repeatable) and `--engine NAME|FILE`: what-ifs on the scenario."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set",
+                   help="change one scenario key for this run, e.g. --set "
+                   "workload.arrival.rate=8 or --set serving.scheduler=chunked (dotted key, "
+                   "TOML value; a bare word is a string; repeatable; checked like the file)")
+    add_engine_option(p)
+
+
+def load_scenario_args(args):
+    """The scenario of `args.scenario` with its `--set`s and `--engine` applied."""
+    from simkit.scenario import load_scenario
+
+    return with_engine(load_scenario(args.scenario, getattr(args, "set", None) or ()),
+                       getattr(args, "engine", None))
+
+
+
+def hardware_option(value: str, option: str = "--hardware"):
+    """The hardware profile an option names; its errors name the option (the catalog says
+    `hardware:`)."""
+    from simkit.catalog import load_hardware
+    from simkit.errors import SimkitError
+
+    try:
+        return load_hardware(value)
+    except SimkitError as e:
+        raise SimkitError(*(f"{option}: {m.removeprefix('hardware: ')}" for m in e.messages)) \
+            from None

@@ -28,9 +28,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from simkit.catalog import load_hardware, load_model
+    from simkit.catalog import load_model
     from simkit.commands._arch_args import arch_from_args
-    from simkit.commands._common import print_json
+    from simkit.commands._common import hardware_option, print_json
+    from simkit.costs.engine import check_engine
     from simkit.costs.summary import evaluate_costs
     from simkit.errors import SimkitError
     from simkit.units import fmt_bytes, fmt_flops, fmt_seconds
@@ -38,7 +39,8 @@ def run(args) -> int:
     if args.memory_fraction > 1:
         raise SimkitError(f"--memory-fraction: must be in (0, 1], got {args.memory_fraction}")
     model = load_model(args.model)
-    hw = load_hardware(args.hardware)
+    hw = hardware_option(args.hardware)
+    check_engine(args.engine, "--engine")
     arch = arch_from_args(model, args)
     r = evaluate_costs(model, arch, hw, args.seq, args.batch, args.gpus, args.ideal,
                        args.memory_fraction, engine=args.engine)

@@ -29,8 +29,8 @@ def run(args) -> int:
         raise SimkitError(f"--quantity: unknown quantity {args.quantity!r}; choose one of "
                           f"{', '.join(QUANTITIES)}")
     model = load_model(args.model)
-    arch_a = arch_from_args(model, args, attention=args.a)
-    arch_b = arch_from_args(model, args, attention=args.b)
+    arch_a = arch_from_args(model, args, attention=args.a, attention_option="--a")
+    arch_b = arch_from_args(model, args, attention=args.b, attention_option="--b")
     res = crossover(model, arch_a, arch_b, args.quantity)
     if args.json:
         print_json(res.to_dict())

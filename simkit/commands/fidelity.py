@@ -40,11 +40,16 @@ def run(args: argparse.Namespace) -> int:
 
     from simkit.errors import SimkitWarning
 
+    from simkit.errors import SimkitError
+
     lengths = args.lengths or DEFAULT_LENGTHS
-    task = RecallTask(pairs=args.pairs, trials=args.trials, window=args.window,
-                      global_tokens=args.global_tokens, memory_slots=args.memory_slots,
-                      segment=args.segment)
-    result = run_fidelity(lengths=lengths, seed=args.seed, task=task)
+    try:
+        task = RecallTask(pairs=args.pairs, trials=args.trials, window=args.window,
+                          global_tokens=args.global_tokens, memory_slots=args.memory_slots,
+                          segment=args.segment)
+        result = run_fidelity(lengths=lengths, seed=args.seed, task=task)
+    except SimkitError as e:  # the experiment names its settings; here they are options
+        raise SimkitError(*(_as_option(m) for m in e.messages)) from None
     if args.window >= max(lengths):
         # a window covering every length never slides: it is full attention (as the cost
         # layer decides for a window covering the context)
@@ -64,3 +69,11 @@ def run(args: argparse.Namespace) -> int:
     for i, n in enumerate(result.lengths):
         print(f"{n:>8} " + " ".join(f"{result.recall[f][i]:>8.3f}" for f in result.recall))
     return 0
+
+
+def _as_option(message: str) -> str:
+    """`fidelity.global_tokens: ...` -> `--global-tokens: ...` (the option it came from)."""
+    head, sep, rest = message.partition(": ")
+    if sep and head.startswith("fidelity."):
+        return "--" + head[len("fidelity."):].replace("_", "-") + sep + rest
+    return message

@@ -17,9 +17,9 @@ def register(sub) -> None:
                    "decode_flops, attention_decode_flops, cache_bytes, decode_bytes; or "
                    "decode_step_time / prefill_time: THE step-time formula with the hardware's "
                    "and the engine's terms as symbols (--hardware, --gpus, --engine)")
-    p.add_argument("--hardware", default="h100-sxm",
-                   help="step times: catalog name or profile .toml (default %(default)s)")
-    p.add_argument("--gpus", type=positive_int, default=1,
+    p.add_argument("--hardware", default=None,
+                   help="step times: catalog name or profile .toml (default h100-sxm)")
+    p.add_argument("--gpus", type=positive_int, default=None,
                    help="step times: tensor-parallel GPUs (default 1)")
     p.add_argument("--engine", default=None, metavar="NAME|FILE",
                    help="step times: serving-engine profile (default: the default engine)")
@@ -139,15 +139,29 @@ def run(args) -> int:
         raise SimkitError("--wrt: give the --quantity to differentiate")
     model = load_model(args.model)
     arch = arch_from_args(model, args)
+    step_options = [o for o, v in (("--hardware", args.hardware), ("--gpus", args.gpus),
+                                   ("--engine", args.engine), ("--ideal", args.ideal or None))
+                    if v is not None]
+    if step_options and args.quantity not in STEP_QUANTITIES:
+        raise SimkitError(f"{step_options[0]}: applies to the step times (--quantity "
+                          f"{' or '.join(STEP_QUANTITIES)}); the other quantities do not "
+                          "depend on the hardware")
+    if args.hardware is None:
+        args.hardware = "h100-sxm"
+    if args.gpus is None:
+        args.gpus = 1
     if args.quantity in STEP_QUANTITIES:
         if args.wrt is not None:
             raise SimkitError("--wrt: not available for the step times (differentiate a "
                               "FLOP, byte or parameter quantity)")
-        from simkit.catalog import load_hardware
+        from simkit.commands._common import hardware_option
+        from simkit.costs.engine import check_engine
 
+        hw = hardware_option(args.hardware)
+        check_engine(args.engine, "--engine")
         out = {"model": model.name, "hardware": args.hardware, "gpus": args.gpus,
                "engine": "ideal" if args.ideal else _engine_name(args.engine),
-               **step_formulas(model, arch.resolve(model), load_hardware(args.hardware),
+               **step_formulas(model, arch.resolve(model), hw,
                                args.gpus, args.engine, args.ideal, args.quantity,
                                args.latex)}
         if args.json:
@@ -172,7 +186,11 @@ def run(args) -> int:
 
         var = QUANTITIES[args.quantity][1]
         lengths = {str(var): args.seq} if var is not None else {}
-        sens = sensitivity(model, arch.resolve(model), args.quantity, args.wrt, **lengths)
+        try:
+            sens = sensitivity(model, arch.resolve(model), args.quantity, args.wrt, **lengths)
+        except SimkitError as e:  # the analysis says "sensitivity:"; here it is --wrt
+            raise SimkitError(*(f"--wrt: {m.split(': ', 1)[-1]}" if m.startswith(
+                "sensitivity: ") else m for m in e.messages)) from None
         out["sensitivity"] = dict(sens.to_dict(), at=lengths)
     if args.json:
         print_json(out)

@@ -7,7 +7,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import add_engine_option, positive_float, positive_int
+    from simkit.commands._common import add_scenario_options, positive_float, positive_int
 
     p = sub.add_parser(
         "plan", help="capacity plan under the scenario's SLOs; with [plan.search], the "
@@ -32,7 +32,7 @@ def register(sub) -> None:
                    help="search: run configurations on a dask scheduler (tcp://HOST:PORT)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="search: local process-pool size (default: CPU count)")
-    add_engine_option(p)
+    add_scenario_options(p)
     p.set_defaults(func=run)
 
 
@@ -42,15 +42,17 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from simkit.commands._common import _jsonable, print_json, with_engine
+    from simkit.commands._common import _jsonable, load_scenario_args, print_json
     from simkit.errors import SimkitError
-    from simkit.scenario import load_scenario
 
-    s = with_engine(load_scenario(args.scenario), args.engine)
+    _check_requests(args.requests)
+    s = load_scenario_args(args)
     if args.target_qps is not None:
         s = s.with_(**{"plan.target_qps": args.target_qps})
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise SimkitError(f"--out: {args.out} exists and is not a folder")
+    if args.out is not None:
+        from simkit.outputs import check_output_dir
+
+        check_output_dir(args.out, "--out")
     searching = s.plan is not None and len(s.plan.search) > 0
     if not searching and (args.cluster is not None or args.workers is not None):
         raise SimkitError(f"--{'cluster' if args.cluster is not None else 'workers'}: "
@@ -100,6 +102,16 @@ def run(args: argparse.Namespace) -> int:
         print_plan(result)
         print(f"engine: {d['engine']}")
     return 0
+
+
+def _check_requests(requests: int | None) -> None:
+    """--requests too small to measure a p99 says exactly that (simkit.sim.stats)."""
+    from simkit.errors import SimkitError
+    from simkit.sim.stats import too_few_for_p99
+
+    why = too_few_for_p99(requests) if requests is not None else None
+    if why is not None:
+        raise SimkitError(f"--requests: {why}")
 
 
 def _engine_name(s) -> str:

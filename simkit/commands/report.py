@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import add_engine_option, positive_int
+    from simkit.commands._common import add_scenario_options, positive_int
 
     p = sub.add_parser(
         "report", help="the PDF report of a scenario",
@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--requests", type=positive_int, default=None,
                    help="requests simulated per run, plan probe and sweep point (default: "
                    "the scenario's)")
-    add_engine_option(p)
+    add_scenario_options(p)
     p.set_defaults(func=run)
 
 
@@ -31,11 +31,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from simkit.report.pdf import build_report, check_output
-    from simkit.commands._common import with_engine
-    from simkit.scenario import load_scenario
+    from simkit.commands._common import load_scenario_args
 
     check_output(args.output, args.png_dir)  # before the (slow) work
-    s = with_engine(load_scenario(args.scenario), args.engine)
+    s = load_scenario_args(args)
+    if args.requests is not None and (s.plan is not None or s.slo.targets()):
+        from simkit.commands.plan import _check_requests
+
+        _check_requests(args.requests)  # the report's capacity plan probes with as many
     res = build_report(s, args.output, png_dir=args.png_dir, progress=True,
                        requests=args.requests)
     print(f"wrote {res.path} ({len(res.pages)} pages, {res.size_bytes / 1e6:.2f} MB)")

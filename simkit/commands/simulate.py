@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simkit.commands._common import add_engine_option, nonneg_int, positive_int
+from simkit.commands._common import add_scenario_options, nonneg_int, positive_int
 
 
 def register(sub) -> None:
@@ -17,7 +17,7 @@ def register(sub) -> None:
                    "F.scenario.toml)")
     p.add_argument("--seed", type=nonneg_int, help="override the scenario's seed")
     p.add_argument("--requests", type=positive_int, help="override workload.requests")
-    add_engine_option(p)
+    add_scenario_options(p)
     p.set_defaults(func=run)
 
 
@@ -98,18 +98,13 @@ def _text(s: dict, scenario) -> str:
 
 
 def run(args) -> int:
-    import os
-
-    from simkit.commands._common import print_json, with_engine
-    from simkit.errors import SimkitError
-    from simkit.scenario import load_scenario
+    from simkit.commands._common import load_scenario_args, print_json
+    from simkit.outputs import check_output_file
     from simkit.sim import simulate
 
-    scenario = with_engine(load_scenario(args.scenario), args.engine)
+    scenario = load_scenario_args(args)
     if args.requests_csv:
-        folder = os.path.dirname(os.path.abspath(args.requests_csv))
-        if not os.path.isdir(folder):
-            raise SimkitError(f"--requests-csv: no such folder {folder!r}")
+        check_output_file(args.requests_csv, "--requests-csv")  # before the run
     res = simulate(scenario, seed=args.seed, requests=args.requests, progress=True)
     if args.requests_csv:
         res.write_requests_csv(args.requests_csv)

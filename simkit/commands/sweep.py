@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from simkit.commands._common import add_engine_option, positive_int
+    from simkit.commands._common import add_scenario_options, positive_int
 
     p = sub.add_parser(
         "sweep", help="run the scenario's [sweep] grid (resumable; local or dask cluster)",
@@ -23,18 +23,17 @@ def register(sub) -> None:
                    help="local process-pool size (default: CPU count)")
     p.add_argument("--requests", type=positive_int, default=None,
                    help="override workload.requests for every point")
-    add_engine_option(p)
+    add_scenario_options(p)
     p.add_argument("--json", action="store_true", help="print every point's record as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simkit.commands._common import print_json, with_engine
+    from simkit.commands._common import load_scenario_args, print_json
     from simkit.errors import SimkitError
     from simkit.plan.sweep import _stderr_progress, dask_executor, run_sweep, sweep_points
-    from simkit.scenario import load_scenario
 
-    s = with_engine(load_scenario(args.scenario), args.engine)
+    s = load_scenario_args(args)
     if not s.sweep:
         raise SimkitError(f"{args.scenario}: has no [sweep] table (use `simkit simulate` "
                           "for a single run)")

@@ -5,8 +5,9 @@ requests a simulation of the scenario would draw (same seed: common random numbe
 numbers are about the same workload the simulator then runs.
 
 - `feasibility`: None, or why no load can be served -- tensor parallelism does not divide the
-  query heads; the weights do not fit the GPUs' memory; requests do not fit the KV memory
-  left; or the SLOs cannot be met even by a request served alone. The last uses latency
+  query heads; the weights do not fit the GPUs' memory; anything else the simulator's set-up
+  rejects (`simkit.sim.setup`: no room for one KV block, an eviction budget within its
+  sinks); requests do not fit the KV memory left; or the SLOs cannot be met even by a request served alone. The last uses latency
   floors that hold at any load: a request's TTFT is at least the time of its whole prefill
   run alone (chunks only add steps), and its TPOT at least one decode step of a batch of
   one at its prompt length. If the p99 of a floor exceeds its SLO, so does the p99 of the
@@ -183,6 +184,13 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
         msg = "; ".join(e.messages)
         return "weights do not fit: " + msg.split(": ", 1)[-1] if "does not fit" in msg \
             else msg, 0.0
+    try:  # the rest of what a simulation checks before it starts (an eviction budget
+        # within its sinks, no room for one KV block): the same rules, from the same place
+        from simkit.sim.setup import prepare
+
+        prepare(s, sm)
+    except SimkitError as e:
+        return "; ".join(e.messages), cap
     if sample is None:
         return None, cap
     longest = sample.prompt_tokens + sample.output_tokens - 1
@@ -196,12 +204,12 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
         q = float(np.percentile(ttft, 99))
         if q > slo["ttft_s"]:
             return (f"SLOs cannot be met at any load: p99 TTFT is at least {q:.3g} s (each "
-                    f"prefill alone) > {slo['ttft_s']:g} s"), cap
+                    f"prefill alone) > slo.ttft_p99_s = {slo['ttft_s']:g} s"), cap
     if "tpot_s" in slo and tpot.size:
         q = float(np.percentile(tpot, 99))
         if q > slo["tpot_s"]:
             return (f"SLOs cannot be met at any load: p99 TPOT is at least {q * 1e3:.3g} ms "
-                    f"(a decode step of one) > {slo['tpot_s'] * 1e3:g} ms"), cap
+                    f"(a decode step of one) > slo.tpot_p99_s = {slo['tpot_s'] * 1e3:g} ms"), cap
     return None, cap
 
 

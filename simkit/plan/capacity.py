@@ -41,7 +41,7 @@ from simkit.errors import SimkitError
 from simkit.plan import bounds
 from simkit.plan.slo import MIN_COMPLETED_FRACTION, Probe, describe, judge, run_probe, slo_met
 from simkit.scenario import LengthSpec, Scenario, SweepGrid
-from simkit.sim.stats import requests_for_tail
+from simkit.sim.stats import requests_for_tail, too_few_for_p99
 
 #: when plan.requests is unset, simulate at least this many requests per probe, so the
 #: steady-state p99 (after the warm-up) rests on >= 10 requests at or beyond it
@@ -242,6 +242,14 @@ def probe_requests(s: Scenario) -> int:
     return max(s.workload.requests, MIN_PROBE_REQUESTS)
 
 
+def check_probe_requests(n: int, key: str) -> None:
+    """One line naming `key` when probes of `n` requests cannot measure a p99
+    (`simkit.sim.stats.too_few_for_p99`): the plan would rest on noise, not on latencies."""
+    why = too_few_for_p99(int(n))
+    if why is not None:
+        raise SimkitError(f"{key}: {why}")
+
+
 def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | None = None,
             rel_tol: float | None = None, estimate: float | None = None,
             progress: ProgressFn | None = None) -> CapacityResult:
@@ -252,6 +260,7 @@ def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | 
                           "capacity")
     simulate = simulate or _default_simulate()
     n = int(requests or probe_requests(s))
+    check_probe_requests(n, "requests" if requests else "plan.requests")
     tol = rel_tol if rel_tol is not None else (s.plan.qps_rel_tol if s.plan else 0.05)
     est = float(estimate if estimate is not None else analytic_qps(s))
     if not (est > 0 and math.isfinite(est)):
@@ -324,6 +333,7 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
         s = replace(s, plan=replace(s.plan, search=SweepGrid()))  # one configuration here
     simulate = simulate or _default_simulate()
     n = int(requests or probe_requests(s))
+    check_probe_requests(n, "requests" if requests else "plan.requests")
     target = s.plan.target_qps if s.plan is not None else None
     max_rep = s.plan.max_replicas if s.plan is not None else 1024
     try:

@@ -98,7 +98,7 @@ def config_scenario(s: Scenario, params: Mapping[str, Any]) -> Scenario:
     own (the same seed: every configuration serves the same requests)."""
     bare = replace(s, sweep=SweepGrid(), report=replace(s.report, compare=()),
                    plan=replace(s.plan, search=SweepGrid(), compare=()))
-    return bare.with_(**dict(params))
+    return bare._with(params, runnable=False)  # an infeasible one is a row, not an error
 
 
 def configurations(s: Scenario) -> list[Config]:

@@ -14,8 +14,12 @@
   configuration search prunes this way, see `simkit.plan.search`).
 - Only the parent process writes `DIR/results.jsonl`, one JSON object per finished point,
   flushed and fsynced as each point finishes. A line cut short by a kill is detected (no
-  trailing newline / not JSON) and dropped; a rerun skips every point already recorded, so a
-  sweep killed at any moment completes on resume with no point lost or repeated.
+  trailing newline) and cut off; a rerun skips every point already recorded, so a sweep
+  killed at any moment completes on resume with no point lost or repeated. A line damaged
+  any other way (not a JSON record) is dropped on resume -- the file is rewritten
+  atomically without it, with one warning naming the lines -- and its point runs again:
+  the results are a record of deterministic runs, so a lost one is recomputed, not
+  guessed.
 """
 
 from __future__ import annotations
@@ -133,26 +137,53 @@ def _plain(o: Any) -> Any:
 # --------------------------------------------------------------------------- results file
 
 def read_results(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Complete records of a results.jsonl; a torn last line (killed mid-write) is skipped,
-    and with `repair=True` cut off the file so the next append starts on a fresh line."""
+    """Complete records of a results.jsonl, in file order.
+
+    A torn last line (no newline: killed mid-write) is skipped. Any other line that is not a
+    record (not JSON, or JSON without `params` and `metrics`: the file was damaged some other
+    way) is skipped too: its point simply runs again. With `repair=True` (a sweep about to
+    append) the file is made clean first: a torn tail is cut off, and when any other line is
+    bad the file is rewritten without it -- atomically (a temporary file, fsynced, renamed
+    over the old one: a kill leaves the old file or the new one, never a mix) -- and one
+    warning names the lines dropped.
+    """
     p = Path(path)
     if not p.exists():
         return []
     data = p.read_bytes()
     end = data.rfind(b"\n") + 1  # bytes after the last newline are a torn write
-    if repair and end < len(data):
+    out, keep, bad = [], [], []
+    for i, line in enumerate(data[:end].split(b"\n")[:-1], 1):
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = None
+        if isinstance(rec, dict) and "params" in rec and "metrics" in rec:
+            out.append(rec)
+            keep.append(line)
+        else:
+            bad.append(i)
+    if repair and bad:
+        tmp = p.with_name(p.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(b"".join(line + b"\n" for line in keep))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+        import warnings
+
+        from simkit.errors import SimkitWarning
+
+        where = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5
+                                                else "")
+        warnings.warn(SimkitWarning(
+            f"{p}: dropped {len(bad)} corrupt line(s) (line {where}: not a JSON record) and "
+            "rewrote the file without them; their points run again"))
+    elif repair and end < len(data):
         with open(p, "r+b") as fh:
             fh.truncate(end)
             fh.flush()
             os.fsync(fh.fileno())
-    out = []
-    for line in data[:end].splitlines():
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # a line corrupted some other way: its point simply runs again
-        if isinstance(rec, dict) and "params" in rec and "metrics" in rec:
-            out.append(rec)
     return out
 
 
@@ -232,9 +263,9 @@ def prepare_out_dir(out_dir: str | Path, scenario: Scenario) -> Path:
     `[sweep]` or `[plan.search]` grid alone is fine (points are matched by parameters and
     resolved scenario).
     """
-    d = Path(out_dir)
-    if d.exists() and not d.is_dir():
-        raise SimkitError(f"--out: {d} exists and is not a folder")
+    from simkit.outputs import check_output_dir
+
+    d = check_output_dir(out_dir, "--out")
     f = d / SCENARIO_FILE
     if f.exists():
         try:

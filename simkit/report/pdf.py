@@ -59,9 +59,9 @@ def check_output(out_path: str | Path, png_dir: str | Path | None = None) -> Pat
         if parent.exists() and not parent.is_dir():
             raise SimkitError(f"-o: {str(parent)!r} is a file, not a folder")
     if png_dir is not None:
-        p = Path(png_dir)
-        if p.exists() and not p.is_dir():
-            raise SimkitError(f"--png-dir: {str(png_dir)!r} exists and is not a folder")
+        from simkit.outputs import check_output_dir
+
+        check_output_dir(png_dir, "--png-dir")
     return out
 
 

@@ -22,6 +22,7 @@ on too few requests.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -91,15 +92,12 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
     n_good = int(np.count_nonzero(good))
     peaks = [float(log["reserved"].max()) if len(log["reserved"]) else 0.0
              for log in iteration_logs]
-    reserved_int = useful_int = busy_s = batch_int = 0.0
-    batch_max = 0
-    for log in iteration_logs:
-        reserved_int += float(np.dot(log["reserved"], log["dt"]))
-        useful_int += float(np.dot(log["useful"], log["dt"]))
-        busy_s += float(log["dt"].sum())
-        batch_int += float(np.dot(log["batch"], log["dt"]))
-        if len(log["batch"]):
-            batch_max = max(batch_max, int(log["batch"].max()))
+    reserved_int = time_integral(iteration_logs, "reserved")
+    useful_int = time_integral(iteration_logs, "useful")
+    busy_s = time_integral(iteration_logs, None)
+    batch_int = time_integral(iteration_logs, "batch")
+    batch_max = max((int(log["batch"].max()) for log in iteration_logs if len(log["batch"])),
+                    default=0)
 
     def rate(x: float) -> float | None:
         return None if not simulated_s > 0 else x / span
@@ -138,6 +136,21 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
     s["warnings"] = [w for w in (stats.tail_warning(s["steady_state"]["requests"]),) if w]
     s.update(extra)
     return s
+
+
+def time_integral(iteration_logs: list[dict[str, np.ndarray]], column: str | None) -> float:
+    """Sum over every replica's iterations of column x duration (of the durations alone
+    with None), correctly rounded (`math.fsum`): the same bits whatever the order of the
+    terms and whatever computes them. A BLAS dot product does not promise that: OpenBLAS
+    splits long vectors across its threads, so a run with one BLAS thread (a dask worker
+    sets OMP/OPENBLAS_NUM_THREADS=1) and one with several differed in the last digit of
+    `batch_size_mean` once a run had more than ~10,000 iterations."""
+    terms = []
+    for log in iteration_logs:
+        dt = np.asarray(log["dt"], dtype=np.float64)
+        terms.extend((dt if column is None else
+                      np.asarray(log[column], dtype=np.float64) * dt).tolist())
+    return math.fsum(terms)
 
 
 def steady_state(tab: RequestTable, iteration_logs: list[dict[str, np.ndarray]]

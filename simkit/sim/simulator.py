@@ -15,17 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from simkit.errors import SimkitError
 from simkit.sim import metrics
 from simkit.sim.engine import PRIORITY_ARRIVAL, Engine
-from simkit.sim.kvcache import KVPolicy
 from simkit.sim.progress import Progress
 from simkit.sim.replica import Replica, iteration_log
 from simkit.sim.request import COLUMNS, COMPLETED, EXTRA_COLUMNS, REJECTED, RequestTable
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
-from simkit.sim.workload import beyond_context, generate_workload
-from simkit.units import GiB
+from simkit.sim.setup import draw_requests, prepare
 
 from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
 from simkit.sim import prefix_stats  # noqa: E402
@@ -102,59 +99,13 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     serving = scenario.serving
     seed = int(scenario.seed if seed is None else seed)
     n = int(scenario.workload.requests if requests is None else requests)
-    if step_model is None:
-        from simkit.costs.compiled import step_model_for
-
-        step_model = step_model_for(scenario)
-    m = step_model
-    capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
-    context = int(m.max_context)
-    model_name = getattr(getattr(m, "model", None), "name", scenario.model.name)
-
-    max_seq_len = serving.max_seq_len if serving.max_seq_len is not None else context
-    if max_seq_len > context:
-        beyond_context(f"serving.max_seq_len {max_seq_len}", context, model_name)
+    st = prepare(scenario, step_model)  # every check that it can run: simkit.sim.setup
+    m, policy, capacity_bytes = st.step_model, st.policy, st.capacity_bytes
+    max_seq_len = st.max_seq_len
     kind = serving.kv_memory
-    if kind not in ("paged", "contiguous"):
-        raise SimkitError(f"serving.kv_memory: unknown {kind!r}; choose paged or contiguous")
-    if serving.preemption not in ("recompute", "swap"):
-        raise SimkitError(f"serving.preemption: unknown {serving.preemption!r}; choose "
-                          "recompute or swap")
-    budget = getattr(serving, "kv_budget_tokens", None)
-    if budget is not None:
-        budget = int(budget)
-        sinks = int(getattr(serving, "sink_tokens", 0))
-        if budget <= sinks:
-            raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
-                              f"got {budget}")
-    policy = KVPolicy(m, kind=kind, block_size=int(serving.block_size),
-                      capacity_bytes=capacity_bytes, max_seq_len=int(max_seq_len),
-                      budget_tokens=budget, sink_tokens=int(getattr(serving, "sink_tokens", 0)))
-    if policy.max_units(1) < 1 and policy.unit_bytes > 0:
-        what = (f"reserving {max_seq_len} tokens per request (serving.max_seq_len)"
-                if kind == "contiguous" else f"one block of {serving.block_size} tokens")
-        raise SimkitError(f"serving.memory_fraction: {what} needs "
-                          f"{(policy.unit_bytes + policy.fixed_bytes) / GiB:.3g} GiB of KV "
-                          f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
-                          "weights")
 
-    base_dir = getattr(scenario, "base_dir", None)
-    plan = None
-    if sessions_mod.uses_sessions(scenario.workload, base_dir):
-        plan = sessions_mod.plan_sessions(scenario.workload, n, seed=seed, context=context,
-                                          model_name=model_name, base_dir=base_dir)
-        n = plan.n_turns
-        table = RequestTable(np.full(n, np.nan), np.zeros(n, dtype=np.int64),
-                             np.zeros(n, dtype=np.int64))
-        shortest, longest = plan.prompt, plan.prompt + plan.output - 1
-    else:
-        wl = generate_workload(scenario.workload, n_requests=n, seed=seed, context=context,
-                               model_name=model_name, base_dir=base_dir)
-        prompt, output, tenant, system = sessions_mod.add_system_prompts(
-            scenario.workload, wl.prompt_tokens, wl.output_tokens, seed, context)
-        table = RequestTable(wl.arrival_s, prompt, output)
-        table.tenant, table.system_tokens = tenant, system
-        shortest, longest = table.prompt_tokens, table.prompt_tokens + table.output_tokens - 1
+    rq = draw_requests(scenario, n, seed, st)  # the workload (sessions or independent)
+    plan, table, n, shortest, longest = rq.plan, rq.table, rq.n, rq.shortest, rq.longest
     # a request is rejected when even an empty replica could not hold it at some length
     # up to its longest (prompt + output - 1 positions; a window or chunked layer may hold
     # most mid-answer, or mid-prefill when prompts are prefilled in chunks), or it exceeds
@@ -176,8 +127,6 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     swap_bw = float(m.hardware.host_link_bytes_per_s) * gpus if hasattr(m, "hardware") \
         else float("inf")
     n_rep = int(serving.replicas)
-    if n_rep < 1:
-        raise SimkitError(f"serving.replicas: must be >= 1, got {n_rep}")
     caching = prefix_mod.applies(policy, bool(getattr(serving, "prefix_caching", True)))
     replicas = [Replica(i, sim, policy, make_scheduler(serving), m,
                         swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw,

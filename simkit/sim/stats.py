@@ -21,7 +21,8 @@ warning where a percentile rests on too few requests.
   requests and there are at most `MAX_SECTIONS`; with fewer than two sections there is no
   interval (None).
 - **Tail support.** A p-quantile of m values rests on m (1 - p) values at or beyond it; a p99
-  from 40 requests rests on 0.4 of one. Below `MIN_TAIL_SAMPLES` the run carries a warning.
+  from 40 requests rests on 0.4 of one. Below `MIN_TAIL_SAMPLES` the run carries a warning;
+  a planner probe below one such request is refused (`too_few_for_p99`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,25 @@ def tail_warning(samples: int, q: float = 0.99, what: str = "p99 latencies") -> 
     return (f"{what} rest on {tail:.3g} request(s) at or beyond them ({samples:,} counted "
             f"after the warm-up); simulate at least {requests_for_tail(q):,} requests for "
             f"{MIN_TAIL_SAMPLES}")
+
+
+def too_few_for_p99(requests: int) -> str | None:
+    """Why a planner probe of `requests` cannot measure a p99, or None when it can.
+
+    A planner decides on steady-state p99s; with fewer than 100 requests counted after the
+    warm-up, not even one request lies at or beyond the "p99" -- it is the largest latency
+    seen, interpolated, and a probe of a few requests (all in one batch, no queue) can pass
+    at any rate or fail at every one. So a probe needs `requests_for_tail(0.99, 1)` = 112
+    requests at least (the planner's default, `requests_for_tail(0.99)` = 1,112, rests it
+    on 10)."""
+    need = requests_for_tail(0.99, 1)
+    if requests >= need:
+        return None
+    counted = requests - warmup_count(requests)
+    return (f"{requests} requests per probe cannot measure a p99: after the warm-up (the "
+            f"first {WARMUP_FRACTION:.0%}) {counted} count, and a p99 needs at least 100 (one "
+            f"at or beyond it); use at least {need} ({requests_for_tail(0.99):,} rest it on "
+            f"{MIN_TAIL_SAMPLES})")
 
 
 def window_rate(times_s: np.ndarray, weights: np.ndarray | None, start_s: float,
