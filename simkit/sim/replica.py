@@ -41,7 +41,7 @@ from simkit.sim.decoderun import DecodeRun, commit_run, plan_run
 from simkit.sim.engine import PRIORITY_STEP
 from simkit.sim.kvcache import KVPolicy, KVPool
 from simkit.sim.prefix import Hit, make_cache
-from simkit.sim.request import COMPLETED, QUEUED, RUNNING, SWAPPED
+from simkit.sim.request import COMPLETED, QUEUED, RUNNING, SWAPPED, TRANSFERRING
 
 _I64 = np.int64
 ID, CACHED, NLEFT, UNITS, PRE = range(5)
@@ -68,12 +68,22 @@ class MixedStep(NamedTuple):
     chunks: np.ndarray | None
 
 
+class SpecStep(NamedTuple):
+    """One speculative iteration (`simkit.sim.speculative`): the sequences `idx` drafted
+    and verified, emitting `adv` tokens each; prefill chunks as in `MixedStep`."""
+
+    decode: np.ndarray | None
+    chunks: np.ndarray | None
+    idx: np.ndarray
+    adv: np.ndarray
+
+
 class Replica:
     """A model replica (gpus_per_replica GPUs) serving its own queue."""
 
     def __init__(self, index: int, sim, policy: KVPolicy, scheduler, step_model, *,
                  swap: bool, swap_bytes_per_s: float, fast: bool = True,
-                 prefix_caching: bool = False) -> None:
+                 prefix_caching: bool = False, spec=None) -> None:
         self.index = index
         self.sim = sim
         self.table = sim.table
@@ -100,6 +110,29 @@ class Replica:
         # prefix cache (their blocks leave the cache one by one as windows move)
         self.fast = fast and policy.budget_tokens is None and (
             self.cache is None or policy.monotone_units)
+        #: speculative decoding (`simkit.sim.speculative`): sampled advances, one
+        #: iteration at a time (the planned runs assume one token per step)
+        self.spec = spec
+        if spec is not None:
+            self.fast = False
+        self.spec_slots = self.spec_tokens = 0  # sequence-iterations verified, tokens
+        self.spec_full_slots = self.spec_full_tokens = 0  # those that drafted all k
+        self.spec_draft_s = 0.0  # time the draft took (in the logged iteration times)
+        # disaggregation (`simkit.sim.disagg`): a prefill replica hands each prefilled
+        # request on (`handoff`; with layer-wise transfers `announce` says at an
+        # iteration's start which requests it completes) and holds its blocks until the
+        # KV has moved (`held`: rid -> (cached, units)); a decode replica receives requests
+        # (`incoming`: (rid, cached)), allocates their blocks and starts the move
+        # (`xfer`: rid -> (cached, units), `n_xfer` of them) and joins them to its batch
+        # once moved (`ready`). `external`: arrivals from outside reach it (decode replicas
+        # are fed by the prefill pool only).
+        self.handoff = self.announce = self.transfers = None
+        self.held: dict[int, tuple[int, int]] = {}
+        self.incoming: deque[tuple[int, int]] = deque()
+        self.ready: deque[int] = deque()
+        self.xfer: dict[int, tuple[int, int]] = {}
+        self.n_xfer = 0
+        self.external = True
         #: positions one unit of shared blocks stands for (useful bytes count a block once)
         self._pos_per_unit = policy.block_size * (policy._weights[0] // policy._block_weights[0]
                                                   if policy._block_weights else 1)
@@ -160,8 +193,10 @@ class Replica:
 
     @property
     def load(self) -> int:
-        """What the router compares: requests running, queued or swapped out here."""
-        return self.n + len(self.waiting) + len(self.swapped)
+        """What the router compares: requests running, queued or swapped out here (and,
+        on a decode replica, waiting for or receiving their KV)."""
+        return self.n + len(self.waiting) + len(self.swapped) + len(self.incoming) \
+            + self.n_xfer
 
     def n_decoding(self) -> int:
         """Running sequences that are neither prefilling nor finished."""
@@ -395,6 +430,15 @@ class Replica:
             return None
         return (self.R[PRE, :n] == 0) & ~self.done[:n]
 
+    def _grow_to(self, n: int) -> np.ndarray:
+        """Context each sequence needs room for in the next iteration: one more token, or
+        with speculation its last token and the k drafted ones (vLLM's lookahead slots),
+        never past its answer."""
+        c = self.R[CACHED, :n] + 1
+        if self.spec is None:
+            return c
+        return c + np.maximum(np.minimum(self.spec.k, -self.R[NLEFT, :n] - 1), 0)
+
     def grow_decodes(self, now_s: float) -> bool:
         """Give every decoding sequence room for its next token, preempting the scheduler's
         victims while memory is short. Returns whether anyone was preempted."""
@@ -411,8 +455,8 @@ class Replica:
             if dec is None and self.policy.monotone_units:
                 # everyone decodes and nobody frees blocks: own units(cached + 1) each, one
                 # lookup; the batch's footprints sum to the pool's footprint
-                new = units(self.R[CACHED, :n] + 1)
-                total = int(np.add.reduce(new)) - pool.units_in_use - pool.shared_units
+                new = units(self._grow_to(n))
+                total = int(np.add.reduce(new)) - pool.footprint
                 if total <= pool.free_units():
                     if total:
                         self.R[UNITS, :n] = new
@@ -421,7 +465,7 @@ class Replica:
                 self._preempt(self.scheduler.victim(self), now_s)
                 preempted = True
                 continue
-            need = units(self.R[CACHED, :n] + 1) - self.R[UNITS, :n]
+            need = units(self._grow_to(n)) - self.R[UNITS, :n]
             if dec is not None:
                 need *= dec
             total = int(np.add.reduce(need))
@@ -561,6 +605,22 @@ class Replica:
                     for i in range(a, n):
                         self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
             self.n_pre = 0
+        elif kind is SpecStep:
+            dec, chunks, idx, adv = step
+            if len(idx):
+                R[CACHED, idx] += adv
+                R[NLEFT, idx] += adv
+                sel = np.zeros(n, dtype=bool)
+                sel[idx] = True
+                self._emit(sel, now_s)
+                extra = int(adv.sum()) - len(idx)
+                if extra:  # the rest of each burst arrives with its first token
+                    self.sim.gaps.add_one(0.0, extra)
+                self.table.decode_steps[R[ID, idx]] += 1
+            elif dec is not None and self.scheduler.prefill_only:
+                self._sit_out(~dec)
+            if chunks is not None:
+                self._commit_chunks(chunks, now_s)
         else:  # one mixed iteration: decode mask (None = all), prefill chunks
             dec, chunks = step
             if dec is None:
@@ -572,21 +632,11 @@ class Replica:
             elif self.scheduler.prefill_only:
                 self._sit_out(~dec)
             if chunks is not None:
-                R[CACHED, :n] += chunks
-                R[PRE, :n] -= chunks
-                first = (chunks > 0) & (R[PRE, :n] == 0)
-                if first.any():
-                    R[NLEFT, :n] += first
-                    ids = R[ID, :n][first]
-                    tab = self.table
-                    ft = tab.first_token_s[ids]
-                    tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-                    self._emit(first, now_s)
-                    self.n_pre -= int(np.count_nonzero(first))
-                if self.cache is not None:
-                    for i in np.flatnonzero(chunks):
-                        self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
+                self._commit_chunks(chunks, now_s)
         self._t_sync = now_s
+        if self.handoff is not None:
+            self._hand_off(now_s)
+            return
         fin = R[NLEFT, :n] == 0
         if self.n_done:
             fin &= ~self.done[:n]
@@ -599,6 +649,115 @@ class Replica:
                 return
             fin = self.done[:n].copy()
         self._release(fin, now_s)
+
+    def _commit_chunks(self, chunks: np.ndarray, now_s: float) -> None:
+        """Prefill chunks ran: prompts advance; finished ones emit their first token."""
+        R, n = self.R, self.n
+        R[CACHED, :n] += chunks
+        R[PRE, :n] -= chunks
+        first = (chunks > 0) & (R[PRE, :n] == 0)
+        if first.any():
+            R[NLEFT, :n] += first
+            ids = R[ID, :n][first]
+            tab = self.table
+            ft = tab.first_token_s[ids]
+            tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
+            self._emit(first, now_s)
+            self.n_pre -= int(np.count_nonzero(first))
+        if self.cache is not None:
+            for i in np.flatnonzero(chunks):
+                self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
+
+    # ---- disaggregation (`simkit.sim.disagg`) -------------------------------------------
+    def _hand_off(self, now_s: float) -> None:
+        """Prefill replica: every sequence whose prompt is done leaves the batch; a one-token
+        answer is complete, the others go on to the decode pool while their blocks stay
+        held here until their KV has moved (`release_held`)."""
+        R, n = self.R, self.n
+        out = R[PRE, :n] == 0
+        if not out.any():
+            return
+        fin = out & (R[NLEFT, :n] == 0)
+        if fin.any():
+            self._release(fin, now_s)
+            R, n = self.R, self.n
+            out = R[PRE, :n] == 0
+            if not out.any():
+                return
+        tab = self.table
+        for i in np.flatnonzero(out):
+            rid, cached, nleft, units = (int(R[ID, i]), int(R[CACHED, i]), int(R[NLEFT, i]),
+                                         int(R[UNITS, i]))
+            tab.generated[rid] = tab.output_tokens[rid] + nleft
+            tab.last_token_s[rid] = now_s
+            tab.status[rid] = TRANSFERRING
+            self.held[rid] = (cached, units)
+            self.handoff(self, rid, cached, now_s)
+        self._keep(~out)
+
+    def release_held(self, rid: int, now_s: float) -> None:
+        """Prefill replica: `rid`'s KV has moved; its blocks are freed (or stay cached), and
+        a queue that waited for memory may go on."""
+        cached, units = self.held.pop(rid)
+        if self.cache is not None:
+            self.cache.release(rid, cached, units)
+        else:
+            self.pool.release(units)
+        if not self.busy and self.waiting:
+            self._wake(now_s)
+
+    def _wake(self, now_s: float) -> None:
+        """Something arrived: an idle replica starts an iteration now; a planned decode
+        run ends at its first boundary after now (stepping would see it there)."""
+        if not self.busy:
+            self.busy = True
+            self._token += 1
+            self.engine.schedule(now_s, PRIORITY_STEP, self._on_boundary, self._token)
+        elif type(self._pending) is DecodeRun:
+            self._cut_run(now_s)
+
+    def receive(self, rid: int, cached: int, now_s: float) -> None:
+        """Decode replica: a request whose first `cached` tokens' KV is on a prefill
+        replica asks for room; it gets it at an iteration boundary (`_accept_incoming`)."""
+        self.incoming.append((rid, cached))
+        self.table.replica[rid] = self.index
+        self.sim.queue_log(now_s, 1)
+        self._wake(now_s)
+
+    def transfer_done(self, rid: int, now_s: float) -> None:
+        """Decode replica: `rid`'s KV has arrived; it joins the batch at the next boundary."""
+        self.ready.append(rid)
+        self._wake(now_s)
+
+    def _accept_incoming(self, now_s: float) -> None:
+        """Decode replica, after the batch grew and the queue was served: allocate the
+        blocks of arriving requests, first come first served, while they fit memory and
+        batch slots, and start moving their KV."""
+        pool, units_one, cap = self.pool, self.policy.units_one, self.scheduler.max_batch
+        while self.incoming and self.n + self.n_xfer < cap:
+            rid, cached = self.incoming[0]
+            need = units_one(cached)
+            if need > pool.free_units(1):
+                break
+            self.incoming.popleft()
+            pool.admit(need)
+            pool.held_units += need
+            self.xfer[rid] = (cached, need)
+            self.n_xfer += 1
+            self.sim.queue_log(now_s, -1)
+            self.transfers.start(self, rid, now_s)
+
+    def _join_ready(self, now_s: float) -> None:
+        """Decode replica: requests whose KV arrived join the batch as decodes."""
+        tab = self.table
+        while self.ready:
+            rid = self.ready.popleft()
+            cached, units = self.xfer.pop(rid)
+            self.n_xfer -= 1
+            self.pool.held_units -= units
+            left = int(tab.output_tokens[rid] - tab.generated[rid])
+            self._append(rid, cached, units, left, 0, tab.last_token_s[rid])
+            tab.status[rid] = RUNNING
 
     def _release(self, fin: np.ndarray, now_s: float) -> None:
         """Finished sequences (mask over the batch) leave it and free their memory."""
@@ -646,9 +805,11 @@ class Replica:
 
     def _begin(self, now_s: float) -> None:
         self._swap_pending = 0.0
+        if self.ready:
+            self._join_ready(now_s)
         n = self.n
         if (self.fast and n and not self.n_pre and not self.n_done and not self.waiting
-                and not self.swapped and self.pool.free_units() >= n):
+                and not self.swapped and not self.incoming and self.pool.free_units() >= n):
             # a pure decode batch with nothing to admit and room for one more block each
             # (a sequence needs at most one new block per token): no preemption is possible,
             # and the planned run allocates its first step's blocks itself
@@ -656,6 +817,8 @@ class Replica:
                 return
         sched = self.scheduler
         preempted, admitted = sched.form_batch(self, now_s)
+        if self.incoming and not preempted and not self.waiting and not self.swapped:
+            self._accept_incoming(now_s)
         n = self.n
         if not n:
             self.busy = False
@@ -683,6 +846,9 @@ class Replica:
         else:
             p_start = p_len = ()
             n_pre = first = 0
+        if self.spec is not None:
+            self._spec_step(now_s, dec, chunks, p_start, p_len, n_pre, first)
+            return
         if dec is None:
             d_ctx = cached + 1
             n_dec = n
@@ -704,12 +870,40 @@ class Replica:
         self._schedule_step(now_s, dt, n_dec + n_pre, held, n_dec + first,
                             MixedStep(dec, chunks))
 
+    def _spec_step(self, now_s: float, dec, chunks, p_start, p_len, n_pre: int,
+                   first: int) -> None:
+        """One speculative iteration: the draft proposes up to k tokens per decoding
+        sequence (never past its answer), the target verifies them, each sequence emits its
+        sampled accepted tokens + 1 (`simkit.sim.speculative`)."""
+        R, n, spec = self.R, self.n, self.spec
+        idx = np.arange(n) if dec is None else np.flatnonzero(dec)
+        cached = R[CACHED, idx]
+        left = -R[NLEFT, idx]
+        ahead = np.minimum(spec.k, left - 1)
+        adv = spec.accepted(R[ID, idx], left)
+        dt, draft_s = spec.step_time_s(self.model, cached, ahead, p_start, p_len)
+        after = R[CACHED, :n].copy()
+        after[idx] += adv
+        if chunks is not None:
+            after += chunks
+        held = int(self.policy.positions(after).sum()) - self.shared_positions
+        self.spec_slots += len(idx)
+        self.spec_tokens += int(adv.sum())
+        self.spec_draft_s += draft_s
+        full = ahead == spec.k  # drafted all k: the accepted length is not cut short
+        self.spec_full_slots += int(np.count_nonzero(full))
+        self.spec_full_tokens += int(adv[full].sum())
+        self._schedule_step(now_s, dt, len(idx) + n_pre, held, int(adv.sum()) + first,
+                            SpecStep(dec, chunks, idx, adv))
+
     def _schedule_step(self, now_s: float, dt: float, batch: int, held: int, tokens: int,
                        pending) -> None:
         """Log one iteration (plus any swap traffic it carries) and schedule its end."""
         if self._swap_pending:
             self.swap_bytes_total += self._swap_pending
             dt += self._swap_pending / self.swap_bytes_per_s
+        if self.announce is not None:
+            self.announce(self, pending, now_s, dt)
         pool = self.pool
         self.log_t.append(now_s)
         self.log_dt.append(dt)

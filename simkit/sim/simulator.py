@@ -21,7 +21,8 @@ from simkit.sim.engine import PRIORITY_ARRIVAL, Engine
 from simkit.sim.kvcache import KVPolicy
 from simkit.sim.progress import Progress
 from simkit.sim.replica import Replica, iteration_log
-from simkit.sim.request import COLUMNS, COMPLETED, EXTRA_COLUMNS, REJECTED, RequestTable
+from simkit.sim.request import (COLUMNS, COMPLETED, DISAGG_COLUMNS, EXTRA_COLUMNS, REJECTED,
+                                SPEC_COLUMNS, RequestTable)
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
 from simkit.sim.workload import beyond_context, generate_workload
@@ -51,9 +52,12 @@ class SimResult:
         """One row per request: id, arrival_s, prompt_tokens, output_tokens, start_s,
         first_token_s, finish_s, preemptions, status (times empty where they never happened;
         floats written with repr, so they read back exactly), then session_id, turn,
-        tenant, cached_tokens, prefill_tokens_computed (`request.EXTRA_COLUMNS`)."""
+        tenant, cached_tokens, prefill_tokens_computed (`request.EXTRA_COLUMNS`), and with
+        disaggregation or speculative decoding their columns (`request.DISAGG_COLUMNS`,
+        `request.SPEC_COLUMNS`)."""
         cols = self.requests
-        names = COLUMNS + EXTRA_COLUMNS
+        names = COLUMNS + EXTRA_COLUMNS + tuple(c for c in DISAGG_COLUMNS + SPEC_COLUMNS
+                                                if c in cols)
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(names)
@@ -91,6 +95,97 @@ class _Sim:
         return self._arrivals[self.next_index]  # inf after the last one
 
 
+@dataclass
+class Pool:
+    """Replicas of one kind: all of them (colocated), or the prefill or the decode pool."""
+
+    name: str  # "replicas" | "prefill" | "decode"
+    model: Any  # the target's step model on the pool's GPUs
+    policy: KVPolicy
+    capacity_bytes: float
+    gpus: int
+    hardware: str
+    spec: Any = None  # simkit.sim.speculative.Speculation
+    replicas: list = field(default_factory=list)
+
+
+def _pool_models(scenario, step_model) -> list[tuple[str, Any, int, str]]:
+    """(pool name, step model, GPUs per replica, hardware name) of each pool."""
+    from simkit.costs.compiled import step_model_for
+
+    hw = scenario.hardware
+    d = getattr(scenario.serving, "disaggregation", None)
+    if d is None:
+        m = step_model if step_model is not None else step_model_for(scenario)
+        return [("replicas", m, int(hw.gpus_per_replica), hw.name)]
+    out = []
+    for name in ("prefill", "decode"):
+        h = getattr(d, f"{name}_hardware") or hw.name
+        g = int(getattr(d, f"{name}_gpus_per_replica") or hw.gpus_per_replica)
+        if step_model is not None and h == hw.name and g == int(hw.gpus_per_replica):
+            m = step_model
+        else:
+            try:
+                m = step_model_for(scenario, name=h, gpus_per_replica=g)
+            except SimkitError as e:  # (the pool's GPUs, named in the message)
+                raise SimkitError(*(f"serving.disaggregation ({name} pool): {msg}"
+                                    for msg in e.messages)) from None
+        out.append((name, m, g, h))
+    return out
+
+
+def _speculation(scenario, m, seed: int):
+    """The pool's `Speculation` (draft on the pool's GPUs) or None."""
+    sp = getattr(scenario.serving, "speculative", None)
+    if sp is None:
+        return None
+    from simkit.costs.compiled import step_model_for
+    from simkit.sim.speculative import Speculation, length_probabilities
+
+    if getattr(scenario.serving, "kv_budget_tokens", None) is not None:
+        raise SimkitError("serving.speculative: not modelled with serving.kv_budget_tokens "
+                          "(eviction moves the cache under the drafted tokens)")
+    try:
+        draft = step_model_for(scenario, draft=sp.draft, name=m.hardware.name,
+                               gpus_per_replica=m.gpus)
+    except SimkitError as e:
+        raise SimkitError(*(f"serving.speculative.draft: {msg}" for msg in e.messages)) \
+            from None
+    return Speculation(draft=draft, k=int(sp.tokens), probabilities=length_probabilities(sp),
+                       seed=seed)
+
+
+def _kv_policy(serving, m, spec, kind: str, max_seq_len: int, budget, where: str
+               ) -> tuple[KVPolicy, float]:
+    """The pool's KV manager and capacity (the draft's weights and cache, when speculating,
+    share the memory with the target's)."""
+    from types import SimpleNamespace
+
+    capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
+    layout_of = m
+    if spec is not None:
+        from simkit.sim.speculative import combined_layout
+
+        capacity_bytes -= float(spec.draft.weight_bytes)
+        if capacity_bytes <= 0:
+            raise SimkitError(f"serving.speculative.draft: the draft's weights "
+                              f"({spec.draft.weight_bytes / GiB:.3g} GiB) leave no KV memory "
+                              f"beside the target's on {m.gpus} x {m.hardware.name}{where}")
+        layout_of = SimpleNamespace(kv_layout=combined_layout(m.kv_layout,
+                                                              spec.draft.kv_layout))
+    policy = KVPolicy(layout_of, kind=kind, block_size=int(serving.block_size),
+                      capacity_bytes=capacity_bytes, max_seq_len=int(max_seq_len),
+                      budget_tokens=budget, sink_tokens=int(getattr(serving, "sink_tokens", 0)))
+    if policy.max_units(1) < 1 and policy.unit_bytes > 0:
+        what = (f"reserving {max_seq_len} tokens per request (serving.max_seq_len)"
+                if kind == "contiguous" else f"one block of {serving.block_size} tokens")
+        raise SimkitError(f"serving.memory_fraction: {what} needs "
+                          f"{(policy.unit_bytes + policy.fixed_bytes) / GiB:.3g} GiB of KV "
+                          f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
+                          f"weights{where}")
+    return policy, capacity_bytes
+
+
 def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
              progress: bool = False, step_model=None, fast: bool = True) -> SimResult:
     """Simulate the scenario's request stream on its replicas.
@@ -99,16 +194,51 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     reuses a prebuilt `StepCostModel` (it must match the scenario's model and hardware);
     `fast=False` advances one iteration at a time (same results, for testing the fast path).
     """
+    run = build(scenario, seed=seed, requests=requests, progress=progress,
+                step_model=step_model, fast=fast)
+    try:
+        run.engine.run()
+    finally:
+        run.progress.close()
+    return run.result()
+
+
+@dataclass
+class Run:
+    """A simulation set up and ready to run (`build`); `result()` once the engine is done.
+    Tests run the engine part way to look at it mid-flight."""
+
+    scenario: Any
+    engine: Engine
+    table: RequestTable
+    pools: list[Pool]
+    sim: Any
+    progress: Progress
+    seed: int
+    n: int
+    caching: bool
+    plan: Any = None
+    source: Any = None
+    transfers: Any = None
+
+    @property
+    def replicas(self) -> list:
+        return [r for p in self.pools for r in p.replicas]
+
+    def result(self) -> SimResult:
+        return _result(self)
+
+
+def build(scenario, *, seed: int | None = None, requests: int | None = None,
+          progress: bool = False, step_model=None, fast: bool = True) -> Run:
+    """Set up the workload, the pools of replicas, the routers and the first events."""
     serving = scenario.serving
     seed = int(scenario.seed if seed is None else seed)
     n = int(scenario.workload.requests if requests is None else requests)
-    if step_model is None:
-        from simkit.costs.compiled import step_model_for
-
-        step_model = step_model_for(scenario)
-    m = step_model
-    capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
-    context = int(m.max_context)
+    disagg = getattr(serving, "disaggregation", None)
+    specs = _pool_models(scenario, step_model)
+    m = specs[-1][1]  # the pool that decodes
+    context = min(int(sm.max_context) for _, sm, _, _ in specs)
     model_name = getattr(getattr(m, "model", None), "name", scenario.model.name)
 
     max_seq_len = serving.max_seq_len if serving.max_seq_len is not None else context
@@ -127,16 +257,12 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         if budget <= sinks:
             raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
                               f"got {budget}")
-    policy = KVPolicy(m, kind=kind, block_size=int(serving.block_size),
-                      capacity_bytes=capacity_bytes, max_seq_len=int(max_seq_len),
-                      budget_tokens=budget, sink_tokens=int(getattr(serving, "sink_tokens", 0)))
-    if policy.max_units(1) < 1 and policy.unit_bytes > 0:
-        what = (f"reserving {max_seq_len} tokens per request (serving.max_seq_len)"
-                if kind == "contiguous" else f"one block of {serving.block_size} tokens")
-        raise SimkitError(f"serving.memory_fraction: {what} needs "
-                          f"{(policy.unit_bytes + policy.fixed_bytes) / GiB:.3g} GiB of KV "
-                          f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
-                          "weights")
+    pools = []
+    for name, sm, gpus, hw in specs:
+        spec = _speculation(scenario, sm, seed)
+        where = "" if name == "replicas" else f" (the {name} pool)"
+        policy, cap = _kv_policy(serving, sm, spec, kind, max_seq_len, budget, where)
+        pools.append(Pool(name, sm, policy, cap, gpus, hw, spec))
 
     base_dir = getattr(scenario, "base_dir", None)
     plan = None
@@ -158,33 +284,76 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     # a request is rejected when even an empty replica could not hold it at some length
     # up to its longest (prompt + output - 1 positions; a window or chunked layer may hold
     # most mid-answer, or mid-prefill when prompts are prefilled in chunks), or it exceeds
-    # the contiguous reservation
+    # the contiguous reservation; disaggregated, the prefill pool must hold its prompt and
+    # the decode pool all of it (a preempted decode is recomputed there)
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
-    policy.build_tables(table_hi)
-    if hasattr(m, "ensure_tables"):  # the step model's lookups up to the same length
-        m.ensure_tables(table_hi + 2)
     chunked = make_scheduler(serving).whole_prefill is False  # (prefilled chunk by chunk)
-    fits = policy.peak_units(np.zeros_like(longest) if chunked else shortest,
-                             longest) <= policy.max_units(1)
+    fits = np.ones(len(longest), dtype=bool)
+    for pool in pools:
+        pool.policy.build_tables(table_hi)
+        for sm in (pool.model, pool.spec.draft if pool.spec is not None else None):
+            if hasattr(sm, "ensure_tables"):  # the step model's lookups up to the same length
+                sm.ensure_tables(table_hi + 2)
+        hi = shortest if pool.name == "prefill" else longest
+        fits &= pool.policy.peak_units(np.zeros_like(hi) if chunked else shortest,
+                                       hi) <= pool.policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len
 
     engine = Engine()
     prog = Progress(n, progress)
     sim = _Sim(table, engine, prog)
-    gpus = int(scenario.hardware.gpus_per_replica)
-    swap_bw = float(m.hardware.host_link_bytes_per_s) * gpus if hasattr(m, "hardware") \
-        else float("inf")
     n_rep = int(serving.replicas)
     if n_rep < 1:
         raise SimkitError(f"serving.replicas: must be >= 1, got {n_rep}")
-    caching = prefix_mod.applies(policy, bool(getattr(serving, "prefix_caching", True)))
-    replicas = [Replica(i, sim, policy, make_scheduler(serving), m,
-                        swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw,
-                        fast=fast, prefix_caching=caching)
-                for i in range(n_rep)]
-    router = make_router(serving.router, replicas)
+    caching = False
+    index = 0
+    for pool in pools:
+        sm = pool.model
+        swap_bw = float(sm.hardware.host_link_bytes_per_s) * pool.gpus \
+            if hasattr(sm, "hardware") else float("inf")
+        count = n_rep if disagg is None else n_rep * int(getattr(
+            disagg, f"{pool.name}_replicas"))
+        # decode replicas receive whole caches: no prefix lookups there
+        cache_on = pool.name != "decode" and prefix_mod.applies(
+            pool.policy, bool(getattr(serving, "prefix_caching", True)))
+        caching = caching or cache_on
+        for _ in range(count):
+            pool.replicas.append(Replica(index, sim, pool.policy, make_scheduler(serving), sm,
+                                         swap=serving.preemption == "swap",
+                                         swap_bytes_per_s=swap_bw, fast=fast,
+                                         prefix_caching=cache_on, spec=pool.spec))
+            index += 1
+    router = make_router(serving.router, pools[0].replicas)
+    route_one = router.route
+    transfers = None
+    if disagg is not None:
+        from simkit.sim.disagg import Transfers, link_of, router_with_origin
 
+        pre, dec = pools
+        dec_router = make_router("round_robin" if serving.router == "round_robin"
+                                 else "least_loaded", dec.replicas)
+        spec = pre.spec
+
+        def kv_bytes(tokens: int) -> float:
+            b = float(pre.model.kv_bytes(float(tokens)))
+            return b + float(spec.draft.kv_bytes(float(tokens))) if spec is not None else b
+
+        transfers = Transfers(engine, table, link_of(disagg, pre.model, dec.model), dec_router,
+                              kv_bytes, layerwise=disagg.transfer == "layerwise",
+                              layers=int(getattr(pre.model, "blocks", 1)))
+        for r in pre.replicas:
+            r.handoff = transfers.hand_off
+            if disagg.transfer == "layerwise":
+                r.announce = transfers.announce
+        for r in dec.replicas:
+            r.transfers = transfers
+            r.external = False
+        route_one = router_with_origin(router, table)
+
+    run = Run(scenario=scenario, engine=engine, table=table, pools=pools, sim=sim,
+              progress=prog, seed=seed, n=n, caching=caching, plan=plan,
+              transfers=transfers)
     if plan is not None:
         fits_l = fits.tolist()
 
@@ -193,12 +362,13 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
             if not fits_l[j]:
                 table.status[rid] = REJECTED  # its session ends: no answer to continue from
                 return
-            router.route(rid).enqueue(rid, now_s)
+            route_one(rid).enqueue(rid, now_s)
 
         source = sessions_mod.SessionArrivals(plan, table, engine, route)
         sim.next_arrival_s = source.next_arrival_s
         sim.on_finished = source.on_finished
         source.start()
+        run.source = source
     else:
         arrival_s = sim._arrivals
         fits_l = fits.tolist()
@@ -210,29 +380,37 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
             if not fits_l[rid]:
                 table.status[rid] = REJECTED
                 return
-            router.route(rid).enqueue(rid, engine.now_s)
+            route_one(rid).enqueue(rid, engine.now_s)
 
         if n:
             engine.schedule(arrival_s[0], PRIORITY_ARRIVAL, on_arrival, 0)
-    try:
-        engine.run()
-    finally:
-        prog.close()
+    return run
+
+
+def _result(run: Run) -> SimResult:
+    scenario, engine, table, pools, sim = run.scenario, run.engine, run.table, run.pools, \
+        run.sim
+    serving = scenario.serving
+    replicas = run.replicas
+    plan, n = run.plan, run.n
     end_s = engine.now_s
-    if plan is not None and source.rows < n:
-        table.truncate(source.rows)  # sessions ended early (a rejected turn)
+    if plan is not None and run.source.rows < n:
+        table.truncate(run.source.rows)  # sessions ended early (a rejected turn)
     for r in replicas:
         if r.cache is not None:
             r.cache.flush()
+    last = pools[-1]  # the pool that decodes
+    m, policy = last.model, last.policy
+    first = pools[0]  # the pool that prefills
 
     logs = [iteration_log(r) for r in replicas]
     targets = scenario.slo.targets() if hasattr(scenario.slo, "targets") else {
         k: v for k, v in (("ttft_s", scenario.slo.ttft_p99_s), ("tpot_s", scenario.slo.tpot_p99_s),
                           ("e2e_s", scenario.slo.e2e_p99_s)) if v is not None}
     extra = {
-        "seed": seed,
+        "seed": run.seed,
         "scheduler": serving.scheduler,
-        "kv_memory": kind,
+        "kv_memory": policy.kind,
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
         "kv_bytes_per_token": float(policy.layout.bytes_per_token),
@@ -242,17 +420,90 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         "weight_bytes": float(m.weight_bytes),
         "events": int(engine.events_processed),
         "tbt_s": tbt_stats(sim.gaps, *_completed_decode(table)),
-        **prefix_stats.summary(table, replicas, caching, m),
+        "per_replica_kv_capacity_bytes": [float(p.capacity_bytes) for p in pools
+                                          for _ in p.replicas],
+        **prefix_stats.summary(table, first.replicas, run.caching, first.model),
         **({"sessions": int(plan.n_sessions)} if plan is not None else {}),
     }
+    if run.transfers is not None:
+        extra.update(disagg_summary(run, logs, end_s))
+    if last.spec is not None:
+        extra["speculative"] = spec_summary(scenario, last)
     summary = metrics.summarise(table, replicas, simulated_s=end_s,
-                                capacity_bytes=capacity_bytes, slo_targets=targets,
-                                iteration_logs=logs, extra=extra)
+                                capacity_bytes=max(p.capacity_bytes for p in pools),
+                                slo_targets=targets, iteration_logs=logs, extra=extra)
     ts = metrics.timeseries(logs, np.asarray(sim._q_t, dtype=np.float64),
                             np.asarray(sim._q_d, dtype=np.int64), end_s)
     ts.update(prefix_stats.hit_timeseries(table, ts["time_s"]))
-    return SimResult(summary=summary, requests=table.columns(), timeseries=ts,
-                     scenario=scenario)
+    cols = table.columns()
+    if run.transfers is None:
+        for k in DISAGG_COLUMNS:
+            cols.pop(k)
+    if last.spec is None:
+        for k in SPEC_COLUMNS:
+            cols.pop(k)
+    return SimResult(summary=summary, requests=cols, timeseries=ts, scenario=scenario)
+
+
+def disagg_summary(run: Run, logs: list, end_s: float) -> dict:
+    """KV moved and how long it took; each pool's size, GPUs and how busy it was."""
+    table = run.table
+    moved = ~np.isnan(table.xfer_end_s)
+    d = run.scenario.serving.disaggregation
+    pools, i = {}, 0
+    for p in run.pools:
+        k = len(p.replicas)
+        busy = float(sum(float(log["dt"].sum()) for log in logs[i:i + k]))
+        peaks = [float(log["reserved"].max()) if len(log["reserved"]) else 0.0
+                 for log in logs[i:i + k]]
+        pools[p.name] = {
+            "replicas": k, "hardware": p.hardware.replace("\\", "/").rsplit("/", 1)[-1],
+            "gpus_per_replica": p.gpus, "gpus": k * p.gpus,
+            "busy_fraction": busy / (end_s * k) if end_s > 0 and k else None,
+            "kv_capacity_bytes": float(p.capacity_bytes),
+            "kv_peak_bytes": max(peaks, default=0.0),
+            "iterations": int(sum(r.iterations for r in p.replicas)),
+        }
+        i += k
+    link = run.transfers.link
+    return {
+        "kv_transfer_bytes": float(table.xfer_bytes[moved].sum()),
+        "kv_transfers": int(np.count_nonzero(moved)),
+        # from the start of the move (both links free, decode blocks held) to the last byte
+        "kv_transfer_s": metrics.dist_stats(table.xfer_end_s[moved] - table.xfer_start_s[moved]),
+        # from the first token (the prefill's end) to the start of the move: waiting for
+        # room on a decode replica and for the links
+        "kv_transfer_wait_s": metrics.dist_stats(
+            np.maximum(table.xfer_start_s[moved] - table.first_token_s[moved], 0.0)),
+        "disaggregation": {"transfer": d.transfer, "link": d.link,
+                           "link_bytes_per_s": link.bytes_per_s,
+                           "link_latency_s": link.latency_s},
+        "pools": pools,
+    }
+
+
+def spec_summary(scenario, pool: Pool) -> dict:
+    """Speculative decoding's figures: the closed form and what the run did."""
+    sp, spec = scenario.serving.speculative, pool.spec
+    slots = sum(r.spec_slots for r in pool.replicas)
+    toks = sum(r.spec_tokens for r in pool.replicas)
+    full = sum(r.spec_full_slots for r in pool.replicas)
+    full_toks = sum(r.spec_full_tokens for r in pool.replicas)
+    busy = sum(float(np.frombuffer(r.log_dt, dtype=np.float64).sum()) for r in pool.replicas)
+    draft_s = sum(r.spec_draft_s for r in pool.replicas)
+    return {
+        "draft": spec.draft.model.name, "tokens": spec.k,
+        "acceptance": sp.acceptance, "acceptance_lengths": list(spec.probabilities),
+        "expected_tokens_per_step": spec.expected_tokens,
+        # tokens a sequence emitted per iteration, over every iteration; and over those
+        # that drafted all k (the last ones of an answer draft fewer: what it still needs)
+        "tokens_per_step": (toks / slots) if slots else None,
+        "tokens_per_full_step": (full_toks / full) if full else None,
+        "verified_sequence_steps": int(slots),
+        "full_steps": int(full),
+        "draft_time_fraction": (draft_s / busy) if busy > 0 else None,
+        "draft_weight_bytes": float(spec.draft.weight_bytes),
+    }
 
 
 def _completed_decode(table: RequestTable):
