@@ -123,6 +123,7 @@ class Transfers:
         self.last: dict[int, tuple[float, float]] = {}  # rid -> (start, duration) of its
         # prefill's last iteration (layer-wise)
         self.link_free: dict[int, float] = {}  # replica index -> when its links are free
+        self.busy_s: dict[int, float] = {}  # prefill replica index -> seconds its links sent
         self.moved = 0
 
     # -- prefill side ------------------------------------------------------------------
@@ -171,6 +172,7 @@ class Transfers:
         else:
             end = transfer_end_s(ready_s=begin, bytes_=b, link=self.link, layerwise=False)
         free[src.index] = free[decode.index] = max(begin + x, end - self.link.latency_s)
+        self.busy_s[src.index] = self.busy_s.get(src.index, 0.0) + x
         tab.xfer_bytes[rid] = b
         tab.xfer_start_s[rid] = begin
         tab.xfer_end_s[rid] = end

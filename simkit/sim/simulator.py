@@ -466,7 +466,13 @@ def disagg_summary(run: Run, logs: list, end_s: float) -> dict:
         }
         i += k
     link = run.transfers.link
+    busy = run.transfers.busy_s
+    sends = [busy.get(r.index, 0.0) / end_s for r in run.pools[0].replicas] if end_s > 0 \
+        else []
     return {
+        # the busiest prefill replica's links: the fraction of the run they were sending
+        # (near 1, the link is the bottleneck and prefilled KV piles up waiting for it)
+        "kv_link_busy_fraction": max(sends, default=None),
         "kv_transfer_bytes": float(table.xfer_bytes[moved].sum()),
         "kv_transfers": int(np.count_nonzero(moved)),
         # from the start of the move (both links free, decode blocks held) to the last byte
