@@ -23,6 +23,7 @@ Accepted lengths. With a per-token acceptance rate alpha (each draft accepted
 independently, the paper's i.i.d. assumption), P(a = j) = alpha^j (1 - alpha) for j < k and
 P(a = k) = alpha^k, so the expected tokens per iteration are
     E[a + 1] = (1 - alpha^(k+1)) / (1 - alpha)                     (arXiv:2211.17192, eq. 1)
+(`simkit.costs.speculative`)
 Or a distribution `acceptance_lengths = [p0, ..., pk]` (e.g. measured). Each request draws
 from its own stream (`SeedSequence(seed, spawn_key=(STREAMS["speculative"], request id))`),
 one draw per iteration it takes part in: its numbers do not depend on what it is batched
@@ -47,16 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simkit.costs.compiled import KVLayout, KVGroup
+from simkit.costs.compiled import KVGroup, KVLayout
+from simkit.costs.speculative import expected_tokens  # noqa: F401  (the closed form)
 from simkit.sim.workload import stream_key
-
-
-def expected_tokens(alpha: float, k: int) -> float:
-    """(1 - alpha^(k+1)) / (1 - alpha): expected tokens per iteration (arXiv:2211.17192,
-    eq. 1); k + 1 when alpha -> 1."""
-    if alpha >= 1.0:
-        return float(k + 1)
-    return (1.0 - alpha ** (k + 1)) / (1.0 - alpha)
 
 
 def length_probabilities(spec) -> np.ndarray:
