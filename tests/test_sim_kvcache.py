@@ -30,6 +30,23 @@ def test_window_stops_growing_and_budget_caps():
     assert q.positions(np.array([10, 64, 999])).tolist() == [10, 64, 64]
 
 
+def test_budget_eviction_keeps_real_attention_sinks():
+    # StreamingLLM (Xiao et al. 2023, arXiv:2309.17453): the first 4 tokens stay, then the
+    # most recent 64 - 4 = 60. In 16-token blocks: at t = 1000 the sinks hold block 0 (a
+    # whole block for 4 tokens) and the recent positions [940, 1000) blocks 58..62 (5);
+    # at t = 64, [0, 4) and [4, 64) are one span: blocks 0..3; at t = 50 nothing is evicted
+    q = KVPolicy(ToyStepModel(), kind="paged", block_size=16, capacity_bytes=1e9,
+                 max_seq_len=4096, budget_tokens=64, sink_tokens=4)
+    q.build_tables(1000)
+    assert q.positions(np.array([50, 64, 65, 1000])).tolist() == [50, 64, 64, 64]
+    assert q.units(np.array([50, 64, 1000])).tolist() == [4, 4, 6]
+    # without sinks the same budget keeps [936, 1000): blocks 58..62
+    r = KVPolicy(ToyStepModel(), kind="paged", block_size=16, capacity_bytes=1e9,
+                 max_seq_len=4096, budget_tokens=64, sink_tokens=0)
+    r.build_tables(1000)
+    assert r.units(np.array([1000])).tolist() == [5]
+
+
 def test_contiguous_reserves_max_seq_len():
     p = KVPolicy(ToyStepModel(), kind="contiguous", block_size=16, capacity_bytes=2.5e6,
                  max_seq_len=1000)

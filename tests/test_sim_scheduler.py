@@ -12,15 +12,18 @@ from test_sim_toymodel import ToyStepModel, length, toy_scenario
 scenario = pytest.importorskip("simkit.scenario")
 
 
-def _real(sched: str, rate: float = 4.0):
-    d = {"model": {"name": "llama-3-8b"}, "hardware": {"name": "h100-sxm"},
+def _real_dict(sched: str, rate: float = 4.0) -> dict:
+    return {"model": {"name": "llama-3-8b"}, "hardware": {"name": "h100-sxm"},
          "workload": {"requests": 600, "arrival": {"process": "poisson", "rate": rate},
                       "prompt_tokens": {"dist": "lognormal", "median": 1500, "sigma": 0.5,
                                         "max": 6000},
                       "output_tokens": {"dist": "lognormal", "median": 200, "sigma": 0.5,
                                         "max": 1000}},
          "serving": {"scheduler": sched, "max_batch": 256, "chunk_tokens": 512}}
-    return simulate(scenario.scenario_from_dict(d), seed=1).summary
+
+
+def _real(sched: str, rate: float = 4.0):
+    return simulate(scenario.scenario_from_dict(_real_dict(sched, rate)), seed=1).summary
 
 
 def test_prefill_first_stalls_decodes_as_vllm_v0_does():
@@ -29,10 +32,18 @@ def test_prefill_first_stalls_decodes_as_vllm_v0_does():
     # running decodes: time between tokens has a p99 several times its p50. Sarathi-Serve
     # (Agrawal et al. 2024, arXiv:2403.02310, Sec. 2 and Fig. 1) shows the same for vLLM's
     # prefill-prioritising scheduler, and that chunked prefills bound it.
+    from simkit.costs.compiled import step_model_for
+
     pf, ch = _real("prefill_first"), _real("chunked")
     assert pf["ttft_s"]["p99"] < 0.5
     assert pf["tbt_s"]["p99"] > 4 * pf["tbt_s"]["p50"]
-    assert ch["tbt_s"]["p99"] < 2 * ch["tbt_s"]["p50"]
+    # chunked: a decode waits at most one iteration, which carries at most one 512-token
+    # chunk beside the decodes: its p99 gap stays within a typical decode iteration plus the
+    # longest chunk alone (the prompt's last 512 of at most 6000 tokens, timed by the cost
+    # model), whatever the engine's per-iteration overheads
+    m = step_model_for(scenario.scenario_from_dict(_real_dict("chunked")))
+    chunk_s = float(m.step_time_s((), [6000 - 512], [512]))
+    assert ch["tbt_s"]["p99"] < ch["tbt_s"]["p50"] + chunk_s
     assert pf["tbt_s"]["p99"] > 3 * ch["tbt_s"]["p99"]
     # the p50 is one decode iteration either way
     assert pf["tbt_s"]["p50"] == pytest.approx(ch["tbt_s"]["p50"], rel=0.1)

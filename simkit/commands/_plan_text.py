@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from simkit.plan.prices import price_label
+
 #: ranked rows printed before "... n more" (the JSON has every one)
 MAX_ROWS = 20
 
@@ -59,7 +61,7 @@ def print_plan(r) -> None:
         print(f"cost: unknown -- {r.price_source.removeprefix('no price: ')}")
     else:
         print(f"cost: {_g(r.cost_per_hour)} $/h at {r.cost_per_gpu_hour:g} $/GPU-h "
-              f"({r.price_source}); cost_per_million_tokens: "
+              f"({price_label(r.price_source)}); cost_per_million_tokens: "
               f"{_g(r.cost_per_million_tokens)} $ (output tokens; "
               f"{_g(r.cost_per_million_total_tokens)} $ per million prompt + output tokens; "
               "steady state: warm-up and drain left out)")
@@ -148,7 +150,7 @@ def print_search(res, s, out) -> None:
         b = res.best
         print(f"cheapest: {config_label(b['params'])}: {b['replicas']} replica(s) = "
               f"{b['gpus']} GPUs at {b['price_per_gpu_hour']:g} $/GPU-h "
-              f"({b['price_source']}) = {_g(b['cost_per_hour'])} $/h, "
+              f"({price_label(b['price_source'])}) = {_g(b['cost_per_hour'])} $/h, "
               f"{_g(b['cost_per_million_tokens'])} $ per million output tokens; p99 TTFT "
               f"{_t(b['ttft_p99_s'])}, TPOT {_t(b['tpot_p99_s'])}; one replica carries "
               f"{_g(b['max_qps'])} req/s")

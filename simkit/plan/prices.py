@@ -24,6 +24,21 @@ class Price:
     def to_dict(self) -> dict:
         return {"per_gpu_hour": self.per_gpu_hour, "source": self.source}
 
+    @property
+    def label(self) -> str:
+        return price_label(self.source)
+
+
+def price_label(source: str) -> str:
+    """A price source shortened for a line of text: its provider clause and the date it was
+    read ("CoreWeave on-demand list, read 2026-09-20"); JSON and the assumptions page keep
+    the whole source."""
+    import re
+
+    head = source.split(" (", 1)[0].split(": ", 1)[0].strip()
+    m = re.search(r"read (\d{4}-\d{2}-\d{2})", source)
+    return head + (f", read {m.group(1)}" if m and m.group(1) not in head else "")
+
 
 def gpu_price(s) -> Price | None:
     """The price that applies to scenario `s`'s GPU, or None when none is known."""

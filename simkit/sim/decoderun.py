@@ -25,10 +25,9 @@ from itertools import accumulate
 import numpy as np
 
 from simkit.sim.engine import PRIORITY_STEP
+from simkit.sim.rows import CACHED, NLEFT, STEP, UNITS
 
 _I64 = np.int64
-CACHED, NLEFT, UNITS = 1, 2, 3
-STEP = slice(CACHED, NLEFT + 1)
 #: longest decode run planned in one go (bounds the planning grid; a longer run is simply
 #: continued by the next plan, with identical results)
 MAX_PLAN_STEPS = 1024

@@ -56,80 +56,28 @@ Not cached (one line says so and the run goes on without prefix caching, as vLLM
 it for models it cannot cache): contiguous KV memory (no blocks), eviction to a budget
 (StreamingLLM drops the middle of the cache), sparse window + global layers (no vLLM
 manager), and stacks with only constant state (nothing paged to key the states on).
-Differences from vLLM beyond the above: a window layer caches only blocks a sequence held
-(vLLM also caches blocks it computes and slides past within the same prefill), and swapped
-out sequences come back with private copies.
+Differences from vLLM beyond the above: blocks a window or chunk layer computes and slides
+past within one prefill are cached only where there is empty room (vLLM allocates them for
+that iteration, then frees them to the cache); a constant state is kept only at the last
+block boundary a request reached; swapped-out sequences come back with private copies.
+
+Modules: `simkit.sim.prefix_blocks` (cache classes, owners, hits), `simkit.sim.prefix_lookup`
+(the longest hit), `simkit.sim.prefix_lru` (free cached blocks, eviction), this one
+(admission, computing, sliding, leaving), `simkit.sim.prefix_full` (the same for stacks of
+full attention only, with scalars) and `simkit.sim.prefix_stats` (summary keys).
 """
 
 from __future__ import annotations
 
-import heapq
-import math
 import warnings
 
 import numpy as np
 
 from simkit.errors import SimkitWarning
-
-FULL, WINDOW, CHUNKED, STATE = "full", "window", "chunked", "state"
-
-
-class CacheClass:
-    """Layer groups that are cached in lockstep (same kind and span): their blocks share
-    identities, holders and LRU order, and one block of the class weighs `weight` units."""
-
-    __slots__ = ("index", "kind", "weight", "span", "need")
-
-    def __init__(self, index: int, kind: str, weight: int, span: int = 0,
-                 block_size: int = 1) -> None:
-        self.index = index
-        self.kind = kind
-        self.weight = int(weight)
-        self.span = int(span)  # window or chunk tokens
-        # window: blocks that must be cached before a hit (the input token is in the window)
-        self.need = -(-(self.span - 1) // block_size) if kind == WINDOW else 0
-
-    def start_block(self, t: int, block_size: int) -> int:
-        """First block a sequence at context t still holds."""
-        if self.kind == WINDOW:
-            return max(0, t - self.span) // block_size
-        if self.kind == CHUNKED:
-            return (self.span * ((t - 1) // self.span) if t > 0 else 0) // block_size
-        return 0
-
-
-def cache_classes(policy) -> tuple[list[CacheClass] | None, str]:
-    """The layout's cache classes, or (None, why prefix caching cannot apply)."""
-    if not policy.paged:
-        return None, "contiguous KV memory has no blocks to share"
-    if policy.budget_tokens is not None:
-        return None, "eviction to serving.kv_budget_tokens drops the middle of the cache"
-    groups = policy.layout.groups
-    if not groups:
-        return None, "a stack with only constant state has no paged blocks to key states on"
-    b = policy.block_size
-    full = 0
-    spans: dict[tuple[str, int], int] = {}
-    for i, g in enumerate(groups):
-        w = policy.block_weight(i)
-        if g.kind in ("full", "mla"):
-            full += w
-        elif g.kind == "window":
-            spans[(WINDOW, int(g.window))] = spans.get((WINDOW, int(g.window)), 0) + w
-        elif g.kind == "chunked":
-            spans[(CHUNKED, int(g.chunk))] = spans.get((CHUNKED, int(g.chunk)), 0) + w
-        else:
-            return None, (f"layer group {g.label} ({g.kind}) has no prefix-cache manager in "
-                          "vLLM")
-    out: list[CacheClass] = []
-    if full:
-        out.append(CacheClass(0, FULL, full, block_size=b))
-    for (kind, span), w in spans.items():
-        out.append(CacheClass(len(out), kind, w, span, b))
-    if policy.fixed_bytes > 0:
-        out.append(CacheClass(len(out), STATE,
-                              math.ceil(policy.fixed_bytes / policy.unit_bytes), block_size=b))
-    return out, ""
+from simkit.sim.prefix_blocks import (CHUNKED, FULL, STATE, WINDOW, CacheClass, Hit, Owner,
+                                      SeqRef, cache_classes)
+from simkit.sim.prefix_lookup import HitSearch
+from simkit.sim.prefix_lru import LRUFreeBlocks
 
 
 def applies(policy, enabled: bool) -> bool:
@@ -156,74 +104,7 @@ def make_cache(policy, pool, table, enabled: bool):
     return PrefixCache(policy, pool, table, classes)
 
 
-class Owner:
-    """The cached blocks of one prefix segment: a tenant's system prompt or one stream.
-
-    Per cache class, arrays over the segment's blocks: ``live`` (cached: computed, not
-    evicted), ``ref`` (running sequences holding it) and ``stamp`` (when it was last freed:
-    the LRU order). ``pref`` is the length of the cached prefix of the first (full) class.
-    """
-
-    __slots__ = ("key", "size", "live", "ref", "stamp", "pref", "top", "holders", "n_live",
-                 "dead", "last_run", "gen")
-
-    def __init__(self, key: tuple, size: int, n_classes: int) -> None:
-        self.key = key
-        self.size = size
-        self.live = [np.zeros(size, dtype=bool) for _ in range(n_classes)]
-        self.ref = [np.zeros(size, dtype=np.int32) for _ in range(n_classes)]
-        self.stamp = [np.zeros(size, dtype=np.int64) for _ in range(n_classes)]
-        self.pref = 0
-        self.top = [0] * n_classes  # per class: no block at or past this index is cached
-        self.last_run: list = [None] * n_classes  # per class: its latest LRU run
-        self.gen = 0  # changes whenever its arrays do (an LRU run's cached blocks go stale)
-        self.holders = 0
-        self.n_live = 0
-        self.dead = False
-
-    def grow_to(self, size: int) -> None:
-        if size <= self.size:
-            return
-        extra = size - self.size
-        self.live = [np.concatenate([a, np.zeros(extra, dtype=bool)]) for a in self.live]
-        self.ref = [np.concatenate([a, np.zeros(extra, dtype=np.int32)]) for a in self.ref]
-        self.stamp = [np.concatenate([a, np.zeros(extra, dtype=np.int64)]) for a in self.stamp]
-        self.size = size
-
-
-class SeqRef:
-    """What one running sequence references in the cache: per class, a run of canonical
-    blocks in its tenant's segment [t_lo, t_hi) and one in its stream's [s_lo, s_hi)."""
-
-    __slots__ = ("tenant", "stream", "ft", "runs", "canon", "computed")
-
-    def __init__(self, tenant: Owner | None, stream: Owner, ft: int, n_classes: int,
-                 computed: int = 0) -> None:
-        self.tenant = tenant
-        self.stream = stream
-        self.ft = ft
-        self.computed = computed  # blocks computed (or hit) so far
-        self.runs = [[0, 0, 0, 0] for _ in range(n_classes)]
-        self.canon = 0  # units of canonical blocks referenced
-
-
-class Hit:
-    """The outcome of a lookup: hit length and the chain blocks each class would touch."""
-
-    __slots__ = ("blocks", "tokens", "touch", "shared", "version")
-
-    def __init__(self, blocks: int, tokens: int, touch: list, shared: int, version: int):
-        self.blocks = blocks
-        self.tokens = tokens
-        self.touch = touch  # per class: (lo, hi) chain blocks, or None
-        self.shared = shared  # units of touched blocks other sequences hold already
-        self.version = version
-
-
-_NO_HIT_TOUCH: list = []
-
-
-class PrefixCache:
+class PrefixCache(HitSearch, LRUFreeBlocks):
     """One replica's prefix cache over its KVPool (see the module docstring)."""
 
     def __init__(self, policy, pool, table, classes: list[CacheClass]) -> None:
@@ -295,139 +176,6 @@ class PrefixCache:
             yield tenant, lo, min(hi, ft)
         if hi > ft:
             yield stream, max(lo, ft) - ft, hi - ft
-
-    # ---- lookups ------------------------------------------------------------------------
-    def lookup(self, rid: int, tokens: int) -> Hit:
-        """The longest cached prefix of request `rid`'s first `tokens` tokens (<= tokens - 1,
-        in whole blocks) and what admitting it would touch."""
-        if self._owed:
-            self._settle()
-        b = self.block
-        m = (tokens - 1) // b  # blocks a hit may cover
-        if self.only_full:
-            return self._lookup_full(rid, m)
-        tenant, stream, ft = self._chain(rid)
-        if m <= 0 or (tenant is None and ft) or (not ft and stream is None):
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
-        h = m
-        while True:
-            h0 = h
-            for c in self.classes:
-                if h == 0:
-                    break
-                h = self._class_hit(c, tenant, stream, ft, h)
-            if h == h0 or h == 0:
-                break
-        if h == 0:
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
-        touch = []
-        shared = 0
-        for c in self.classes:
-            if c.kind == STATE:
-                touch.append(None)
-                continue
-            if c.kind == FULL:
-                lo = 0
-            elif c.kind == WINDOW:
-                lo = max(h - c.need, 0)
-            else:
-                lo = self._chunk_start(c, h)
-            # only what the sequence still holds once its prefill is done
-            lo = max(lo, c.start_block(tokens, b))
-            touch.append((lo, h) if lo < h else None)
-            if lo < h:
-                for own, a, z in self._parts(tenant, stream, ft, lo, h):
-                    if own.holders:
-                        shared += c.weight * int(np.count_nonzero(own.ref[c.index][a:z]))
-        return Hit(h, h * b, touch, shared, self.version)
-
-    def shared_bound(self, rid: int, tokens: int) -> int:
-        """At most the units admitting `rid` could share (no cache lookup): a blocked queue
-        head is asked at every iteration, and this rules most of those asks out cheaply."""
-        if not self.only_full:
-            return 1 << 62
-        tab = self.table
-        b = self.block
-        ft = int(tab.system_tokens[rid]) // b
-        pre = 0
-        if ft:
-            tenant = self.tenants.get(int(tab.tenant[rid]))
-            pre = tenant.pref if tenant is not None else 0
-            if pre >= ft:
-                stream = self.streams.get(int(tab.stream[rid]))
-                pre = ft + (stream.pref if stream is not None else 0)
-        else:
-            stream = self.streams.get(int(tab.stream[rid]))
-            pre = stream.pref if stream is not None else 0
-        return min(pre, (tokens - 1) // b) * self.classes[0].weight
-
-    def _lookup_full(self, rid: int, m: int) -> Hit:
-        """`lookup` for stacks of full attention only: the cached prefix, touched whole."""
-        tab = self.table
-        b = self.block
-        ft = int(tab.system_tokens[rid]) // b
-        tenant = stream = None
-        if ft:
-            tenant = self.tenants.get(int(tab.tenant[rid]))
-            if tenant is None:
-                return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
-            pre = tenant.pref
-            if pre >= ft:
-                stream = self.streams.get(int(tab.stream[rid]))
-                if stream is not None:
-                    pre = ft + stream.pref
-        else:
-            stream = self.streams.get(int(tab.stream[rid]))
-            pre = stream.pref if stream is not None else 0
-        h = min(m, pre)
-        if h <= 0:
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
-        shared = 0
-        if tenant is not None and tenant.holders:
-            shared += int(np.count_nonzero(tenant.ref[0][:min(h, ft)]))
-        if h > ft and stream.holders:
-            shared += int(np.count_nonzero(stream.ref[0][:h - ft]))
-        return Hit(h, h * b, None, shared * self.classes[0].weight, self.version)
-
-    def _chunk_start(self, c: CacheClass, h: int) -> int:
-        return (h * self.block) // c.span * c.span // self.block
-
-    def _live_chain(self, c: CacheClass, tenant, stream, ft: int, lo: int, hi: int
-                    ) -> np.ndarray:
-        parts = []
-        for own, a, z in self._parts(tenant, stream, ft, lo, hi):
-            if own is None:
-                parts.append(np.zeros(z - a, dtype=bool))
-            else:
-                seg = own.live[c.index][a:z]
-                parts.append(seg if len(seg) == z - a else
-                             np.concatenate([seg, np.zeros(z - a - len(seg), dtype=bool)]))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def _class_hit(self, c: CacheClass, tenant, stream, ft: int, h: int) -> int:
-        """The longest hit <= h blocks class c can serve."""
-        if c.kind == FULL:
-            if ft and tenant.pref < ft:
-                return min(h, tenant.pref)
-            return min(h, ft + (stream.pref if stream is not None else 0))
-        if c.kind == WINDOW:
-            live = self._live_chain(c, tenant, stream, ft, 0, h)
-            cs = np.concatenate(([0], np.cumsum(live, dtype=np.int64)))
-            x = np.arange(h + 1)
-            lo = np.maximum(0, x - c.need)
-            ok = (cs[x] - cs[lo]) == np.minimum(x, c.need)
-            return int(np.flatnonzero(ok)[-1])
-        if c.kind == CHUNKED:
-            start = self._chunk_start(c, h)
-            if start >= h:
-                return h
-            live = self._live_chain(c, tenant, stream, ft, start, h)
-            k = len(live) if live.all() else int(np.argmin(live))
-            return start + k
-        # STATE: the rightmost boundary x <= h whose state is cached
-        live = self._live_chain(c, tenant, stream, ft, 0, h)
-        nz = np.flatnonzero(live)
-        return int(nz[-1]) + 1 if len(nz) else 0
 
     # ---- admission ----------------------------------------------------------------------
     def acquire(self, rid: int, hit: Hit, tokens: int, footprint: int) -> None:
@@ -660,18 +408,6 @@ class PrefixCache:
         self.version += 1
         return c.weight * n
 
-    def _push(self, own: Owner, c: CacheClass, a: int, z: int) -> int:
-        """Put blocks [a, z) of own (class c) at the young end of the LRU order."""
-        self._stamp += 1
-        s = self._stamp
-        if c.kind == STATE:
-            own.stamp[c.index][a:z] = s
-        own.gen += 1
-        run = [s, own, c, a, z, None, -1]  # (+ its evictable blocks as of generation)
-        heapq.heappush(self._heap, run)
-        own.last_run[c.index] = run
-        return s
-
     # ---- leaving the batch --------------------------------------------------------------
     def release(self, rid: int, computed: int, footprint: int, keep: bool = True) -> None:
         """`rid` leaves the batch (finished or preempted) with `computed` tokens in its cache
@@ -729,100 +465,3 @@ class PrefixCache:
             pool.cached_units += c.weight
             pool.units_allocated += c.weight
         self._push(own, c, j, j + 1)
-
-    # ---- eviction -----------------------------------------------------------------------
-    def evict(self, units: int) -> None:
-        """Make `units` empty by evicting free cached blocks, least recently freed first.
-
-        With one cache class every block weighs the same, so how many blocks go is known at
-        once: the memory is counted now and the blocks are picked when someone next looks
-        at the cache (`_settle`), in the same LRU order, many at a time."""
-        if self.lazy:
-            c = self.classes[0]
-            k = -(-units // c.weight)
-            if k * c.weight > self.pool.cached_units:
-                raise RuntimeError("prefix cache: nothing left to evict")
-            self._account(c, k)
-            self._owed += k
-            self.version += 1
-            return
-        while units > 0:
-            c, k = self._evict_some(-1, units)
-            self._account(c, k)
-            units -= c.weight * k
-        self.version += 1
-
-    def _account(self, c: CacheClass, k: int) -> None:
-        pool = self.pool
-        pool.cached_units -= c.weight * k
-        pool.units_freed += c.weight * k
-        self.evicted_units += c.weight * k
-        self.evictions += k
-
-    def _settle(self) -> None:
-        """Pick the blocks evictions already counted (one class: see `evict`)."""
-        while self._owed:
-            _, k = self._evict_some(self._owed, 0)
-            self._owed -= k
-
-    def _evict_some(self, blocks: int, units: int) -> tuple[CacheClass, int]:
-        """Evict from the least recently freed run: up to `blocks` blocks (or, when blocks
-        is -1, enough for `units` units); returns (class, blocks evicted)."""
-        heap = self._heap
-        while heap:
-            run = heap[0]
-            c = run[2]
-            k = self._evict_run(run, blocks if blocks >= 0 else -(-units // c.weight))
-            if k:
-                return c, k
-        raise RuntimeError("prefix cache: nothing left to evict")
-
-    def _evict_run(self, run: list, want: int) -> int:
-        """Evict up to `want` blocks of one run, its last blocks first (0: the run has none
-        left; it leaves the heap)."""
-        heap = self._heap
-        s, own, c, a, z, idx, gen = run
-        if own.dead or z <= a:
-            heapq.heappop(heap)
-            return 0
-        i = c.index
-        live = own.live[i]
-        stamp = own.stamp[i]
-        if gen != own.gen:
-            # (one look at the whole run: numpy costs the same for 1 block or 500). A block
-            # still carries the run's stamp only while it is cached (evicting or dropping it
-            # clears the stamp) and is free unless a sequence touched it since
-            ok = (stamp[a:z] == s) & (own.ref[i][a:z] == 0)
-            idx = ok.nonzero()[0] + a
-        if not len(idx):
-            heapq.heappop(heap)
-            return 0
-        if want < len(idx):  # the rest stay for later
-            gone = idx[len(idx) - want:]
-            run[4] = int(gone[0])
-            run[5] = idx[:len(idx) - want]
-            run[6] = own.gen + 1  # (the cached list stays right: this eviction is the change)
-        else:
-            gone = idx
-            heapq.heappop(heap)
-        live[gone] = False
-        stamp[gone] = 0
-        own.gen += 1
-        own.n_live -= len(gone)
-        if c.kind == FULL:
-            own.pref = min(own.pref, int(gone[0]))
-        self._forget(own)
-        return len(gone)
-
-    def flush(self) -> None:
-        """Free every cached block (the run is over): units allocated = units freed."""
-        self._owed = 0
-        if self.seqs:
-            raise RuntimeError("prefix cache: flushed with sequences still running")
-        self.pool.units_freed += self.pool.cached_units
-        self.pool.cached_units = 0
-        for d in (self.tenants, self.streams):
-            for own in d.values():
-                own.dead = True
-            d.clear()
-        self._heap.clear()

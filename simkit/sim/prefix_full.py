@@ -17,7 +17,8 @@ import heapq
 
 import numpy as np
 
-from simkit.sim.prefix import _NO_HIT_TOUCH, Hit, Owner, PrefixCache, SeqRef
+from simkit.sim.prefix import PrefixCache
+from simkit.sim.prefix_blocks import _NO_HIT_TOUCH, Hit, Owner, SeqRef
 
 
 class Stream:

@@ -5,15 +5,15 @@ boundary (an engine event) the replica commits the iteration that just ended, re
 finished requests, and asks the scheduler to form the next batch, then times it, logs it
 and schedules its end. Iterations are named types: `DecodeRun` (k decode-only iterations
 planned at once, `simkit.sim.decoderun`), `TailStep` (the last sequences prefill whole
-prompts, the others decode or, for prefill_first, sit out) and `MixedStep` (any decode
-mask and prefill chunks).
+prompts, the others decode or, for prefill_first, sit out), `MixedStep` (any decode
+mask and prefill chunks) and `SpecStep` (a speculative iteration: draft and verification,
+`simkit.sim.speculative`). In a disaggregated deployment a replica hands prefilled requests
+on or takes them in (`simkit.sim.handoff`).
 
-The running batch is one (5 x capacity) int64 array, columns in admission order (the last
-admitted is the first preempted, as in vLLM): request id, cached tokens, minus the output
-tokens still to produce (negated so that a decode step adds 1 to both rows at once), KV units
-of the sequence's own footprint, prompt tokens still to prefill. Beside it, per column: done
-(finished but held: static batching) and when the sequence last emitted a token (time
-between tokens, `simkit.sim.tbt`).
+The running batch is one int64 array, a column per sequence (`simkit.sim.rows`); beside it,
+per column, done (finished but held: static batching), and the times of the tokens that did
+not come at the last boundary (time between tokens, `simkit.sim.tbt`). The mechanisms that
+change the batch's membership (admission, growth, preemption) are `simkit.sim.admission`.
 
 Memory: `KVPool` counts units; with prefix caching (`simkit.sim.prefix`) a sequence starts
 from its cache hit (cached tokens = hit, prefilling only the rest), shares the blocks it hit,
@@ -37,20 +37,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simkit.sim.admission import Admission
+from simkit.sim.handoff import Handoff
 from simkit.sim.decoderun import DecodeRun, commit_run, plan_run
 from simkit.sim.engine import PRIORITY_STEP
 from simkit.sim.kvcache import KVPolicy, KVPool
-from simkit.sim.prefix import Hit, make_cache
-from simkit.sim.request import COMPLETED, QUEUED, RUNNING, SWAPPED, TRANSFERRING
+from simkit.sim.prefix import make_cache
+from simkit.sim.request import COMPLETED, QUEUED
+from simkit.sim.rows import ASYNC, CACHED, ID, NLEFT, PRE, ROWS, STEP, UNITS
+from simkit.sim.speculative import SpecStep, spec_step
+from simkit.sim.tbt import TokenTimes
 
 _I64 = np.int64
-ID, CACHED, NLEFT, UNITS, PRE = range(5)
-#: CACHED and NLEFT (minus the output tokens still to produce) are adjacent rows, so one
-#: slice advances both by a decode step: R[STEP] += 1
-STEP = slice(CACHED, NLEFT + 1)
-_NO_HIT = Hit(0, 0, [], 0, -1)
-#: last_emit of a sequence whose last token came at the replica's `_t_sync`
-SYNC = np.inf
+_NAN = float("nan")
 
 
 class TailStep(NamedTuple):
@@ -68,17 +67,7 @@ class MixedStep(NamedTuple):
     chunks: np.ndarray | None
 
 
-class SpecStep(NamedTuple):
-    """One speculative iteration (`simkit.sim.speculative`): the sequences `idx` drafted
-    and verified, emitting `adv` tokens each; prefill chunks as in `MixedStep`."""
-
-    decode: np.ndarray | None
-    chunks: np.ndarray | None
-    idx: np.ndarray
-    adv: np.ndarray
-
-
-class Replica:
+class Replica(Admission, TokenTimes, Handoff):
     """A model replica (gpus_per_replica GPUs) serving its own queue."""
 
     def __init__(self, index: int, sim, policy: KVPolicy, scheduler, step_model, *,
@@ -118,35 +107,23 @@ class Replica:
         self.spec_slots = self.spec_tokens = 0  # sequence-iterations verified, tokens
         self.spec_full_slots = self.spec_full_tokens = 0  # those that drafted all k
         self.spec_draft_s = 0.0  # time the draft took (in the logged iteration times)
-        # disaggregation (`simkit.sim.disagg`): a prefill replica hands each prefilled
-        # request on (`handoff`; with layer-wise transfers `announce` says at an
-        # iteration's start which requests it completes) and holds its blocks until the
-        # KV has moved (`held`: rid -> (cached, units)); a decode replica receives requests
-        # (`incoming`: (rid, cached)), allocates their blocks and starts the move
-        # (`xfer`: rid -> (cached, units), `n_xfer` of them) and joins them to its batch
-        # once moved (`ready`). `external`: arrivals from outside reach it (decode replicas
-        # are fed by the prefill pool only).
-        self.handoff = self.announce = self.transfers = None
-        self.held: dict[int, tuple[int, int]] = {}
-        self.incoming: deque[tuple[int, int]] = deque()
-        self.ready: deque[int] = deque()
-        self.xfer: dict[int, tuple[int, int]] = {}
-        self.n_xfer = 0
-        self.external = True
+        self._init_handoff()
         #: positions one unit of shared blocks stands for (useful bytes count a block once)
         self._pos_per_unit = policy.block_size * (policy._weights[0] // policy._block_weights[0]
                                                   if policy._block_weights else 1)
         self.waiting: deque[int] = deque()
         self.swapped: deque[tuple[int, int, int]] = deque()  # (id, cached, units)
         cap = max(1, min(int(scheduler.max_batch), 1024))
-        self.R = np.zeros((5, cap), dtype=_I64)
+        self.R = np.zeros((ROWS, cap), dtype=_I64)
         self.done = np.zeros(cap, dtype=bool)  # finished, held until the batch ends (static)
-        # when each sequence last emitted a token: SYNC = at `_t_sync` (most of them: one
-        # number to advance per iteration), NaN = none yet, else the time
-        self.last_emit = np.full(cap, np.nan)
+        # when each sequence last emitted a token (time between tokens): most at `_t_sync`,
+        # the last boundary (one number to advance per iteration); those with row ASYNC set
+        # (resumed, recomputed, stalled by prefill_first) in `_last` by request id. A prompt
+        # not yet prefilled (PRE > 0, ASYNC clear) has no token yet: callers count no gap
+        # for a first token
         self._t_sync = 0.0
-        self._n_async = 0  # sequences in the batch whose last_emit is not SYNC
-        self._n_resumed = 0  # sequences that came back to the batch (an upper bound)
+        self._last: dict[int, float] = {}
+        self._n_async = 0  # sequences in the batch with ASYNC set
         # (the hot path's one weighted gap: two C appends, no calls)
         self._gap_append = sim.gaps.vals.append
         self._gap_weight = sim.gaps.wts.append
@@ -158,7 +135,7 @@ class Replica:
         self._token = 0  # the boundary event that is current (a cut run leaves a stale one)
         self._swap_pending = 0.0
         self._last_dt = 0.0
-        self._memo: tuple = (-1, -1, -1, _NO_HIT)  # (rid, tokens, cache version, Hit)
+        self._memo: tuple = (-1, -1, -1, None)  # (rid, tokens, cache version, Hit)
         self.completed = 0
         self.preemptions = 0
         self.swap_bytes_total = 0.0
@@ -244,121 +221,6 @@ class Replica:
         self._token += 1
         self.engine.schedule(run.ends[-1], PRIORITY_STEP, self._on_boundary, self._token)
 
-    # ---- admission (mechanisms the scheduler calls) -------------------------------------
-    def _lookup(self, rid: int, tokens: int) -> Hit:
-        cache = self.cache
-        if cache is None:
-            return _NO_HIT
-        m = self._memo
-        if m[0] == rid and m[1] == tokens and m[2] == cache.version:
-            return m[3]
-        hit = cache.lookup(rid, tokens)
-        self._memo = (rid, tokens, cache.version, hit)
-        return hit
-
-    def head_prefill(self) -> tuple[int, int]:
-        """(tokens the prefix cache serves, tokens to hold) of the head of the queue: a
-        preempted request recomputes its prompt and the tokens it already emitted."""
-        rid = self.waiting[0]
-        tokens = int(self.table.prompt_tokens[rid] + self.table.generated[rid])
-        return self._lookup(rid, tokens).tokens, tokens
-
-    def head_might_fit(self) -> bool:
-        """Whether the head of the swapped or waiting queue could fit the memory free now
-        (counting every block it could share: an upper bound)."""
-        policy, pool = self.policy, self.pool
-        if self.swapped:
-            rid, cached, _ = self.swapped[0]
-            tokens = cached + 1
-        else:
-            rid = self.waiting[0]
-            tokens = int(self.table.prompt_tokens[rid] + self.table.generated[rid])
-        need = policy.peak_units_one(0, tokens) if not self._end_units \
-            else policy.units_one(tokens)
-        if self.cache is not None:
-            need -= self.cache.shared_bound(rid, tokens)
-        return need <= pool.free_units(1)
-
-    def admit_head(self, now_s: float) -> bool:
-        """Admit the head of the waiting queue if its blocks fit; False leaves it queued."""
-        tab, pool, policy = self.table, self.pool, self.policy
-        rid = self.waiting[0]
-        g = int(tab.generated[rid])
-        tokens = int(tab.prompt_tokens[rid]) + g
-        cache = self.cache
-        free = pool.free_units(1)
-        if cache is None and self._end_units:  # (the plain path first: fewest steps)
-            need = policy.units_one(tokens)
-            if need > free:
-                return False
-            pool.admit(need)
-            self.waiting.popleft()
-            self._append(rid, 0, need, int(tab.output_tokens[rid]) - g, tokens,
-                         tab.last_token_s[rid])
-            if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
-                tab.start_s[rid] = now_s
-                tab.cached_tokens[rid] = 0
-            tab.prefill_tokens[rid] += tokens
-            self.adm_start.append(0)
-            self.adm_len.append(tokens)
-            tab.status[rid] = RUNNING
-            self.sim.queue_log(now_s, -1)
-            return True
-        if self._end_units:
-            need = policy.units_one(tokens)
-            if cache is None:
-                if need > free:
-                    return False
-                hit = _NO_HIT
-            else:
-                if need > free and policy.monotone_units and \
-                        need - cache.shared_bound(rid, tokens) > free:
-                    return False  # not even if every block it could hit were shared
-                hit = self._lookup(rid, tokens)
-        else:  # prefilled in chunks, a window or chunk holds more at some chunk's end than
-            # at the prompt's end: reserve the most it holds on the way
-            hit = _NO_HIT if cache is None else self._lookup(rid, tokens)
-            need = policy.peak_units_one(hit.tokens, tokens)
-        if need - hit.shared > free:
-            return False
-        if cache is None:
-            pool.admit(need)
-        else:
-            cache.acquire(rid, hit, tokens, need)
-        self.waiting.popleft()
-        h = hit.tokens
-        self._append(rid, h, need, int(tab.output_tokens[rid]) - g, tokens - h,
-                     tab.last_token_s[rid])
-        if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
-            tab.start_s[rid] = now_s
-            tab.cached_tokens[rid] = h
-        tab.prefill_tokens[rid] += tokens - h
-        self.adm_start.append(h)
-        self.adm_len.append(tokens - h)
-        tab.status[rid] = RUNNING
-        self.sim.queue_log(now_s, -1)
-        return True
-
-    def resume_head(self, now_s: float) -> bool:
-        """Swap the head of the swapped queue back in if it fits (no recomputation)."""
-        tab, pool, policy = self.table, self.pool, self.policy
-        rid, cached, units = self.swapped[0]
-        need = policy.units_one(cached + 1)
-        hit = self._lookup(rid, cached + 1)
-        if need - hit.shared > pool.free_units(1):
-            return False
-        self.swapped.popleft()
-        if self.cache is not None:
-            self.cache.acquire(rid, hit, cached + 1, need)
-        else:
-            pool.admit(need)
-        self._swap_pending += units * policy.unit_bytes + policy.fixed_bytes
-        left = int(tab.output_tokens[rid] - tab.generated[rid])
-        self._append(rid, cached, need, left, 0, tab.last_token_s[rid])
-        tab.status[rid] = RUNNING
-        self.sim.queue_log(now_s, -1)
-        return True
-
     # ---- batch bookkeeping --------------------------------------------------------------
     def _append(self, rid: int, cached: int, units: int, left: int, pre: int,
                 last: float) -> None:
@@ -366,7 +228,6 @@ class Replica:
         if n == self.R.shape[1]:
             self.R = np.concatenate([self.R, np.zeros_like(self.R)], axis=1)
             self.done = np.concatenate([self.done, np.zeros_like(self.done)])
-            self.last_emit = np.concatenate([self.last_emit, np.full(n, np.nan)])
         R = self.R
         R[ID, n] = rid  # (scalar stores: cheaper than converting a tuple to a column)
         R[CACHED, n] = cached
@@ -374,10 +235,12 @@ class Replica:
         R[UNITS, n] = units
         R[PRE, n] = pre
         self.done[n] = False
-        self.last_emit[n] = last
-        self._n_async += 1
         if last == last:  # resumed or recomputed: its next token has a gap to count
-            self._n_resumed += 1
+            R[ASYNC, n] = 1
+            self._last[rid] = last
+            self._n_async += 1
+        else:
+            R[ASYNC, n] = 0
         self.n = n + 1
         if pre:
             self.n_pre += 1
@@ -386,126 +249,17 @@ class Replica:
         """Keep the sequences where `keep` (length n) is true, in order."""
         n = self.n
         m = int(np.count_nonzero(keep))
+        if self._n_async:
+            gone = ~keep & (self.R[ASYNC, :n] == 1)
+            last = self._last
+            for rid in self.R[ID, :n][gone].tolist():
+                del last[rid]
+            self._n_async -= int(np.count_nonzero(gone))
         self.R[:, :m] = self.R[:, :n][:, keep]
         self.done[:m] = self.done[:n][keep]
-        le = self.last_emit[:n]
-        if self._n_async:
-            self._n_async -= int(np.count_nonzero(le[~keep] != SYNC))
-        self.last_emit[:m] = le[keep]
         self.n = m
         self.n_pre = int(np.count_nonzero(self.R[PRE, :m])) if self.n_pre else 0
         self.n_done = int(np.count_nonzero(self.done[:m])) if self.n_done else 0
-
-    def _preempt(self, i: int, now_s: float) -> None:
-        tab = self.table
-        rid, cached, nleft, units, pre = (int(v) for v in self.R[:, i])
-        left = -nleft
-        if self.cache is not None:
-            self.cache.release(rid, cached, units)
-        else:
-            self.pool.release(units)
-        tab.preemptions[rid] += 1
-        last = self.last_emit[i]
-        tab.last_token_s[rid] = self._t_sync if last == SYNC else last
-        self.preemptions += 1
-        tab.generated[rid] = tab.output_tokens[rid] - left
-        if self.swap and pre == 0:
-            # swap the cache out over the host link; resumed later without recompute
-            self._swap_pending += units * self.policy.unit_bytes + self.policy.fixed_bytes
-            self.swapped.appendleft((rid, cached, units))
-            tab.status[rid] = SWAPPED
-        else:
-            # recompute: drop the cache; prompt + emitted tokens are prefilled again
-            self.waiting.appendleft(rid)
-            tab.status[rid] = QUEUED
-        self.sim.queue_log(now_s, 1)
-        keep = np.ones(self.n, dtype=bool)
-        keep[i] = False
-        self._keep(keep)
-
-    def _decode_mask(self) -> np.ndarray | None:
-        """Sequences that hold a decode slot (None = all of them)."""
-        n = self.n
-        if not self.n_pre and not self.n_done:
-            return None
-        return (self.R[PRE, :n] == 0) & ~self.done[:n]
-
-    def _grow_to(self, n: int) -> np.ndarray:
-        """Context each sequence needs room for in the next iteration: one more token, or
-        with speculation its last token and the k drafted ones (vLLM's lookahead slots),
-        never past its answer."""
-        c = self.R[CACHED, :n] + 1
-        if self.spec is None:
-            return c
-        return c + np.maximum(np.minimum(self.spec.k, -self.R[NLEFT, :n] - 1), 0)
-
-    def grow_decodes(self, now_s: float) -> bool:
-        """Give every decoding sequence room for its next token, preempting the scheduler's
-        victims while memory is short. Returns whether anyone was preempted."""
-        if not self.policy.paged:
-            return False
-        preempted = False
-        units = self.policy.units
-        pool = self.pool
-        if self.cache is not None and not self.policy.monotone_units:
-            self._slide_windows()
-        while self.n:
-            n = self.n
-            dec = self._decode_mask()
-            if dec is None and self.policy.monotone_units:
-                # everyone decodes and nobody frees blocks: own units(cached + 1) each, one
-                # lookup; the batch's footprints sum to the pool's footprint
-                new = units(self._grow_to(n))
-                total = int(np.add.reduce(new)) - pool.footprint
-                if total <= pool.free_units():
-                    if total:
-                        self.R[UNITS, :n] = new
-                        pool.grow(total)
-                    return preempted
-                self._preempt(self.scheduler.victim(self), now_s)
-                preempted = True
-                continue
-            need = units(self._grow_to(n)) - self.R[UNITS, :n]
-            if dec is not None:
-                need *= dec
-            total = int(np.add.reduce(need))
-            if total <= pool.free_units():
-                if self.cache is not None:  # windows already slid: growth, or what a
-                    self.R[UNITS, :n] += need  # prefill reserved beyond its end
-                    if total > 0:
-                        pool.grow(total)
-                    elif total < 0:
-                        pool.units_in_use += total
-                        pool.units_freed -= total
-                elif total or not self.policy.monotone_units:
-                    # the step's net change: a window sliding past a block frees it as
-                    # another sequence takes a new one (counted per step, as the fast path)
-                    self.R[UNITS, :n] += need
-                    pool.resize(max(total, 0), max(-total, 0))
-                return preempted
-            self._preempt(self.scheduler.victim(self), now_s)
-            preempted = True
-        return preempted
-
-    def _slide_windows(self) -> None:
-        """Prefix cache with window / chunked layers: before growing, every decoding
-        sequence's windows move to its next position; the blocks they leave are released
-        (cached ones stay cached, free) and its footprint shrinks by them."""
-        n = self.n
-        dec = self._decode_mask()
-        c0 = self.R[CACHED, :n]
-        shrink = self.cache.shrink_units(c0, c0 + 1)
-        if dec is not None:
-            shrink = shrink * dec
-        for i in np.flatnonzero(shrink):
-            s = int(shrink[i])
-            self.cache.slide(int(self.R[ID, i]), int(c0[i]) + 1, s)
-            self.R[UNITS, i] -= s
-
-    def end_static_batch(self, now_s: float) -> None:
-        """Static batching: when preemption took every unfinished sequence, the batch ends."""
-        if self.n and self.n_done == self.n:
-            self._release(self.done[:self.n].copy(), now_s)
 
     # ---- the iteration loop -------------------------------------------------------------
     def _on_boundary(self, token: int) -> None:
@@ -515,41 +269,6 @@ class Replica:
         if self._pending is not None:
             self._commit(now_s)
         self._begin(now_s)
-
-    def _emit(self, sel, now_s: float, n_async: int | None = None) -> None:
-        """Sequences `sel` (slice or mask over the batch) emitted a token at now_s: their
-        gaps since their previous tokens. `n_async`: how many of them are not SYNC, when
-        the caller knows it (0: one weighted gap, no array work)."""
-        gaps = self.sim.gaps
-        if n_async == 0:
-            k = (sel.stop - sel.start) if type(sel) is slice else int(np.count_nonzero(sel))
-            if k:
-                gaps.add_one(now_s - self._t_sync, k)
-            return
-        view = self.last_emit[:self.n]
-        vals = view[sel]
-        syn = vals == SYNC
-        k = int(np.count_nonzero(syn))
-        if k:
-            gaps.add_one(now_s - self._t_sync, k)
-        if k < len(vals):
-            gaps.add(now_s - vals[~syn])
-            self._n_async -= len(vals) - k
-            if not self._n_async:
-                self._n_resumed = 0
-        view[sel] = SYNC
-
-    def _sit_out(self, sel) -> None:
-        """Sequences `sel` emit nothing this iteration (prefill_first stalls them): they keep
-        the time of their last token while the others' moves on."""
-        view = self.last_emit[:self.n]
-        vals = view[sel]
-        syn = vals == SYNC
-        k = int(np.count_nonzero(syn))
-        if k:
-            vals[syn] = self._t_sync
-            view[sel] = vals
-            self._n_async += k
 
     def _commit(self, now_s: float) -> None:
         step = self._pending
@@ -564,8 +283,8 @@ class Replica:
             a = step.first
             if step.decode:
                 R[STEP, :n] += 1  # everyone emits a token; the prefills' caches fixed below
-                if a:  # (the tail's prefills are never SYNC)
-                    if self._n_async == n - a:
+                if a:
+                    if not self._n_async:
                         self._gap_append(now_s - self._t_sync)
                         self._gap_weight(a)
                     else:
@@ -581,13 +300,10 @@ class Replica:
                 rid = R[ID, a]
                 if tab.first_token_s[rid] != tab.first_token_s[rid]:  # NaN: first time
                     tab.first_token_s[rid] = now_s
-                last = self.last_emit[a]
-                if last == last:  # recomputed after preemption: its next token
-                    self.sim.gaps.add_one(now_s - last, 1)
-                self.last_emit[a] = SYNC
-                self._n_async -= 1
-                if not self._n_async:
-                    self._n_resumed = 0
+                if R[ASYNC, a]:  # recomputed after preemption: its next token
+                    self.sim.gaps.add_one(now_s - self._last.pop(int(rid)), 1)
+                    R[ASYNC, a] = 0
+                    self._n_async -= 1
                 if self.cache is not None:
                     self.cache.promote(int(rid), int(R[CACHED, a]))
             else:
@@ -596,11 +312,11 @@ class Replica:
                 ids = R[ID, a:n]
                 ft = tab.first_token_s[ids]
                 tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-                if self._n_resumed:
-                    self._emit(slice(a, n), now_s)
-                else:  # all first tokens: no gap to count
-                    self.last_emit[a:n] = SYNC
-                    self._n_async -= n - a
+                if self._n_async:  # recomputed ones: their next tokens
+                    sel = np.zeros(n, dtype=bool)
+                    sel[a:n] = R[ASYNC, a:n] == 1
+                    if sel.any():
+                        self._emit(sel, now_s)
                 if self.cache is not None:
                     for i in range(a, n):
                         self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
@@ -617,8 +333,8 @@ class Replica:
                 if extra:  # the rest of each burst arrives with its first token
                     self.sim.gaps.add_one(0.0, extra)
                 self.table.decode_steps[R[ID, idx]] += 1
-            elif dec is not None and self.scheduler.prefill_only:
-                self._sit_out(~dec)
+            elif self.scheduler.prefill_only:
+                self._sit_out(R[PRE, :n] == 0)
             if chunks is not None:
                 self._commit_chunks(chunks, now_s)
         else:  # one mixed iteration: decode mask (None = all), prefill chunks
@@ -630,7 +346,7 @@ class Replica:
                 R[STEP, :n] += dec
                 self._emit(dec, now_s)
             elif self.scheduler.prefill_only:
-                self._sit_out(~dec)
+                self._sit_out(R[PRE, :n] == 0)  # (the prompts have no token to wait on)
             if chunks is not None:
                 self._commit_chunks(chunks, now_s)
         self._t_sync = now_s
@@ -662,102 +378,14 @@ class Replica:
             tab = self.table
             ft = tab.first_token_s[ids]
             tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-            self._emit(first, now_s)
+            if self._n_async:  # recomputed ones: their next tokens
+                again = first & (R[ASYNC, :n] == 1)
+                if again.any():
+                    self._emit(again, now_s)
             self.n_pre -= int(np.count_nonzero(first))
         if self.cache is not None:
             for i in np.flatnonzero(chunks):
                 self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
-
-    # ---- disaggregation (`simkit.sim.disagg`) -------------------------------------------
-    def _hand_off(self, now_s: float) -> None:
-        """Prefill replica: every sequence whose prompt is done leaves the batch; a one-token
-        answer is complete, the others go on to the decode pool while their blocks stay
-        held here until their KV has moved (`release_held`)."""
-        R, n = self.R, self.n
-        out = R[PRE, :n] == 0
-        if not out.any():
-            return
-        fin = out & (R[NLEFT, :n] == 0)
-        if fin.any():
-            self._release(fin, now_s)
-            R, n = self.R, self.n
-            out = R[PRE, :n] == 0
-            if not out.any():
-                return
-        tab = self.table
-        for i in np.flatnonzero(out):
-            rid, cached, nleft, units = (int(R[ID, i]), int(R[CACHED, i]), int(R[NLEFT, i]),
-                                         int(R[UNITS, i]))
-            tab.generated[rid] = tab.output_tokens[rid] + nleft
-            tab.last_token_s[rid] = now_s
-            tab.status[rid] = TRANSFERRING
-            self.held[rid] = (cached, units)
-            self.handoff(self, rid, cached, now_s)
-        self._keep(~out)
-
-    def release_held(self, rid: int, now_s: float) -> None:
-        """Prefill replica: `rid`'s KV has moved; its blocks are freed (or stay cached), and
-        a queue that waited for memory may go on."""
-        cached, units = self.held.pop(rid)
-        if self.cache is not None:
-            self.cache.release(rid, cached, units)
-        else:
-            self.pool.release(units)
-        if not self.busy and self.waiting:
-            self._wake(now_s)
-
-    def _wake(self, now_s: float) -> None:
-        """Something arrived: an idle replica starts an iteration now; a planned decode
-        run ends at its first boundary after now (stepping would see it there)."""
-        if not self.busy:
-            self.busy = True
-            self._token += 1
-            self.engine.schedule(now_s, PRIORITY_STEP, self._on_boundary, self._token)
-        elif type(self._pending) is DecodeRun:
-            self._cut_run(now_s)
-
-    def receive(self, rid: int, cached: int, now_s: float) -> None:
-        """Decode replica: a request whose first `cached` tokens' KV is on a prefill
-        replica asks for room; it gets it at an iteration boundary (`_accept_incoming`)."""
-        self.incoming.append((rid, cached))
-        self.table.replica[rid] = self.index
-        self.sim.queue_log(now_s, 1)
-        self._wake(now_s)
-
-    def transfer_done(self, rid: int, now_s: float) -> None:
-        """Decode replica: `rid`'s KV has arrived; it joins the batch at the next boundary."""
-        self.ready.append(rid)
-        self._wake(now_s)
-
-    def _accept_incoming(self, now_s: float) -> None:
-        """Decode replica, after the batch grew and the queue was served: allocate the
-        blocks of arriving requests, first come first served, while they fit memory and
-        batch slots, and start moving their KV."""
-        pool, units_one, cap = self.pool, self.policy.units_one, self.scheduler.max_batch
-        while self.incoming and self.n + self.n_xfer < cap:
-            rid, cached = self.incoming[0]
-            need = units_one(cached)
-            if need > pool.free_units(1):
-                break
-            self.incoming.popleft()
-            pool.admit(need)
-            pool.held_units += need
-            self.xfer[rid] = (cached, need)
-            self.n_xfer += 1
-            self.sim.queue_log(now_s, -1)
-            self.transfers.start(self, rid, now_s)
-
-    def _join_ready(self, now_s: float) -> None:
-        """Decode replica: requests whose KV arrived join the batch as decodes."""
-        tab = self.table
-        while self.ready:
-            rid = self.ready.popleft()
-            cached, units = self.xfer.pop(rid)
-            self.n_xfer -= 1
-            self.pool.held_units -= units
-            left = int(tab.output_tokens[rid] - tab.generated[rid])
-            self._append(rid, cached, units, left, 0, tab.last_token_s[rid])
-            tab.status[rid] = RUNNING
 
     def _release(self, fin: np.ndarray, now_s: float) -> None:
         """Finished sequences (mask over the batch) leave it and free their memory."""
@@ -778,12 +406,11 @@ class Replica:
                 self.n_pre -= 1
             if self.done[i]:
                 self.n_done -= 1
+            if R[ASYNC, i]:
+                del self._last[int(rid)]
+                self._n_async -= 1
             R[:, i:n - 1] = R[:, i + 1:n]  # close the gap, keeping admission order
             self.done[i:n - 1] = self.done[i + 1:n]
-            le = self.last_emit
-            if le[i] != SYNC:
-                self._n_async -= 1
-            le[i:n - 1] = le[i + 1:n]
             self.n = n - 1
             ids = (rid,)
         else:
@@ -847,7 +474,7 @@ class Replica:
             p_start = p_len = ()
             n_pre = first = 0
         if self.spec is not None:
-            self._spec_step(now_s, dec, chunks, p_start, p_len, n_pre, first)
+            spec_step(self, now_s, dec, chunks, p_start, p_len, n_pre, first)
             return
         if dec is None:
             d_ctx = cached + 1
@@ -869,32 +496,6 @@ class Replica:
         held = int(self.policy.positions(after).sum()) - self.shared_positions
         self._schedule_step(now_s, dt, n_dec + n_pre, held, n_dec + first,
                             MixedStep(dec, chunks))
-
-    def _spec_step(self, now_s: float, dec, chunks, p_start, p_len, n_pre: int,
-                   first: int) -> None:
-        """One speculative iteration: the draft proposes up to k tokens per decoding
-        sequence (never past its answer), the target verifies them, each sequence emits its
-        sampled accepted tokens + 1 (`simkit.sim.speculative`)."""
-        R, n, spec = self.R, self.n, self.spec
-        idx = np.arange(n) if dec is None else np.flatnonzero(dec)
-        cached = R[CACHED, idx]
-        left = -R[NLEFT, idx]
-        ahead = np.minimum(spec.k, left - 1)
-        adv = spec.accepted(R[ID, idx], left)
-        dt, draft_s = spec.step_time_s(self.model, cached, ahead, p_start, p_len)
-        after = R[CACHED, :n].copy()
-        after[idx] += adv
-        if chunks is not None:
-            after += chunks
-        held = int(self.policy.positions(after).sum()) - self.shared_positions
-        self.spec_slots += len(idx)
-        self.spec_tokens += int(adv.sum())
-        self.spec_draft_s += draft_s
-        full = ahead == spec.k  # drafted all k: the accepted length is not cut short
-        self.spec_full_slots += int(np.count_nonzero(full))
-        self.spec_full_tokens += int(adv[full].sum())
-        self._schedule_step(now_s, dt, len(idx) + n_pre, held, int(adv.sum()) + first,
-                            SpecStep(dec, chunks, idx, adv))
 
     def _schedule_step(self, now_s: float, dt: float, batch: int, held: int, tokens: int,
                        pending) -> None:

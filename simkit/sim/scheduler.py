@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.errors import SimkitError
+from simkit.sim.rows import PRE
 
 
 class Scheduler:
@@ -82,7 +83,7 @@ class Scheduler:
         if not rep.n:
             preempted = False  # an empty replica must admit, or its queue would stall
         admitted = 0
-        if not preempted and (rep.waiting or rep.swapped):
+        if not preempted and (rep.waiting or rep.swapped) and rep.n < self.max_batch:
             admitted = self.admit(rep, now_s)
         return preempted, admitted
 
@@ -106,7 +107,7 @@ class Scheduler:
         n = rep.n
         if not rep.n_pre and not rep.n_done:
             return None
-        return (rep.R[4, :n] == 0) & ~rep.done[:n]
+        return (rep.R[PRE, :n] == 0) & ~rep.done[:n]
 
     def prefill_chunks(self, rep) -> np.ndarray:
         """Prompt tokens each running request processes this iteration (0 = none)."""

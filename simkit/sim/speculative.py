@@ -45,11 +45,12 @@ step); the fast path == stepping identity is then trivial for them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from simkit.costs.compiled import KVGroup, KVLayout
 from simkit.costs.speculative import expected_tokens  # noqa: F401  (the closed form)
+from simkit.sim.rows import CACHED, ID, NLEFT
 from simkit.sim.workload import stream_key
 
 
@@ -65,8 +66,10 @@ def length_probabilities(spec) -> np.ndarray:
     return p
 
 
-def combined_layout(target: KVLayout, draft: KVLayout) -> KVLayout:
+def combined_layout(target, draft):
     """One cache layout holding the target's groups and the draft's (labels 'draft: ...')."""
+    from simkit.costs.compiled import KVGroup, KVLayout
+
     groups = tuple(target.groups) + tuple(
         KVGroup(label=f"draft: {g.label}", kind=g.kind, bytes_per_position=g.bytes_per_position,
                 positions=g.positions, window=g.window, chunk=g.chunk,
@@ -140,3 +143,40 @@ class Speculation:
             draft_s += float(step(ctx, p_start, p_len) if j == 0 else step(ctx))
         verify_s = float(target.verify_time_s(cached, ahead + 1, p_start, p_len))
         return draft_s + verify_s, draft_s
+
+
+class SpecStep(NamedTuple):
+    """One speculative iteration: the sequences `idx` drafted and verified, emitting `adv`
+    tokens each; prefill chunks (None: none) and the decode mask as in `MixedStep`."""
+
+    decode: np.ndarray | None
+    chunks: np.ndarray | None
+    idx: np.ndarray
+    adv: np.ndarray
+
+
+def spec_step(rep, now_s: float, dec, chunks, p_start, p_len, n_pre: int, first: int
+              ) -> None:
+    """Plan one speculative iteration of replica `rep`: the draft proposes up to k tokens
+    per decoding sequence (never past its answer), the target verifies them, each sequence
+    will emit its sampled accepted tokens + 1 (committed by the replica)."""
+    R, n, spec = rep.R, rep.n, rep.spec
+    idx = np.arange(n) if dec is None else np.flatnonzero(dec)
+    cached = R[CACHED, idx]
+    left = -R[NLEFT, idx]
+    ahead = np.minimum(spec.k, left - 1)
+    adv = spec.accepted(R[ID, idx], left)
+    dt, draft_s = spec.step_time_s(rep.model, cached, ahead, p_start, p_len)
+    after = R[CACHED, :n].copy()
+    after[idx] += adv
+    if chunks is not None:
+        after += chunks
+    held = int(rep.policy.positions(after).sum()) - rep.shared_positions
+    rep.spec_slots += len(idx)
+    rep.spec_tokens += int(adv.sum())
+    rep.spec_draft_s += draft_s
+    full = ahead == spec.k  # drafted all k: the accepted length is not cut short
+    rep.spec_full_slots += int(np.count_nonzero(full))
+    rep.spec_full_tokens += int(adv[full].sum())
+    rep._schedule_step(now_s, dt, len(idx) + n_pre, held, int(adv.sum()) + first,
+                       SpecStep(dec, chunks, idx, adv))

@@ -20,6 +20,8 @@ from array import array
 
 import numpy as np
 
+from simkit.sim.rows import ASYNC, ID
+
 #: bin edges (s): 200 per decade from 1e-7 to 1e5
 EDGES_S = np.logspace(-7, 5, 12 * 200 + 1)
 _FLUSH = 1 << 20
@@ -135,3 +137,49 @@ def tbt_stats(gaps: TokenGaps, first_token_s: np.ndarray, finish_s: np.ndarray,
     p50, p90, p99 = gaps.quantiles([0.5, 0.9, 0.99])
     return {"mean": mean_tbt_s(first_token_s, finish_s, output_tokens), "p50": p50,
             "p90": p90, "p99": p99}
+
+
+class TokenTimes:
+    """A replica's token times (mixin of `simkit.sim.replica.Replica`): most sequences' last
+    token came at the last iteration boundary, ``_t_sync`` (one number to advance per
+    iteration); those with row ASYNC set (resumed, recomputed, stalled by prefill_first) have
+    theirs in the dict ``_last`` by request id. Gaps go to the run's `TokenGaps`."""
+
+    def _emit(self, sel, now_s: float, n_async: int | None = None) -> None:
+        """Sequences `sel` (slice or mask over the batch, each with an earlier token) emitted
+        a token at now_s: their gaps since their previous tokens. `n_async`: how many of
+        them have ASYNC set, when the caller knows it (0: one weighted gap, no array work)."""
+        gaps = self.sim.gaps
+        if n_async == 0:
+            k = (sel.stop - sel.start) if type(sel) is slice else int(np.count_nonzero(sel))
+            if k:
+                self._gap_append(now_s - self._t_sync)
+                self._gap_weight(k)
+            return
+        flags = self.R[ASYNC, :self.n]
+        mine = flags[sel]
+        a = mine == 1
+        n_a = int(np.count_nonzero(a))
+        k = len(mine) - n_a
+        if k:
+            self._gap_append(now_s - self._t_sync)
+            self._gap_weight(k)
+        if n_a:
+            last = self._last
+            for rid in self.R[ID, :self.n][sel][a].tolist():
+                gaps.add_one(now_s - last.pop(rid), 1)
+            self._n_async -= n_a
+            flags[sel] = 0
+
+    def _sit_out(self, sel) -> None:
+        """Sequences `sel` (each with an earlier token) emit nothing this iteration
+        (prefill_first stalls them): they keep the time of their last token while the
+        others' moves on."""
+        flags = self.R[ASYNC, :self.n]
+        sync = flags[sel] == 0
+        if sync.any():
+            t = self._t_sync
+            for rid in self.R[ID, :self.n][sel][sync].tolist():
+                self._last[rid] = t
+            self._n_async += int(np.count_nonzero(sync))
+            flags[sel] = 1

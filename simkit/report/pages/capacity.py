@@ -16,6 +16,7 @@ from simkit.report.formats import fmt_s, log_axis
 from simkit.report.layout import (METRIC_COLORS, METRIC_LABELS, MISS_COLOR, SLO_COLOR, Flow,
                                   new_page, page_title)
 from simkit.report.pages import Progress, say
+from simkit.plan.prices import price_label
 
 _ATTR = {"ttft_s": "ttft_p99_s", "tpot_s": "tpot_p99_s", "e2e_s": "e2e_p99_s"}
 
@@ -190,7 +191,7 @@ def _plan_table(fig, top: float, r) -> None:
 
     price = ("no price known: " + r.price_source.removeprefix("no price: ")
              if r.cost_per_gpu_hour is None else
-             f"{r.cost_per_gpu_hour:g} USD per GPU-hour ({r.price_source})")
+             f"{r.cost_per_gpu_hour:g} USD per GPU-hour ({price_label(r.price_source)})")
     rows = [["max load of one replica (SLOs met)",
              f"{r.max_qps:.4g} req/s (bisected to {r.qps_rel_tol:.0%}; cost-model estimate "
              f"{r.analytic_qps:.3g}, bound {r.rate_bound_per_s or float('nan'):.3g})"]]

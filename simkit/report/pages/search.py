@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from simkit.report.formats import column_label, fmt_s, log_axis, plain_value
 from simkit.report.layout import Flow, MISS_COLOR, SLO_COLOR, new_page, note, page_title
 from simkit.report.pages import Progress, say
+from simkit.plan.prices import price_label
 
 #: ranked rows the table page lists (the JSON of `simkit plan` has every one)
 TABLE_ROWS = 40
@@ -46,8 +47,9 @@ def answer(res) -> list[str]:
             f"Cheapest of {c['configurations']} configurations at {res.target_qps:g} req/s: "
             f"{label(b['params'])} -- {b['replicas']} replica(s) = {b['gpus']} GPUs, "
             f"{b['cost_per_hour']:.4g} USD/h at {b['price_per_gpu_hour']:g} USD per GPU-hour "
-            f"({b['price_source']}), {b['cost_per_million_tokens']:.3g} USD per million "
-            f"output tokens; p99 TTFT {fmt_s(b['ttft_p99_s'])}, TPOT {fmt_s(b['tpot_p99_s'])}.")
+            f"({price_label(b['price_source'])}), {b['cost_per_million_tokens']:.3g} USD per "
+            f"million output tokens; p99 TTFT {fmt_s(b['ttft_p99_s'])}, TPOT "
+            f"{fmt_s(b['tpot_p99_s'])}.")
     else:
         out.append(f"None of the {c['configurations']} configurations meets the SLOs at "
                    f"{res.target_qps:g} req/s.")
@@ -133,7 +135,8 @@ def search_figure(res) -> Figure:
     if b is not None:
         f.heading("The cheapest configuration", size=10.5)
         f.text(f"{label(b['params'])}: {b['replicas']} replica(s) = {b['gpus']} GPUs at "
-               f"{b['price_per_gpu_hour']:g} USD per GPU-hour ({b['price_source']}) = "
+               f"{b['price_per_gpu_hour']:g} USD per GPU-hour "
+               f"({price_label(b['price_source'])}) = "
                f"{b['cost_per_hour']:.4g} USD/h, {b['cost_per_million_tokens']:.3g} USD per "
                f"million output tokens (steady state). One replica carries "
                f"{b['max_qps']:.3g} req/s; at {res.target_qps:g} req/s the p99 TTFT is "

@@ -59,7 +59,9 @@ def latency_figure(sim) -> Figure:
                 f"{sm['requests_arrived']:,} requests simulated "
                 f"({sm['simulated_seconds']:.4g} s of serving); distributions over the "
                 f"{sm['requests_completed']:,} completed")
-    gs = fig.add_gridspec(3, 1, left=0.12, right=0.95, top=0.905, bottom=0.40, hspace=0.55)
+    extra = _prefix_rows(sm)  # rows the summary table grows by: the CDFs make room
+    bottom = 0.40 + 0.021 * len(extra)
+    gs = fig.add_gridspec(3, 1, left=0.12, right=0.95, top=0.905, bottom=bottom, hspace=0.55)
     for i, m in enumerate(("ttft_s", "tpot_s", "e2e_s")):
         ax = fig.add_subplot(gs[i])
         v = np.sort(np.asarray(sim.latencies[m], dtype=np.float64))
@@ -89,11 +91,14 @@ def latency_figure(sim) -> Figure:
                      f"{fmt_s(st.get('p99'))} (dashed)", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#e5e5e5", lw=0.6)
-    f = Flow(fig, top=0.345)
+    f = Flow(fig, top=bottom - 0.055)
     rows = []
     steady = sm.get("steady_state") or {}
     for m, name in (("ttft_s", "time to first token"), ("tpot_s", "time per output token"),
-                    ("e2e_s", "end-to-end"), ("queue_wait_s", "queue wait")):
+                    ("tbt_s", "time between tokens"), ("e2e_s", "end-to-end"),
+                    ("queue_wait_s", "queue wait")):
+        if m not in sm:
+            continue
         st = sm.get(m) or {}
         ss = steady.get(m) or {}
         ci = (f"{fmt_s(ss.get('p99'))} [{fmt_s(ss['ci_low'])}, {fmt_s(ss['ci_high'])}]"
@@ -127,8 +132,31 @@ def latency_figure(sim) -> Figure:
         ["KV useful fraction (token states / reserved, time-averaged)",
          "-" if kvf is None else f"{kvf:.3f}"],
         ["preemptions", f"{sm['preemptions']:,}"],
-    ], cols=[0.6, 0.4], size=8.5)
+    ] + extra, cols=[0.6, 0.4], size=8.5)
     return fig
+
+
+def _prefix_rows(sm: dict[str, Any]) -> list[list[str]]:
+    """What prefix caching saved (when the run cached prefixes), and the sessions."""
+    rows = []
+    if sm.get("sessions"):
+        rows.append(["sessions (every turn is a request above)", f"{sm['sessions']:,}"])
+    if not sm.get("prefix_caching"):
+        return rows
+    from simkit.units import fmt_bytes, fmt_flops
+
+    hit = sm.get("prefix_hit_rate")
+    rows += [
+        ["prefix cache hit rate (prompt tokens served from cache)",
+         "-" if hit is None else f"{hit:.1%}"],
+        ["prompt tokens from cache / prefilled",
+         f"{sm.get('prefix_cached_tokens', 0):,} / {sm.get('prefill_tokens_computed', 0):,}"],
+        ["prefill FLOPs with the cache / without",
+         f"{fmt_flops(sm.get('prefill_flops') or 0)} / "
+         f"{fmt_flops(sm.get('prefill_flops_without_cache') or 0)}"],
+        ["cached blocks evicted (LRU)", fmt_bytes(sm.get("prefix_evicted_bytes") or 0)],
+    ]
+    return rows
 
 
 def timeseries_figure(sim) -> Figure:
@@ -139,7 +167,6 @@ def timeseries_figure(sim) -> Figure:
     page_title(fig, "Simulation: over time",
                 f"sampled at {len(ts['time_s'])} instants; {sm['preemptions']:,} preemptions "
                 f"in the run")
-    gs = fig.add_gridspec(4, 1, left=0.12, right=0.95, top=0.905, bottom=0.09, hspace=0.5)
     t = ts["time_s"]
     specs = [
         ("tokens_per_s", "Output throughput", "tokens / s", 1.0),
@@ -148,10 +175,19 @@ def timeseries_figure(sim) -> Figure:
          1 / GIB),
         ("queue_len", "Requests waiting in the queue", "requests", 1.0),
     ]
+    if sm.get("prefix_caching") and "prefix_hit_rate" in ts:
+        specs.insert(3, ("prefix_hit_rate", "Prefix cache hit rate of the prompts started",
+                         "fraction", 1.0))
+    gs = fig.add_gridspec(len(specs), 1, left=0.12, right=0.95, top=0.905, bottom=0.09,
+                          hspace=0.5 + 0.1 * (len(specs) - 4))
     for i, (k, title, ylabel, scale) in enumerate(specs):
         ax = fig.add_subplot(gs[i])
-        ax.plot(t, np.asarray(ts[k], dtype=np.float64) * scale, color="#1f77b4", lw=1.0,
-                label="reserved")
+        y = np.asarray(ts[k], dtype=np.float64) * scale
+        if k == "prefix_hit_rate":  # NaN where no prompt started: show the points
+            ax.plot(t, y, color="#9467bd", lw=0, marker=".", ms=2.5)
+            ax.set_ylim(0, 1.02)
+        else:
+            ax.plot(t, y, color="#1f77b4", lw=1.0, label="reserved")
         if k == "kv_used_bytes":
             ax.plot(t, np.asarray(ts["kv_useful_bytes"]) / GIB, color="#2ca02c", lw=0.7,
                     ls="--", label="holding token states")
@@ -170,6 +206,6 @@ def timeseries_figure(sim) -> Figure:
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#e5e5e5", lw=0.6)
         ax.set_xlim(t[0], t[-1] if t[-1] > t[0] else t[0] + 1)
-        if k != "kv_used_bytes":
+        if k not in ("kv_used_bytes", "prefix_hit_rate"):
             ax.set_ylim(bottom=0)
     return fig

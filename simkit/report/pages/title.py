@@ -47,7 +47,7 @@ def title_data(s) -> TitleData:
         ("Architecture", describe_arch(arch)),
         ("Hardware", f"{hw.name}: {hw.description}; {s.hardware.gpus_per_replica} GPU(s) per "
                      f"replica, {sv.replicas} replica(s), "
-                     + (f"{price.per_gpu_hour:g} USD per GPU-hour ({price.source})"
+                     + (f"{price.per_gpu_hour:g} USD per GPU-hour ({price.label})"
                         if price is not None else "no price per GPU-hour known")
                      + ("; ideal roofline" if s.hardware.ideal
                         else f"; engine {engine_of(s).name}")),
@@ -156,8 +156,17 @@ def answer_lines(d: ReportData) -> list[str]:
         f"{pq(sm, 'e2e_s')}; {sm['requests_completed']:,} completed, "
         f"{sm['requests_rejected']:,} rejected; KV peak {fmt_bytes(sm['kv_peak_bytes'])} of "
         f"{fmt_bytes(sm['kv_capacity_bytes'])}; {sm['preemptions']:,} preemptions.")
+    if sm.get("prefix_caching") and sm.get("prefix_hit_rate") is not None:
+        from simkit.units import fmt_flops
+
+        out.append(
+            f"Prefix caching served {sm['prefix_hit_rate']:.1%} of prompt tokens from cache: "
+            f"{sm.get('prefill_tokens_computed', 0):,} tokens prefilled, "
+            f"{fmt_flops(sm.get('prefill_flops') or 0)} of prefill instead of "
+            f"{fmt_flops(sm.get('prefill_flops_without_cache') or 0)}.")
     c = d.cost
-    out.append(f"{c.model} with {c.kind} attention: prefill time {c.big_o_time} and cache "
+    arch = c.arch.split(";")[0] if c.kind == "hybrid" else f"{c.kind} attention"
+    out.append(f"{c.model} with {arch}: prefill time {c.big_o_time} and cache "
                f"{c.big_o_cache} in the context length n.")
     if d.sweep is not None:
         from simkit.units import fmt_bytes
