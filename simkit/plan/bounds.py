@@ -71,17 +71,21 @@ class Sample:
 
 def workload_sample(s, n: int, context: int) -> Sample:
     """The first `n` requests' lengths, as `simulate(s, requests=n)` draws them."""
-    key = json.dumps(s.to_dict()["workload"], sort_keys=True)
-    return _sample(key, s.base_dir, int(s.seed), int(n), int(context), s.model.name)
+    d = s.to_dict()
+    key = json.dumps(d["workload"], sort_keys=True)
+    return _sample(key, s.base_dir, int(s.seed), int(n), int(context), s.model.name,
+                   json.dumps(d["model"], sort_keys=True))
 
 
 @lru_cache(maxsize=32)
 def _sample(workload_json: str, base_dir: str, seed: int, n: int, context: int,
-            model_name: str) -> Sample:
+            model_name: str, model_json: str = "{}") -> Sample:
     from simkit.scenario import WorkloadSection, scenario_from_dict
     from simkit.sim.workload import generate_workload
 
-    wl: WorkloadSection = scenario_from_dict({"workload": json.loads(workload_json)},
+    # (with the scenario's own model: its lengths' what-if warnings name the right context)
+    wl: WorkloadSection = scenario_from_dict({"model": json.loads(model_json),
+                                              "workload": json.loads(workload_json)},
                                              base_dir=base_dir).workload
     w = generate_workload(wl, n_requests=n, seed=seed, context=context,
                           model_name=model_name, base_dir=base_dir)

@@ -131,42 +131,40 @@ def _meets(row: dict, slo: dict[str, float]) -> bool:
 
 
 def answer(dd: DisaggData) -> list[str]:
-    """'The answer in brief': where the split pays, where the transfer stops paying."""
+    """'The answer in brief', one line per link: where the split pays, where moving the KV
+    stops paying, and where only one of the two meets the SLOs."""
     out = []
     L = dd.lengths
     for lab, run in dd.split.items():
         pays = _pays(dd.colocated, run)
-        won = [f"{fmt_tokens(x)}" for x, p in zip(L, pays) if p]
-        if not won:
-            out.append(f"{dd.group} over {lab}: never below colocated p99 TPOT on "
-                       f"{dd.gpus} GPUs at the prompt lengths tried ({_lens(L)}): moving the KV "
-                       "does not pay here.")
+        head = f"{dd.group} over {lab} vs colocated on {dd.gpus} GPUs: "
+        if not any(pays):
+            text = (f"p99 TPOT never lower at the prompt lengths tried ({_lens(L)}): moving "
+                    "the KV does not pay")
         else:
             lo = next(i for i, p in enumerate(pays) if p)
             hi = max(i for i, p in enumerate(pays) if p)
-            span = (f"from {fmt_tokens(L[lo])}" if hi == len(L) - 1 else
-                    f"from {fmt_tokens(L[lo])} to {fmt_tokens(L[hi])}")
-            why = ""
+            text = (f"p99 TPOT lower from {fmt_tokens(L[lo])}"
+                    + (f" to {fmt_tokens(L[hi])}" if hi < len(L) - 1 else "")
+                    + " prompt tokens")
+            if lo > 0:
+                text += (f"; below {fmt_tokens(L[lo])} prefills barely get in the way and "
+                         "the move does not pay")
             if hi < len(L) - 1:
                 busy = run[hi + 1].get("link_busy")
-                why = (f"; beyond, the link is busy {busy:.0%} of the time and the KV queues "
-                       "for it" if busy is not None and busy > 0.5 else
-                       "; beyond, the prefill pool falls behind")
-            below = (f"; below {fmt_tokens(L[lo])} prefills barely get in the way and the "
-                     "transfer does not pay" if lo > 0 else "")
-            out.append(f"{dd.group} over {lab}: p99 TPOT below colocated serving on "
-                       f"{dd.gpus} GPUs {span} prompt tokens{below}{why}.")
+                text += (f"; beyond, the link is busy {busy:.0%} of the time and the KV "
+                         "queues for it" if busy is not None and busy > 0.5 else
+                         "; beyond, the prefill pool falls behind")
         if dd.slo:
             only = [fmt_tokens(x) for x, c, r in zip(L, dd.colocated, run)
                     if _meets(r, dd.slo) and not _meets(c, dd.slo)]
             lost = [fmt_tokens(x) for x, c, r in zip(L, dd.colocated, run)
                     if _meets(c, dd.slo) and not _meets(r, dd.slo)]
             if only:
-                out.append(f"    over {lab}, only disaggregation meets the TTFT/TPOT SLOs at "
-                           f"{', '.join(only)} prompt tokens")
+                text += f"; only it meets the TTFT and TPOT SLOs at {', '.join(only)}"
             if lost:
-                out.append(f"    over {lab}, only colocated serving meets them at "
-                           f"{', '.join(lost)}")
+                text += f"; only colocated serving meets them at {', '.join(lost)}"
+        out.append(head + text + ".")
     return out
 
 
@@ -178,9 +176,8 @@ def disaggregation_figure(dd: DisaggData) -> Figure:
     """p99 TPOT and TTFT, SLO attainment and the KV move against the prompt length."""
     fig = new_page()
     page_title(fig, "Disaggregation: prefill and decode pools",
-               f"{dd.group} ({dd.transfer.replace('_', ' ')} transfers) against colocated "
-               f"serving on the same {dd.gpus} GPUs ({dd.hardware}); steady-state p99s, "
-               "same requests")
+               f"{dd.group}, KV moved {dd.transfer.replace('_', ' ')}, vs colocated on the "
+               f"same {dd.gpus} GPUs; steady-state p99s")
     gs = fig.add_gridspec(2, 2, left=0.11, right=0.96, top=0.89, bottom=0.36, hspace=0.42,
                           wspace=0.32)
     x = np.asarray(dd.lengths, dtype=float)
@@ -220,7 +217,7 @@ def disaggregation_figure(dd: DisaggData) -> Figure:
         ax.grid(True, color="#e5e5e5", lw=0.6)
         if j == 0:
             ax.legend(fontsize=7, loc="upper left", frameon=False)
-    lines = ["Where it pays: " + (" ".join(dd.answer) if dd.answer else "-")]
+    lines = list(dd.answer)
     lines.append(
         "Colocated, a prompt prefilled beside running answers stalls each of them for its "
         "whole prefill (the p99 TPOT rises with the prompt length); on separate pools the "
