@@ -69,6 +69,7 @@ import numpy as np
 
 from simkit.errors import SimkitError
 from simkit.sim.engine import PRIORITY_STEP
+from simkit.sim.metrics import dist_stats
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,45 @@ def router_with_origin(router, table) -> Callable:
         return r
     return route
 
+
+def summary(run, logs: list, end_s: float) -> dict:
+    """KV moved and how long it took; each pool's size, GPUs and how busy it was."""
+    table = run.table
+    moved = ~np.isnan(table.xfer_end_s)
+    d = run.scenario.serving.disaggregation
+    pools, i = {}, 0
+    for p in run.pools:
+        k = len(p.replicas)
+        busy = float(sum(float(log["dt"].sum()) for log in logs[i:i + k]))
+        peaks = [float(log["reserved"].max()) if len(log["reserved"]) else 0.0
+                 for log in logs[i:i + k]]
+        pools[p.name] = {
+            "replicas": k, "hardware": p.hardware.replace("\\", "/").rsplit("/", 1)[-1],
+            "gpus_per_replica": p.gpus, "gpus": k * p.gpus,
+            "busy_fraction": busy / (end_s * k) if end_s > 0 and k else None,
+            "kv_capacity_bytes": float(p.capacity_bytes),
+            "kv_peak_bytes": max(peaks, default=0.0),
+            "iterations": int(sum(r.iterations for r in p.replicas)),
+        }
+        i += k
+    link = run.transfers.link
+    busy = run.transfers.busy_s
+    sends = [busy.get(r.index, 0.0) / end_s for r in run.pools[0].replicas] if end_s > 0 \
+        else []
+    return {
+        # the busiest prefill replica's links: the fraction of the run they were sending
+        # (near 1, the link is the bottleneck and prefilled KV piles up waiting for it)
+        "kv_link_busy_fraction": max(sends, default=None),
+        "kv_transfer_bytes": float(table.xfer_bytes[moved].sum()),
+        "kv_transfers": int(np.count_nonzero(moved)),
+        # from the start of the move (both links free, decode blocks held) to the last byte
+        "kv_transfer_s": dist_stats(table.xfer_end_s[moved] - table.xfer_start_s[moved]),
+        # from the first token (the prefill's end) to the start of the move: waiting for
+        # room on a decode replica and for the links
+        "kv_transfer_wait_s": dist_stats(
+            np.maximum(table.xfer_start_s[moved] - table.first_token_s[moved], 0.0)),
+        "disaggregation": {"transfer": d.transfer, "link": d.link,
+                           "link_bytes_per_s": link.bytes_per_s,
+                           "link_latency_s": link.latency_s},
+        "pools": pools,
+    }

@@ -2,7 +2,10 @@
 
 Glue only: step times and KV sizes come from the cost layer's `StepCostModel`; batching from
 scheduler.py; memory from kvcache.py; the iteration loop from replica.py; numbers from
-metrics.py. Everything random is drawn up front from the seed's per-component streams
+metrics.py. Replicas form pools (`Pool`): all of them, or with [serving.disaggregation] a
+prefill and a decode pool, each with its own GPUs, step model and KV memory, joined by
+`simkit.sim.disagg.Transfers`; with [serving.speculative] a pool's replicas carry a
+`simkit.sim.speculative.Speculation` and their memory holds both models. Everything random is drawn up front from the seed's per-component streams
 (`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
@@ -426,8 +429,12 @@ def _result(run: Run) -> SimResult:
         **({"sessions": int(plan.n_sessions)} if plan is not None else {}),
     }
     if run.transfers is not None:
+        from simkit.sim.disagg import summary as disagg_summary
+
         extra.update(disagg_summary(run, logs, end_s))
     if last.spec is not None:
+        from simkit.sim.speculative import summary as spec_summary
+
         extra["speculative"] = spec_summary(scenario, last)
     summary = metrics.summarise(table, replicas, simulated_s=end_s,
                                 capacity_bytes=max(p.capacity_bytes for p in pools),
@@ -443,73 +450,6 @@ def _result(run: Run) -> SimResult:
         for k in SPEC_COLUMNS:
             cols.pop(k)
     return SimResult(summary=summary, requests=cols, timeseries=ts, scenario=scenario)
-
-
-def disagg_summary(run: Run, logs: list, end_s: float) -> dict:
-    """KV moved and how long it took; each pool's size, GPUs and how busy it was."""
-    table = run.table
-    moved = ~np.isnan(table.xfer_end_s)
-    d = run.scenario.serving.disaggregation
-    pools, i = {}, 0
-    for p in run.pools:
-        k = len(p.replicas)
-        busy = float(sum(float(log["dt"].sum()) for log in logs[i:i + k]))
-        peaks = [float(log["reserved"].max()) if len(log["reserved"]) else 0.0
-                 for log in logs[i:i + k]]
-        pools[p.name] = {
-            "replicas": k, "hardware": p.hardware.replace("\\", "/").rsplit("/", 1)[-1],
-            "gpus_per_replica": p.gpus, "gpus": k * p.gpus,
-            "busy_fraction": busy / (end_s * k) if end_s > 0 and k else None,
-            "kv_capacity_bytes": float(p.capacity_bytes),
-            "kv_peak_bytes": max(peaks, default=0.0),
-            "iterations": int(sum(r.iterations for r in p.replicas)),
-        }
-        i += k
-    link = run.transfers.link
-    busy = run.transfers.busy_s
-    sends = [busy.get(r.index, 0.0) / end_s for r in run.pools[0].replicas] if end_s > 0 \
-        else []
-    return {
-        # the busiest prefill replica's links: the fraction of the run they were sending
-        # (near 1, the link is the bottleneck and prefilled KV piles up waiting for it)
-        "kv_link_busy_fraction": max(sends, default=None),
-        "kv_transfer_bytes": float(table.xfer_bytes[moved].sum()),
-        "kv_transfers": int(np.count_nonzero(moved)),
-        # from the start of the move (both links free, decode blocks held) to the last byte
-        "kv_transfer_s": metrics.dist_stats(table.xfer_end_s[moved] - table.xfer_start_s[moved]),
-        # from the first token (the prefill's end) to the start of the move: waiting for
-        # room on a decode replica and for the links
-        "kv_transfer_wait_s": metrics.dist_stats(
-            np.maximum(table.xfer_start_s[moved] - table.first_token_s[moved], 0.0)),
-        "disaggregation": {"transfer": d.transfer, "link": d.link,
-                           "link_bytes_per_s": link.bytes_per_s,
-                           "link_latency_s": link.latency_s},
-        "pools": pools,
-    }
-
-
-def spec_summary(scenario, pool: Pool) -> dict:
-    """Speculative decoding's figures: the closed form and what the run did."""
-    sp, spec = scenario.serving.speculative, pool.spec
-    slots = sum(r.spec_slots for r in pool.replicas)
-    toks = sum(r.spec_tokens for r in pool.replicas)
-    full = sum(r.spec_full_slots for r in pool.replicas)
-    full_toks = sum(r.spec_full_tokens for r in pool.replicas)
-    busy = sum(float(np.frombuffer(r.log_dt, dtype=np.float64).sum()) for r in pool.replicas)
-    draft_s = sum(r.spec_draft_s for r in pool.replicas)
-    return {
-        "draft": spec.draft.model.name, "tokens": spec.k,
-        "acceptance": sp.acceptance, "acceptance_lengths": list(spec.probabilities),
-        "expected_tokens_per_step": spec.expected_tokens,
-        # tokens a sequence emitted per iteration, over every iteration; and over those
-        # that drafted all k (the last ones of an answer draft fewer: what it still needs)
-        "tokens_per_step": (toks / slots) if slots else None,
-        "tokens_per_full_step": (full_toks / full) if full else None,
-        "verified_sequence_steps": int(slots),
-        "full_steps": int(full),
-        "draft_time_fraction": (draft_s / busy) if busy > 0 else None,
-        "draft_weight_bytes": float(spec.draft.weight_bytes),
-    }
 
 
 def _completed_decode(table: RequestTable):

@@ -180,3 +180,27 @@ def spec_step(rep, now_s: float, dec, chunks, p_start, p_len, n_pre: int, first:
     rep.spec_full_tokens += int(adv[full].sum())
     rep._schedule_step(now_s, dt, len(idx) + n_pre, held, int(adv.sum()) + first,
                        SpecStep(dec, chunks, idx, adv))
+
+
+def summary(scenario, pool) -> dict:
+    """Speculative decoding's figures: the closed form and what the run did."""
+    sp, spec = scenario.serving.speculative, pool.spec
+    slots = sum(r.spec_slots for r in pool.replicas)
+    toks = sum(r.spec_tokens for r in pool.replicas)
+    full = sum(r.spec_full_slots for r in pool.replicas)
+    full_toks = sum(r.spec_full_tokens for r in pool.replicas)
+    busy = sum(float(np.frombuffer(r.log_dt, dtype=np.float64).sum()) for r in pool.replicas)
+    draft_s = sum(r.spec_draft_s for r in pool.replicas)
+    return {
+        "draft": spec.draft.model.name, "tokens": spec.k,
+        "acceptance": sp.acceptance, "acceptance_lengths": list(spec.probabilities),
+        "expected_tokens_per_step": spec.expected_tokens,
+        # tokens a sequence emitted per iteration, over every iteration; and over those
+        # that drafted all k (the last ones of an answer draft fewer: what it still needs)
+        "tokens_per_step": (toks / slots) if slots else None,
+        "tokens_per_full_step": (full_toks / full) if full else None,
+        "verified_sequence_steps": int(slots),
+        "full_steps": int(full),
+        "draft_time_fraction": (draft_s / busy) if busy > 0 else None,
+        "draft_weight_bytes": float(spec.draft.weight_bytes),
+    }

@@ -164,8 +164,21 @@ def answer(dd: DisaggData) -> list[str]:
                 text += f"; only it meets the TTFT and TPOT SLOs at {', '.join(only)}"
             if lost:
                 text += f"; only colocated serving meets them at {', '.join(lost)}"
+            tp, tt = dd.slo.get("tpot_s"), dd.slo.get("ttft_s")
+            if tp is not None and tt is not None:
+                tpot_only = [fmt_tokens(x) for x, c, r in zip(L, dd.colocated, run)
+                             if _le(r["tpot_p99_s"], tp) and not _le(c["tpot_p99_s"], tp)
+                             and not _le(r["ttft_p99_s"], tt)]
+                if tpot_only:
+                    text += (f"; at {', '.join(tpot_only)} it meets the TPOT SLO colocated "
+                             "serving misses, but its smaller prefill pool misses the TTFT "
+                             "SLO (try another prefill:decode ratio)")
         out.append(head + text + ".")
     return out
+
+
+def _le(v, bound: float) -> bool:
+    return v is not None and v <= bound
 
 
 def _lens(L: list[float]) -> str:
