@@ -11,6 +11,7 @@ name = "llama-3-8b"
 [workload]
 requests = 5
 """
+BIG = BASE.replace("llama-3-8b", "llama-3-70b")
 
 CASES = {
     "zero prefill replicas": ("[serving.disaggregation]\nprefill_replicas = 0\n",
@@ -24,6 +25,13 @@ CASES = {
                        "link_latency_s = 1e-5\n", "serving.disaggregation.link_bytes_per_s"),
     "nvlink across GPU kinds": ("[serving.disaggregation]\ndecode_hardware = \"h200\"\n",
                                 "serving.disaggregation.link"),
+    "TP that does not split the heads": ("[serving.disaggregation]\n"
+                                         "decode_gpus_per_replica = 3\n",
+                                         "serving.disaggregation.decode_gpus_per_replica"),
+    "weights that do not fit the pool": ("[hardware]\ngpus_per_replica = 4\n"
+                                         "[serving.disaggregation]\n"
+                                         "prefill_gpus_per_replica = 1\n",
+                                         "serving.disaggregation.prefill_gpus_per_replica"),
     "unknown pool GPU": ("[serving.disaggregation]\nprefill_hardware = \"h900\"\n",
                          "serving.disaggregation.prefill_hardware"),
     "alpha of one": ("[serving.speculative]\ndraft = \"llama-3.1-8b\"\nacceptance = 1.0\n",
@@ -46,7 +54,7 @@ CASES = {
 def test_one_line_and_exit_2(case, tmp_path, run_cli):
     body, key = CASES[case]
     f = tmp_path / "s.toml"
-    f.write_text(BASE + body)
+    f.write_text((BIG if "weights" in case else BASE) + body)
     r = run_cli("simulate", f)
     assert r.code == 2, r.err
     lines = r.err.strip().splitlines()

@@ -130,11 +130,20 @@ def _pool_models(scenario, step_model) -> list[tuple[str, Any, int, str]]:
         else:
             try:
                 m = step_model_for(scenario, name=h, gpus_per_replica=g)
-            except SimkitError as e:  # (the pool's GPUs, named in the message)
-                raise SimkitError(*(f"serving.disaggregation ({name} pool): {msg}"
-                                    for msg in e.messages)) from None
+            except SimkitError as e:  # (the pool's GPUs, named by their key)
+                raise SimkitError(*(_pool_message(name, msg) for msg in e.messages)) \
+                    from None
         out.append((name, m, g, h))
     return out
+
+
+def _pool_message(pool: str, msg: str) -> str:
+    """A step-model or memory error of one pool, under the key that sets the pool's GPUs."""
+    key = f"serving.disaggregation.{pool}_gpus_per_replica"
+    if msg.startswith("gpus: "):
+        return f"{key}: {msg[len('gpus: '):]}"
+    return f"{key}: {msg}" if "does not fit" in msg else \
+        f"serving.disaggregation ({pool} pool): {msg}"
 
 
 def _speculation(scenario, m, seed: int):
@@ -264,7 +273,13 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
     for name, sm, gpus, hw in specs:
         spec = _speculation(scenario, sm, seed)
         where = "" if name == "replicas" else f" (the {name} pool)"
-        policy, cap = _kv_policy(serving, sm, spec, kind, max_seq_len, budget, where)
+        try:
+            policy, cap = _kv_policy(serving, sm, spec, kind, max_seq_len, budget, where)
+        except SimkitError as e:
+            if name == "replicas":
+                raise
+            raise SimkitError(*(m if m.startswith("serving.") else _pool_message(name, m)
+                                for m in e.messages)) from None
         pools.append(Pool(name, sm, policy, cap, gpus, hw, spec))
 
     base_dir = getattr(scenario, "base_dir", None)

@@ -193,7 +193,7 @@ def summary(scenario, pool) -> dict:
     draft_s = sum(r.spec_draft_s for r in pool.replicas)
     return {
         "draft": spec.draft.model.name, "tokens": spec.k,
-        "acceptance": sp.acceptance, "acceptance_lengths": list(spec.probabilities),
+        "acceptance": sp.acceptance, "acceptance_lengths": [float(x) for x in spec.probabilities],
         "expected_tokens_per_step": spec.expected_tokens,
         # tokens a sequence emitted per iteration, over every iteration; and over those
         # that drafted all k (the last ones of an answer draft fewer: what it still needs)
