@@ -216,8 +216,24 @@ def title_page(t, contents: Sequence[str]) -> Figure:
     f.table(["", ""], [(k, v) for k, v in t.rows], cols=[0.17, 0.83], size=8.5)
     f.space(0.012)
     f.heading("Contents", size=12)
-    for i, c in enumerate(contents, 1):
-        f.text(f"{i:>2}.  {c}", size=9)
+    foot = 3 * f.line_height(8) + 0.012
+    if f.y - len(contents) * f.line_height(9) - foot >= f.bottom:
+        for i, c in enumerate(contents, 1):
+            f.text(f"{i:>2}.  {c}", size=9)
+    else:  # a long answer: the contents in columns, smaller, to stay on the page
+        cols, size = next(((c, z) for c, z in ((2, 8), (3, 7), (4, 6.5))
+                           if f.y - -(-len(contents) // c) * f.line_height(z) - foot
+                           >= f.bottom), (4, 6.5))
+        per = -(-len(contents) // cols)
+        width = (f.right - f.left) / cols
+        top, low = f.y, f.y
+        for col in range(cols):
+            f.y = top
+            for i in range(col * per, min(len(contents), (col + 1) * per)):
+                f.text(f"{i + 1:>2}.  {contents[i]}", size=size, indent=width * col,
+                       width=width * 0.95)
+            low = min(low, f.y)
+        f.y = low
     f.space(0.012)
     f.text(f"simkit {t.version}; seed {t.seed}. Every number in this report comes from the "
            "scenario file and simkit's cost models, simulator and planner; the same scenario "
