@@ -202,7 +202,7 @@ def disaggregation_figure(dd: DisaggData) -> Figure:
         ax = fig.add_subplot(gs[j // 2, j % 2])
         if k != "transfer_mean_s":
             ax.plot(x, [_num(r[k]) for r in dd.colocated], "-o", color="#333333", ms=3.5,
-                    lw=1.3, label=f"colocated, {dd.gpus} replicas' GPUs")
+                    lw=1.3, label=f"colocated on the {dd.gpus} GPUs")
         for i, (lab, run) in enumerate(dd.split.items()):
             ax.plot(x, [_num(r[k]) for r in run], "-s", color=f"C{i}", ms=3.5, lw=1.3,
                     label=f"disaggregated, {lab}")
