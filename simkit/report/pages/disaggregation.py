@@ -56,6 +56,9 @@ def _metrics(summary: dict[str, Any]) -> dict[str, Any]:
             "transfer_mean_s": (summary.get("kv_transfer_s") or {}).get("mean"),
             "wait_mean_s": (summary.get("kv_transfer_wait_s") or {}).get("mean"),
             "link_busy": summary.get("kv_link_busy_fraction"),
+            "busy": summary.get("busy_fraction"),
+            "pool_busy": {k: p.get("busy_fraction")
+                          for k, p in (summary.get("pools") or {}).items()},
             "transfer_bytes": summary.get("kv_transfer_bytes")}
 
 
@@ -238,8 +241,28 @@ def disaggregation_figure(dd: DisaggData) -> Figure:
         "+ latency, after a decode replica has room: TPOT includes it) and the prefill pool "
         "has fewer GPUs (TTFT). Short prompts leave little to remove; a slow link caps the "
         "KV the prefill pool can hand on, and past that the moves queue.")
-    note(fig, lines, top=0.30, size=8)
+    y = note(fig, lines, top=0.30, size=8)
+    from simkit.report.layout import Flow
+
+    f = Flow(fig, top=y - 0.004)
+    header = ["prompt tokens", "colocated busy"] + [
+        f"{lab}: prefill / decode / link busy" for lab in dd.split]
+    rows = []
+    for i, x in enumerate(dd.lengths):
+        row = [fmt_tokens(x), _pct(dd.colocated[i]["busy"])]
+        for run in dd.split.values():
+            r = run[i]
+            pb = r["pool_busy"]
+            row.append(f"{_pct(pb.get('prefill'))} / {_pct(pb.get('decode'))} / "
+                       f"{_pct(r['link_busy'])}")
+        rows.append(row)
+    k = len(dd.split)
+    f.table(header, rows, cols=[0.16, 0.16] + [0.68 / max(k, 1)] * k, size=7.5)
     return fig
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.0%}"
 
 
 def _num(v) -> float:
