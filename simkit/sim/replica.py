@@ -25,7 +25,9 @@ all the iterations up to that point at once and schedules a single event; an arr
 was not known when the run was planned (a session's next turn) cuts it at the first
 iteration boundary after it, where stepping would have seen it. ``fast=False`` steps one
 iteration at a time through ``step_time_s``; both give the same numbers, bit for bit
-(tests/test_sim_replica.py checks it).
+(tests/test_sim_replica.py checks it). Replicas that speculate always step one iteration at
+a time: their sequences advance by sampled numbers of tokens, which the planned runs (one
+token per step) do not model.
 """
 
 from __future__ import annotations
