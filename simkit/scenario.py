@@ -38,6 +38,8 @@ KV_MEMORY = ("paged", "contiguous")
 ROUTERS = ("round_robin", "least_loaded", "session_affinity")
 TIME_DISTS = ("fixed", "exponential", "lognormal")
 PREEMPTION = ("recompute", "swap")
+LINKS = ("nvlink", "network")
+TRANSFERS = ("after_prefill", "layerwise")
 
 # --------------------------------------------------------------------------- value checkers
 # A checker takes (value, key_path, ctx) and returns the converted value, or appends an error
@@ -415,6 +417,72 @@ class WorkloadSection:
     tenants: tuple | None = _f(None, _tenants)
 
 
+def _hardware_or_none(v: Any, path: str, ctx: _Ctx) -> Any:
+    return None if v is None else _hardware_name(v, path, ctx)
+
+
+@dataclass(frozen=True)
+class DisaggregationSpec:
+    """[serving.disaggregation]: prefill and decode pools, the prompt's KV moved between them
+    (`simkit.sim.disagg`). Each pool defaults to [hardware]'s GPU and gpus_per_replica;
+    `serving.replicas` copies the whole group (replicas x (prefill + decode) instances)."""
+
+    prefill_replicas: int = _f(1, _int())
+    decode_replicas: int = _f(1, _int())
+    #: heterogeneous pools (Splitwise): another GPU or TP degree for one pool
+    prefill_hardware: str | None = _f(None, _hardware_or_none)
+    decode_hardware: str | None = _f(None, _hardware_or_none)
+    prefill_gpus_per_replica: int | None = _f(None, _int(optional=True))
+    decode_gpus_per_replica: int | None = _f(None, _int(optional=True))
+    #: "nvlink": both pools in one node, over the GPUs' own peer link (the hardware
+    #: profile's interconnect); "network": between nodes, link_bytes_per_s per GPU
+    link: str = _f("nvlink", _enum(LINKS))
+    #: network bandwidth per GPU and direction, bytes/s (each GPU its own NIC)
+    link_bytes_per_s: float | None = _f(None, _float(optional=True))
+    #: one-way latency of a transfer, s (None: the hardware's interconnect latency for
+    #: nvlink; required for a network)
+    link_latency_s: float | None = _f(None, _float(ge=0, optional=True))
+    #: "after_prefill": the decode replica pulls the whole prompt's KV once it has room
+    #: (vLLM's NixlConnector, DistServe); "layerwise": layer by layer during the prefill's
+    #: last iteration (Splitwise, Mooncake)
+    transfer: str = _f("after_prefill", _enum(TRANSFERS))
+
+
+def _acceptance(v: Any, path: str, ctx: _Ctx) -> Any:
+    if v is None:
+        return None
+    if not _is_num(v) or not 0 <= v < 1:
+        return ctx.err(path, f"must be a number in [0, 1) (the chance each drafted token is "
+                       f"accepted), got {v!r}")
+    return float(v)
+
+
+def _probabilities(v: Any, path: str, ctx: _Ctx) -> Any:
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)) or len(v) < 2 or \
+            not all(_is_num(x) and x >= 0 for x in v):
+        return ctx.err(path, f"must be a list of probabilities [p0, ..., pk] (k >= 1), got "
+                       f"{v!r}")
+    if abs(sum(v) - 1.0) > 1e-6:
+        return ctx.err(path, f"probabilities must sum to 1, got {sum(v):.6g}")
+    return tuple(float(x) for x in v)
+
+
+@dataclass(frozen=True)
+class SpeculativeSpec:
+    """[serving.speculative]: a draft model proposes `tokens` tokens per decode iteration, the
+    target verifies them in one step (`simkit.sim.speculative`). Give `acceptance` (the
+    chance each drafted token is accepted, independently) or `acceptance_lengths` (the
+    probabilities of accepting 0, 1, ..., k drafted tokens)."""
+
+    #: catalog name or a Hugging Face config.json path; its vocabulary must be the target's
+    draft: str = _f("", _model_name)
+    tokens: int = _f(4, _int())
+    acceptance: float | None = _f(None, _acceptance)
+    acceptance_lengths: tuple | None = _f(None, _probabilities)
+
+
 @dataclass(frozen=True)
 class ServingSection:
     """[serving]: batching, KV-cache memory management, replicas and routing."""
@@ -441,6 +509,10 @@ class ServingSection:
     sink_tokens: int = _f(4, _int(lo=0))
     #: automatic prefix caching (vLLM v1's default: on; see `simkit.sim.prefix`)
     prefix_caching: bool = _f(True, _bool)
+    #: prefill and decode on separate pools (None: every replica does both)
+    disaggregation: DisaggregationSpec | None = _f(None, section=DisaggregationSpec)
+    #: speculative decoding with a draft model (None: one token per decode step)
+    speculative: SpeculativeSpec | None = _f(None, section=SpeculativeSpec)
 
 
 @dataclass(frozen=True)
@@ -889,9 +961,66 @@ def _check_plan(p: PlanSection, path: str, ctx: _Ctx) -> None:
         ctx.err(f"{path}.requests", why)
 
 
+def _check_disaggregation(d: DisaggregationSpec, path: str, ctx: _Ctx) -> None:
+    bw = d.link_bytes_per_s
+    if d.link == "network":
+        if bw is None:
+            ctx.err(f"{path}.link_bytes_per_s", "required when link = 'network' (bytes/s per "
+                    "GPU; a link with no bandwidth never delivers the KV)")
+        if d.link_latency_s is None:
+            ctx.err(f"{path}.link_latency_s", "required when link = 'network' (seconds, "
+                    "one way)")
+    elif bw is not None:
+        ctx.err(f"{path}.link_bytes_per_s", "applies to link = 'network' only (link = "
+                "'nvlink' uses the GPUs' own interconnect)")
+    if bw is not None and not bw > 0:
+        ctx.err(f"{path}.link_bytes_per_s", f"must be > 0 (a link with no bandwidth never "
+                f"delivers the KV), got {bw!r}")
+
+
+def _check_speculative(sp: SpeculativeSpec, path: str, ctx: _Ctx) -> None:
+    if not sp.draft:
+        ctx.err(f"{path}.draft", "required: the draft model (a catalog name or a "
+                "config.json path)")
+    if (sp.acceptance is None) == (sp.acceptance_lengths is None):
+        ctx.err(f"{path}.acceptance", "set exactly one of acceptance (per drafted token) and "
+                "acceptance_lengths (probabilities of accepting 0..k tokens)")
+    if sp.acceptance_lengths is not None and len(sp.acceptance_lengths) != sp.tokens + 1:
+        ctx.err(f"{path}.acceptance_lengths", f"needs tokens + 1 = {sp.tokens + 1} "
+                f"probabilities (accepting 0..{sp.tokens} drafted tokens), got "
+                f"{len(sp.acceptance_lengths)}")
+
+
+def _check_serving(s: "Scenario", ctx: _Ctx) -> None:
+    """Rules across sections: a draft speaks the target's vocabulary; one NVLink domain
+    holds one kind of GPU."""
+    from simkit.catalog.models import load_model
+
+    sp = s.serving.speculative
+    if sp is not None and sp.draft:
+        target, draft = s.model_config(), load_model(sp.draft)
+        if draft.vocab_size != target.vocab_size:
+            ctx.err("serving.speculative.draft", f"{draft.name}'s vocabulary "
+                    f"({draft.vocab_size} tokens) differs from {target.name}'s "
+                    f"({target.vocab_size}): the target cannot verify its tokens")
+    d = s.serving.disaggregation
+    if d is not None and d.link == "nvlink":
+        hw = {d.prefill_hardware or s.hardware.name, d.decode_hardware or s.hardware.name}
+        if len(hw) > 1:
+            ctx.err("serving.disaggregation.link", "'nvlink' joins GPUs of one node, but the "
+                    f"pools run on {' and '.join(sorted(_base(h) for h in hw))}; use link = "
+                    "'network' with link_bytes_per_s and link_latency_s")
+
+
+def _base(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 _SECTION_CHECKS.update({ArrivalSpec: _check_arrival, LengthSpec: _check_length,
                         WorkloadSection: _check_workload, ModelSection: _check_model,
-                        PlanSection: _check_plan, TimeSpec: _check_time})
+                        PlanSection: _check_plan, TimeSpec: _check_time,
+                        DisaggregationSpec: _check_disaggregation,
+                        SpeculativeSpec: _check_speculative})
 
 
 def _flatten_sweep(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -1006,6 +1135,7 @@ def scenario_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> Scen
     if s is not None:
         s = replace(s, base_dir=str(base_dir_p))
         _check_plan_compare(s, ctx)
+        _check_serving(s, ctx)
         if "sweep" not in d:
             _check_compare(s, ctx)
     if ctx.errors:

@@ -7,8 +7,15 @@ with a `SimkitError` (one line, exit 2 at the CLI); anything else is a violation
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from hypothesis import strategies as st
+
+#: a draft with each fuzzed model's vocabulary (speculative decoding)
+_REPO = Path(__file__).resolve().parent.parent
+DRAFTS = {"llama-3-8b": str(_REPO / "scenarios/models/llama-3.2-1b/config.json"),
+          "mistral-7b": "llama-2-7b", "llama-2-7b": "llama-2-7b", "mamba-2.8b": "mamba-2.8b"}
 
 #: (model, layers): small enough for one H200 / MI300X at bf16 or with TP 2
 MODELS = [("llama-3-8b", 32), ("mistral-7b", 32), ("mamba-2.8b", 64), ("llama-2-7b", 32)]
@@ -90,6 +97,27 @@ def scenarios(draw, max_requests: int = 40):
     if draw(st.integers(0, 5)) == 0:
         serving["sink_tokens"] = draw(st.integers(0, 8))
         serving["kv_budget_tokens"] = serving["sink_tokens"] + draw(st.integers(1, 2000))
+    if draw(st.integers(0, 3)) == 0:  # prefill and decode pools
+        dis: dict = {"prefill_replicas": draw(st.integers(1, 2)),
+                     "decode_replicas": draw(st.integers(1, 2)),
+                     "transfer": draw(st.sampled_from(["after_prefill", "layerwise"]))}
+        if draw(st.booleans()):
+            dis.update(link="network", link_bytes_per_s=draw(st.floats(1e8, 1e11)),
+                       link_latency_s=draw(st.floats(0, 1e-3)))
+        if draw(st.booleans()):
+            dis["decode_gpus_per_replica"] = draw(st.sampled_from([1, 2]))
+        if draw(st.booleans()) and dis.get("link") == "network":
+            dis["prefill_hardware"] = draw(st.sampled_from(["h200", "mi300x", "a100-80gb"]))
+        serving["disaggregation"] = dis
+    if draw(st.integers(0, 4)) == 0:  # speculative decoding
+        spec: dict = {"draft": DRAFTS[name], "tokens": draw(st.integers(1, 6))}
+        if draw(st.booleans()):
+            spec["acceptance"] = draw(st.floats(0, 0.99))
+        else:
+            w = draw(st.lists(st.floats(0.01, 1), min_size=spec["tokens"] + 1,
+                              max_size=spec["tokens"] + 1))
+            spec["acceptance_lengths"] = [x / sum(w) for x in w]
+        serving["speculative"] = spec
     workload = {
         "requests": draw(st.integers(1, max_requests)),
         "arrival": draw(st.one_of(
@@ -160,8 +188,10 @@ def check_invariants(res, n: int) -> None:
         assert s["requests_arrived"] == n
     assert s["requests_completed"] + s["requests_rejected"] == n, "a request was lost"
     assert s["requests_in_flight"] == 0
-    assert max(s["per_replica_kv_peak_bytes"], default=0.0) <= s["kv_capacity_bytes"] * \
-        (1 + 1e-12), "KV beyond capacity"
+    caps = s.get("per_replica_kv_capacity_bytes") or [s["kv_capacity_bytes"]] * len(
+        s["per_replica_kv_peak_bytes"])
+    assert all(p <= c * (1 + 1e-12) for p, c in zip(s["per_replica_kv_peak_bytes"], caps)), \
+        "KV beyond capacity"
     assert s["kv_units_allocated"] == s["kv_units_freed"], "KV units leaked"
     if s["kv_useful_fraction"] is not None:
         assert 0 < s["kv_useful_fraction"] <= 1 + 1e-12
@@ -175,6 +205,21 @@ def check_invariants(res, n: int) -> None:
     assert np.all(r["cached_tokens"][started] <= r["prompt_tokens"][started] - 1)
     assert np.all(r["prefill_tokens_computed"][started]
                   >= r["prompt_tokens"][started] - r["cached_tokens"][started])
+    if "kv_transfer_bytes" in r:  # disaggregated: a move per multi-token answer, after its
+        # first token, within its life
+        moved = ~np.isnan(r["kv_transfer_end_s"])
+        assert np.all(moved[done] == (r["output_tokens"][done] > 1)), "a KV move missing"
+        # (layer by layer, a move starts before the prefill ends, never before the request
+        # started; it ends after the first token)
+        lw = s["disaggregation"]["transfer"] == "layerwise"
+        assert np.all(r["kv_transfer_start_s"][moved] >= (r["start_s"] if lw else
+                                                          r["first_token_s"])[moved])
+        assert np.all(r["kv_transfer_end_s"][moved] >= r["first_token_s"][moved])
+        assert np.all(r["kv_transfer_end_s"][moved] >= r["kv_transfer_start_s"][moved])
+        assert np.all(r["finish_s"][moved & done] >= r["kv_transfer_end_s"][moved & done])
+        assert s["kv_transfer_bytes"] == float(r["kv_transfer_bytes"][moved].sum())
+    if "speculative" in s and s["speculative"]["tokens_per_step"] is not None:
+        assert 1 <= s["speculative"]["tokens_per_step"] <= s["speculative"]["tokens"] + 1
 
 
 def same(a, b) -> None:

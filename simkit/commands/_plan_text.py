@@ -33,6 +33,12 @@ def print_plan(r) -> None:
     from simkit.units import fmt_bytes
 
     print(f"scenario: {r.scenario}")
+    d = (r.resolved_scenario.get("serving") or {}).get("disaggregation")
+    if d:
+        print(f"disaggregated: a replica below is one group of {d['prefill_replicas']} prefill "
+              f"+ {d['decode_replicas']} decode replica(s) ({r.gpus_per_replica} GPUs); the "
+              "ratio itself is searched with [plan.search] over "
+              "serving.disaggregation.prefill_replicas / decode_replicas")
     print(f"max_qps (one replica, SLOs met): {_g(r.max_qps)} req/s  "
           f"(cost-model estimate {_g(r.analytic_qps)}, bound {_g(r.rate_bound_per_s)}; "
           f"bisected to {r.qps_rel_tol:.0%})")

@@ -41,9 +41,14 @@ def _text(s: dict, scenario) -> str:
     def pct(v) -> str:
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
+    pools = s.get("pools")
+    where = (" + ".join(f"{p['replicas']} {k} replica(s) of {p['gpus_per_replica']} x "
+                        f"{p['hardware']}" for k, p in pools.items()) + ", "
+             if pools else f"{scenario.serving.replicas} replica(s) of "
+             f"{scenario.hardware.gpus_per_replica} x {scenario.hardware_profile().name}, ")
     lines = [
-        f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on {scenario.serving.replicas} replica(s) of "
-        f"{scenario.hardware.gpus_per_replica} x {scenario.hardware_profile().name}, "
+        f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on "
+        f"{where}"
         f"{s['scheduler']} batching, {s['kv_memory']} KV, engine {s.get('engine')}, seed "
         f"{s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "
@@ -73,6 +78,22 @@ def _text(s: dict, scenario) -> str:
     else:
         lines.append(f"  prefix cache off, {s['prefill_tokens_computed']:,} prompt tokens "
                      "prefilled")
+    if pools:
+        d = s["disaggregation"]
+        lines.append(f"  KV transfer  {fmt_bytes(s['kv_transfer_bytes'])} in "
+                     f"{s['kv_transfers']} moves ({d['transfer']}, {d['link']} "
+                     f"{d['link_bytes_per_s'] / 1e9:.3g} GB/s): {dist(s['kv_transfer_s'])}; "
+                     f"waiting for room {dist(s['kv_transfer_wait_s'])}")
+        lines.append("  pools        " + ", ".join(
+            f"{k} busy {pct(p['busy_fraction'])}, KV peak {fmt_bytes(p['kv_peak_bytes'])} of "
+            f"{fmt_bytes(p['kv_capacity_bytes'])}" for k, p in pools.items()))
+    sp = s.get("speculative")
+    if sp:
+        lines.append(f"  speculative  draft {sp['draft']}, k = {sp['tokens']}: "
+                     f"{num(sp['tokens_per_step'])} tokens per decode step "
+                     f"({num(sp['tokens_per_full_step'])} when all k are drafted; closed form "
+                     f"{sp['expected_tokens_per_step']:.3g}), draft "
+                     f"{pct(sp['draft_time_fraction'])} of busy time")
     if "sessions" in s:
         lines.append(f"  sessions     {s['sessions']} ({s['requests_arrived']} turns)")
     if s["slo"]:

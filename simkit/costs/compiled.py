@@ -496,6 +496,44 @@ class StepCostModel:
         dec_f, dec_b = self._decode_sums(dc) if dc.size else (0.0, 0.0)
         return self._time_s(self._base_s(dc.size, n_tok, ps.size), pre_f, pre_b, dec_f, dec_b)
 
+    def inner_step_time_s(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> float:
+        """`step_time_s` of a forward pass run inside another iteration (a speculative
+        draft's passes: vLLM v1's proposer runs them in the same model-runner call, on GPU
+        tensors): THE formula without the per-step and per-sequence fixed costs (scheduling,
+        input preparation, per-request bookkeeping), which the iteration pays once; launches
+        per layer, the roofline terms and the all-reduces stay."""
+        dc = np.asarray(decode_ctx).reshape(-1)
+        seqs = dc.size + np.asarray(prefill_start).reshape(-1).size
+        t = self.step_time_s(decode_ctx, prefill_start, prefill_len)
+        if t == 0.0:
+            return 0.0
+        r = self.roof
+        return t - (r.overhead_s + seqs * r.sequence_overhead_s)
+
+    def verify_time_s(self, start, length, prefill_start=(), prefill_len=()) -> float:
+        """One speculative verification iteration (Leviathan et al. 2023, arXiv:2211.17192,
+        Sec. 2.3): each decoding sequence runs `length` = k + 1 query tokens (its last
+        token and k drafted ones) after its `start` cached tokens, as a prefill chunk of THE
+        formula -- linear FLOPs of k + 1 tokens, attention core(start + k + 1) - core(start),
+        the cache at `start` read once, k + 1 positions written -- except that every
+        verified position needs its logits (the LM head k + 1 times, where a prompt chunk
+        needs only its last). Real prompt chunks (`prefill_start`, `prefill_len`) may share
+        the iteration."""
+        vs = np.asarray(start, dtype=np.int64).reshape(-1)
+        vl = np.asarray(length, dtype=np.int64).reshape(-1)
+        ps = np.concatenate([vs, np.asarray(prefill_start, dtype=np.int64).reshape(-1)])
+        pl = np.concatenate([vl, np.asarray(prefill_len, dtype=np.int64).reshape(-1)])
+        if ps.size == 0:
+            return 0.0
+        n_tok = int(pl.sum())
+        pre_f, pre_b = self._prefill_sums(ps, pl)
+        logits = int(vl.sum()) + (ps.size - vs.size)
+        flops = n_tok * self.lin_prefill_flops_per_token + logits * self.lm_head_flops
+        base = float(base_time_s(self.roof, n_tok, ps.size, flops,
+                                 self._weight_read_bytes(n_tok), self.allreduces_per_step,
+                                 self.d_model, self.blocks))
+        return self._time_s(base, pre_f, pre_b, 0.0, 0.0)
+
     def step_terms(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> dict:
         """What one iteration does, independent of the rates: the inputs of `base_time_s`
         and `attention_time_s` (for the measurement fits and `step_breakdown`)."""
@@ -603,14 +641,24 @@ def _check_tensor_parallel(model, mc: ModelCosts, gpus: int) -> None:
 
 def step_model_for(scenario, **overrides) -> StepCostModel:
     """THE builder: the step model of one replica of `scenario` (duck-typed: its [model]
-    and [hardware] sections). `overrides` replace hardware keys (e.g. gpus_per_replica)."""
+    and [hardware] sections). `overrides` replace hardware keys (`gpus_per_replica`, `name`:
+    a disaggregated pool's own GPU) or, with `draft`, build a speculative draft model (a
+    catalog name or config path) in the scenario's dtypes, its own layer stack."""
+    from types import SimpleNamespace
+
     from simkit.catalog import load_hardware, load_model
 
     hw_sec = scenario.hardware
-    gpus = int(overrides.get("gpus_per_replica", hw_sec.gpus_per_replica))
-    model = load_model(scenario.model.name)
-    arch = ArchSpec.from_scenario_model(model, scenario.model)
-    return build_step_model(model, arch, load_hardware(hw_sec.name), gpus=gpus,
+    gpus = int(overrides.get("gpus_per_replica") or hw_sec.gpus_per_replica)
+    hw_name = overrides.get("name") or hw_sec.name
+    section = scenario.model
+    if overrides.get("draft"):
+        section = SimpleNamespace(name=overrides["draft"], kv_dtype=section.kv_dtype,
+                                  weight_dtype=section.weight_dtype, attention_every=1,
+                                  kv_share=1, weight_share=1)
+    model = load_model(section.name)
+    arch = ArchSpec.from_scenario_model(model, section)
+    return build_step_model(model, arch, load_hardware(hw_name), gpus=gpus,
                             ideal=bool(getattr(hw_sec, "ideal", False)),
                             engine=getattr(hw_sec, "engine", None))
 

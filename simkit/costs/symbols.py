@@ -66,7 +66,12 @@ beta_w = sp.Symbol("beta_w", **_p)  # weight bytes / element
 beta_kv = sp.Symbol("beta_kv", **_p)  # cache bytes / element
 
 #: a one-line meaning for each symbol (printed by `simkit formula`)
+# speculative decoding (Leviathan et al. 2023, arXiv:2211.17192)
+alpha_s = sp.Symbol("alpha", nonnegative=True)  # chance each drafted token is accepted
+k_s = sp.Symbol("k", **_i)  # tokens drafted per iteration
+
 MEANING = {
+    alpha_s: "acceptance per drafted token", k_s: "tokens drafted per iteration",
     n: "prompt tokens (prefill length)", t: "context length at a decode step",
     b: "batch size", L: "layers", d: "hidden size", H: "query heads", H_kv: "key/value heads",
     d_h: "head dim", d_a: "attention input width", r_a: "shared-block adapter rank", V: "vocabulary", F: "FFN hidden size", P_pos: "learned positions",

@@ -35,6 +35,15 @@ numbers are about the same workload the simulator then runs.
 The old planner's cost-model estimate (`simkit.plan.capacity.analytic_qps`) was not a
 bound: chunked prefill ran 9% above it. `tests/test_plan_bounds.py` checks this one against
 simulated capacities.
+
+Disaggregated ([serving.disaggregation]), the unit is a group of p prefill and d decode
+replicas, each pool on its own GPUs: the prompts' matmuls load the prefill pool, the
+answers' the decode pool, so the group's rate is at most min(p x the prefill replica's
+bound, d x the decode replica's), each bound as above with only its own tokens. Speculative
+decoding ([serving.speculative]) emits at most k + 1 tokens per iteration: a decode slot's
+steps and cache reads per token are at least 1 / (k + 1) of one, and its TPOT floor is an
+iteration of one (the draft's k steps and the verification) over k + 1 tokens; the draft's
+weights come off the KV memory and its cache adds to every request's.
 """
 
 from __future__ import annotations
@@ -63,17 +72,21 @@ class Sample:
 
 def workload_sample(s, n: int, context: int) -> Sample:
     """The first `n` requests' lengths, as `simulate(s, requests=n)` draws them."""
-    key = json.dumps(s.to_dict()["workload"], sort_keys=True)
-    return _sample(key, s.base_dir, int(s.seed), int(n), int(context), s.model.name)
+    d = s.to_dict()
+    key = json.dumps(d["workload"], sort_keys=True)
+    return _sample(key, s.base_dir, int(s.seed), int(n), int(context), s.model.name,
+                   json.dumps(d["model"], sort_keys=True))
 
 
 @lru_cache(maxsize=32)
 def _sample(workload_json: str, base_dir: str, seed: int, n: int, context: int,
-            model_name: str) -> Sample:
+            model_name: str, model_json: str = "{}") -> Sample:
     from simkit.scenario import WorkloadSection, scenario_from_dict
     from simkit.sim.workload import generate_workload
 
-    wl: WorkloadSection = scenario_from_dict({"workload": json.loads(workload_json)},
+    # (with the scenario's own model: its lengths' what-if warnings name the right context)
+    wl: WorkloadSection = scenario_from_dict({"model": json.loads(model_json),
+                                              "workload": json.loads(workload_json)},
                                              base_dir=base_dir).workload
     w = generate_workload(wl, n_requests=n, seed=seed, context=context,
                           model_name=model_name, base_dir=base_dir)
@@ -107,20 +120,80 @@ def _decode_read_s(sm, contexts: np.ndarray) -> np.ndarray:
 
 
 def rate_bound_per_s(s, sm, sample: Sample, capacity_bytes: float) -> float:
-    """Upper bound on one replica's sustainable request rate (see the module docstring)."""
+    """Upper bound on one planning unit's sustainable request rate (a replica; a group of
+    prefill and decode replicas when disaggregated; see the module docstring)."""
+    pools = pool_models(s, sm)
+    if len(pools) == 1:
+        return _rate_bound(s, sm, sample, capacity_bytes, prompts=True, answers=True)
+    (_, sm_p, n_p), (_, sm_d, n_d) = pools
+    cap_d = _memory(s, sm_d)[0]
+    return min(n_p * _rate_bound(s, sm_p, sample, 0.0, prompts=True, answers=False),
+               n_d * _rate_bound(s, sm_d, sample, cap_d, prompts=False, answers=True))
+
+
+def _rate_bound(s, sm, sample: Sample, capacity_bytes: float, *, prompts: bool,
+                answers: bool) -> float:
     p = sample.prompt_tokens.astype(np.float64)
     o = sample.output_tokens.astype(np.float64)
-    dec = np.maximum(o - 1.0, 0.0)
+    dec = np.maximum(o - 1.0, 0.0) if answers else np.zeros_like(o)
+    per_step = _tokens_per_step_max(s) if answers else 1
     batch = max(1, int(s.serving.max_batch))
     t_min = shortest_step_s(sm)
-    matmuls = max(float(dec.mean()) / batch * t_min,
-                  float((p + dec).mean()) * per_token_compute_s(sm))
-    demand = matmuls + float(np.mean(dec * _decode_read_s(sm, p + 1)))
+    matmuls = max(float(dec.mean()) / (batch * per_step) * t_min,
+                  float(((p if prompts else 0.0) + dec).mean()) * per_token_compute_s(sm))
+    demand = matmuls + (float(np.mean(dec * _decode_read_s(sm, p + 1))) / per_step
+                        if answers else 0.0)
     bounds = [1.0 / demand] if demand > 0 else []
-    held = float(np.mean(np.asarray(sm.kv_bytes(p + 1), dtype=np.float64) * dec))
-    if held > 0 and capacity_bytes > 0:
-        bounds.append(capacity_bytes / (held * t_min))
+    if answers:
+        held = float(np.mean(_memory(s, sm)[1](p + 1) * dec)) / per_step
+        if held > 0 and capacity_bytes > 0:
+            bounds.append(capacity_bytes / (held * t_min))
     return min(bounds) if bounds else math.inf
+
+
+def _tokens_per_step_max(s) -> int:
+    sp = getattr(s.serving, "speculative", None)
+    return 1 if sp is None else int(sp.tokens) + 1
+
+
+def _draft(s, sm):
+    """The speculative draft's step model on `sm`'s GPUs (None without speculation)."""
+    sp = getattr(s.serving, "speculative", None)
+    if sp is None:
+        return None
+    from simkit.costs.compiled import step_model_for
+
+    return step_model_for(s, draft=sp.draft, name=sm.hardware.name, gpus_per_replica=sm.gpus)
+
+
+def _memory(s, sm):
+    """(KV capacity bytes of one replica, context -> bytes a request holds there): the
+    draft's weights and cache share the memory when the scenario speculates."""
+    cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
+    d = _draft(s, sm)
+    if d is None:
+        return cap, lambda t: np.asarray(sm.kv_bytes(t), dtype=np.float64)
+    return cap - float(d.weight_bytes), lambda t: np.asarray(
+        sm.kv_bytes(t), dtype=np.float64) + np.asarray(d.kv_bytes(t), dtype=np.float64)
+
+
+def pool_models(s, sm_or_error) -> list[tuple[str, object, int]]:
+    """(pool, its step model or the SimkitError building it raised, replicas per unit):
+    one entry colocated, prefill then decode when disaggregated."""
+    d = getattr(s.serving, "disaggregation", None)
+    if d is None:
+        return [("replicas", sm_or_error, 1)]
+    from simkit.costs.compiled import step_model_for
+
+    out = []
+    for name in ("prefill", "decode"):
+        try:
+            m = step_model_for(s, name=getattr(d, f"{name}_hardware"),
+                               gpus_per_replica=getattr(d, f"{name}_gpus_per_replica"))
+        except SimkitError as e:
+            m = e
+        out.append((name, m, int(getattr(d, f"{name}_replicas"))))
+    return out
 
 
 def finite_run_margin(s, rate_per_s: float, requests: int) -> float:
@@ -167,39 +240,64 @@ def _floors(sm, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
 
 
 def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, float]:
-    """(None or the reason nothing can be served, KV capacity bytes of one replica).
+    """(None or the reason nothing can be served, KV capacity bytes of one (decode)
+    replica).
 
-    `sm_or_error`: the step model, or the `SimkitError` building it raised."""
+    `sm_or_error`: the step model, or the `SimkitError` building it raised. Disaggregated,
+    each pool is checked on its own GPUs: the prefill pool holds the prompts and sets the
+    TTFT floor, the decode pool holds whole requests and sets the TPOT floor."""
     cfg = s.model_config()
-    tp = int(s.hardware.gpus_per_replica)
-    if cfg.n_heads and cfg.n_heads % tp:
-        return (f"tensor parallelism {tp} does not divide {cfg.name}'s {cfg.n_heads} query "
-                "heads"), 0.0
-    if isinstance(sm_or_error, SimkitError):
-        return "; ".join(sm_or_error.messages), 0.0
-    sm = sm_or_error
-    try:
-        cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
-    except SimkitError as e:
-        msg = "; ".join(e.messages)
-        return "weights do not fit: " + msg.split(": ", 1)[-1] if "does not fit" in msg \
-            else msg, 0.0
+    pools = pool_models(s, sm_or_error)
+    caps = {}
+    for pool, sm, _ in pools:
+        where = "" if pool == "replicas" else f" ({pool} pool)"
+        tp = int(sm.gpus) if not isinstance(sm, SimkitError) else int(
+            getattr(getattr(s.serving, "disaggregation", None), f"{pool}_gpus_per_replica",
+                    None) or s.hardware.gpus_per_replica)
+        if cfg.n_heads and cfg.n_heads % tp:
+            return (f"tensor parallelism {tp} does not divide {cfg.name}'s {cfg.n_heads} "
+                    f"query heads{where}"), 0.0
+        if isinstance(sm, SimkitError):
+            return "; ".join(sm.messages) + where, 0.0
+        try:
+            cap, held = _memory(s, sm)
+        except SimkitError as e:
+            msg = "; ".join(e.messages)
+            return ("weights do not fit: " + msg.split(": ", 1)[-1] if "does not fit" in msg
+                    else msg) + where, 0.0
+        if cap <= 0:
+            return f"weights do not fit: the draft's weights leave no KV memory{where}", 0.0
+        caps[pool] = (cap, held)
+    sm_first, sm = pools[0][1], pools[-1][1]
+    cap, held = caps[pools[-1][0]]
     try:  # the rest of what a simulation checks before it starts (an eviction budget
         # within its sinks, no room for one KV block): the same rules, from the same place
         from simkit.sim.setup import prepare
 
-        prepare(s, sm)
+        prepare(s, sm if len(pools) == 1 else None)
     except SimkitError as e:
         return "; ".join(e.messages), cap
     if sample is None:
         return None, cap
     longest = sample.prompt_tokens + sample.output_tokens - 1
-    too_big = np.asarray(sm.kv_bytes(longest.astype(np.float64)), dtype=np.float64) > cap
-    if too_big.mean() > MAX_UNSERVABLE_FRACTION:
-        return (f"{too_big.mean():.0%} of requests need more KV memory than one replica "
-                f"holds ({cap / 2**30:.3g} GiB after the weights)"), cap
+    for pool, _, _ in pools:
+        c, h = caps[pool]
+        need = sample.prompt_tokens if pool == "prefill" else longest
+        too_big = h(need.astype(np.float64)) > c
+        if too_big.mean() > MAX_UNSERVABLE_FRACTION:
+            where = "" if pool == "replicas" else f" of the {pool} pool"
+            return (f"{too_big.mean():.0%} of requests need more KV memory than one replica"
+                    f"{where} holds ({c / 2**30:.3g} GiB after the weights)"), cap
     slo = s.slo.targets()
-    ttft, tpot = _floors(sm, sample)
+    ttft = _floors(sm_first, sample)[0]
+    tpot = _floors(sm, sample)[1]
+    d = _draft(s, sm)
+    if d is not None and tpot.size:  # at most k + 1 tokens per iteration of one
+        k = int(s.serving.speculative.tokens)
+        pm = sample.prompt_tokens[sample.output_tokens > 1]
+        it = np.array([float(sm.verify_time_s([x], [k + 1])) + sum(
+            float(d.inner_step_time_s([x + 1 + j])) for j in range(k)) for x in np.unique(pm)])
+        tpot = _expand(pm, it) / (k + 1)
     if "ttft_s" in slo and ttft.size:
         q = float(np.percentile(ttft, 99))
         if q > slo["ttft_s"]:
@@ -208,8 +306,10 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
     if "tpot_s" in slo and tpot.size:
         q = float(np.percentile(tpot, 99))
         if q > slo["tpot_s"]:
+            what = "a decode step of one" if d is None else \
+                "an iteration of one over k + 1 tokens"
             return (f"SLOs cannot be met at any load: p99 TPOT is at least {q * 1e3:.3g} ms "
-                    f"(a decode step of one) > slo.tpot_p99_s = {slo['tpot_s'] * 1e3:g} ms"), cap
+                    f"({what}) > slo.tpot_p99_s = {slo['tpot_s'] * 1e3:g} ms"), cap
     return None, cap
 
 

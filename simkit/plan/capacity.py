@@ -20,7 +20,16 @@ the plan cannot be made:
    `SPAN_LIFETIMES` mean request lifetimes (measured at max_qps).
 4. Cost: GPUs x the price per GPU-hour (`simkit.plan.prices`: the scenario's
    hardware.cost_per_gpu_hour, else the catalog's dated list price; without either the
-   plan reports no cost and says so). Cost per million tokens divides it by the
+   plan reports no cost and says so).
+
+Disaggregated serving ([serving.disaggregation]): the unit the planner counts is one group
+of prefill_replicas + decode_replicas replicas, at the scenario's prefill:decode ratio
+(`serving.replicas` copies the group). `max_qps` is one group's rate, `replicas` the fewest
+groups for the target, `gpus` their GPUs over both pools, and the cost prices each pool's
+GPU. Which ratio is cheapest is a search: `[plan.search]` over
+"serving.disaggregation.prefill_replicas" and "serving.disaggregation.decode_replicas"
+plans every ratio and ranks them by cost (`simkit.plan.search`); the colocated baseline is
+the same scenario without [serving.disaggregation]. Cost per million tokens divides it by the
    steady-state token throughput at the operating point (warm-up and drain left out).
 5. The longest context one sequence can hold in the KV memory, and with `plan.compare` the
    same plan for other attention kinds.
@@ -36,6 +45,8 @@ import csv
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping
+
+import numpy as np
 
 from simkit.errors import SimkitError
 from simkit.plan import bounds
@@ -193,12 +204,23 @@ def analytic_qps(s: Scenario, sm=None) -> float:
     """
     sm = sm or step_model(s)
     p, o = typical_request(s)
+    pools = bounds.pool_models(s, sm)
+    sm = pools[-1][1]  # the pool that decodes
     cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
     per_seq = float(sm.kv_bytes(p + o))
     b_kv = int(cap // per_seq) if per_seq > 0 else s.serving.max_batch
     b = max(1, min(s.serving.max_batch, b_kv))
-    t_pre = float(sm.prefill_time_s(int(round(p))))
+    t_pre = float(pools[0][1].prefill_time_s(int(round(p))))
     t_dec = float(sm.decode_time_s(p + o / 2, b))
+    sp = getattr(s.serving, "speculative", None)
+    if sp is not None:  # (about expected tokens per step per decode step: a seed only)
+        from simkit.sim.speculative import length_probabilities
+
+        t_dec /= float(length_probabilities(sp) @ np.arange(1, sp.tokens + 2))
+    if len(pools) == 2:  # a group of prefill and decode replicas
+        n_p, n_d = pools[0][2], pools[1][2]
+        return min(n_p / t_pre if t_pre > 0 else math.inf,
+                   n_d * b / (o * t_dec) if t_dec > 0 else math.inf)
     per_request_s = t_pre + o * t_dec / b
     return 1.0 / per_request_s if per_request_s > 0 else math.inf
 
@@ -326,7 +348,7 @@ def span_requests(summary: Mapping[str, Any], rate_per_s: float, n: int) -> int:
 def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | None = None,
          compare: bool = True, progress: ProgressFn | None = None) -> PlanResult:
     """The capacity plan of a scenario: see the module docstring."""
-    from simkit.plan.prices import gpu_price
+    from simkit.plan.prices import unit_cost
     from simkit.plan.replicas import min_replicas
 
     if s.plan is not None and len(s.plan.search):
@@ -377,16 +399,12 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
         rp = min_replicas(s, target, simulate=simulate, requests=n_target, lower=lower,
                           upper_hint=hint, max_replicas=max_rep, progress=progress)
         replicas, metrics, replica_probes = rp.replicas, dict(rp.summary), rp.probes
+    unit = unit_cost(s)  # a replica, or one group of prefill + decode replicas
     if replicas is not None:
-        gpus = replicas * s.hardware.gpus_per_replica
-    price = gpu_price(s)
-    if price is None:
-        from simkit.plan.prices import missing_price_message
-
-        price_source = "no price: " + missing_price_message([_hw_name(s)])
-    else:
-        price_source = price.source
-    cost_h = gpus * price.per_gpu_hour if gpus is not None and price is not None else None
+        gpus = replicas * unit.gpus
+    price_source = unit.source
+    cost_h = replicas * unit.per_hour if replicas is not None and unit.per_hour is not None \
+        else None
     st = metrics.get("steady_state") or {}
     tok_s = st.get("throughput_tokens_per_s", metrics.get("throughput_tokens_per_s"))
     pre_s = st.get("prompt_throughput_tokens_per_s",
@@ -411,8 +429,7 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
     result = PlanResult(
         scenario=s.name, max_qps=cap.max_qps, analytic_qps=cap.analytic_qps,
         qps_rel_tol=cap.qps_rel_tol, target_qps=target, replicas=replicas,
-        gpus_per_replica=s.hardware.gpus_per_replica, gpus=gpus,
-        cost_per_gpu_hour=price.per_gpu_hour if price is not None else None,
+        gpus_per_replica=unit.gpus, gpus=gpus, cost_per_gpu_hour=unit.per_gpu_hour,
         cost_per_hour=cost_h, cost_per_million_tokens=cpm,
         cost_per_million_total_tokens=cpm_all, operating_rate_per_s=rate, slo=slo,
         metrics=metrics, probes=cap.probes, max_context_tokens=ctx,

@@ -55,6 +55,61 @@ def gpu_price(s) -> Price | None:
     return None
 
 
+@dataclass(frozen=True)
+class UnitCost:
+    """What one planning unit costs: a replica, or with [serving.disaggregation] one group of
+    prefill_replicas + decode_replicas replicas (`serving.replicas` copies the group, and the
+    planner counts groups)."""
+
+    gpus: int
+    per_hour: float | None  # USD per hour of one unit; None when a GPU has no known price
+    source: str
+    missing: tuple[str, ...] = ()  # GPUs of the unit with no known price
+
+    @property
+    def per_gpu_hour(self) -> float | None:
+        """The unit's price per GPU-hour (a blend when its pools run different GPUs)."""
+        return None if self.per_hour is None else self.per_hour / self.gpus
+
+
+def unit_parts(s) -> list[tuple[str, int, int]]:
+    """(hardware name, GPUs per replica, replicas) of each pool of one planning unit."""
+    hw = s.hardware
+    d = getattr(s.serving, "disaggregation", None)
+    if d is None:
+        return [(hw.name, int(hw.gpus_per_replica), 1)]
+    return [(getattr(d, f"{k}_hardware") or hw.name,
+             int(getattr(d, f"{k}_gpus_per_replica") or hw.gpus_per_replica),
+             int(getattr(d, f"{k}_replicas"))) for k in ("prefill", "decode")]
+
+
+def unit_cost(s) -> UnitCost:
+    """GPUs and price per hour of one planning unit of scenario `s`. [hardware]'s GPU takes
+    `gpu_price`; a disaggregated pool on another GPU takes that GPU's catalog price."""
+    from simkit.catalog.hardware import load_hardware
+
+    gpus, total, sources, missing = 0, 0.0, [], []
+    for name, g, n in unit_parts(s):
+        gpus += g * n
+        if name == s.hardware.name:
+            p = gpu_price(s)
+        else:
+            hw = load_hardware(name)
+            v = float(getattr(hw, "price_per_gpu_hour", 0.0) or 0.0)
+            p = Price(v, str(getattr(hw, "price_source", "") or "the hardware catalog")) \
+                if v > 0 else None
+        if p is None:
+            missing.append(_display_name(name))
+        else:
+            total += p.per_gpu_hour * g * n
+            if p.source not in sources:
+                sources.append(p.source)
+    if missing:
+        return UnitCost(gpus, None, "no price: " + missing_price_message(missing),
+                        tuple(dict.fromkeys(missing)))
+    return UnitCost(gpus, total, "; ".join(sources))
+
+
 def missing_price_message(names: list[str]) -> str:
     """One line naming the GPUs without a price and what to set."""
     listed = ", ".join(dict.fromkeys(names))

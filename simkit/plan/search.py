@@ -11,7 +11,10 @@ Every configuration keeps the scenario's seed, so all of them serve the same req
    do not fit, requests do not fit the KV memory, the SLOs cannot be met even by a request
    alone), or gets a lower bound on its cost: the fewest replicas the throughput bound
    allows x GPUs per replica x the price per GPU-hour (`simkit.plan.prices`; a GPU with no
-   known price stops the search with one line before anything runs).
+   known price stops the search with one line before anything runs). Disaggregated, a
+   "replica" is one group of prefill_replicas + decode_replicas replicas, so searching
+   "serving.disaggregation.prefill_replicas" and "...decode_replicas" compares
+   prefill:decode ratios, each planned for the fewest groups (`simkit.plan.capacity`).
 2. **Branch and bound.** Feasible configurations are taken in order of that lower bound
    (ties in grid order). Each is planned by simulation (`simkit.plan.capacity.plan`:
    max req/s per replica, the fewest replicas for the target, cost, p99s at the operating
@@ -53,9 +56,10 @@ class Config:
     index: int
     params: dict[str, Any]
     scenario: Scenario
-    gpus_per_replica: int
-    price_per_gpu_hour: float | None = None
+    gpus_per_replica: int  # GPUs of one planning unit (disaggregated: one group of pools)
+    price_per_gpu_hour: float | None = None  # the unit's, per GPU (a blend across pools)
     price_source: str = ""
+    hardware_price: float | None = None  # [hardware]'s GPU's, travelling with the config
     reason: str | None = None  # infeasible by the cost model, or by simulation
     rate_bound_per_s: float | None = None
     replicas_lower_bound: int | None = None
@@ -107,7 +111,7 @@ def configurations(s: Scenario) -> list[Config]:
     Raises one `SimkitError` when a configuration that the cost model finds feasible runs on
     a GPU with no known price."""
     from simkit.plan.capacity import probe_requests, step_model
-    from simkit.plan.prices import gpu_price, missing_price_message
+    from simkit.plan.prices import gpu_price, missing_price_message, unit_cost
 
     if s.plan is None or not len(s.plan.search):
         raise SimkitError("plan.search: the scenario has no [plan.search] table")
@@ -116,8 +120,8 @@ def configurations(s: Scenario) -> list[Config]:
     no_price: list[str] = []
     for i, params in enumerate(s.plan.search.points()):
         cs = config_scenario(s, params)
-        c = Config(index=i, params=dict(params), scenario=cs,
-                   gpus_per_replica=int(cs.hardware.gpus_per_replica))
+        unit = unit_cost(cs)
+        c = Config(index=i, params=dict(params), scenario=cs, gpus_per_replica=unit.gpus)
         n = probe_requests(cs)
         try:
             sm = step_model(cs)
@@ -135,13 +139,13 @@ def configurations(s: Scenario) -> list[Config]:
                 c.reason = (f"needs more than plan.max_replicas = {cs.plan.max_replicas} "
                             f"replicas (at least {c.replicas_lower_bound} by the cost model)")
         if c.reason is None:
-            price = gpu_price(cs)
-            if price is None:
-                no_price.append(cs.hardware.name.replace("\\", "/").rsplit("/", 1)[-1])
+            if unit.per_hour is None:
+                no_price += unit.missing
             else:
-                c.price_per_gpu_hour, c.price_source = price.per_gpu_hour, price.source
-                c.cost_lower_bound = (c.replicas_lower_bound * c.gpus_per_replica
-                                      * price.per_gpu_hour)
+                c.price_per_gpu_hour, c.price_source = unit.per_gpu_hour, unit.source
+                own = gpu_price(cs)
+                c.hardware_price = own.per_gpu_hour if own is not None else None
+                c.cost_lower_bound = c.replicas_lower_bound * unit.per_hour
         else:
             c.status = "infeasible"
         out.append(c)
@@ -172,7 +176,7 @@ def _point(c: Config) -> SweepPoint:
     d = c.scenario.to_dict()
     # the price travels with the configuration: workers need no catalog prices, and the
     # results file records what every cost was computed with
-    d["hardware"]["cost_per_gpu_hour"] = c.price_per_gpu_hour
+    d["hardware"]["cost_per_gpu_hour"] = c.hardware_price
     return SweepPoint(index=c.index, params=c.params, scenario=d,
                       base_dir=c.scenario.base_dir)
 

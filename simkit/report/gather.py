@@ -17,12 +17,14 @@ from typing import Any
 from simkit.report.pages.calibration import CalibrationData, calibration_data
 from simkit.report.pages.capacity import PlanData, plan_data
 from simkit.report.pages.costmodel import CostModelData, compare_kinds, cost_model_data
+from simkit.report.pages.disaggregation import DisaggData, disaggregation_data
 from simkit.report.pages.assumptions import assumptions_data
 from simkit.report.pages.fidelity import fidelity_data
 from simkit.report.pages.roofline import RooflineData, roofline_data
 from simkit.report.pages.scaling import ScalingData, scaling_data
 from simkit.report.pages.search import search_data
 from simkit.report.pages.simulation import SimulationData, simulation_data
+from simkit.report.pages.speculative import SpecData, speculative_data
 from simkit.report.pages.sweep import SweepData, sweep_data
 from simkit.report.pages.title import TitleData, answer_lines, title_data
 
@@ -42,6 +44,8 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     fidelity: dict[str, Any] | None = None  # FidelityResult.to_dict() when [report] fidelity
     search: Any = None  # simkit.plan.search.SearchResult with [plan.search]
+    disaggregation: DisaggData | None = None  # with [serving.disaggregation]
+    speculative: SpecData | None = None  # with [serving.speculative]
 
 
 def terminal_status(text: str) -> None:
@@ -65,9 +69,12 @@ def gather(s, *, requests: int | None = None, progress: bool = False,
     search = search_data(s, requests=requests, progress=say)
     plan = plan_data(s, requests=requests, progress=say, search=search)
     sweep = sweep_data(s, requests=requests, progress=say, executor=sweep_executor)
+    dis = disaggregation_data(s, requests=requests, progress=say)
+    spec = speculative_data(s, requests=requests, progress=say, run_summary=sim.summary)
     d = ReportData(scenario=s, title=title_data(s), cost=cost, scaling=scaling, roofline=roof,
                    simulation=sim, plan=plan, sweep=sweep, calibration=calibration_data(s),
                    assumptions=assumptions_data(s),
-                   fidelity=fidelity_data(s, progress=say), search=search)
+                   fidelity=fidelity_data(s, progress=say), search=search,
+                   disaggregation=dis, speculative=spec)
     d.title.answer = answer_lines(d)
     return d

@@ -68,8 +68,9 @@ def check_output(out_path: str | Path, png_dir: str | Path | None = None) -> Pat
 def pages_for(d) -> list[tuple[str, Any]]:
     """(title, Figure) for every page after the title page, in report order."""
     from simkit.report.layout import text_page
-    from simkit.report.pages import (calibration, capacity, costmodel, fidelity, roofline,
-                                     scaling, search, simulation, sweep)
+    from simkit.report.pages import (calibration, capacity, costmodel, disaggregation,
+                                     fidelity, roofline, scaling, search, simulation,
+                                     speculative, sweep)
 
     pages: list[tuple[str, Any]] = [
         ("The cost model", costmodel.cost_formulas_page(d.cost)),
@@ -79,6 +80,12 @@ def pages_for(d) -> list[tuple[str, Any]]:
         ("Simulation: latency", simulation.latency_figure(d.simulation)),
         ("Simulation: over time", simulation.timeseries_figure(d.simulation)),
     ]
+    if getattr(d, "disaggregation", None) is not None:
+        pages.append(("Disaggregation: prefill and decode pools",
+                      disaggregation.disaggregation_figure(d.disaggregation)))
+    if getattr(d, "speculative", None) is not None:
+        pages.append(("Speculative decoding: when it pays",
+                      speculative.speculative_figure(d.speculative)))
     if d.search is not None:
         pages.append(("Configuration search", search.search_figure(d.search)))
         pages.append(("Configuration search: ranked", search.search_table_page(d.search)))

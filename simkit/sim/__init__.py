@@ -5,7 +5,8 @@
 columns, a sampled time series). Modules: engine (heapq kernel), request (columnar table),
 workload (arrivals, lengths, traces), kvcache (paged / contiguous memory), scheduler (static,
 continuous, chunked), replica (iteration loop, preemption, the fast multi-step path), router,
-metrics, progress, simulator (glue).
+disagg and handoff (prefill and decode pools, the KV moved between them), speculative (draft
+and verification), metrics, progress, simulator (glue).
 """
 
 from simkit.sim.simulator import SimResult, simulate

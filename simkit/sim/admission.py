@@ -12,7 +12,7 @@ import numpy as np
 
 from simkit.sim.prefix_blocks import Hit
 from simkit.sim.request import QUEUED, RUNNING, SWAPPED
-from simkit.sim.rows import ASYNC, CACHED, ID, PRE, UNITS
+from simkit.sim.rows import ASYNC, CACHED, ID, NLEFT, PRE, UNITS
 
 _NO_HIT = Hit(0, 0, [], 0, -1)
 _NAN = float("nan")
@@ -169,6 +169,15 @@ class Admission:
             return None
         return (self.R[PRE, :n] == 0) & ~self.done[:n]
 
+    def _grow_to(self, n: int) -> np.ndarray:
+        """Context each sequence needs room for in the next iteration: one more token, or
+        with speculation its last token and the k drafted ones (vLLM's lookahead slots),
+        never past its answer."""
+        c = self.R[CACHED, :n] + 1
+        if self.spec is None:
+            return c
+        return c + np.maximum(np.minimum(self.spec.k, -self.R[NLEFT, :n] - 1), 0)
+
     def grow_decodes(self, now_s: float) -> bool:
         """Give every decoding sequence room for its next token, preempting the scheduler's
         victims while memory is short. Returns whether anyone was preempted."""
@@ -185,8 +194,8 @@ class Admission:
             if dec is None and self.policy.monotone_units:
                 # everyone decodes and nobody frees blocks: own units(cached + 1) each, one
                 # lookup; the batch's footprints sum to the pool's footprint
-                new = units(self.R[CACHED, :n] + 1)
-                total = int(np.add.reduce(new)) - pool.units_in_use - pool.shared_units
+                new = units(self._grow_to(n))
+                total = int(np.add.reduce(new)) - pool.footprint
                 if total <= pool.free_units():
                     if total:
                         self.R[UNITS, :n] = new
@@ -195,7 +204,7 @@ class Admission:
                 self._preempt(self.scheduler.victim(self), now_s)
                 preempted = True
                 continue
-            need = units(self.R[CACHED, :n] + 1) - self.R[UNITS, :n]
+            need = units(self._grow_to(n)) - self.R[UNITS, :n]
             if dec is not None:
                 need *= dec
             total = int(np.add.reduce(need))

@@ -86,7 +86,7 @@ def plan_run(rep, now_s: float) -> bool:
     cuttable = (sched.admits_midway and not rep.waiting and not rep.swapped
                 and n < sched.max_batch)
     if cuttable:
-        horizon_s = rep.sim.next_arrival_s()
+        horizon_s = rep.sim.next_arrival_s() if rep.external else math.inf
     free_units = pool.free_units()
     if horizon_s == math.inf:
         est = k_cap
@@ -116,7 +116,7 @@ def plan_run(rep, now_s: float) -> bool:
     last_units = None
     grown = shrunk = 0
     prev_total = units_now
-    queued = bool(rep.waiting or rep.swapped)
+    queued = bool(rep.waiting or rep.swapped or rep.incoming)
     while k < k_cap:
         kk = min(est, k_cap - k)
         first = c_total + (k + 1) * n_dec  # contexts' sum at the chunk's first step

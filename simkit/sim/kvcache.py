@@ -268,10 +268,14 @@ class KVPool:
     - ``shared_units``: what sharing saves: the sum of every sequence's own footprint (its
       units as if alone, the replica's per-sequence column) minus ``units_in_use``.
     Without a cache the last two stay 0.
+
+    Disaggregation (`simkit.sim.disagg`): a decode replica allocates the blocks of a request
+    whose KV is on its way before the request joins the batch; ``held_units`` counts them
+    (they are in ``units_in_use`` and the request in ``n_seqs``, but in no batch column).
     """
 
     __slots__ = ("policy", "units_in_use", "n_seqs", "units_allocated", "units_freed",
-                 "cached_units", "shared_units", "cache")
+                 "cached_units", "shared_units", "cache", "held_units")
 
     def __init__(self, policy: KVPolicy) -> None:
         self.policy = policy
@@ -282,6 +286,7 @@ class KVPool:
         self.cached_units = 0
         self.shared_units = 0
         self.cache = None  # the replica's PrefixCache, if any
+        self.held_units = 0
 
     def free_units(self, extra_seqs: int = 0) -> int:
         return self.policy.max_units(self.n_seqs + extra_seqs) - self.units_in_use
@@ -289,7 +294,7 @@ class KVPool:
     @property
     def footprint(self) -> int:
         """Sum of the running sequences' own footprints (units as if each were alone)."""
-        return self.units_in_use + self.shared_units
+        return self.units_in_use + self.shared_units - self.held_units
 
     def admit(self, units: int) -> None:
         self.n_seqs += 1

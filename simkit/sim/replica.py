@@ -5,8 +5,10 @@ boundary (an engine event) the replica commits the iteration that just ended, re
 finished requests, and asks the scheduler to form the next batch, then times it, logs it
 and schedules its end. Iterations are named types: `DecodeRun` (k decode-only iterations
 planned at once, `simkit.sim.decoderun`), `TailStep` (the last sequences prefill whole
-prompts, the others decode or, for prefill_first, sit out) and `MixedStep` (any decode
-mask and prefill chunks).
+prompts, the others decode or, for prefill_first, sit out), `MixedStep` (any decode
+mask and prefill chunks) and `SpecStep` (a speculative iteration: draft and verification,
+`simkit.sim.speculative`). In a disaggregated deployment a replica hands prefilled requests
+on or takes them in (`simkit.sim.handoff`).
 
 The running batch is one int64 array, a column per sequence (`simkit.sim.rows`); beside it,
 per column, done (finished but held: static batching), and the times of the tokens that did
@@ -23,7 +25,9 @@ all the iterations up to that point at once and schedules a single event; an arr
 was not known when the run was planned (a session's next turn) cuts it at the first
 iteration boundary after it, where stepping would have seen it. ``fast=False`` steps one
 iteration at a time through ``step_time_s``; both give the same numbers, bit for bit
-(tests/test_sim_replica.py checks it).
+(tests/test_sim_replica.py checks it). Replicas that speculate always step one iteration at
+a time: their sequences advance by sampled numbers of tokens, which the planned runs (one
+token per step) do not model.
 """
 
 from __future__ import annotations
@@ -36,12 +40,14 @@ from typing import NamedTuple
 import numpy as np
 
 from simkit.sim.admission import Admission
+from simkit.sim.handoff import Handoff
 from simkit.sim.decoderun import DecodeRun, commit_run, plan_run
 from simkit.sim.engine import PRIORITY_STEP
 from simkit.sim.kvcache import KVPolicy, KVPool
 from simkit.sim.prefix import make_cache
 from simkit.sim.request import COMPLETED, QUEUED
 from simkit.sim.rows import ASYNC, CACHED, ID, NLEFT, PRE, ROWS, STEP, UNITS
+from simkit.sim.speculative import SpecStep, spec_step
 from simkit.sim.tbt import TokenTimes
 
 _I64 = np.int64
@@ -63,12 +69,12 @@ class MixedStep(NamedTuple):
     chunks: np.ndarray | None
 
 
-class Replica(Admission, TokenTimes):
+class Replica(Admission, TokenTimes, Handoff):
     """A model replica (gpus_per_replica GPUs) serving its own queue."""
 
     def __init__(self, index: int, sim, policy: KVPolicy, scheduler, step_model, *,
                  swap: bool, swap_bytes_per_s: float, fast: bool = True,
-                 prefix_caching: bool = False) -> None:
+                 prefix_caching: bool = False, spec=None) -> None:
         self.index = index
         self.sim = sim
         self.table = sim.table
@@ -95,6 +101,15 @@ class Replica(Admission, TokenTimes):
         # prefix cache (their blocks leave the cache one by one as windows move)
         self.fast = fast and policy.budget_tokens is None and (
             self.cache is None or policy.monotone_units)
+        #: speculative decoding (`simkit.sim.speculative`): sampled advances, one
+        #: iteration at a time (the planned runs assume one token per step)
+        self.spec = spec
+        if spec is not None:
+            self.fast = False
+        self.spec_slots = self.spec_tokens = 0  # sequence-iterations verified, tokens
+        self.spec_full_slots = self.spec_full_tokens = 0  # those that drafted all k
+        self.spec_draft_s = 0.0  # time the draft took (in the logged iteration times)
+        self._init_handoff()
         #: positions one unit of shared blocks stands for (useful bytes count a block once)
         self._pos_per_unit = policy.block_size * (policy._weights[0] // policy._block_weights[0]
                                                   if policy._block_weights else 1)
@@ -157,8 +172,10 @@ class Replica(Admission, TokenTimes):
 
     @property
     def load(self) -> int:
-        """What the router compares: requests running, queued or swapped out here."""
-        return self.n + len(self.waiting) + len(self.swapped)
+        """What the router compares: requests running, queued or swapped out here (and,
+        on a decode replica, waiting for or receiving their KV)."""
+        return self.n + len(self.waiting) + len(self.swapped) + len(self.incoming) \
+            + self.n_xfer
 
     def n_decoding(self) -> int:
         """Running sequences that are neither prefilling nor finished."""
@@ -306,6 +323,22 @@ class Replica(Admission, TokenTimes):
                     for i in range(a, n):
                         self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
             self.n_pre = 0
+        elif kind is SpecStep:
+            dec, chunks, idx, adv = step
+            if len(idx):
+                R[CACHED, idx] += adv
+                R[NLEFT, idx] += adv
+                sel = np.zeros(n, dtype=bool)
+                sel[idx] = True
+                self._emit(sel, now_s)
+                extra = int(adv.sum()) - len(idx)
+                if extra:  # the rest of each burst arrives with its first token
+                    self.sim.gaps.add_one(0.0, extra)
+                self.table.decode_steps[R[ID, idx]] += 1
+            elif self.scheduler.prefill_only:
+                self._sit_out(R[PRE, :n] == 0)
+            if chunks is not None:
+                self._commit_chunks(chunks, now_s)
         else:  # one mixed iteration: decode mask (None = all), prefill chunks
             dec, chunks = step
             if dec is None:
@@ -317,24 +350,11 @@ class Replica(Admission, TokenTimes):
             elif self.scheduler.prefill_only:
                 self._sit_out(R[PRE, :n] == 0)  # (the prompts have no token to wait on)
             if chunks is not None:
-                R[CACHED, :n] += chunks
-                R[PRE, :n] -= chunks
-                first = (chunks > 0) & (R[PRE, :n] == 0)
-                if first.any():
-                    R[NLEFT, :n] += first
-                    ids = R[ID, :n][first]
-                    tab = self.table
-                    ft = tab.first_token_s[ids]
-                    tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
-                    if self._n_async:  # recomputed ones: their next tokens
-                        again = first & (R[ASYNC, :n] == 1)
-                        if again.any():
-                            self._emit(again, now_s)
-                    self.n_pre -= int(np.count_nonzero(first))
-                if self.cache is not None:
-                    for i in np.flatnonzero(chunks):
-                        self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
+                self._commit_chunks(chunks, now_s)
         self._t_sync = now_s
+        if self.handoff is not None:
+            self._hand_off(now_s)
+            return
         fin = R[NLEFT, :n] == 0
         if self.n_done:
             fin &= ~self.done[:n]
@@ -347,6 +367,27 @@ class Replica(Admission, TokenTimes):
                 return
             fin = self.done[:n].copy()
         self._release(fin, now_s)
+
+    def _commit_chunks(self, chunks: np.ndarray, now_s: float) -> None:
+        """Prefill chunks ran: prompts advance; finished ones emit their first token."""
+        R, n = self.R, self.n
+        R[CACHED, :n] += chunks
+        R[PRE, :n] -= chunks
+        first = (chunks > 0) & (R[PRE, :n] == 0)
+        if first.any():
+            R[NLEFT, :n] += first
+            ids = R[ID, :n][first]
+            tab = self.table
+            ft = tab.first_token_s[ids]
+            tab.first_token_s[ids] = np.where(np.isnan(ft), now_s, ft)
+            if self._n_async:  # recomputed ones: their next tokens
+                again = first & (R[ASYNC, :n] == 1)
+                if again.any():
+                    self._emit(again, now_s)
+            self.n_pre -= int(np.count_nonzero(first))
+        if self.cache is not None:
+            for i in np.flatnonzero(chunks):
+                self.cache.promote(int(R[ID, i]), int(R[CACHED, i]))
 
     def _release(self, fin: np.ndarray, now_s: float) -> None:
         """Finished sequences (mask over the batch) leave it and free their memory."""
@@ -393,9 +434,11 @@ class Replica(Admission, TokenTimes):
 
     def _begin(self, now_s: float) -> None:
         self._swap_pending = 0.0
+        if self.ready:
+            self._join_ready(now_s)
         n = self.n
         if (self.fast and n and not self.n_pre and not self.n_done and not self.waiting
-                and not self.swapped and self.pool.free_units() >= n):
+                and not self.swapped and not self.incoming and self.pool.free_units() >= n):
             # a pure decode batch with nothing to admit and room for one more block each
             # (a sequence needs at most one new block per token): no preemption is possible,
             # and the planned run allocates its first step's blocks itself
@@ -403,6 +446,8 @@ class Replica(Admission, TokenTimes):
                 return
         sched = self.scheduler
         preempted, admitted = sched.form_batch(self, now_s)
+        if self.incoming and not preempted and not self.waiting and not self.swapped:
+            self._accept_incoming(now_s)
         n = self.n
         if not n:
             self.busy = False
@@ -430,6 +475,9 @@ class Replica(Admission, TokenTimes):
         else:
             p_start = p_len = ()
             n_pre = first = 0
+        if self.spec is not None:
+            spec_step(self, now_s, dec, chunks, p_start, p_len, n_pre, first)
+            return
         if dec is None:
             d_ctx = cached + 1
             n_dec = n
@@ -457,6 +505,8 @@ class Replica(Admission, TokenTimes):
         if self._swap_pending:
             self.swap_bytes_total += self._swap_pending
             dt += self._swap_pending / self.swap_bytes_per_s
+        if self.announce is not None:
+            self.announce(self, pending, now_s, dt)
         pool = self.pool
         self.log_t.append(now_s)
         self.log_dt.append(dt)

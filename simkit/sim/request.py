@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-# status codes (the CSV writes their names)
-PENDING, QUEUED, RUNNING, COMPLETED, REJECTED, SWAPPED = 0, 1, 2, 3, 4, 5
+# status codes (the CSV writes their names); TRANSFERRING: prefilled on a prefill replica,
+# its KV on the way to (or waiting for room on) a decode replica (`simkit.sim.disagg`)
+PENDING, QUEUED, RUNNING, COMPLETED, REJECTED, SWAPPED, TRANSFERRING = 0, 1, 2, 3, 4, 5, 6
 STATUS_NAMES = {PENDING: "pending", QUEUED: "queued", RUNNING: "running",
-                COMPLETED: "completed", REJECTED: "rejected", SWAPPED: "swapped"}
+                COMPLETED: "completed", REJECTED: "rejected", SWAPPED: "swapped",
+                TRANSFERRING: "transferring"}
 
 COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "start_s", "first_token_s",
            "finish_s", "preemptions", "status")
@@ -30,6 +32,14 @@ COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "start_s", "firs
 #: (-1: never admitted) and prompt tokens prefilled over every admission (recomputation
 #: after preemption included)
 EXTRA_COLUMNS = ("session_id", "turn", "tenant", "cached_tokens", "prefill_tokens_computed")
+#: with disaggregation, after those: the prefill replica (the `replica` column is then the
+#: decode replica), the prompt KV bytes moved and when the move started and ended (empty:
+#: no move, e.g. a one-token answer finishes on the prefill replica)
+DISAGG_COLUMNS = ("prefill_replica", "kv_transfer_bytes", "kv_transfer_start_s",
+                  "kv_transfer_end_s")
+#: with speculative decoding: the decode iterations the request took part in (its decoded
+#: tokens / this = its tokens per step)
+SPEC_COLUMNS = ("decode_steps",)
 
 
 class RequestTable:
@@ -63,6 +73,13 @@ class RequestTable:
         self.prefill_tokens = np.zeros(n, dtype=np.int64)
         # when the request last emitted a token (time between tokens)
         self.last_token_s = np.full(n, np.nan)
+        # disaggregation: prefill replica, KV bytes moved, transfer start and end
+        self.prefill_replica = np.full(n, -1, dtype=np.int32)
+        self.xfer_bytes = np.zeros(n)
+        self.xfer_start_s = nan.copy()
+        self.xfer_end_s = nan.copy()
+        # speculative decoding: decode (draft + verify) iterations taken part in
+        self.decode_steps = np.zeros(n, dtype=np.int64)
 
     def truncate(self, n: int) -> None:
         """Keep the first n rows (a session run that ended before its request budget)."""
@@ -90,4 +107,9 @@ class RequestTable:
             "tenant": self.tenant.copy(),
             "cached_tokens": self.cached_tokens.copy(),
             "prefill_tokens_computed": self.prefill_tokens.copy(),
+            "prefill_replica": self.prefill_replica.astype(np.int64),
+            "kv_transfer_bytes": self.xfer_bytes.copy(),
+            "kv_transfer_start_s": self.xfer_start_s.copy(),
+            "kv_transfer_end_s": self.xfer_end_s.copy(),
+            "decode_steps": self.decode_steps.copy(),
         }

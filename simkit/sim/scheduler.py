@@ -122,7 +122,7 @@ class Scheduler:
         whole, except the first of an iteration that schedules nothing else (`alone`; default:
         the batch is empty)."""
         n = 0
-        while rep.swapped and rep.n < self.max_batch:
+        while rep.swapped and rep.n + rep.n_xfer < self.max_batch:
             if budget is not None and budget < 1:
                 break
             if not rep.resume_head(now_s):
@@ -134,7 +134,7 @@ class Scheduler:
             return n  # swapped requests go first; new ones wait behind them
         if alone is None:
             alone = rep.n == 0
-        while rep.waiting and rep.n < self.max_batch:
+        while rep.waiting and rep.n + rep.n_xfer < self.max_batch:
             if budget is not None and budget < 1 and not alone:
                 break
             if budget is not None:

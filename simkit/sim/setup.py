@@ -31,8 +31,23 @@ from simkit.units import GiB
 
 
 @dataclass
+class PoolSetup:
+    """One pool's replicas as the settings make them: all replicas (colocated), or with
+    [serving.disaggregation] the prefill or the decode pool, each on its own GPUs."""
+
+    name: str  # "replicas" | "prefill" | "decode"
+    model: Any  # the target's step model on the pool's GPUs
+    policy: Any  # simkit.sim.kvcache.KVPolicy
+    capacity_bytes: float  # KV bytes left after the weights (and a draft's weights)
+    gpus: int
+    hardware: str
+    spec: Any = None  # simkit.sim.speculative.Speculation, when the scenario speculates
+
+
+@dataclass
 class Setup:
-    """One replica's step model and KV policy, as the scenario's settings make them."""
+    """The pools' step models and KV policies; `step_model`, `policy` and
+    `capacity_bytes` are the pool that decodes (the only one when colocated)."""
 
     step_model: Any
     capacity_bytes: float  # KV bytes left after the weights
@@ -40,6 +55,7 @@ class Setup:
     model_name: str
     max_seq_len: int  # longest sequence admitted (serving.max_seq_len, else the context)
     policy: Any  # simkit.sim.kvcache.KVPolicy
+    pools: list = None  # PoolSetup, in order: prefill then decode when disaggregated
 
 
 def _keyed(e: SimkitError, key: str) -> SimkitError:
@@ -49,31 +65,14 @@ def _keyed(e: SimkitError, key: str) -> SimkitError:
                          for m in e.messages))
 
 
-def prepare(scenario, step_model=None) -> Setup:
-    """Build one replica's step model and KV policy; `SimkitError` (naming the key) when
-    the settings cannot run on this model and hardware (see the module docstring)."""
-    from simkit.sim.kvcache import KVPolicy
+def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
+    """Build each pool's step model and KV policy; `SimkitError` (naming the key) when the
+    settings cannot run on this model and hardware (see the module docstring). `seed` feeds
+    a speculating pool's per-request acceptance streams (default: the scenario's)."""
     from simkit.sim.workload import beyond_context
 
     serving = scenario.serving
-    gpus_key = "hardware.gpus_per_replica"
-    if step_model is None:
-        from simkit.costs.compiled import step_model_for
-
-        try:
-            step_model = step_model_for(scenario)
-        except SimkitError as e:  # tensor parallelism that does not divide the heads
-            raise _keyed(e, gpus_key) if e.messages[0].startswith("gpus: ") else e from None
-    m = step_model
-    try:
-        capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
-    except SimkitError as e:  # the weights do not fit
-        raise _keyed(e, gpus_key) from None
-    context = int(m.max_context)
-    model_name = getattr(getattr(m, "model", None), "name", scenario.model.name)
-    max_seq_len = serving.max_seq_len if serving.max_seq_len is not None else context
-    if max_seq_len > context:
-        beyond_context(f"serving.max_seq_len {max_seq_len}", context, model_name)
+    seed = int(scenario.seed if seed is None else seed)
     kind = serving.kv_memory
     if kind not in ("paged", "contiguous"):
         raise SimkitError(f"serving.kv_memory: unknown {kind!r}; choose paged or contiguous")
@@ -89,9 +88,115 @@ def prepare(scenario, step_model=None) -> Setup:
         if budget <= sinks:
             raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
                               f"got {budget}")
-    policy = KVPolicy(m, kind=kind, block_size=int(serving.block_size),
+    specs = _pool_models(scenario, step_model)
+    context = min(int(sm.max_context) for _, sm, _, _ in specs)
+    last = specs[-1][1]  # the pool that decodes
+    model_name = getattr(getattr(last, "model", None), "name", scenario.model.name)
+    max_seq_len = serving.max_seq_len if serving.max_seq_len is not None else context
+    if max_seq_len > context:
+        beyond_context(f"serving.max_seq_len {max_seq_len}", context, model_name)
+    pools = []
+    for name, sm, gpus, hw in specs:
+        spec = _speculation(scenario, sm, seed)
+        where = "" if name == "replicas" else f" (the {name} pool)"
+        try:
+            policy, cap = _kv_policy(serving, sm, spec, kind, int(max_seq_len), budget, where)
+        except SimkitError as e:
+            if name != "replicas":
+                raise SimkitError(*(m if m.startswith("serving.") else _pool_message(name, m)
+                                    for m in e.messages)) from None
+            if "does not fit" in e.messages[0]:  # the weights do not fit
+                raise _keyed(e, "hardware.gpus_per_replica") from None
+            raise
+        pools.append(PoolSetup(name, sm, policy, cap, gpus, hw, spec))
+    out = pools[-1]
+    return Setup(step_model=out.model, capacity_bytes=out.capacity_bytes, context=context,
+                 model_name=model_name, max_seq_len=int(max_seq_len), policy=out.policy,
+                 pools=pools)
+
+
+def _pool_models(scenario, step_model) -> list[tuple[str, Any, int, str]]:
+    """(pool name, step model, GPUs per replica, hardware name) of each pool."""
+    from simkit.costs.compiled import step_model_for
+
+    hw = scenario.hardware
+    d = getattr(scenario.serving, "disaggregation", None)
+    if d is None:
+        if step_model is None:
+            try:
+                step_model = step_model_for(scenario)
+            except SimkitError as e:  # tensor parallelism that does not divide the heads
+                raise _keyed(e, "hardware.gpus_per_replica") \
+                    if e.messages[0].startswith("gpus: ") else e from None
+        return [("replicas", step_model, int(hw.gpus_per_replica), hw.name)]
+    out = []
+    for name in ("prefill", "decode"):
+        h = getattr(d, f"{name}_hardware") or hw.name
+        g = int(getattr(d, f"{name}_gpus_per_replica") or hw.gpus_per_replica)
+        if step_model is not None and h == hw.name and g == int(hw.gpus_per_replica):
+            m = step_model
+        else:
+            try:
+                m = step_model_for(scenario, name=h, gpus_per_replica=g)
+            except SimkitError as e:  # (the pool's GPUs, named by their key)
+                raise SimkitError(*(_pool_message(name, msg) for msg in e.messages)) \
+                    from None
+        out.append((name, m, g, h))
+    return out
+
+
+def _pool_message(pool: str, msg: str) -> str:
+    """A step-model or memory error of one pool, under the key that sets the pool's GPUs."""
+    key = f"serving.disaggregation.{pool}_gpus_per_replica"
+    if msg.startswith("gpus: "):
+        return f"{key}: {msg[len('gpus: '):]}"
+    return f"{key}: {msg}" if "does not fit" in msg else \
+        f"serving.disaggregation ({pool} pool): {msg}"
+
+
+def _speculation(scenario, m, seed: int):
+    """The pool's `Speculation` (draft on the pool's GPUs) or None."""
+    sp = getattr(scenario.serving, "speculative", None)
+    if sp is None:
+        return None
+    from simkit.costs.compiled import step_model_for
+    from simkit.sim.speculative import Speculation, length_probabilities
+
+    if getattr(scenario.serving, "kv_budget_tokens", None) is not None:
+        raise SimkitError("serving.speculative: not modelled with serving.kv_budget_tokens "
+                          "(eviction moves the cache under the drafted tokens)")
+    try:
+        draft = step_model_for(scenario, draft=sp.draft, name=m.hardware.name,
+                               gpus_per_replica=m.gpus)
+    except SimkitError as e:
+        raise SimkitError(*(f"serving.speculative.draft: {msg}" for msg in e.messages)) \
+            from None
+    return Speculation(draft=draft, k=int(sp.tokens), probabilities=length_probabilities(sp),
+                       seed=seed)
+
+
+def _kv_policy(serving, m, spec, kind: str, max_seq_len: int, budget, where: str):
+    """The pool's KV manager and capacity (the draft's weights and cache, when speculating,
+    share the memory with the target's)."""
+    from types import SimpleNamespace
+
+    from simkit.sim.kvcache import KVPolicy
+
+    capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
+    layout_of = m
+    if spec is not None:
+        from simkit.sim.speculative import combined_layout
+
+        capacity_bytes -= float(spec.draft.weight_bytes)
+        if capacity_bytes <= 0:
+            raise SimkitError(f"serving.speculative.draft: the draft's weights "
+                              f"({spec.draft.weight_bytes / GiB:.3g} GiB) leave no KV memory "
+                              f"beside the target's on {m.gpus} x {m.hardware.name}{where}")
+        layout_of = SimpleNamespace(kv_layout=combined_layout(m.kv_layout,
+                                                              spec.draft.kv_layout))
+    policy = KVPolicy(layout_of, kind=kind, block_size=int(serving.block_size),
                       capacity_bytes=capacity_bytes, max_seq_len=int(max_seq_len),
-                      budget_tokens=budget, sink_tokens=sinks)
+                      budget_tokens=budget, sink_tokens=int(getattr(serving, "sink_tokens", 0)))
     # room for one sequence: one block (or its contiguous reservation) beside its state
     if policy.max_units(1) < (1 if policy.unit_bytes > 0 else 0):
         what = ("the constant state of one sequence" if policy.unit_bytes <= 0 else
@@ -100,9 +205,8 @@ def prepare(scenario, step_model=None) -> Setup:
         raise SimkitError(f"serving.memory_fraction: {what} needs "
                           f"{(policy.unit_bytes + policy.fixed_bytes) / GiB:.3g} GiB of KV "
                           f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
-                          "weights")
-    return Setup(step_model=m, capacity_bytes=capacity_bytes, context=context,
-                 model_name=model_name, max_seq_len=int(max_seq_len), policy=policy)
+                          f"weights{where}")
+    return policy, capacity_bytes
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 Glue only: step times and KV sizes come from the cost layer's `StepCostModel`; batching from
 scheduler.py; memory from kvcache.py; the iteration loop from replica.py; numbers from
-metrics.py. Everything random is drawn up front from the seed's per-component streams
+metrics.py. Replicas form pools (`Pool`): all of them, or with [serving.disaggregation] a
+prefill and a decode pool, each with its own GPUs, step model and KV memory, joined by
+`simkit.sim.disagg.Transfers`; with [serving.speculative] a pool's replicas carry a
+`simkit.sim.speculative.Speculation` and their memory holds both models. Everything random is drawn up front from the seed's per-component streams
 (`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
@@ -19,10 +22,11 @@ from simkit.sim import metrics
 from simkit.sim.engine import PRIORITY_ARRIVAL, Engine
 from simkit.sim.progress import Progress
 from simkit.sim.replica import Replica, iteration_log
-from simkit.sim.request import COLUMNS, COMPLETED, EXTRA_COLUMNS, REJECTED, RequestTable
+from simkit.sim.request import (COLUMNS, COMPLETED, DISAGG_COLUMNS, EXTRA_COLUMNS, REJECTED,
+                                SPEC_COLUMNS, RequestTable)
 from simkit.sim.router import make_router
 from simkit.sim.scheduler import make_scheduler
-from simkit.sim.setup import draw_requests, prepare
+from simkit.sim.setup import PoolSetup, draw_requests, prepare
 
 from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
 from simkit.sim import prefix_stats  # noqa: E402
@@ -48,9 +52,12 @@ class SimResult:
         """One row per request: id, arrival_s, prompt_tokens, output_tokens, start_s,
         first_token_s, finish_s, preemptions, status (times empty where they never happened;
         floats written with repr, so they read back exactly), then session_id, turn,
-        tenant, cached_tokens, prefill_tokens_computed (`request.EXTRA_COLUMNS`)."""
+        tenant, cached_tokens, prefill_tokens_computed (`request.EXTRA_COLUMNS`), and with
+        disaggregation or speculative decoding their columns (`request.DISAGG_COLUMNS`,
+        `request.SPEC_COLUMNS`)."""
         cols = self.requests
-        names = COLUMNS + EXTRA_COLUMNS
+        names = COLUMNS + EXTRA_COLUMNS + tuple(c for c in DISAGG_COLUMNS + SPEC_COLUMNS
+                                                if c in cols)
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(names)
@@ -88,6 +95,13 @@ class _Sim:
         return self._arrivals[self.next_index]  # inf after the last one
 
 
+@dataclass
+class Pool(PoolSetup):
+    """A pool's set-up (`simkit.sim.setup.PoolSetup`) and its replicas."""
+
+    replicas: list = field(default_factory=list)
+
+
 def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
              progress: bool = False, step_model=None, fast: bool = True) -> SimResult:
     """Simulate the scenario's request stream on its replicas.
@@ -96,44 +110,126 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
     reuses a prebuilt `StepCostModel` (it must match the scenario's model and hardware);
     `fast=False` advances one iteration at a time (same results, for testing the fast path).
     """
+    run = build(scenario, seed=seed, requests=requests, progress=progress,
+                step_model=step_model, fast=fast)
+    try:
+        run.engine.run()
+    finally:
+        run.progress.close()
+    return run.result()
+
+
+@dataclass
+class Run:
+    """A simulation set up and ready to run (`build`); `result()` once the engine is done.
+    Tests run the engine part way to look at it mid-flight."""
+
+    scenario: Any
+    engine: Engine
+    table: RequestTable
+    pools: list[Pool]
+    sim: Any
+    progress: Progress
+    seed: int
+    n: int
+    caching: bool
+    plan: Any = None
+    source: Any = None
+    transfers: Any = None
+
+    @property
+    def replicas(self) -> list:
+        return [r for p in self.pools for r in p.replicas]
+
+    def result(self) -> SimResult:
+        return _result(self)
+
+
+def build(scenario, *, seed: int | None = None, requests: int | None = None,
+          progress: bool = False, step_model=None, fast: bool = True) -> Run:
+    """Set up the workload, the pools of replicas, the routers and the first events."""
     serving = scenario.serving
     seed = int(scenario.seed if seed is None else seed)
     n = int(scenario.workload.requests if requests is None else requests)
-    st = prepare(scenario, step_model)  # every check that it can run: simkit.sim.setup
-    m, policy, capacity_bytes = st.step_model, st.policy, st.capacity_bytes
+    disagg = getattr(serving, "disaggregation", None)
+    st = prepare(scenario, step_model, seed=seed)  # every check that it can run
+    pools = [Pool(p.name, p.model, p.policy, p.capacity_bytes, p.gpus, p.hardware, p.spec)
+             for p in st.pools]
     max_seq_len = st.max_seq_len
     kind = serving.kv_memory
-
     rq = draw_requests(scenario, n, seed, st)  # the workload (sessions or independent)
     plan, table, n, shortest, longest = rq.plan, rq.table, rq.n, rq.shortest, rq.longest
     # a request is rejected when even an empty replica could not hold it at some length
     # up to its longest (prompt + output - 1 positions; a window or chunked layer may hold
     # most mid-answer, or mid-prefill when prompts are prefilled in chunks), or it exceeds
-    # the contiguous reservation
+    # the contiguous reservation; disaggregated, the prefill pool must hold its prompt and
+    # the decode pool all of it (a preempted decode is recomputed there)
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
-    policy.build_tables(table_hi)
-    if hasattr(m, "ensure_tables"):  # the step model's lookups up to the same length
-        m.ensure_tables(table_hi + 2)
     chunked = make_scheduler(serving).whole_prefill is False  # (prefilled chunk by chunk)
-    fits = policy.peak_units(np.zeros_like(longest) if chunked else shortest,
-                             longest) <= policy.max_units(1)
+    fits = np.ones(len(longest), dtype=bool)
+    for pool in pools:
+        pool.policy.build_tables(table_hi)
+        for sm in (pool.model, pool.spec.draft if pool.spec is not None else None):
+            if hasattr(sm, "ensure_tables"):  # the step model's lookups up to the same length
+                sm.ensure_tables(table_hi + 2)
+        hi = shortest if pool.name == "prefill" else longest
+        fits &= pool.policy.peak_units(np.zeros_like(hi) if chunked else shortest,
+                                       hi) <= pool.policy.max_units(1)
     if kind == "contiguous":
         fits &= longest <= max_seq_len
 
     engine = Engine()
     prog = Progress(n, progress)
     sim = _Sim(table, engine, prog)
-    gpus = int(scenario.hardware.gpus_per_replica)
-    swap_bw = float(m.hardware.host_link_bytes_per_s) * gpus if hasattr(m, "hardware") \
-        else float("inf")
     n_rep = int(serving.replicas)
-    caching = prefix_mod.applies(policy, bool(getattr(serving, "prefix_caching", True)))
-    replicas = [Replica(i, sim, policy, make_scheduler(serving), m,
-                        swap=serving.preemption == "swap", swap_bytes_per_s=swap_bw,
-                        fast=fast, prefix_caching=caching)
-                for i in range(n_rep)]
-    router = make_router(serving.router, replicas)
+    caching = False
+    index = 0
+    for pool in pools:
+        sm = pool.model
+        swap_bw = float(sm.hardware.host_link_bytes_per_s) * pool.gpus \
+            if hasattr(sm, "hardware") else float("inf")
+        count = n_rep if disagg is None else n_rep * int(getattr(
+            disagg, f"{pool.name}_replicas"))
+        # decode replicas receive whole caches: no prefix lookups there
+        cache_on = pool.name != "decode" and prefix_mod.applies(
+            pool.policy, bool(getattr(serving, "prefix_caching", True)))
+        caching = caching or cache_on
+        for _ in range(count):
+            pool.replicas.append(Replica(index, sim, pool.policy, make_scheduler(serving), sm,
+                                         swap=serving.preemption == "swap",
+                                         swap_bytes_per_s=swap_bw, fast=fast,
+                                         prefix_caching=cache_on, spec=pool.spec))
+            index += 1
+    router = make_router(serving.router, pools[0].replicas)
+    route_one = router.route
+    transfers = None
+    if disagg is not None:
+        from simkit.sim.disagg import Transfers, link_of, router_with_origin
 
+        pre, dec = pools
+        dec_router = make_router("round_robin" if serving.router == "round_robin"
+                                 else "least_loaded", dec.replicas)
+        spec = pre.spec
+
+        def kv_bytes(tokens: int) -> float:
+            b = float(pre.model.kv_bytes(float(tokens)))
+            return b + float(spec.draft.kv_bytes(float(tokens))) if spec is not None else b
+
+        transfers = Transfers(engine, table, link_of(disagg, pre.model, dec.model), dec_router,
+                              kv_bytes, layerwise=disagg.transfer == "layerwise",
+                              layers=int(getattr(pre.model, "blocks", 1)))
+        for r in pre.replicas:
+            r.handoff = transfers.hand_off
+            if disagg.transfer == "layerwise":
+                r.announce = transfers.announce
+        for r in dec.replicas:
+            r.transfers = transfers
+            r.external = False
+        route_one = router_with_origin(router, table)
+
+    run = Run(scenario=scenario, engine=engine, table=table, pools=pools, sim=sim,
+              progress=prog, seed=seed, n=n, caching=caching, plan=plan,
+              transfers=transfers)
     if plan is not None:
         fits_l = fits.tolist()
 
@@ -142,12 +238,13 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
             if not fits_l[j]:
                 table.status[rid] = REJECTED  # its session ends: no answer to continue from
                 return
-            router.route(rid).enqueue(rid, now_s)
+            route_one(rid).enqueue(rid, now_s)
 
         source = sessions_mod.SessionArrivals(plan, table, engine, route)
         sim.next_arrival_s = source.next_arrival_s
         sim.on_finished = source.on_finished
         source.start()
+        run.source = source
     else:
         arrival_s = sim._arrivals
         fits_l = fits.tolist()
@@ -159,29 +256,37 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
             if not fits_l[rid]:
                 table.status[rid] = REJECTED
                 return
-            router.route(rid).enqueue(rid, engine.now_s)
+            route_one(rid).enqueue(rid, engine.now_s)
 
         if n:
             engine.schedule(arrival_s[0], PRIORITY_ARRIVAL, on_arrival, 0)
-    try:
-        engine.run()
-    finally:
-        prog.close()
+    return run
+
+
+def _result(run: Run) -> SimResult:
+    scenario, engine, table, pools, sim = run.scenario, run.engine, run.table, run.pools, \
+        run.sim
+    serving = scenario.serving
+    replicas = run.replicas
+    plan, n = run.plan, run.n
     end_s = engine.now_s
-    if plan is not None and source.rows < n:
-        table.truncate(source.rows)  # sessions ended early (a rejected turn)
+    if plan is not None and run.source.rows < n:
+        table.truncate(run.source.rows)  # sessions ended early (a rejected turn)
     for r in replicas:
         if r.cache is not None:
             r.cache.flush()
+    last = pools[-1]  # the pool that decodes
+    m, policy = last.model, last.policy
+    first = pools[0]  # the pool that prefills
 
     logs = [iteration_log(r) for r in replicas]
     targets = scenario.slo.targets() if hasattr(scenario.slo, "targets") else {
         k: v for k, v in (("ttft_s", scenario.slo.ttft_p99_s), ("tpot_s", scenario.slo.tpot_p99_s),
                           ("e2e_s", scenario.slo.e2e_p99_s)) if v is not None}
     extra = {
-        "seed": seed,
+        "seed": run.seed,
         "scheduler": serving.scheduler,
-        "kv_memory": kind,
+        "kv_memory": policy.kind,
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
         "kv_bytes_per_token": float(policy.layout.bytes_per_token),
@@ -191,17 +296,33 @@ def simulate(scenario, *, seed: int | None = None, requests: int | None = None,
         "weight_bytes": float(m.weight_bytes),
         "events": int(engine.events_processed),
         "tbt_s": tbt_stats(sim.gaps, *_completed_decode(table)),
-        **prefix_stats.summary(table, replicas, caching, m),
+        "per_replica_kv_capacity_bytes": [float(p.capacity_bytes) for p in pools
+                                          for _ in p.replicas],
+        **prefix_stats.summary(table, first.replicas, run.caching, first.model),
         **({"sessions": int(plan.n_sessions)} if plan is not None else {}),
     }
+    if run.transfers is not None:
+        from simkit.sim.disagg import summary as disagg_summary
+
+        extra.update(disagg_summary(run, logs, end_s))
+    if last.spec is not None:
+        from simkit.sim.speculative import summary as spec_summary
+
+        extra["speculative"] = spec_summary(scenario, last)
     summary = metrics.summarise(table, replicas, simulated_s=end_s,
-                                capacity_bytes=capacity_bytes, slo_targets=targets,
-                                iteration_logs=logs, extra=extra)
+                                capacity_bytes=max(p.capacity_bytes for p in pools),
+                                slo_targets=targets, iteration_logs=logs, extra=extra)
     ts = metrics.timeseries(logs, np.asarray(sim._q_t, dtype=np.float64),
                             np.asarray(sim._q_d, dtype=np.int64), end_s)
     ts.update(prefix_stats.hit_timeseries(table, ts["time_s"]))
-    return SimResult(summary=summary, requests=table.columns(), timeseries=ts,
-                     scenario=scenario)
+    cols = table.columns()
+    if run.transfers is None:
+        for k in DISAGG_COLUMNS:
+            cols.pop(k)
+    if last.spec is None:
+        for k in SPEC_COLUMNS:
+            cols.pop(k)
+    return SimResult(summary=summary, requests=cols, timeseries=ts, scenario=scenario)
 
 
 def _completed_decode(table: RequestTable):

@@ -45,7 +45,15 @@ _CSV_CACHE: dict[tuple[str, float], dict[str, np.ndarray]] = {}
 #: workload component -> spawn key of its random stream (never renumber: see the docstring)
 STREAMS = {"arrival": 0, "prompt": 1, "output": 2,
            # sessions and tenants (`simkit.sim.sessions`)
-           "turns": 3, "think": 4, "tenant": 5}
+           "turns": 3, "think": 4, "tenant": 5,
+           # speculative decoding's accepted lengths, one stream per request
+           # (`simkit.sim.speculative`)
+           "speculative": 6}
+
+
+def stream_key(component: str) -> int:
+    """The spawn key of a component's stream (sub-streams append their own keys)."""
+    return STREAMS[component]
 
 
 def stream(seed: int, component: str) -> np.random.Generator:

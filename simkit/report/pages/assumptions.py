@@ -117,6 +117,7 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
             "simulating all of them behind the router (the planned count meets them, one "
             "fewer does not), starting from a lower bound of the cost model.",
         ]),
+        *_serving_sections(s),
         ("Sources of published numbers", sources),
         ("Reproduce", [
             f"simkit {__version__}, seed {s.seed}. This report holds no timestamps: the same "
@@ -134,3 +135,50 @@ def _price_line(s) -> str:
         return ("Cost per GPU-hour: none known for this GPU (the catalog has no price and "
                 "the scenario sets no hardware.cost_per_gpu_hour), so no cost is shown.")
     return f"Cost per GPU-hour: {p.per_gpu_hour:g} USD, from {p.source}."
+
+
+def _serving_sections(s) -> list[tuple[str, list[str]]]:
+    """What disaggregated serving and speculative decoding assume, when the scenario uses
+    them."""
+    out = []
+    d = getattr(s.serving, "disaggregation", None)
+    if d is not None:
+        out.append(("Disaggregated prefill and decode", [
+            "A request is prefilled on the prefill pool (TTFT ends there) and decoded on the "
+            "decode pool; its prompt's KV, every layer group exact at the prompt's length on "
+            "the prefill side's layout, moves between them over min(prefill GPUs, decode "
+            "GPUs) links in parallel, one transfer at a time per replica's links. The "
+            "decode replica allocates the blocks when it has room (after growing its running "
+            "decodes and serving its own queue), and the prefill replica holds the KV until "
+            "it has moved: DistServe's pull (Zhong et al. 2024, arXiv:2401.09670) and vLLM's "
+            "NixlConnector (docs/features/nixl_connector_usage.md: the prefiller's blocks "
+            "wait for the decoder to read them).",
+            "transfer = after_prefill: bytes / bandwidth + latency once the decode replica "
+            "holds the blocks. transfer = layerwise (Splitwise, Patel et al., ISCA 2024, "
+            "arXiv:2311.18677; Mooncake, arXiv:2407.00079): layer i's KV leaves once layer i "
+            "of the prefill's last iteration is computed, the layers taken as equal in time "
+            "and bytes.",
+            "link = nvlink: the GPUs' own peer link (the hardware profile's interconnect, per "
+            "GPU and direction); link = network: serving.disaggregation.link_bytes_per_s per "
+            "GPU. Decode replicas do not look up prefixes: they receive whole caches.",
+            "Planning: a replica is one group of prefill_replicas + decode_replicas "
+            "replicas; the planner finds the fewest groups, and [plan.search] over the two "
+            "counts compares ratios.",
+        ]))
+    sp = getattr(s.serving, "speculative", None)
+    if sp is not None:
+        out.append(("Speculative decoding", [
+            "A decode iteration runs the draft k times (its own cost model on the same GPUs, "
+            "without the per-step and per-sequence fixed costs: the passes run inside the "
+            "iteration, as vLLM v1's proposer does) and verifies k + 1 tokens per sequence "
+            "on the target as a prompt chunk of THE step-time formula (with all k + 1 "
+            "positions' logits). Each sequence emits its accepted drafts + 1, never past its "
+            "answer (Leviathan, Kalman & Matias 2023, arXiv:2211.17192).",
+            "Accepted lengths: each draft accepted independently with probability alpha "
+            "(E[tokens] = (1 - alpha^(k+1)) / (1 - alpha), eq. 1), or the given "
+            "acceptance_lengths distribution; each request draws from its own random stream "
+            "of the seed. Both caches and both models' weights share the memory; every "
+            "sequence has room for its k drafted tokens before an iteration (vLLM's "
+            "lookahead slots).",
+        ]))
+    return out

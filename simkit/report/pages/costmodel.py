@@ -133,6 +133,11 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
         symbols.append({"name": name, "latex": sp.latex(x),
                         "meaning": symbol_meaning(mc, name),
                         "value": None if val is None else float(val)})
+    spec = getattr(s.serving, "speculative", None)
+    if spec is not None:
+        item, rows = speculative_formula(spec)
+        fl.append(item)
+        symbols += rows
 
     cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
     per_tok = sm.kv_layout.bytes_per_token
@@ -200,6 +205,46 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
         prefill_note=mc.mixer.prefill_note, formulas=fl, symbols=symbols, sizes=sizes,
         lengths_table={"header": header, "rows": rows, "notes": notes},
         kinds_big_o=kinds_big_o, compared=compared)
+
+
+def speculative_formula(spec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Speculative decoding's expected tokens per iteration (the cost layer's expression,
+    `simkit.costs.speculative`) with the scenario's numbers, and its symbols' rows."""
+    import sympy as sp
+
+    from simkit.costs import symbols as S
+    from simkit.costs.speculative import expected_tokens, expected_tokens_expr
+
+    k = int(spec.tokens)
+    title = ("Speculative decoding: expected tokens per iteration (Leviathan et al. 2023, "
+             "arXiv:2211.17192, eq. 1)")
+    lines = formula_lines("E", expected_tokens_expr())
+    if spec.acceptance is not None:
+        a = float(spec.acceptance)
+        val = expected_tokens(a, k)
+        numeric = [{"latex": rf"E = \frac{{1 - {a:g}^{{{k + 1}}}}}{{1 - {a:g}}} = {val:.4g}",
+                    "plain": f"= (1 - {a:g}**{k + 1})/(1 - {a:g}) = {val:.4g}",
+                    "condition_latex": "", "condition": ""}]
+    else:
+        p = list(spec.acceptance_lengths)
+        val = sum((j + 1) * x for j, x in enumerate(p))
+        numeric = [{"latex": rf"E = \sum_{{j=0}}^{{{k}}} (j+1)\,p_j = {val:.4g}",
+                    "plain": f"= sum((j+1) p_j) = {val:.4g} with p = {p}",
+                    "condition_latex": "", "condition": ""}]
+    rows = [{"name": "alpha", "latex": sp.latex(S.alpha_s),
+             "meaning": S.MEANING[S.alpha_s] + ("" if spec.acceptance is not None else
+                                                " (here a measured distribution)"),
+             "value": spec.acceptance},
+            {"name": "k", "latex": sp.latex(S.k_s), "meaning": S.MEANING[S.k_s],
+             "value": float(k)}]
+    return {"title": title + f"; draft {_base_name(spec.draft)}", "unit": "tokens",
+            "lines": lines, "numeric_lines": numeric}, rows
+
+
+def _base_name(path: str) -> str:
+    p = path.replace("\\", "/").rstrip("/")
+    parts = p.split("/")
+    return parts[-2] if parts[-1] == "config.json" and len(parts) > 1 else parts[-1]
 
 
 def compare_kinds(s) -> tuple[str, ...]:

@@ -65,6 +65,24 @@ def title_data(s) -> TitleData:
                     + f", preemption by {sv.preemption}"),
         ("SLOs", slo_txt),
     ]
+    dis = getattr(sv, "disaggregation", None)
+    if dis is not None:
+        link = ("NVLink within a node" if dis.link == "nvlink" else
+                f"a {dis.link_bytes_per_s / 1e9:.3g} GB/s-per-GPU network, "
+                f"{dis.link_latency_s * 1e6:.3g} us")
+        rows.append(("Disaggregation", f"{dis.prefill_replicas} prefill + "
+                     f"{dis.decode_replicas} decode replica(s) per group"
+                     + (f" ({dis.prefill_hardware or hw.name} / "
+                        f"{dis.decode_hardware or hw.name})" if dis.prefill_hardware or
+                        dis.decode_hardware else "")
+                     + f"; KV moved {dis.transfer.replace('_', ' ')} over {link}"))
+    spec = getattr(sv, "speculative", None)
+    if spec is not None:
+        from simkit.report.pages.speculative import _name
+
+        rows.append(("Speculative", f"draft {_name(spec.draft)}, k = {spec.tokens}, "
+                     + (f"acceptance {spec.acceptance:g} per token" if spec.acceptance
+                        is not None else f"accepted lengths {list(spec.acceptance_lengths)}")))
     what_ifs = _what_ifs(s, model)
     if what_ifs:
         rows.append(("What-if", what_ifs))
@@ -127,6 +145,10 @@ def answer_lines(d: ReportData) -> list[str]:
                        f"{p.best_attention} serves the load with the fewest GPUs.")
     elif d.plan is not None and d.plan.error:
         out.append(f"Capacity plan not made: {d.plan.error}")
+    if getattr(d, "disaggregation", None) is not None:
+        out += d.disaggregation.answer
+    if getattr(d, "speculative", None) is not None:
+        out += d.speculative.answer
     sm = d.simulation.summary
     out.append(
         f"Simulated {sm['requests_arrived']:,} requests at the scenario's load: "
@@ -194,8 +216,24 @@ def title_page(t, contents: Sequence[str]) -> Figure:
     f.table(["", ""], [(k, v) for k, v in t.rows], cols=[0.17, 0.83], size=8.5)
     f.space(0.012)
     f.heading("Contents", size=12)
-    for i, c in enumerate(contents, 1):
-        f.text(f"{i:>2}.  {c}", size=9)
+    foot = 3 * f.line_height(8) + 0.012
+    if f.y - len(contents) * f.line_height(9) - foot >= f.bottom:
+        for i, c in enumerate(contents, 1):
+            f.text(f"{i:>2}.  {c}", size=9)
+    else:  # a long answer: the contents in columns, smaller, to stay on the page
+        cols, size = next(((c, z) for c, z in ((2, 8), (3, 7), (4, 6.5))
+                           if f.y - -(-len(contents) // c) * f.line_height(z) - foot
+                           >= f.bottom), (4, 6.5))
+        per = -(-len(contents) // cols)
+        width = (f.right - f.left) / cols
+        top, low = f.y, f.y
+        for col in range(cols):
+            f.y = top
+            for i in range(col * per, min(len(contents), (col + 1) * per)):
+                f.text(f"{i + 1:>2}.  {contents[i]}", size=size, indent=width * col,
+                       width=width * 0.95)
+            low = min(low, f.y)
+        f.y = low
     f.space(0.012)
     f.text(f"simkit {t.version}; seed {t.seed}. Every number in this report comes from the "
            "scenario file and simkit's cost models, simulator and planner; the same scenario "
