@@ -136,10 +136,13 @@ def main() -> None:
           f"({100 * model_share / wall_fast_small:.0f}% of the fast run)")
     if args.session_turns > 0:
         session_line(args, n / wall)
-    stack_rate = mixed_stack_rate(d, args.requests)
+    stack_rate, stack_it = mixed_stack_rate(d, args.requests)
+    full_rate, full_it = mixed_stack_rate(d, args.requests, attention="full")
     print(f"mixed stack (gemma-3-27b on h200: 52 window(1024) + 10 full layers, block-exact "
-          f"per-group paging), same workload: {stack_rate:,.0f} simulated requests/s = "
-          f"{stack_rate / (n / wall):.2f} of the uniform rate")
+          f"per-group paging), same workload: {stack_rate:,.0f} simulated requests/s "
+          f"({stack_it:,} iterations) = {stack_rate / full_rate:.2f} of the same model run "
+          f"uniform (every layer full attention: {full_rate:,.0f}/s, {full_it:,} iterations) "
+          f"and {stack_rate / (n / wall):.2f} of the llama-3-8b rate above")
 
 
 def session_line(args, uniform_rate: float) -> None:
@@ -183,18 +186,22 @@ def session_rate(turns: int, rate: float) -> tuple[float, float, dict]:
     return done / wall, done / cpu, res.summary
 
 
-def mixed_stack_rate(d: dict, n: int) -> float:
-    """Simulated requests per wall second of the same workload on a Gemma-3 stack."""
+def mixed_stack_rate(d: dict, n: int, attention: str | None = None) -> tuple[float, int]:
+    """(simulated requests per wall second, iterations) of the same workload on Gemma-3-27B:
+    its own 5:1 window/full stack, or every layer of one `attention` kind (the uniform
+    model with the very same shapes, hardware and requests)."""
     from simkit.costs.compiled import step_model_for
     from simkit.scenario import scenario_from_dict
     from simkit.sim import simulate
 
-    sc = scenario_from_dict(dict(d, model={"name": "gemma-3-27b"}, hardware={"name": "h200"}))
+    model = {"name": "gemma-3-27b"} if attention is None else \
+        {"name": "gemma-3-27b", "attention": attention}
+    sc = scenario_from_dict(dict(d, model=model, hardware={"name": "h200"}))
     m = step_model_for(sc)
     simulate(sc, step_model=m, requests=200)
     t0 = time.perf_counter()
-    simulate(sc, step_model=m)
-    return n / (time.perf_counter() - t0)
+    res = simulate(sc, step_model=m)
+    return n / (time.perf_counter() - t0), int(res.summary["iterations"])
 
 
 if __name__ == "__main__":

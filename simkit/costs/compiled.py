@@ -479,6 +479,29 @@ class StepCostModel:
             dec_f, dec_b = af * dec_total + bf * dec_size, ab * dec_total + bb * dec_size
         return self._time_s(self._base_s(dec_size, length, 1), pre_f, pre_b, dec_f, dec_b)
 
+    def step_prefills_sum_s(self, dec_total: int, dec_size: int, starts: np.ndarray,
+                            lens: np.ndarray) -> float | None:
+        """`step_sum_s` with several prefill chunks (integer arrays `starts`, `lens`, every
+        end tabulated): the very sums `step_time_s` forms, without its conversions. None when
+        the decode costs are not affine."""
+        if dec_size and not self._affine_fits(dec_total, dec_size):
+            return None
+        tab = self._tables
+        end = starts + lens
+        if tab is None or int(end.max()) >= len(tab[0]):
+            return None
+        core, kvb = tab[0], tab[1]
+        n_tok = int(np.add.reduce(lens))
+        pre_f = float((core[end] - core[starts]).sum())
+        pre_b = float(kvb[starts].sum()) + n_tok * self.write_bytes_per_token \
+            + self.kv_layout.fixed_bytes * starts.size
+        dec_f = dec_b = 0.0
+        if dec_size:
+            (af, bf), (ab, bb) = self._decode_affine
+            dec_f, dec_b = af * dec_total + bf * dec_size, ab * dec_total + bb * dec_size
+        return self._time_s(self._base_s(dec_size, n_tok, starts.size), pre_f, pre_b, dec_f,
+                            dec_b)
+
     def step_time_s(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> float:
         """One forward iteration: decodes at contexts `decode_ctx` plus prefill chunks."""
         dc = np.asarray(decode_ctx).reshape(-1)

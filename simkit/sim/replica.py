@@ -88,6 +88,7 @@ class Replica(Admission, TokenTimes, Handoff):
         # the same bits as decode_steps_s / step_time_s without building context arrays
         self._decode_sum = getattr(step_model, "decode_steps_sum_s", None)
         self._step_sum = getattr(step_model, "step_sum_s", None)
+        self._step_prefills = getattr(step_model, "step_prefills_sum_s", None)
         #: every context the run can reach is tabulated with exact decode columns (the
         #: simulator asked the model to `ensure_tables`): grid and lookup forms apply
         self._tabulated = bool(getattr(step_model, "_exact_tables", False)) and \
@@ -552,6 +553,16 @@ class Replica(Admission, TokenTimes, Handoff):
                     held = d_total + start + length
                 else:
                     held = int(np.add.reduce(pos[R[CACHED, :nd] + 1])) + int(pos[start + length])
+        elif self._step_prefills is not None:  # several admissions: integers and tables
+            d_total = int(np.add.reduce(R[CACHED, :nd])) + nd
+            p_start, p_len = R[CACHED, nd:n], R[PRE, nd:n]
+            dt = self._step_prefills(d_total, nd, p_start, p_len)
+            if dt is not None:
+                if self.policy.positions_are_tokens:
+                    held = d_total + int(np.add.reduce(p_start)) + int(np.add.reduce(p_len))
+                else:
+                    held = int(np.add.reduce(pos[R[CACHED, :nd] + 1])) \
+                        + int(np.add.reduce(pos[p_start + p_len]))
         if dt is None:
             d_ctx = R[CACHED, :nd] + 1
             p_len = R[PRE, nd:n]
