@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-for name in chatbot-llama3-8b-h100 news-vs-contracts; do
+for name in chatbot-llama3-8b-h100 news-vs-contracts interleaved-vs-uniform-128k \
+            system-prompt-caching cheapest-70b-20qps disaggregation-long-prompts \
+            speculative-decoding; do
     python -m simkit report "scenarios/$name.toml" -o "reports/$name.pdf" --png-dir "$tmp/$name"
 done
 

@@ -141,8 +141,8 @@ def _prefix_rows(sm: dict[str, Any]) -> list[list[str]]:
     rows = []
     if sm.get("sessions"):
         rows.append(["sessions (every turn is a request above)", f"{sm['sessions']:,}"])
-    if not sm.get("prefix_caching"):
-        return rows
+    if not sm.get("prefix_caching") or not (sm.get("prefix_hit_rate") or 0) > 0:
+        return rows  # (on, but nothing to share: independent prompts)
     from simkit.units import fmt_bytes, fmt_flops
 
     hit = sm.get("prefix_hit_rate")
@@ -175,7 +175,8 @@ def timeseries_figure(sim) -> Figure:
          1 / GIB),
         ("queue_len", "Requests waiting in the queue", "requests", 1.0),
     ]
-    if sm.get("prefix_caching") and "prefix_hit_rate" in ts:
+    if sm.get("prefix_caching") and (sm.get("prefix_hit_rate") or 0) > 0 \
+            and "prefix_hit_rate" in ts:
         specs.insert(3, ("prefix_hit_rate", "Prefix cache hit rate of the prompts started",
                          "fraction", 1.0))
     gs = fig.add_gridspec(len(specs), 1, left=0.12, right=0.95, top=0.905, bottom=0.09,

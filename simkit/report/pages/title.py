@@ -156,7 +156,7 @@ def answer_lines(d: ReportData) -> list[str]:
         f"{pq(sm, 'e2e_s')}; {sm['requests_completed']:,} completed, "
         f"{sm['requests_rejected']:,} rejected; KV peak {fmt_bytes(sm['kv_peak_bytes'])} of "
         f"{fmt_bytes(sm['kv_capacity_bytes'])}; {sm['preemptions']:,} preemptions.")
-    if sm.get("prefix_caching") and sm.get("prefix_hit_rate") is not None:
+    if sm.get("prefix_caching") and (sm.get("prefix_hit_rate") or 0) > 0:
         from simkit.units import fmt_flops
 
         out.append(
