@@ -397,6 +397,13 @@ class StepCostModel:
                 * ACTIVATION_BYTES / r.link_bytes_per_s
         return t
 
+    def fixed_costs_s(self) -> tuple[float, float]:
+        """(fixed seconds of every step, seconds per sequence in a step): the engine's step
+        and per-layer launch costs, and its per-sequence cost (`base_time_s`'s fixed terms).
+        A floor for capacity bounds, beside `marginal_token_s`."""
+        r = self.roof
+        return r.overhead_s + self.blocks * r.layer_overhead_s, r.sequence_overhead_s
+
     def ensure_tables(self, hi: int) -> bool:
         """Tabulate every length up to `hi` now (the simulator knows its longest request);
         True when the decode columns are exact integers (then `decode_grid_s` and

@@ -139,8 +139,15 @@ def _rate_bound(s, sm, sample: Sample, capacity_bytes: float, *, prompts: bool,
     per_step = _tokens_per_step_max(s) if answers else 1
     batch = max(1, int(s.serving.max_batch))
     t_min = shortest_step_s(sm)
-    matmuls = max(float(dec.mean()) / (batch * per_step) * t_min,
-                  float(((p if prompts else 0.0) + dec).mean()) * per_token_compute_s(sm))
+    # every step pays its fixed costs and, per sequence in it, the engine's per-sequence
+    # cost: a request's answer is dec / per_step sequence-steps (its prompt at least one),
+    # in at least dec / (batch x per_step) steps
+    step_s, seq_s = sm.fixed_costs_s() if hasattr(sm, "fixed_costs_s") else (0.0, 0.0)
+    steps = float(dec.mean()) / (batch * per_step)
+    seq_steps = float(dec.mean()) / per_step + (1.0 if prompts else 0.0)
+    matmuls = max(steps * t_min,
+                  float(((p if prompts else 0.0) + dec).mean()) * per_token_compute_s(sm)
+                  + seq_steps * seq_s + steps * step_s)
     demand = matmuls + (float(np.mean(dec * _decode_read_s(sm, p + 1))) / per_step
                         if answers else 0.0)
     bounds = [1.0 / demand] if demand > 0 else []

@@ -41,9 +41,13 @@ class LeastLoadedRouter:
             return reps[0]
         best = reps[0]
         best_load = best.load
+        if not best_load:
+            return best
         for r in reps[1:]:
             load = r.load
             if load < best_load:
+                if not load:  # an idle replica: nothing is less loaded, and it is the
+                    return r  # first such (ties go to the lowest index)
                 best, best_load = r, load
         return best
 
