@@ -36,6 +36,11 @@ CASES = {
     "two-replicas-rr": {"serving.replicas": 2, "serving.router": "round_robin",
                         "workload.arrival.rate": 30.0},
     "three-replicas-ll": {"serving.replicas": 3, "workload.arrival.rate": 40.0},
+    # many replicas: a decode run plans past the arrivals that go elsewhere (look-ahead)
+    "eight-replicas-chunked": {"serving.replicas": 8, "serving.scheduler": "chunked",
+                               "serving.chunk_tokens": 64, "workload.arrival.rate": 120.0},
+    "six-replicas-rr": {"serving.replicas": 6, "serving.router": "round_robin",
+                        "workload.arrival.rate": 100.0},
     "max-batch-tokens": {"serving.max_batch_tokens": 300, "workload.arrival.rate": 30.0},
     "prefill-first": {"serving.scheduler": "prefill_first", "workload.arrival.rate": 30.0},
     "prefill-first-budget": {"serving.scheduler": "prefill_first",

@@ -86,7 +86,8 @@ def plan_run(rep, now_s: float) -> bool:
     cuttable = (sched.admits_midway and not rep.waiting and not rep.swapped
                 and n < sched.max_batch)
     if cuttable:
-        horizon_s = rep.sim.next_arrival_s() if rep.external else math.inf
+        horizon_s = (rep.sim.arrival_ahead_s(rep.lookahead) if rep.lookahead else
+                     rep.sim.next_arrival_s()) if rep.external else math.inf
     free_units = pool.free_units()
     if horizon_s == math.inf:
         est = k_cap

@@ -41,6 +41,8 @@ class Handoff:
         #: arrivals from outside reach it (decode replicas are fed by the prefill pool only:
         #: their planned runs look to no arrival horizon)
         self.external = True
+        #: arrivals a planned decode run looks past (see `simulate`'s set-up)
+        self.lookahead = 0
 
     # ---- prefill side --------------------------------------------------------------------
     def _hand_off(self, now_s: float) -> None:

@@ -94,6 +94,10 @@ class _Sim:
     def next_arrival_s(self) -> float:
         return self._arrivals[self.next_index]  # inf after the last one
 
+    def arrival_ahead_s(self, k: int) -> float:
+        """The time of the (k+1)-th next arrival (inf past the last one)."""
+        return self._arrivals[min(self.next_index + k, len(self._arrivals) - 1)]
+
 
 @dataclass
 class Pool(PoolSetup):
@@ -202,6 +206,11 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
             index += 1
     router = make_router(serving.router, pools[0].replicas)
     route_one = router.route
+    for r in pools[0].replicas:
+        # with m replicas behind the router, a decode run plans past the next m-1 arrivals
+        # (on average they go elsewhere); one that joins it cuts it short (`enqueue`), so
+        # the look-ahead changes how much is planned, never what happens
+        r.lookahead = len(pools[0].replicas) - 1
     transfers = None
     if disagg is not None:
         from simkit.sim.disagg import Transfers, link_of, router_with_origin
@@ -242,6 +251,7 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
 
         source = sessions_mod.SessionArrivals(plan, table, engine, route)
         sim.next_arrival_s = source.next_arrival_s
+        sim.arrival_ahead_s = lambda _k: source.next_arrival_s()  # later turns: unknown yet
         sim.on_finished = source.on_finished
         source.start()
         run.source = source
