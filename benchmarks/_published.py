@@ -50,14 +50,11 @@ def loadable(setup: Setup) -> str:
     return ""
 
 
-def static_batches(engine: str, hardware=None):
-    """LLM-Inference-Bench e2e rows of `engine` as static-batch Measurements, and the rows
-    skipped with their reasons. A batch whose KV cache does not fit beside the weights (in
-    90% of memory, vLLM's default gpu_memory_utilization) is skipped for the closed form:
-    the engine ran it in waves."""
-    out, skipped = [], []
+def _bench_rows(engine: str, metric: str, hardware, skipped: list):
+    """(csv line, row, setup) of LLM-Inference-Bench's `metric` rows of `engine` on
+    `hardware` (None: any) that simkit can load; the others go to `skipped` with why."""
     for i, row in enumerate(read_rows("throughput_llm_inference_bench.csv"), start=2):
-        if row["engine"] != engine or row["metric"] != "e2e_s":
+        if row["engine"] != engine or row["metric"] != metric:
             continue
         if hardware and row["hardware"] not in hardware:
             continue
@@ -66,6 +63,16 @@ def static_batches(engine: str, hardware=None):
         if why:
             skipped.append((i, why))
             continue
+        yield i, row, setup
+
+
+def static_batches(engine: str, hardware=None):
+    """LLM-Inference-Bench e2e rows of `engine` as static-batch Measurements, and the rows
+    skipped with their reasons. A batch whose KV cache does not fit beside the weights (in
+    90% of memory, vLLM's default gpu_memory_utilization) is skipped for the closed form:
+    the engine ran it in waves."""
+    out, skipped = [], []
+    for i, row, setup in _bench_rows(engine, "e2e_s", hardware, skipped):
         b, n_in, n_out = int(row["concurrency_or_batch"]), int(row["input_tokens"]), \
             int(row["output_tokens"])
         if not fits(setup, b, n_in + n_out):
@@ -87,16 +94,7 @@ def static_ttfts(engine: str, hardware=None):
     from simkit.calibrate.measurements import Step, step_model
 
     out, skipped = [], []
-    for i, row in enumerate(read_rows("throughput_llm_inference_bench.csv"), start=2):
-        if row["engine"] != engine or row["metric"] != "ttft_s":
-            continue
-        if hardware and row["hardware"] not in hardware:
-            continue
-        setup = setup_of(row)
-        why = loadable(setup)
-        if why:
-            skipped.append((i, why))
-            continue
+    for i, row, setup in _bench_rows(engine, "ttft_s", hardware, skipped):
         b, n = int(row["concurrency_or_batch"]), int(row["input_tokens"])
         cap = max(step_model(setup).max_context, 2048) if engine == "vllm" else 8192
         k = max(1, min(b, cap // n))

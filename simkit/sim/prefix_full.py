@@ -18,7 +18,7 @@ import heapq
 import numpy as np
 
 from simkit.sim.prefix import PrefixCache
-from simkit.sim.prefix_blocks import _NO_HIT_TOUCH, Hit, Owner, SeqRef
+from simkit.sim.prefix_blocks import Hit, Owner, SeqRef
 
 
 class Stream:
@@ -59,32 +59,8 @@ class FullPrefixCache(PrefixCache):
             stream = self.streams[st] = Stream(("stream", st))
         return tenant, stream, ft
 
-    def _lookup_full(self, rid: int, m: int) -> Hit:
-        tab = self.table
-        b = self.block
-        ft = int(tab.system_tokens[rid]) // b
-        tenant = stream = None
-        if ft:
-            tenant = self.tenants.get(int(tab.tenant[rid]))
-            if tenant is None:
-                return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
-            pre = tenant.pref
-            if pre >= ft:
-                stream = self.streams.get(int(tab.stream[rid]))
-                if stream is not None:
-                    pre = ft + stream.pref
-        else:
-            stream = self.streams.get(int(tab.stream[rid]))
-            pre = stream.pref if stream is not None else 0
-        h = min(m, pre)
-        if h <= 0:
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
-        shared = 0
-        if tenant is not None and tenant.holders:
-            shared += int(np.count_nonzero(tenant.ref[0][:min(h, ft)]))
-        if h > ft and stream.holders:
-            shared += min(h - ft, stream.held)
-        return Hit(h, h * b, None, shared * self.classes[0].weight, self.version)
+    def _stream_held(self, stream: Stream, n: int) -> int:
+        return min(n, stream.held)  # its one holder holds the blocks [0, held)
 
     # ---- admission ------------------------------------------------------------------------
     def acquire(self, rid: int, hit: Hit, tokens: int, footprint: int) -> None:

@@ -106,8 +106,12 @@ class HitSearch:
         if tenant is not None and tenant.holders:
             shared += int(np.count_nonzero(tenant.ref[0][:min(h, ft)]))
         if h > ft and stream.holders:
-            shared += int(np.count_nonzero(stream.ref[0][:h - ft]))
+            shared += self._stream_held(stream, h - ft)
         return Hit(h, h * b, None, shared * self.classes[0].weight, self.version)
+
+    def _stream_held(self, stream, n: int) -> int:
+        """How many of a stream's first `n` cached blocks running sequences hold."""
+        return int(np.count_nonzero(stream.ref[0][:n]))
 
     def _chunk_start(self, c: CacheClass, h: int) -> int:
         return (h * self.block) // c.span * c.span // self.block

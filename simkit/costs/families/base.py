@@ -50,6 +50,22 @@ class MixerCosts:
         return replace(self, **kw)
 
 
+def recurrent_costs(kind: str, params, proj_flops_per_token, core_flops_per_token, state,
+                    values: dict, note: str) -> MixerCosts:
+    """A mixer whose memory is a fixed-size state (linear attention, SSMs): prefill costs
+    n times a token's FLOPs (O(n)), a decode step reads and writes the state once, and no
+    cache grows with the context t (the `0 * S.t` keep the expressions' variables)."""
+    return MixerCosts(
+        kind=kind, params=params,
+        proj_prefill_flops_per_token=proj_flops_per_token,
+        proj_decode_flops_per_token=proj_flops_per_token,
+        core_prefill_flops=S.n * core_flops_per_token,
+        core_decode_flops=core_flops_per_token + 0 * S.t,
+        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
+        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
+        big_o_time="O(n)", big_o_cache="O(1)", prefill_note=note, values=values)
+
+
 def attention_input_dim(model, layer) -> int:
     """Width of the attention's input: the hidden size unless the layer overrides it."""
     return getattr(layer, "input_dim", None) or model.d_model

@@ -26,7 +26,8 @@ intra-chunk blocks, which we do not count.
 """
 
 from simkit.costs import symbols as S
-from simkit.costs.families.base import MixerCosts, matmul_flops_per_token, mha_projection_params
+from simkit.costs.families.base import (MixerCosts, matmul_flops_per_token, mha_projection_params,
+                                        recurrent_costs)
 
 
 def _plain(model, layer) -> MixerCosts:
@@ -34,14 +35,8 @@ def _plain(model, layer) -> MixerCosts:
     proj = matmul_flops_per_token(model, layer)
     per_token = S.H_kv * (2 * S.d_h**2 + 2 * S.d_h) + S.H * (2 * S.d_h**2 + 2 * S.d_h)
     state = S.H_kv * (S.d_h**2 + S.d_h)
-    return MixerCosts(
-        kind="linear", params=params,
-        proj_prefill_flops_per_token=proj, proj_decode_flops_per_token=proj,
-        core_prefill_flops=S.n * per_token, core_decode_flops=per_token + 0 * S.t,
-        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
-        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
-        big_o_time="O(n)", big_o_cache="O(1)",
-        prefill_note="parallel (chunked) form; same FLOPs as the recurrence", values=values)
+    return recurrent_costs("linear", params, proj, per_token, state, values,
+                           "parallel (chunked) form; same FLOPs as the recurrence")
 
 
 def _lightning(model, layer) -> MixerCosts:
@@ -54,14 +49,8 @@ def _lightning(model, layer) -> MixerCosts:
     proj = 2 * (qkvo + gate)
     per_token = 4 * S.H * S.d_h**2
     state = S.H * S.d_h**2
-    return MixerCosts(
-        kind="linear", params=params,
-        proj_prefill_flops_per_token=proj, proj_decode_flops_per_token=proj,
-        core_prefill_flops=S.n * per_token, core_decode_flops=per_token + 0 * S.t,
-        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
-        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
-        big_o_time="O(n)", big_o_cache="O(1)",
-        prefill_note="lightning attention: tiled intra/inter-block form", values=values)
+    return recurrent_costs("linear", params, proj, per_token, state, values,
+                           "lightning attention: tiled intra/inter-block form")
 
 
 def _gated_deltanet(model, layer) -> MixerCosts:
@@ -78,14 +67,8 @@ def _gated_deltanet(model, layer) -> MixerCosts:
     state = S.H_v * S.d_k * S.d_vl + conv_dim * (S.K_l - 1)
     values = {S.d: model.d_model, S.H_k: hk, S.H_v: hv, S.d_k: dk, S.d_vl: dv,
               S.K_l: conv_w}
-    return MixerCosts(
-        kind="linear", params=params,
-        proj_prefill_flops_per_token=2 * weights, proj_decode_flops_per_token=2 * weights,
-        core_prefill_flops=S.n * per_token, core_decode_flops=per_token + 0 * S.t,
-        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
-        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
-        big_o_time="O(n)", big_o_cache="O(1)",
-        prefill_note="chunked gated delta rule; same FLOPs as the recurrence", values=values)
+    return recurrent_costs("linear", params, 2 * weights, per_token, state, values,
+                           "chunked gated delta rule; same FLOPs as the recurrence")
 
 
 _VARIANTS = {"plain": _plain, "lightning": _lightning, "gated_deltanet": _gated_deltanet}

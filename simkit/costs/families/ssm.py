@@ -21,17 +21,11 @@ count the recurrence's FLOPs (O(n) work); decode is one recurrent step.
 import math
 
 from simkit.costs import symbols as S
-from simkit.costs.families.base import MixerCosts
+from simkit.costs.families.base import MixerCosts, recurrent_costs
 
 
 def _result(params, weights, per_token_core, state, values, note) -> MixerCosts:
-    return MixerCosts(
-        kind="ssm", params=params,
-        proj_prefill_flops_per_token=2 * weights, proj_decode_flops_per_token=2 * weights,
-        core_prefill_flops=S.n * per_token_core, core_decode_flops=per_token_core + 0 * S.t,
-        cache_tokens=0 * S.t, cache_elems_per_token=0 * S.t, state_elems=state,
-        decode_read_elems=state + 0 * S.t, decode_write_elems=state,
-        big_o_time="O(n)", big_o_cache="O(1)", prefill_note=note, values=values)
+    return recurrent_costs("ssm", params, 2 * weights, per_token_core, state, values, note)
 
 
 def _mamba1(model, layer) -> MixerCosts:
