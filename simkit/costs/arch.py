@@ -95,6 +95,26 @@ class ArchSpec:
         "hybrid") in `attention`, settings the stack does not use dropped."""
         if self.stack is not None:
             return self
+        # both are frozen: a scenario re-checked at every probe of a plan resolves once
+        # (a resolution that warns is not kept, so that it warns every time)
+        try:
+            hit = _RESOLVED.get((self, model))
+        except TypeError:  # (a model object that cannot be hashed)
+            return self._resolve(model)
+        if hit is not None:
+            return hit
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            out = self._resolve(model)
+        for w in said:
+            warnings.warn(w.message, stacklevel=2)
+        if not said:
+            if len(_RESOLVED) >= 64:
+                _RESOLVED.clear()
+            _RESOLVED[(self, model)] = out
+        return out
+
+    def _resolve(self, model: Any) -> "ArchSpec":
         self.validate()
         L = model.n_layers
         for k in ("attention_every", "kv_share", "weight_share"):
@@ -174,6 +194,10 @@ class ArchSpec:
                "kv_dtype", "weight_dtype", "attention_every", "kv_share", "weight_share",
                "layer_pattern", "max_context")}
         return cls.for_model(model, getattr(section, "attention", None), **kw)
+
+
+#: (ArchSpec, model) -> the resolved ArchSpec (bounded: cleared at 64 entries)
+_RESOLVED: dict = {}
 
 
 def _own_attention_kind(stack, model) -> str:

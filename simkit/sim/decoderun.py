@@ -146,7 +146,8 @@ def plan_run(rep, now_s: float) -> bool:
             grid = grid[:kk]
         if paged:
             ugrid = units_table[grid]
-            need = np.add.reduce(ugrid, axis=1).tolist()
+            need_arr = np.add.reduce(ugrid, axis=1)
+            need = need_arr.tolist()
             limit = units_now + free_units
             # memory runs short within this chunk: stop before (units only grow unless
             # a window or chunk frees blocks, then any step may be the largest)
@@ -178,7 +179,7 @@ def plan_run(rep, now_s: float) -> bool:
                         shrunk += prev_total - u
                     prev_total = u
             # units held after each step's growth
-            units_log += [u - units_now + units_in_use for u in need]
+            units_log += (need_arr[:len(need)] + (units_in_use - units_now)).tolist()
         else:
             units_log += [units_in_use] * kk
         if same_pos:
