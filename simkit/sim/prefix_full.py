@@ -98,12 +98,12 @@ class FullPrefixCache(PrefixCache):
             run[1] = kt
         if ft and tenant.top[0] > kt:
             self._drop_past(c, tenant, None, ft, kt)
+        if stream.run is not None:  # held again: its free cached blocks leave the LRU
+            stream.run[4] = 0
+            stream.run = None
         ks = h - ft
         if ks > 0:  # the conversation so far: cached and free (its previous turn is over)
             stream.held = ks
-            if stream.run is not None:
-                stream.run[4] = 0
-                stream.run = None
             pool.cached_units -= w * ks
             pool.units_in_use += w * ks
             rec.canon += w * ks
@@ -113,9 +113,6 @@ class FullPrefixCache(PrefixCache):
         if stream.pref > ks:  # cached past the hit: recomputed, so dropped
             gone = stream.pref - ks
             stream.pref = ks
-            if stream.run is not None:
-                stream.run[4] = 0
-                stream.run = None
             pool.cached_units -= w * gone
             pool.units_freed += w * gone
         if tenant is not None:
