@@ -136,3 +136,24 @@ def test_speculating_replicas_step_one_iteration_at_a_time(repo_root):
         x = a.requests[k]
         assert np.array_equal(x, b.requests[k], equal_nan=x.dtype.kind == "f"), k
     assert a.summary["iterations"] == b.summary["iterations"]
+
+
+@pytest.mark.parametrize("disaggregated", [False, True])
+def test_a_request_leaving_drops_its_acceptance_draws(repo_root, monkeypatch, disaggregated):
+    """A finished (or handed-off) request's stream is dropped: a long run holds draws only
+    for the sequences still running, not for every request it ever served."""
+    from simkit.sim.speculative import Speculation
+
+    made = []
+    init = Speculation.__post_init__
+    monkeypatch.setattr(Speculation, "__post_init__",
+                        lambda self: (made.append(self), init(self))[1])
+    serving = {}
+    if disaggregated:
+        serving["disaggregation"] = {"prefill_replicas": 1, "decode_replicas": 1,
+                                     "link": "network", "link_bytes_per_s": 5e10,
+                                     "link_latency_s": 1e-5}
+    res = simulate(scenario(repo_root, {"acceptance": 0.7}, requests=30, rate=20.0,
+                            output=80, **serving))
+    assert res.summary["requests_completed"] == 30
+    assert made and all(s._draws == {} for s in made)

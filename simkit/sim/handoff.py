@@ -68,6 +68,8 @@ class Handoff:
             tab.last_token_s[rid] = now_s
             tab.status[rid] = TRANSFERRING
             self.held[rid] = (cached, units)
+            if self.spec is not None:  # it decodes elsewhere from here
+                self.spec.release(rid)
             self.handoff(self, rid, cached, now_s)
         self._keep(~out)
 

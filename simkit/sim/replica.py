@@ -426,6 +426,9 @@ class Replica(Admission, TokenTimes, Handoff):
             pool.n_seqs -= len(where)
             pool.units_in_use -= u
             pool.units_freed += u
+        if self.spec is not None:  # a finished sequence's draws are no longer needed
+            for rid in ids:
+                self.spec.release(int(rid))
         self.completed += len(where)
         self.sim.on_completed(len(where))
         on_finished = self.sim.on_finished
