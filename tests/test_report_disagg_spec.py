@@ -55,15 +55,15 @@ def test_disaggregation_page_compares_equal_gpus_at_each_length_and_link(repo_ro
 
 
 def test_speculative_page_gains_at_batch_one_only_with_good_acceptance(repo_root):
-    from simkit.costs.speculative import expected_tokens
     from simkit.report.pages.speculative import speculative_data, speculative_figure
 
     d = speculative_data(_spec(repo_root))
     assert d.batches == [1, 4] and d.alphas == [0.05, 0.8]
     lo, hi = d.ratio
     assert lo[0] > 1.0 > hi[0]
-    assert d.expected == [pytest.approx(expected_tokens(0.05, 4)),
-                          pytest.approx(expected_tokens(0.8, 4))]
+    # E[tokens] = 1 + a + a^2 + a^3 + a^4 (Leviathan et al. eq. 1 at k = 4)
+    assert d.expected == [pytest.approx(1 + 0.05 + 0.0025 + 0.000125 + 0.00000625),
+                          pytest.approx(1 + 0.8 + 0.64 + 0.512 + 0.4096)]
     assert "alpha >= 0.8" in d.answer[0]
     speculative_figure(d)
 

@@ -70,7 +70,6 @@ def test_invariants(over, chat, mk, seed):
     status = res.requests["status"]
     assert set(status.tolist()) <= {"completed", "rejected"}
     if chat is not None:  # every turn of a session after the previous one's answer
-        n = s["requests_arrived"]
         r = res.requests
         for sid in np.unique(r["session_id"]):
             mine = np.flatnonzero(r["session_id"] == sid)
