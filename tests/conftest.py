@@ -1,4 +1,5 @@
-"""Shared fixtures. Engineers append fixtures below; keep each one small and fast."""
+"""Shared fixtures, and `assert_same_run` (two simulations agree bit for bit). Engineers
+append fixtures below; keep each one small and fast."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +107,23 @@ def catalog_prices(monkeypatch):
         priced = replace(hw, price_per_gpu_hour=price, price_source="test price")
         monkeypatch.setitem(H.CATALOG, name, priced)
     return TEST_PRICES
+
+
+#: summary figures that differ between two paths to the same run by design: the engine's
+#: event count (a planned decode run is one event for many iterations)
+PATH_FIGURES = frozenset({"events"})
+
+
+def assert_same_run(a, b) -> None:
+    """Two simulations of one scenario and seed (the fast path and one-iteration stepping,
+    `fast=False`, or two implementations of one mechanism) agree bit for bit: every request
+    column, every summary figure but `PATH_FIGURES`, every time series."""
+    assert a.requests.keys() == b.requests.keys()
+    for k, x in a.requests.items():
+        assert np.array_equal(x, b.requests[k], equal_nan=x.dtype.kind == "f"), k
+    assert a.summary.keys() == b.summary.keys()
+    for k in a.summary.keys() - PATH_FIGURES:
+        assert a.summary[k] == b.summary[k], k
+    assert a.timeseries.keys() == b.timeseries.keys()
+    for k, x in a.timeseries.items():
+        assert np.array_equal(x, b.timeseries[k], equal_nan=True), k

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from hypothesis import strategies as st
 
+from conftest import assert_same_run
+
 #: a draft with each fuzzed model's vocabulary (speculative decoding)
 _REPO = Path(__file__).resolve().parent.parent
 DRAFTS = {"llama-3-8b": str(_REPO / "scenarios/models/llama-3.2-1b/config.json"),
@@ -174,8 +176,7 @@ def check_run(d: dict, *, stepped: bool = True) -> str:
             return "refused at run"
         check_invariants(res, d["workload"]["requests"])
         if stepped:
-            slow = simulate(sc, fast=False)
-            same(res, slow)
+            assert_same_run(res, simulate(sc, fast=False))
     return "ran"
 
 
@@ -220,16 +221,3 @@ def check_invariants(res, n: int) -> None:
         assert s["kv_transfer_bytes"] == float(r["kv_transfer_bytes"][moved].sum())
     if "speculative" in s and s["speculative"]["tokens_per_step"] is not None:
         assert 1 <= s["speculative"]["tokens_per_step"] <= s["speculative"]["tokens"] + 1
-
-
-def same(a, b) -> None:
-    """Fast path == one-iteration stepping, bit for bit."""
-    for k in a.requests:
-        x, y = a.requests[k], b.requests[k]
-        ok = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else \
-            np.array_equal(x, y)
-        assert ok, f"fast != stepped in {k}"
-    for k in ("simulated_seconds", "kv_useful_fraction", "kv_peak_bytes", "iterations",
-              "preemptions", "swap_bytes", "tbt_s", "prefix_hit_rate",
-              "prefill_tokens_computed", "kv_units_allocated"):
-        assert a.summary[k] == b.summary[k], f"fast != stepped in {k}"

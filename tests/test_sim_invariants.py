@@ -10,6 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_same_run
 from simkit.sim import simulate
 from test_sim_toymodel import ToyStepModel, duration, length, sessions, toy_scenario
 
@@ -102,11 +103,4 @@ def test_invariants(over, chat, mk, seed):
     assert np.all(r["first_token_s"][done] > r["start_s"][done])
     assert np.all(r["finish_s"][done] >= r["first_token_s"][done])
     # same seed -> identical; fast == step by step
-    again = simulate(sc, step_model=m, seed=seed, fast=False)
-    for k in r:
-        a, b = r[k], again.requests[k]
-        assert (np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f"
-                else np.array_equal(a, b)), k
-    for k in ("kv_useful_fraction", "tbt_s", "prefix_hit_rate", "prefill_tokens_computed",
-              "kv_units_allocated", "iterations"):
-        assert s[k] == again.summary[k], k
+    assert_same_run(res, simulate(sc, step_model=m, seed=seed, fast=False))

@@ -3,25 +3,11 @@ across schedulers, memory managers, preemption modes and routers."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
+from conftest import assert_same_run
 from simkit.sim import simulate
 from test_sim_toymodel import ToyStepModel, toy_scenario
-
-
-def _same(a, b):
-    for k in a.requests:
-        x, y = a.requests[k], b.requests[k]
-        if x.dtype.kind == "f":
-            assert np.array_equal(x, y, equal_nan=True), k
-        else:
-            assert np.array_equal(x, y), k
-    for k in ("simulated_seconds", "kv_useful_fraction", "kv_peak_bytes", "iterations",
-              "preemptions", "swap_bytes", "ttft_s", "tpot_s", "e2e_s", "queue_wait_s"):
-        assert a.summary[k] == b.summary[k], k
-    for k in a.timeseries:
-        assert np.array_equal(a.timeseries[k], b.timeseries[k], equal_nan=True), k
 
 
 CASES = {
@@ -62,7 +48,7 @@ def test_fast_path_equals_step_by_step(case):
     sc = toy_scenario(**over)
     fast = simulate(sc, step_model=m, seed=3)
     slow = simulate(sc, step_model=m, seed=3, fast=False)
-    _same(fast, slow)
+    assert_same_run(fast, slow)
     assert fast.summary["requests_completed"] + fast.summary["requests_rejected"] == 200
     # the fast path really did take fewer events
     assert fast.summary["events"] <= slow.summary["events"]
@@ -118,7 +104,7 @@ def test_fast_path_equals_step_by_step_with_the_real_cost_model(serving):
                                         "max": 1500}},
          "serving": {"max_batch": 64, "memory_fraction": 0.9, **serving}}
     sc = scenario.scenario_from_dict(d)
-    _same(simulate(sc, seed=5), simulate(sc, seed=5, fast=False))
+    assert_same_run(simulate(sc, seed=5), simulate(sc, seed=5, fast=False))
 
 
 @pytest.mark.parametrize("pattern", [
@@ -146,7 +132,7 @@ def test_sessions_and_prefix_caching_on_layer_stacks(pattern):
          "serving": {"max_batch": 64, "replicas": 3}}
     sc = scenario.scenario_from_dict(d)
     fast, slow = simulate(sc, seed=2), simulate(sc, seed=2, fast=False)
-    _same(fast, slow)
+    assert_same_run(fast, slow)
     s = fast.summary
     assert s["prefix_caching"] and s["prefix_hit_rate"] > 0.3
     assert s["kv_units_allocated"] == s["kv_units_freed"]

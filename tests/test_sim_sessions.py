@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import assert_same_run
 from simkit.errors import SimkitError
 from simkit.sim import simulate
-from test_sim_replica import _same
 from test_sim_toymodel import ToyStepModel, duration, length, sessions, toy_scenario
 
 BLOCK = 16
@@ -126,7 +126,7 @@ def test_fast_path_equals_stepping_with_sessions_and_unforeseen_arrivals():
         m = ToyStepModel(capacity_bytes=1e6)
         a, b = simulate(sc, step_model=m, seed=4), simulate(sc, step_model=m, seed=4,
                                                               fast=False)
-        _same(a, b)
+        assert_same_run(a, b)
         assert a.summary["prefix_hit_rate"] > 0.1  # the cache did serve turns
         assert a.summary["events"] < b.summary["events"]
 

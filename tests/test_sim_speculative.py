@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import assert_same_run
 from simkit.scenario import scenario_from_dict
 from simkit.sim import simulate
 from simkit.sim.speculative import expected_tokens
@@ -131,11 +132,7 @@ def test_both_caches_and_both_weights_count_against_memory(repo_root):
 
 def test_speculating_replicas_step_one_iteration_at_a_time(repo_root):
     s = scenario(repo_root, {"acceptance": 0.7}, requests=30, rate=20.0, output=80)
-    a, b = simulate(s), simulate(s, fast=False)
-    for k in a.requests:
-        x = a.requests[k]
-        assert np.array_equal(x, b.requests[k], equal_nan=x.dtype.kind == "f"), k
-    assert a.summary["iterations"] == b.summary["iterations"]
+    assert_same_run(simulate(s), simulate(s, fast=False))
 
 
 @pytest.mark.parametrize("disaggregated", [False, True])

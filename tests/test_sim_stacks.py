@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_same_run
 from simkit.costs.compiled import KVGroup, KVLayout
 from simkit.scenario import scenario_from_dict
 from simkit.sim import simulate
 from simkit.sim.kvcache import KVPolicy
-from test_sim_replica import _same
 from test_sim_toymodel import ToyStepModel, toy_scenario
 
 KV_PER_LAYER_TOKEN = 2 * 8 * 128 * 2  # llama-3-8b: K and V, 8 heads of 128, bf16
@@ -92,7 +92,7 @@ def test_fast_path_equals_stepping_on_mixed_stacks(stack, serving):
     sc = _stack_scenario(pattern, every, fraction=fraction[0] if fraction else 0.42, **serving)
     fast = simulate(sc, seed=5)
     slow = simulate(sc, seed=5, fast=False)
-    _same(fast, slow)
+    assert_same_run(fast, slow)
     assert fast.summary["requests_completed"] + fast.summary["requests_rejected"] == 120
 
 
@@ -141,7 +141,7 @@ def test_invariants_on_mixed_stacks(bpp, window, fixed, capacity, block, schedul
     assert s["requests_in_flight"] == 0
     assert max(s["per_replica_kv_peak_bytes"], default=0.0) <= s["kv_capacity_bytes"]
     assert s["kv_units_allocated"] == s["kv_units_freed"]
-    _same(res, simulate(sc, step_model=m, seed=seed, fast=False))
+    assert_same_run(res, simulate(sc, step_model=m, seed=seed, fast=False))
 
 
 def test_the_interleaved_scenario_fits_29_sequences_of_128k_against_6(repo_root):
