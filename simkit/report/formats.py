@@ -187,6 +187,13 @@ def basename(p: str | None) -> str:
     return p.replace("\\", "/").rsplit("/", 1)[-1]
 
 
+def model_basename(path: str) -> str:
+    """A model's name as a page prints it: a catalog name, or the folder of a config.json
+    given by path (its file name would name every Hugging Face model alike)."""
+    p = path.replace("\\", "/").rstrip("/").split("/")
+    return p[-2] if p[-1] == "config.json" and len(p) > 1 else p[-1]
+
+
 
 # --------------------------------------------------------------------------- paths
 

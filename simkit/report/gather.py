@@ -70,7 +70,7 @@ def gather(s, *, requests: int | None = None, progress: bool = False,
     plan = plan_data(s, requests=requests, progress=say, search=search)
     sweep = sweep_data(s, requests=requests, progress=say, executor=sweep_executor)
     dis = disaggregation_data(s, requests=requests, progress=say)
-    spec = speculative_data(s, requests=requests, progress=say, run_summary=sim.summary)
+    spec = speculative_data(s, progress=say, run_summary=sim.summary)
     d = ReportData(scenario=s, title=title_data(s), cost=cost, scaling=scaling, roofline=roof,
                    simulation=sim, plan=plan, sweep=sweep, calibration=calibration_data(s),
                    assumptions=assumptions_data(s),

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from simkit.errors import SimkitError
 from simkit.report.costlayer import arch_for, step_model
-from simkit.report.formats import describe_arch, fmt_ratio
+from simkit.report.formats import describe_arch, fmt_ratio, model_basename
 from simkit.report.layout import Flow, mathtext_ok, new_page, page_title
 
 #: architectures the scaling section compares against when the scenario names none
@@ -237,14 +237,8 @@ def speculative_formula(spec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
              "value": spec.acceptance},
             {"name": "k", "latex": sp.latex(S.k_s), "meaning": S.MEANING[S.k_s],
              "value": float(k)}]
-    return {"title": title + f"; draft {_base_name(spec.draft)}", "unit": "tokens",
+    return {"title": title + f"; draft {model_basename(spec.draft)}", "unit": "tokens",
             "lines": lines, "numeric_lines": numeric}, rows
-
-
-def _base_name(path: str) -> str:
-    p = path.replace("\\", "/").rstrip("/")
-    parts = p.split("/")
-    return parts[-2] if parts[-1] == "config.json" and len(parts) > 1 else parts[-1]
 
 
 def compare_kinds(s) -> tuple[str, ...]:

@@ -39,7 +39,6 @@ class DisaggData:
     length_key: str | None
     lengths: list[float]
     gpus: int
-    hardware: str
     group: str  # "2 prefill + 2 decode replicas"
     transfer: str
     colocated: list[dict[str, Any]]  # per length
@@ -106,7 +105,7 @@ def disaggregation_data(s, *, requests: int | None = None, progress: Progress = 
     out = DisaggData(
         length_key=key, lengths=[float(x) if x is not None else _own_length(s)
                                  for x in lengths],
-        gpus=gpus, hardware=s.hardware.name.replace("\\", "/").rsplit("/", 1)[-1],
+        gpus=gpus,
         group=f"{d.prefill_replicas * s.serving.replicas} prefill + "
               f"{d.decode_replicas * s.serving.replicas} decode replicas",
         transfer=d.transfer, colocated=colo, split=split, slo=s.slo.targets())

@@ -145,10 +145,9 @@ def _prefix_rows(sm: dict[str, Any]) -> list[list[str]]:
         return rows  # (on, but nothing to share: independent prompts)
     from simkit.units import fmt_bytes, fmt_flops
 
-    hit = sm.get("prefix_hit_rate")
+    hit = sm["prefix_hit_rate"]  # (a number above 0: checked above)
     rows += [
-        ["prefix cache hit rate (prompt tokens served from cache)",
-         "-" if hit is None else f"{hit:.1%}"],
+        ["prefix cache hit rate (prompt tokens served from cache)", f"{hit:.1%}"],
         ["prompt tokens from cache / prefilled",
          f"{sm.get('prefix_cached_tokens', 0):,} / {sm.get('prefill_tokens_computed', 0):,}"],
         ["prefill FLOPs with the cache / without",

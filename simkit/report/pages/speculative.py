@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from simkit.report.formats import log_axis
+from simkit.report.formats import log_axis, model_basename
 from simkit.report.layout import SLO_COLOR, new_page, note, page_title
 from simkit.report.pages import Progress, say
 
@@ -74,8 +74,8 @@ def _closed_batch(s, b: int, prompt: int, alpha: float | None):
     return simulate(s.with_(**kv)).summary
 
 
-def speculative_data(s, *, requests: int | None = None, progress: Progress = None,
-                     run_summary: dict | None = None) -> SpecData | None:
+def speculative_data(s, *, progress: Progress = None, run_summary: dict | None = None
+                     ) -> SpecData | None:
     sp = getattr(s.serving, "speculative", None)
     if sp is None:
         return None
@@ -105,7 +105,7 @@ def speculative_data(s, *, requests: int | None = None, progress: Progress = Non
         ratio.append(row)
         tps.append(trow)
     cross = [_crossing(batches, r) for r in ratio]
-    d = SpecData(draft=_name(sp.draft), k=int(sp.tokens), prompt=prompt,
+    d = SpecData(draft=model_basename(sp.draft), k=int(sp.tokens), prompt=prompt,
                  ideal=bool(s.hardware.ideal),
                  hardware=s.hardware.name.replace("\\", "/").rsplit("/", 1)[-1],
                  batches=batches, alphas=alphas, plain_tpot_s=plain, ratio=ratio,
@@ -114,11 +114,6 @@ def speculative_data(s, *, requests: int | None = None, progress: Progress = Non
                  crossover=cross, run=dict((run_summary or {}).get("speculative") or {}))
     d.answer = answer(d)
     return d
-
-
-def _name(path: str) -> str:
-    p = path.replace("\\", "/").rstrip("/").split("/")
-    return p[-2] if p[-1] == "config.json" and len(p) > 1 else p[-1]
 
 
 def _crossing(batches: list[int], ratio: list[float]) -> float | None:

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from simkit.report.costlayer import arch_for, engine_of, hardware_of
 from simkit.report.formats import (describe_arch, describe_arrival, describe_lengths, fmt_s,
-                                   plain_value, pq, short_key)
+                                   model_basename, plain_value, pq, short_key)
 from simkit.report.layout import Flow, new_page
 
 if TYPE_CHECKING:
@@ -78,9 +78,7 @@ def title_data(s) -> TitleData:
                      + f"; KV moved {dis.transfer.replace('_', ' ')} over {link}"))
     spec = getattr(sv, "speculative", None)
     if spec is not None:
-        from simkit.report.pages.speculative import _name
-
-        rows.append(("Speculative", f"draft {_name(spec.draft)}, k = {spec.tokens}, "
+        rows.append(("Speculative", f"draft {model_basename(spec.draft)}, k = {spec.tokens}, "
                      + (f"acceptance {spec.acceptance:g} per token" if spec.acceptance
                         is not None else f"accepted lengths {list(spec.acceptance_lengths)}")))
     what_ifs = _what_ifs(s, model)
