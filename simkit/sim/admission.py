@@ -14,7 +14,7 @@ from simkit.sim.prefix_blocks import Hit
 from simkit.sim.request import QUEUED, RUNNING, SWAPPED
 from simkit.sim.rows import ASYNC, CACHED, ID, NLEFT, PRE, UNITS
 
-_NO_HIT = Hit(0, 0, [], 0, -1)
+_NO_HIT = Hit(0, 0, [], 0)
 _NAN = float("nan")
 
 
@@ -80,17 +80,12 @@ class Admission:
             tab.status[rid] = RUNNING
             self.sim.queue_log(now_s, -1)
             return True
-        if self._end_units:
+        if self._end_units:  # (with a cache: without one the plain path has returned)
             need = policy.units_one(tokens)
-            if cache is None:
-                if need > free:
-                    return False
-                hit = _NO_HIT
-            else:
-                if need > free and policy.monotone_units and \
-                        need - cache.shared_bound(rid, tokens) > free:
-                    return False  # not even if every block it could hit were shared
-                hit = self._lookup(rid, tokens)
+            if need > free and policy.monotone_units and \
+                    need - cache.shared_bound(rid, tokens) > free:
+                return False  # not even if every block it could hit were shared
+            hit = self._lookup(rid, tokens)
         else:  # prefilled in chunks, a window or chunk holds more at some chunk's end than
             # at the prompt's end: reserve the most it holds on the way
             hit = _NO_HIT if cache is None else self._lookup(rid, tokens)

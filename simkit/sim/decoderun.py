@@ -39,13 +39,12 @@ class DecodeRun:
     `cuttable`: an arrival could have joined (the run stops at the first boundary after a
     new one)."""
 
-    __slots__ = ("idx", "steps", "finishes", "start_s", "ends", "cuttable", "units_end",
-                 "last_units", "grown", "shrunk")
+    __slots__ = ("idx", "steps", "finishes", "ends", "cuttable", "units_end", "last_units",
+                 "grown", "shrunk")
 
-    def __init__(self, idx, steps: int, finishes: bool, start_s: float, ends: list,
-                 cuttable: bool, units_end: int | None = None, last_units=None) -> None:
+    def __init__(self, idx, steps: int, finishes: bool, ends: list, cuttable: bool,
+                 units_end: int | None = None, last_units=None) -> None:
         self.idx = idx
-        self.start_s = start_s
         self.units_end = units_end  # units held after the last step (monotone, planned)
         self.last_units = last_units  # the members' own units after the last step
         self.grown = self.shrunk = 0  # units rising and falls, step by step (windows)
@@ -207,7 +206,7 @@ def plan_run(rep, now_s: float) -> bool:
     rep.log_seqs.extend(array("q", (n_seqs,)) * k)
     rep.iterations += k
     rep._last_dt = dts[-1]
-    run = rep._pending = DecodeRun(idx, k, k == k_left, now_s, ends, cuttable,
+    run = rep._pending = DecodeRun(idx, k, k == k_left, ends, cuttable,
                                    units_log[-1] if paged else None, last_units)
     run.grown, run.shrunk = grown, shrunk
     rep._token += 1

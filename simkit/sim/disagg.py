@@ -137,7 +137,7 @@ class Transfers:
     def announce(self, prefill, step, now_s: float, dt: float) -> None:
         """Layer-wise: an iteration of `prefill` starting now completes these prompts; their
         decode replicas are chosen now and may take the KV while it is computed."""
-        from simkit.sim.replica import ID, NLEFT, PRE, MixedStep, SpecStep, TailStep
+        from simkit.sim.replica import CACHED, ID, NLEFT, PRE, MixedStep, SpecStep, TailStep
 
         R, n = prefill.R, prefill.n
         kind = type(step)
@@ -153,7 +153,7 @@ class Transfers:
             rid = int(R[ID, i])
             self.last[rid] = (now_s, dt)
             self.source[rid] = prefill
-            cached = int(R[1, i] + R[PRE, i])  # the prompt's length once prefilled
+            cached = int(R[CACHED, i] + R[PRE, i])  # the prompt's length once prefilled
             self.router.route(rid).receive(rid, cached, now_s)
 
     # -- decode side ---------------------------------------------------------------------

@@ -31,12 +31,11 @@ class Handoff:
         self.handoff = self.announce = None
         self.held: dict[int, tuple[int, int]] = {}
         # decode side: `incoming` (rid, cached) waiting for blocks; `xfer` rid -> (cached,
-        # units) holding blocks, KV on its way (`n_xfer` of them); `ready` rids whose KV
-        # arrived, joining at the next boundary; `transfers` starts the moves
+        # units) holding blocks, KV on its way (each takes a batch slot); `ready` rids whose
+        # KV arrived, joining at the next boundary; `transfers` starts the moves
         self.incoming: deque[tuple[int, int]] = deque()
         self.ready: deque[int] = deque()
         self.xfer: dict[int, tuple[int, int]] = {}
-        self.n_xfer = 0
         self.transfers = None
         #: arrivals from outside reach it (decode replicas are fed by the prefill pool only:
         #: their planned runs look to no arrival horizon)
@@ -113,7 +112,7 @@ class Handoff:
         blocks of arriving requests, first come first served, while they fit memory and
         batch slots, and start moving their KV."""
         pool, units_one, cap = self.pool, self.policy.units_one, self.scheduler.max_batch
-        while self.incoming and self.n + self.n_xfer < cap:
+        while self.incoming and self.n + len(self.xfer) < cap:
             rid, cached = self.incoming[0]
             need = units_one(cached)
             if need > pool.free_units(1):
@@ -122,7 +121,6 @@ class Handoff:
             pool.admit(need)
             pool.held_units += need
             self.xfer[rid] = (cached, need)
-            self.n_xfer += 1
             self.sim.queue_log(now_s, -1)
             self.transfers.start(self, rid, now_s)
 
@@ -132,7 +130,6 @@ class Handoff:
         while self.ready:
             rid = self.ready.popleft()
             cached, units = self.xfer.pop(rid)
-            self.n_xfer -= 1
             self.pool.held_units -= units
             left = int(tab.output_tokens[rid] - tab.generated[rid])
             # (its last token is the prefill's first: the next one has a gap to count)

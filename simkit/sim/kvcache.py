@@ -312,7 +312,7 @@ class KVPool:
 
     def resize(self, grown: int, shrunk: int) -> None:
         """Sequences gained `grown` units and gave back `shrunk` (a window or chunk that
-        slides past a block frees it; no prefix cache)."""
+        slides past a block frees it; with a prefix cache, only its private blocks)."""
         self.units_in_use += grown - shrunk
         self.units_allocated += grown
         self.units_freed += shrunk

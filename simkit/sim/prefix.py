@@ -187,7 +187,6 @@ class PrefixCache(HitSearch, LRUFreeBlocks):
         tenant, stream, ft = self._make_owners(rid)
         h = hit.blocks
         rec = SeqRef(tenant, stream, ft, self.n_classes, h)
-        pool.n_seqs += 1
         for c in self.classes:
             if c.kind == STATE:
                 if h:
@@ -227,7 +226,7 @@ class PrefixCache(HitSearch, LRUFreeBlocks):
             tenant.holders += 1
         stream.holders += 1
         self.seqs[rid] = rec
-        pool.grow(footprint - rec.canon)
+        pool.admit(footprint - rec.canon)  # the sequence, and its private blocks
         self.version += 1
 
     def _drop_past(self, c: CacheClass, tenant, stream, ft: int, h: int) -> None:
@@ -346,9 +345,7 @@ class PrefixCache(HitSearch, LRUFreeBlocks):
         by `shrunk` units: release the canonical blocks it slid past, free the private ones."""
         rec = self.seqs[rid]
         released = self._slide(rec, computed)
-        private = shrunk - released
-        self.pool.units_in_use -= private
-        self.pool.units_freed += private
+        self.pool.resize(0, shrunk - released)  # its private blocks
 
     def shrink_units(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
         """Units each sequence's windows and chunks leave behind going from context t0 to
@@ -427,9 +424,7 @@ class PrefixCache(HitSearch, LRUFreeBlocks):
                 self._release_run(c, rec.tenant, run[0], run[1], rec)
         if rec.canon:
             raise RuntimeError("prefix cache: a sequence left with references it never made")
-        pool.units_in_use -= private
-        pool.units_freed += private
-        pool.n_seqs -= 1
+        pool.release(private)
         if keep and self.state is not None:
             self._checkpoint(rec, computed // self.block)
         if rec.tenant is not None:

@@ -123,14 +123,13 @@ class SeqRef:
 class Hit:
     """The outcome of a lookup: hit length and the chain blocks each class would touch."""
 
-    __slots__ = ("blocks", "tokens", "touch", "shared", "version")
+    __slots__ = ("blocks", "tokens", "touch", "shared")
 
-    def __init__(self, blocks: int, tokens: int, touch: list, shared: int, version: int):
+    def __init__(self, blocks: int, tokens: int, touch: list, shared: int):
         self.blocks = blocks
         self.tokens = tokens
         self.touch = touch  # per class: (lo, hi) chain blocks, or None
         self.shared = shared  # units of touched blocks other sequences hold already
-        self.version = version
 
 
 _NO_HIT_TOUCH: list = []

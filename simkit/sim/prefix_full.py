@@ -75,7 +75,6 @@ class FullPrefixCache(PrefixCache):
         h = hit.blocks
         rec = SeqRef(tenant, stream, ft, 1, h)
         run = rec.runs[0]
-        pool.n_seqs += 1
         kt = h if h < ft else ft
         if kt:  # the tenant's system prompt: per-block references
             ref = tenant.ref[0]
@@ -119,7 +118,7 @@ class FullPrefixCache(PrefixCache):
             tenant.holders += 1
         stream.holders = 1
         self.seqs[rid] = rec
-        pool.grow(footprint - rec.canon)
+        pool.admit(footprint - rec.canon)  # the sequence, and its private blocks
         self.version += 1
 
     # ---- as sequences compute -------------------------------------------------------------
@@ -167,9 +166,7 @@ class FullPrefixCache(PrefixCache):
             self._release_run(c, rec.tenant, run[0], run[1], rec)
         if rec.canon:
             raise RuntimeError("prefix cache: a sequence left with references it never made")
-        pool.units_in_use -= private
-        pool.units_freed += private
-        pool.n_seqs -= 1
+        pool.release(private)
         if rec.tenant is not None:
             rec.tenant.holders -= 1
             self._forget(rec.tenant)

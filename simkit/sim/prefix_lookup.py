@@ -15,7 +15,7 @@ from simkit.sim.prefix_blocks import _NO_HIT_TOUCH, CHUNKED, FULL, STATE, WINDOW
 
 class HitSearch:
     """lookup() and shared_bound() over the owners of `PrefixCache` (table, block, classes,
-    only_full, tenants, streams, version, _owed, _settle, _chain, _parts)."""
+    only_full, tenants, streams, _owed, _settle, _chain, _parts)."""
 
     def lookup(self, rid: int, tokens: int) -> Hit:
         """The longest cached prefix of request `rid`'s first `tokens` tokens (<= tokens - 1,
@@ -28,7 +28,7 @@ class HitSearch:
             return self._lookup_full(rid, m)
         tenant, stream, ft = self._chain(rid)
         if m <= 0 or (tenant is None and ft) or (not ft and stream is None):
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
+            return Hit(0, 0, _NO_HIT_TOUCH, 0)
         h = m
         while True:
             h0 = h
@@ -39,7 +39,7 @@ class HitSearch:
             if h == h0 or h == 0:
                 break
         if h == 0:
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
+            return Hit(0, 0, _NO_HIT_TOUCH, 0)
         touch = []
         shared = 0
         for c in self.classes:
@@ -59,7 +59,7 @@ class HitSearch:
                 for own, a, z in self._parts(tenant, stream, ft, lo, h):
                     if own.holders:
                         shared += c.weight * int(np.count_nonzero(own.ref[c.index][a:z]))
-        return Hit(h, h * b, touch, shared, self.version)
+        return Hit(h, h * b, touch, shared)
 
     def shared_bound(self, rid: int, tokens: int) -> int:
         """At most the units admitting `rid` could share (no cache lookup): a blocked queue
@@ -90,7 +90,7 @@ class HitSearch:
         if ft:
             tenant = self.tenants.get(int(tab.tenant[rid]))
             if tenant is None:
-                return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
+                return Hit(0, 0, _NO_HIT_TOUCH, 0)
             pre = tenant.pref
             if pre >= ft:
                 stream = self.streams.get(int(tab.stream[rid]))
@@ -101,13 +101,13 @@ class HitSearch:
             pre = stream.pref if stream is not None else 0
         h = min(m, pre)
         if h <= 0:
-            return Hit(0, 0, _NO_HIT_TOUCH, 0, self.version)
+            return Hit(0, 0, _NO_HIT_TOUCH, 0)
         shared = 0
         if tenant is not None and tenant.holders:
             shared += int(np.count_nonzero(tenant.ref[0][:min(h, ft)]))
         if h > ft and stream.holders:
             shared += self._stream_held(stream, h - ft)
-        return Hit(h, h * b, None, shared * self.classes[0].weight, self.version)
+        return Hit(h, h * b, None, shared * self.classes[0].weight)
 
     def _stream_held(self, stream, n: int) -> int:
         """How many of a stream's first `n` cached blocks running sequences hold."""

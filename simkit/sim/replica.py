@@ -51,7 +51,6 @@ from simkit.sim.speculative import SpecStep, spec_step
 from simkit.sim.tbt import TokenTimes
 
 _I64 = np.int64
-_NAN = float("nan")
 
 
 class TailStep(NamedTuple):
@@ -176,7 +175,7 @@ class Replica(Admission, TokenTimes, Handoff):
         """What the router compares: requests running, queued or swapped out here (and,
         on a decode replica, waiting for or receiving their KV)."""
         return self.n + len(self.waiting) + len(self.swapped) + len(self.incoming) \
-            + self.n_xfer
+            + len(self.xfer)
 
     def n_decoding(self) -> int:
         """Running sequences that are neither prefilling nor finished."""

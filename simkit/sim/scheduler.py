@@ -122,7 +122,7 @@ class Scheduler:
         whole, except the first of an iteration that schedules nothing else (`alone`; default:
         the batch is empty)."""
         n = 0
-        while rep.swapped and rep.n + rep.n_xfer < self.max_batch:
+        while rep.swapped and rep.n + len(rep.xfer) < self.max_batch:
             if budget is not None and budget < 1:
                 break
             if not rep.resume_head(now_s):
@@ -134,7 +134,7 @@ class Scheduler:
             return n  # swapped requests go first; new ones wait behind them
         if alone is None:
             alone = rep.n == 0
-        while rep.waiting and rep.n + rep.n_xfer < self.max_batch:
+        while rep.waiting and rep.n + len(rep.xfer) < self.max_batch:
             if budget is not None and budget < 1 and not alone:
                 break
             if budget is not None:
@@ -213,6 +213,8 @@ class PrefillFirstScheduler(Scheduler):
     name = "prefill_first"
     admits_before_growing = True
 
+    # admits in its own `form_batch` (prompts alone, before the decodes grow), so the base
+    # class's `admit` hook is never asked
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:
         self.prefill_only = False
         if rep.waiting and not rep.swapped:
@@ -225,9 +227,6 @@ class PrefillFirstScheduler(Scheduler):
         if not preempted and rep.swapped:
             admitted = self.admit_fcfs(rep, now_s, None)  # resumes swapped ones only
         return preempted, admitted
-
-    def admit(self, rep, now_s: float) -> int:
-        return self.admit_fcfs(rep, now_s, self.max_batch_tokens, alone=True)
 
 
 SCHEDULERS = {"static": StaticScheduler, "continuous": ContinuousScheduler,

@@ -47,13 +47,7 @@ import numpy as np
 from simkit.errors import SimkitError
 from simkit.sim.engine import PRIORITY_ARRIVAL
 
-from simkit.sim.workload import stream  # noqa: E402  (one stream per component: CRN)
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+from simkit.sim.workload import _get, stream  # noqa: E402  (one stream per component: CRN)
 
 
 def tenants_of(workload: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -7,8 +7,8 @@ reservation), an eviction budget no larger than its sink tokens, a trace file wh
 cannot be read. The loader cannot judge them (it knows no step model); the simulator finds
 them while setting up. They are checked here, once, and every path calls this module:
 
-- `prepare(scenario)`: the step model, KV capacity, context, admission length and KV policy
-  of one replica -- `simulate` starts from it;
+- `prepare(scenario)`: each pool's step model, KV capacity and KV policy, and the context
+  and admission length they share -- `simulate` starts from it;
 - `draw_requests(scenario, n, seed, setup)`: the run's requests (independent, or sessions
   that unfold turn by turn);
 - `runtime_check(scenario)`: `prepare` plus the first request of the workload (which reads
@@ -46,16 +46,13 @@ class PoolSetup:
 
 @dataclass
 class Setup:
-    """The pools' step models and KV policies; `step_model`, `policy` and
-    `capacity_bytes` are the pool that decodes (the only one when colocated)."""
+    """Each pool's step model and KV policy (`pools`; the pool that decodes comes last), and
+    the context and admission length every pool shares."""
 
-    step_model: Any
-    capacity_bytes: float  # KV bytes left after the weights
     context: int  # the deployed context (model.max_context, else the model's own)
-    model_name: str
+    model_name: str  # the model of the pool that decodes
     max_seq_len: int  # longest sequence admitted (serving.max_seq_len, else the context)
-    policy: Any  # simkit.sim.kvcache.KVPolicy
-    pools: list = None  # PoolSetup, in order: prefill then decode when disaggregated
+    pools: list  # PoolSetup, in order: prefill then decode when disaggregated
 
 
 def _keyed(e: SimkitError, key: str) -> SimkitError:
@@ -109,9 +106,7 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
                 raise _keyed(e, "hardware.gpus_per_replica") from None
             raise
         pools.append(PoolSetup(name, sm, policy, cap, gpus, hw, spec))
-    out = pools[-1]
-    return Setup(step_model=out.model, capacity_bytes=out.capacity_bytes, context=context,
-                 model_name=model_name, max_seq_len=int(max_seq_len), policy=out.policy,
+    return Setup(context=context, model_name=model_name, max_seq_len=int(max_seq_len),
                  pools=pools)
 
 

@@ -32,8 +32,6 @@ class TokenGaps:
 
     def __init__(self) -> None:
         self.counts = np.zeros(len(EDGES_S) + 1, dtype=np.int64)
-        self._arrays: list[np.ndarray] = []
-        self._weighted: list[tuple[np.ndarray, int]] = []
         self._runs: list[tuple[list[float], int]] = []
         # one gap for many tokens: (gap, tokens) pairs, in typed arrays (not lists: the
         # garbage collector would walk millions of floats); never replaced, only emptied, so
@@ -41,16 +39,6 @@ class TokenGaps:
         self.vals = array("d")
         self.wts = array("q")
         self._pending = 0
-
-    def add(self, gaps: np.ndarray, weight: int = 1) -> None:
-        """Gaps of `weight` tokens each (NaN gaps, tokens with no predecessor, are skipped)."""
-        if weight == 1:
-            self._arrays.append(gaps)
-        else:
-            self._weighted.append((gaps, weight))
-        self._pending += len(gaps)
-        if self._pending > _FLUSH:
-            self._flush()
 
     def add_one(self, gap: float, weight: int) -> None:
         """`weight` tokens with the same gap."""
@@ -67,11 +55,8 @@ class TokenGaps:
             self._flush()
 
     def _flush(self) -> None:
-        vals: list[np.ndarray] = list(self._arrays)
-        wts: list[np.ndarray] = [np.ones(len(v)) for v in self._arrays]
-        for v, w in self._weighted:
-            vals.append(v)
-            wts.append(np.full(len(v), float(w)))
+        vals: list[np.ndarray] = []
+        wts: list[np.ndarray] = []
         if self._runs:  # every run's consecutive gaps at once
             lens = np.array([len(t) for t, _ in self._runs])
             ends = np.array([x for t, _ in self._runs for x in t])
@@ -91,17 +76,10 @@ class TokenGaps:
             # weights are whole numbers far below 2**53: the float sums are exact
             self.counts += np.bincount(idx, weights=w[ok],
                                        minlength=len(self.counts)).astype(np.int64)
-        self._arrays.clear()
-        self._weighted.clear()
         self._runs.clear()
         del self.vals[:]
         del self.wts[:]
         self._pending = 0
-
-    @property
-    def total(self) -> int:
-        self._flush()
-        return int(self.counts.sum())
 
     def quantiles(self, qs: list[float]) -> list[float | None]:
         """Quantiles (0..1), interpolated geometrically within their bin."""

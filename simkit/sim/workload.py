@@ -75,6 +75,7 @@ class Workload:
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """A setting of a scenario section, loaded (an object) or given as a dict."""
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)
