@@ -1079,6 +1079,10 @@ def _check_grid(raw: Any, base: Scenario | None, ctx: _Ctx, where: str = "sweep"
         if where == "plan.search" and key.startswith("plan."):
             ctx.err(at, "a search varies the configuration, not the plan itself")
             continue
+        if where == "plan.search" and key in ("serving.replicas", "workload.arrival.rate"):
+            ctx.err(at, "the plan chooses the replicas for plan.target_qps; search the "
+                    "configuration of one replica")
+            continue
         if not isinstance(vals, (list, tuple)) or not vals:
             ctx.err(at, f"must be a non-empty list of values, got {vals!r}")
             continue

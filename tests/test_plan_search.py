@@ -101,7 +101,14 @@ def test_pruning_never_changes_the_answer(searched):
         if c["status"] == "pruned":
             assert by[json.dumps(c["params"], sort_keys=True)]["cost_per_hour"] > \
                 res.best["cost_per_hour"]
-            assert c["feasible"] is None and c["reason"].startswith("pruned: its cost lower")
+            assert c["feasible"] is None and c["reason"].startswith("pruned: ")
+            cut = c["cut"]
+            if cut is not None and not cut["met"]:  # the replicas a cut bought missed
+                price = c["price_per_gpu_hour"] * c["gpus_per_replica"]
+                assert (cut["replicas"] + 1) * price > res.best["cost_per_hour"] or \
+                    c["cost_lower_bound_per_hour"] > res.best["cost_per_hour"]
+            else:
+                assert c["cost_lower_bound_per_hour"] > res.best["cost_per_hour"]
 
 
 def test_the_plan_of_the_best_is_its_minimal_replicas(searched):
@@ -167,6 +174,8 @@ def test_cli_search_text_and_json(run_cli, tmp_path, catalog_prices):
     ({"hardware.name": ["h100-sxm", "tpu-v9"]},
      "plan.search (configuration hardware.name = 'tpu-v9'): hardware.name: unknown hardware"),
     ({"plan.target_qps": [1, 2]}, 'plan.search."plan.target_qps": a search varies'),
+    ({"serving.replicas": [1, 2]}, 'plan.search."serving.replicas": the plan chooses the '
+     'replicas'),
 ])
 def test_bad_search_input_is_one_line_and_exit_2(run_cli, tmp_path, search, expect):
     f = tmp_path / "s.toml"
@@ -243,7 +252,7 @@ def test_dask_cluster_gives_the_same_search(searched, catalog_prices):
                                   protocol="tcp", host="127.0.0.1", scheduler_port=0,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        dasked = run_search(s, client.get_executor(pure=False), max_in_flight=2)
+        dasked = run_search(s, client.get_executor(pure=False))
     assert json.dumps(dasked.configs, sort_keys=True) == json.dumps(serial.configs,
                                                                     sort_keys=True)
 
@@ -264,27 +273,62 @@ def test_search_pages_show_the_ranking_the_frontier_and_why_others_fail(searched
     assert lines[0].startswith("Cheapest of 12 configurations at 60 req/s")
 
 
-def test_a_configuration_the_rule_needs_is_planned_even_if_an_early_result_skipped_it():
-    """The deterministic rule: prune only against configurations earlier in cost-bound
-    order. Simulate a worker finishing a later, cheaper configuration first (its cost below
-    its own bound), so the gate skips one the rule needs: a second round plans it."""
-    from simkit.plan.search import Config, _settle
+def test_cost_cut_rounds_by_hand(monkeypatch):
+    """The rounds, on made-up configurations whose probes and plans are given (the cut grows
+    by 2 here, not sqrt(2)): it starts at twice the smallest lower bound and grows until one
+    meets; those that meet are
+    planned; a plan above the cut (c2: its probe met 4 replicas, its plan needs 5) sends the
+    ones it cannot rule out back at its cost (c0 at 9 replicas); the rest are pruned with
+    their proof."""
+    from types import SimpleNamespace
 
-    def cfg(i, lb):
-        return Config(index=i, params={"k": i}, scenario=None, gpus_per_replica=1,
-                      cost_lower_bound=lb)
+    import simkit.plan.search as S
 
-    order = [cfg(0, 1.0), cfg(1, 2.0), cfg(2, 3.0)]
-    plan = {"cost_per_hour": 5.0, "replicas": 1, "gpus": 1, "max_qps": 1.0, "slo": {}}
-    cheap = {**plan, "cost_per_hour": 1.5}
-    recs = {order[0].key: {"params": {"k": 0}, "metrics": plan},
-            order[2].key: {"params": {"k": 2}, "metrics": cheap}}
-    # config 1 (bound 2.0) is not pruned by config 0 (cost 5.0) and has no record: needed
-    assert [c.index for c in _settle(order, recs, True)] == [1]
-    recs[order[1].key] = {"params": {"k": 1}, "metrics": {**plan, "cost_per_hour": 4.0}}
-    assert _settle(order, recs, True) == []
-    assert [c.status for c in order] == ["ranked", "ranked", "ranked"]
-    # with config 1 cheaper (1.0), config 2's bound 3.0 is above it: pruned, record or not
-    recs[order[1].key]["metrics"] = {**plan, "cost_per_hour": 1.0}
-    assert _settle(order, recs, True) == []
-    assert [c.status for c in order] == ["ranked", "ranked", "pruned"]
+    #: index: (lower bound $/h, $/h per replica, fewest replicas a probe meets with,
+    #: replicas its plan finds)
+    world = {0: (2.0, 1.0, 10, 10), 1: (3.0, 3.0, 2, 3), 2: (8.0, 2.0, 4, 5),
+             3: (30.0, 1.0, 1, 1)}
+    cfgs = [S.Config(index=i, params={"k": i}, scenario=None, gpus_per_replica=1,
+                     price_per_gpu_hour=u, unit_per_hour=u, cost_lower_bound=lb)
+            for i, (lb, u, _, _) in world.items()]
+    calls = []
+
+    def point(c, replicas=None):
+        params = dict(c.params) if replicas is None else {**c.params,
+                                                          "serving.replicas": replicas}
+        return SimpleNamespace(index=c.index, params=params)
+
+    def sweep(points, executor=None, *, point_fn, **_kw):
+        recs = []
+        for p in points:
+            lb, u, need, planned = world[p.index]
+            if point_fn is S.cut_point:
+                n = p.params["serving.replicas"]
+                calls.append((p.index, n))
+                m = {"met": n >= need, "ttft_p99_s": 1.0, "tpot_p99_s": 0.01,
+                     "e2e_p99_s": 2.0, "requests": 100,
+                     "shortfall": None if n >= need else "p99 TTFT 3 s > 1 s"}
+            else:
+                calls.append((p.index, "plan"))
+                m = {"replicas": planned, "gpus": planned, "cost_per_hour": planned * u,
+                     "max_qps": 1.0, "slo": {}}
+            recs.append({"params": p.params, "metrics": m, "error": None})
+        return SimpleNamespace(records=recs)
+
+    monkeypatch.setattr(S, "configurations", lambda s: cfgs)
+    monkeypatch.setattr(S, "CUT_GROWTH", 2.0)
+    monkeypatch.setattr(S, "_point", point)
+    monkeypatch.setattr(S, "run_sweep", sweep)
+    res = S.run_search(scen(search={"serving.max_batch": [1, 2, 3, 4]}))
+    # cut 4: c0 at 4, c1 at 1 (c2's bound 8 is above); cut 8: c0 at 8, c1 at 2 (meets),
+    # c2 at 4 (meets); both planned: 9 and 10 $/h, above the cut; c0 (proven above 8) again
+    # at the cheapest, 9 $/h: misses; c3's bound 30 is above everything
+    assert calls == [(0, 4), (1, 1), (0, 8), (1, 2), (2, 4), (1, "plan"), (2, "plan"),
+                     (0, 9)]
+    by = {c["index"]: c for c in res.configs}
+    assert [by[i]["status"] for i in range(4)] == ["pruned", "ranked", "ranked", "pruned"]
+    assert res.best["index"] == 1 and res.best["cost_per_hour"] == 9.0
+    assert by[0]["reason"].startswith("pruned: 9 replica(s) (9 $/h) miss the SLOs") and \
+        "at least 10 (10 $/h), more than the cheapest, 9 $/h" in by[0]["reason"]
+    assert by[3]["reason"] == "pruned: its cost lower bound 30 $/h is above the cheapest, 9 $/h"
+    assert res.counts == {"configurations": 4, "ranked": 2, "pruned": 2, "infeasible": 0}

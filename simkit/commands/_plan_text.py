@@ -136,9 +136,9 @@ def print_search(res, s, out) -> None:
     c = res.counts
     print(f"search: {c['configurations']} configurations of {s.name} for "
           f"{res.target_qps:g} req/s under {_slo_text(res.slo)}")
-    print(f"  {c['ranked']} planned by simulation and ranked, {c['pruned']} pruned (their "
-          f"cost-model lower bound is above a cheaper configuration's cost), "
-          f"{c['infeasible']} infeasible")
+    print(f"  {c['ranked']} planned by simulation and ranked, {c['pruned']} pruned (proven "
+          f"to cost more than the cheapest: by the cost model's lower bound, or by one probe "
+          f"at the replicas that cost buys), {c['infeasible']} infeasible")
     ranked = [r for r in res.configs if r["status"] == "ranked"]
     if ranked:
         print("ranked, cheapest first (p99s at the operating point, steady state; "

@@ -133,13 +133,11 @@ def _search(s, out, args, progress):
     from simkit.plan.sweep import dask_executor
 
     client = executor = None
-    in_flight = None
     if args.cluster is not None:
         client, executor = dask_executor(args.cluster)
-        in_flight = max(1, sum(client.nthreads().values()))
     try:
         res = run_search(s, executor, out_dir=out, max_workers=args.workers,
-                         max_in_flight=in_flight, progress=progress)
+                         progress=progress)
     finally:
         if client is not None:
             client.close()

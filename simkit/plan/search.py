@@ -15,24 +15,36 @@ Every configuration keeps the scenario's seed, so all of them serve the same req
    "replica" is one group of prefill_replicas + decode_replicas replicas, so searching
    "serving.disaggregation.prefill_replicas" and "...decode_replicas" compares
    prefill:decode ratios, each planned for the fewest groups (`simkit.plan.capacity`).
-2. **Branch and bound.** Feasible configurations are taken in order of that lower bound
-   (ties in grid order). Each is planned by simulation (`simkit.plan.capacity.plan`:
-   max req/s per replica, the fewest replicas for the target, cost, p99s at the operating
-   point), unless its lower bound is above the cost of the cheapest feasible configuration
-   planned *before it in that order*: then it cannot be the cheapest, and it is pruned
-   (`plan.prune = false` plans every feasible one). The rule refers only to that order, so
-   the outcome does not depend on the executor, the number of workers, or the order in
-   which they finish: configurations a worker planned ahead and the rule prunes are
-   reported as pruned, and any the rule needs but an earlier guess skipped are planned in a
-   second round.
+2. **Cost cuts, by cheap probes.** A configuration's cost is its replica count x its unit
+   price, so "does it cost at most X $/h?" is one simulation: the most replicas X buys
+   (`floor(X / unit price)`), at the target load. The search asks that question of every
+   feasible configuration whose lower bound is within the cut X, in rounds: X starts at
+   twice the smallest lower bound and grows by sqrt(2) a round until some configuration
+   meets the SLOs within it (so the final cut is less than sqrt(2) x the cheapest cost).
+   Those that meet are planned in full by simulation
+   (`simkit.plan.capacity.plan`: max req/s per replica, the fewest replicas for the target,
+   cost, p99s at the operating point); every other one is pruned, with what proves it cannot
+   be the cheapest: its lower bound is above the cut, or the replicas the cut buys miss the
+   SLOs, so it needs more (meeting the SLOs is taken to be monotone in the replica count,
+   as the replica bisection takes it). Should the cheapest planned cost come out above the
+   cut (a plan's probes use more requests than a cut's, and the verdict at one count can
+   differ), the configurations that count cannot rule out are probed again at that cost, and
+   so on until every pruned one provably costs more than the cheapest. A probe costs one
+   simulation, a full plan twenty or so, and the latency-bound configurations a throughput
+   bound cannot see (one GPU per replica under a tight TTFT, static batching) need a
+   hundred replicas or more: they are ruled out by one probe each instead of planned. Every
+   round depends only on the simulations' outcomes, so the result does not depend on the
+   executor, the number of workers, or the order in which they finish. `plan.prune = false`
+   plans every feasible configuration in full.
 3. **Ranked**: planned feasible configurations by cost per hour, then GPUs, then p99 TTFT.
    The cost-latency Pareto frontier holds the planned configurations no other beats on
-   cost, p99 TTFT and p99 TPOT at once (pruned ones were never simulated, so they are not
+   cost, p99 TTFT and p99 TPOT at once (pruned ones were never planned, so they are not
    on it: with `plan.prune = false` the frontier is over every feasible configuration).
 
 Configurations run over any `concurrent.futures.Executor` through `simkit.plan.sweep`'s
 driver (a local process pool, or a dask cluster), and with an output folder each finished
-one is appended to `DIR/results.jsonl`: a killed search resumes where it stopped.
+probe and plan is appended to `DIR/results.jsonl` (a probe's record names its replica count as
+`serving.replicas` among its parameters): a killed search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -58,6 +70,7 @@ class Config:
     scenario: Scenario
     gpus_per_replica: int  # GPUs of one planning unit (disaggregated: one group of pools)
     price_per_gpu_hour: float | None = None  # the unit's, per GPU (a blend across pools)
+    unit_per_hour: float | None = None  # USD per hour of one replica (or group)
     price_source: str = ""
     hardware_price: float | None = None  # [hardware]'s GPU's, travelling with the config
     reason: str | None = None  # infeasible by the cost model, or by simulation
@@ -66,7 +79,8 @@ class Config:
     cost_lower_bound: float | None = None  # USD per hour
     record: dict[str, Any] | None = None  # the simulated plan (its to_dict) when planned
     status: str = "pending"  # ranked | infeasible | pruned
-    pruned_by: float | None = None  # the cost that ruled it out
+    pruned_by: float | None = None  # the cheapest cost, which it cannot beat
+    cut: dict[str, Any] | None = None  # its latest cost-cut probe (`cut_point`'s record)
 
     @property
     def key(self) -> str:
@@ -143,6 +157,7 @@ def configurations(s: Scenario) -> list[Config]:
                 no_price += unit.missing
             else:
                 c.price_per_gpu_hour, c.price_source = unit.per_gpu_hour, unit.source
+                c.unit_per_hour = unit.per_hour
                 own = gpu_price(cs)
                 c.hardware_price = own.per_gpu_hour if own is not None else None
                 c.cost_lower_bound = c.replicas_lower_bound * unit.per_hour
@@ -170,19 +185,54 @@ def plan_point(task: Mapping[str, Any]) -> dict[str, Any]:
     return d
 
 
+def cut_point(task: Mapping[str, Any]) -> dict[str, Any]:
+    """One cost-cut probe (in a worker): the configuration's `serving.replicas` replicas at
+    `plan.target_qps`, judged like every probe of a plan (`simkit.plan.slo`). A run that
+    meets the SLOs but is too short for its request lifetimes runs again, long enough, as a
+    plan's probes do (`simkit.plan.capacity.span_requests`)."""
+    from simkit.plan.capacity import check_probe_requests, probe_requests, span_requests
+    from simkit.plan.slo import run_probe, shortfall
+    from simkit.sim import simulate
+
+    s = task_scenario(task)
+    n = probe_requests(s)
+    check_probe_requests(n, "plan.requests")
+    target, replicas = float(s.plan.target_qps), int(s.serving.replicas)
+    p, summary = run_probe(s, target, replicas=replicas, requests=n, simulate=simulate)
+    longer = span_requests(summary, target, n) if p.met else n
+    if longer > n:
+        p, summary = run_probe(s, target, replicas=replicas, requests=longer,
+                               simulate=simulate)
+    return {**p.to_dict(), "shortfall": None if p.met else shortfall(s, p)}
+
+
 # --------------------------------------------------------------------------- the search
 
-def _point(c: Config) -> SweepPoint:
+#: the first cost cut, x the smallest lower bound (bounds ignore latency: the cheapest is
+#: usually well above it), and its growth per round: every configuration that meets the SLOs
+#: within the final cut is planned in full, and that cut is below CUT_GROWTH x the cheapest
+#: cost (nothing met the one before it), so the growth trades a wider ranked table for
+#: more full plans (twenty or so simulations each, where a cut probe is one)
+CUT_START = 2.0
+CUT_GROWTH = math.sqrt(2.0)
+
+
+def _point(c: Config, replicas: int | None = None) -> SweepPoint:
+    """A configuration's plan, or with `replicas` its cost-cut probe at that count."""
     d = c.scenario.to_dict()
     # the price travels with the configuration: workers need no catalog prices, and the
     # results file records what every cost was computed with
     d["hardware"]["cost_per_gpu_hour"] = c.hardware_price
-    return SweepPoint(index=c.index, params=c.params, scenario=d,
+    params = dict(c.params)
+    if replicas is not None:
+        d["serving"]["replicas"] = int(replicas)
+        params["serving.replicas"] = int(replicas)  # (never a search key: see the loader)
+    return SweepPoint(index=c.index, params=params, scenario=d,
                       base_dir=c.scenario.base_dir)
 
 
 def _outcome(rec: Mapping[str, Any]) -> tuple[dict | None, str | None]:
-    """(plan dict, reason) of a finished record."""
+    """(plan dict, reason) of a finished plan record."""
     if rec.get("error"):
         return None, "; ".join(rec["error"])
     m = rec.get("metrics") or {}
@@ -191,96 +241,120 @@ def _outcome(rec: Mapping[str, Any]) -> tuple[dict | None, str | None]:
     return m, None
 
 
-def _cost(rec: Mapping[str, Any]) -> float | None:
-    plan, reason = _outcome(rec)
-    if reason is None and plan is not None:
-        return plan.get("cost_per_hour")
-    return None
+def cut_replicas(c: Config, cut_per_hour: float, max_replicas: int) -> int:
+    """The most replicas (or groups) of `c` that cost at most `cut_per_hour`, within
+    `plan.max_replicas` (the 1e-9 keeps a cut that is an exact multiple of the unit price,
+    such as a planned cost, from losing a replica to rounding)."""
+    return max(1, min(int(max_replicas), math.floor(cut_per_hour / c.unit_per_hour + 1e-9)))
+
+
+def cost_floor(c: Config) -> float:
+    """What `c` is proven to cost at least, USD/h: its lower bound, or, when the replicas a
+    cut buys missed the SLOs, one more replica than that."""
+    floor = float(c.cost_lower_bound)
+    if c.cut is not None and not c.cut["met"]:
+        floor = max(floor, (c.cut["replicas"] + 1) * c.unit_per_hour)
+    return floor
 
 
 def run_search(s: Scenario, executor=None, *, out_dir: str | Path | None = None,
-               max_workers: int | None = None, max_in_flight: int | None = None,
+               max_workers: int | None = None,
                progress: Callable[[str], None] | None = None) -> SearchResult:
     """Plan every configuration of `s`'s `[plan.search]` (see the module docstring)."""
     configs = configurations(s)
     prune = bool(s.plan.prune)
+    target = float(s.plan.target_qps)
+    max_rep = int(s.plan.max_replicas)
     order = sorted((c for c in configs if c.status != "infeasible"),
                    key=lambda c: (c.cost_lower_bound, c.index))
-    by_key = {c.key: c for c in configs}
-    total = len(configs)
     say = progress or (lambda _msg: None)
-    n_inf = total - len(order)
-    say(f"{total} configurations: {n_inf} infeasible by the cost model, {len(order)} to plan "
-        "in order of their cost lower bound")
-    state = {"best": math.inf, "done": 0}
-    if out_dir is not None:  # a resumed search starts from what it found before
-        for rec in read_results(Path(out_dir) / RESULTS_FILE):
-            c = by_key.get(point_key(rec.get("params") or {}))
-            cost = _cost(rec)
-            if c is not None and cost is not None:
-                state["best"] = min(state["best"], cost)
-
-    def gate(p: SweepPoint) -> str | None:
-        lb = by_key[p.key].cost_lower_bound
-        if prune and lb > state["best"]:
-            return f"cost lower bound {lb:.4g} $/h > {state['best']:.4g} $/h"
-        return None
-
-    def finished(rec: dict, done: int, _total: int) -> None:
-        state["done"] += 1
-        cost = _cost(rec)
-        plan, reason = _outcome(rec)
-        if cost is not None:
-            state["best"] = min(state["best"], cost)
-            what = (f"{plan['replicas']} replica(s) = {plan['gpus']} GPUs, {cost:.4g} $/h, "
-                    f"max {plan['max_qps']:.3g} req/s per replica")
-        else:
-            what = "infeasible: " + (reason or "?")
-        say(f"[{state['done']}] {_label(rec['params'])}: {what}")
+    say(f"{len(configs)} configurations: {len(configs) - len(order)} infeasible by the cost "
+        f"model, {len(order)} to " + ("probe at rising cost cuts" if prune else "plan"))
+    done = {"n": 0}
 
     def beat(running: list[dict]) -> None:
-        say("still planning " + "; ".join(_label(p) for p in running))
+        say("still running " + "; ".join(_label(p) for p in running))
 
-    records: dict[str, dict] = {}
-    todo, first = order, True
-    while todo:
-        # the first round prunes as results come in; a later one plans exactly what the
-        # rule needs and an out-of-order result made the first round skip
-        res = run_sweep([_point(c) for c in todo], executor, out_dir=out_dir,
-                        point_fn=plan_point, max_workers=max_workers, progress=finished,
-                        scenario=s if out_dir is not None else None,
-                        gate=gate if first else None, max_in_flight=max_in_flight,
-                        heartbeat=beat)
-        for rec in res.records:
-            if not rec.get("pruned"):
-                records[point_key(rec["params"])] = rec
-        todo, first = _settle(order, records, prune), False
-        if todo:
-            say(f"planning {len(todo)} more that the pruning rule needs")
+    def sweep(points: list[SweepPoint], fn) -> list[dict]:
+        def finished(rec: dict, _done: int, _total: int) -> None:
+            done["n"] += 1
+            say(f"[{done['n']}] {_label(rec['params'])}: {_describe(rec, fn)}")
+
+        return run_sweep(points, executor, out_dir=out_dir, point_fn=fn,
+                         max_workers=max_workers, progress=finished,
+                         scenario=s if out_dir is not None else None,
+                         heartbeat=beat).records
+
+    def plan_all(cs: list[Config]) -> None:
+        for c, rec in zip(cs, sweep([_point(c) for c in cs], plan_point)):
+            plan, reason = _outcome(rec)
+            c.record = plan
+            if reason is not None:
+                c.status, c.reason = "infeasible", reason
+            else:
+                c.status = "ranked"
+
+    if not prune:
+        plan_all(order)
+        return _result(s, configs, order, prune, out_dir)
+    open_ = list(order)  # neither planned nor infeasible yet
+    cut = CUT_START * order[0].cost_lower_bound if order else math.inf
+    while open_:
+        ask = [c for c in open_ if cost_floor(c) <= cut]
+        if ask:
+            say(f"cost cut {cut:.4g} $/h: {len(ask)} configuration(s) at the replicas it buys")
+            pts = [_point(c, cut_replicas(c, cut, max_rep)) for c in ask]
+            for c, rec in zip(ask, sweep(pts, cut_point)):
+                c.cut = _cut_record(rec)
+        met = [c for c in ask if c.cut["met"]]
+        for c in ask:
+            if not c.cut["met"] and c.cut["replicas"] >= max_rep:
+                c.status = "infeasible"
+                c.reason = (f"plan.max_replicas: even {max_rep} replica(s) miss the SLOs at "
+                            f"{target:g} req/s ({c.cut['shortfall']})")
+        plan_all(met)
+        open_ = [c for c in open_ if c.status == "pending"]
+        best = min((c.record["cost_per_hour"] for c in order if c.status == "ranked"),
+                   default=math.inf)
+        if all(cost_floor(c) > best for c in open_):
+            break
+        # nothing planned yet: a higher cut; a plan above the cut: ask again at its cost
+        cut = CUT_GROWTH * cut if math.isinf(best) else max(best, cut)
+        if not any(cost_floor(c) <= cut for c in open_):
+            cut = min(cost_floor(c) for c in open_)
+    best = min((c.record["cost_per_hour"] for c in order if c.status == "ranked"),
+               default=math.inf)
+    for c in open_:
+        c.status, c.pruned_by = "pruned", best
     return _result(s, configs, order, prune, out_dir)
 
 
-def _settle(order: list[Config], records: Mapping[str, dict], prune: bool) -> list[Config]:
-    """Apply the pruning rule in cost-lower-bound order (see the module docstring); return
-    the configurations it needs planned that have no record yet."""
-    best = math.inf
-    missing = []
-    for c in order:
-        if prune and c.cost_lower_bound > best:
-            c.status, c.pruned_by, c.record = "pruned", best, None
-            continue
-        rec = records.get(c.key)
-        if rec is None:
-            missing.append(c)
-            continue
-        plan, reason = _outcome(rec)
-        c.record = plan
-        if reason is not None:
-            c.status, c.reason = "infeasible", reason
-        else:
-            c.status = "ranked"
-            best = min(best, plan["cost_per_hour"])
-    return missing
+def _cut_record(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a cost-cut probe's record a configuration keeps."""
+    if rec.get("error"):  # (set-up problems are found by the cost model before a probe)
+        raise SimkitError("plan.search: a probe of " + _label(rec["params"]) + " failed: "
+                          + "; ".join(rec["error"]))
+    m = rec["metrics"]
+    return {"replicas": int(rec["params"]["serving.replicas"]), "met": bool(m["met"]),
+            "ttft_p99_s": m["ttft_p99_s"], "tpot_p99_s": m["tpot_p99_s"],
+            "e2e_p99_s": m["e2e_p99_s"], "requests": m["requests"],
+            "shortfall": m["shortfall"]}
+
+
+def _describe(rec: Mapping[str, Any], fn) -> str:
+    """A progress line's verdict on a finished probe or plan."""
+    if fn is cut_point:
+        if rec.get("error"):
+            return "failed: " + "; ".join(rec["error"])
+        m = rec["metrics"]
+        n = rec["params"]["serving.replicas"]
+        return (f"{n} replica(s) meet the SLOs" if m["met"]
+                else f"{n} replica(s) miss the SLOs ({m['shortfall']})")
+    plan, reason = _outcome(rec)
+    if reason is not None:
+        return "infeasible: " + reason
+    return (f"{plan['replicas']} replica(s) = {plan['gpus']} GPUs, "
+            f"{plan['cost_per_hour']:.4g} $/h, max {plan['max_qps']:.3g} req/s per replica")
 
 
 def _result(s: Scenario, configs: list[Config], order: list[Config], prune: bool,
@@ -341,11 +415,20 @@ def config_dict(c: Config, rank: int | None = None) -> dict[str, Any]:
         "ci": slo.get("ci") or {},
         "marginal": bool(slo.get("marginal")),
         "warnings": list(r.get("warnings") or []),
+        "cut": dict(c.cut) if c.cut is not None else None,
     }
     if c.status == "pruned":
-        d["reason"] = (f"pruned: its cost lower bound {c.cost_lower_bound:.4g} $/h is above "
-                       f"the cheapest feasible configuration before it, "
-                       f"{c.pruned_by:.4g} $/h")
+        cut = c.cut
+        if cut is not None and not cut["met"] and \
+                (cut["replicas"] + 1) * c.unit_per_hour > c.pruned_by:
+            n = cut["replicas"]
+            d["reason"] = (f"pruned: {n} replica(s) ({n * c.unit_per_hour:.4g} $/h) miss the "
+                           f"SLOs at the target ({cut['shortfall']}), so it needs at least "
+                           f"{n + 1} ({(n + 1) * c.unit_per_hour:.4g} $/h), more than the "
+                           f"cheapest, {c.pruned_by:.4g} $/h")
+        else:
+            d["reason"] = (f"pruned: its cost lower bound {c.cost_lower_bound:.4g} $/h is "
+                           f"above the cheapest, {c.pruned_by:.4g} $/h")
     d["reason_kind"] = reason_kind(d["reason"]) if d["reason"] else None
     return d
 
@@ -353,7 +436,8 @@ def config_dict(c: Config, rank: int | None = None) -> dict[str, Any]:
 def reason_kind(reason: str) -> str:
     """A short label grouping reasons that differ only in their numbers."""
     r = reason.lower()
-    for needle, label in (("pruned", "pruned by the cost bound"),
+    for needle, label in (("pruned: its cost lower bound", "pruned by the cost bound"),
+                          ("pruned:", "pruned: misses the SLOs within the cheapest's cost"),
                           ("does not divide", "TP does not divide the heads"),
                           ("weights do not fit", "weights do not fit"),
                           ("need more kv memory", "requests do not fit the KV memory"),

@@ -53,8 +53,9 @@ def answer(res) -> list[str]:
     else:
         out.append(f"None of the {c['configurations']} configurations meets the SLOs at "
                    f"{res.target_qps:g} req/s.")
-    out.append(f"{c['ranked']} planned by simulation and ranked, {c['pruned']} pruned (the "
-               f"cost model shows they cannot be cheaper), {c['infeasible']} infeasible.")
+    out.append(f"{c['ranked']} planned by simulation and ranked, {c['pruned']} pruned (proven "
+               f"to cost more than the cheapest, by the cost model or by one probe), "
+               f"{c['infeasible']} infeasible.")
     if len(res.pareto) > 1:
         lo, hi = res.pareto[0], res.pareto[-1]
         out.append(f"Cost-latency frontier: {len(res.pareto)} configurations, from "
@@ -161,8 +162,10 @@ def search_figure(res) -> Figure:
     note(fig, [
         "Every configuration serves the same requests (the scenario's seed). The cost model "
         "rules out configurations that cannot serve at all and gives each of the others a "
-        "lower bound on its cost; configurations are planned by simulation in order of that "
-        "bound, and one whose bound is above the cheapest cost found before it is pruned. "
+        "lower bound on its cost. A rising cost cut (x sqrt(2) a round, from twice the smallest bound) "
+        "is probed in one simulation each: the replicas it buys, at the target load. Those "
+        "that meet the SLOs within the first cut any meets are planned in full and ranked; "
+        "the others are pruned, their bound or that probe proving them dearer. "
         "Replicas are the fewest that meet the SLOs (one fewer does not); p99s are over the "
         "steady state."], top=min(f.y - 0.005, 0.085), size=7.2)
     return fig
