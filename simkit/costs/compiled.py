@@ -106,10 +106,17 @@ def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allredu
 
 def attention_time_s(r: Roofline, pre_flops, pre_bytes, dec_flops, dec_bytes, mx=max):
     """THE formula, part 2: the prefill attention core against the attention rate and the
-    streaming rate, plus the decode attention core against the attention rate and the decode
-    kernel's streaming rate (scalars with `mx=max`, arrays with `mx=np.maximum`)."""
+    streaming rate, plus the decode attention core (`decode_attention_time_s`) (scalars with
+    `mx=max`, arrays with `mx=np.maximum`)."""
     return (mx(pre_flops / r.attn_flops_per_s, pre_bytes / r.bytes_per_s)
-            + mx(dec_flops / r.attn_flops_per_s, dec_bytes / r.attn_decode_bytes_per_s))
+            + decode_attention_time_s(r, dec_flops, dec_bytes, mx))
+
+
+def decode_attention_time_s(r: Roofline, dec_flops, dec_bytes, mx=max):
+    """Part 2's decode term: the decode attention core against the attention rate and the
+    decode kernel's streaming rate. A decode-only step's prefill term is max(0/., 0/.) = 0.0
+    and 0.0 + x == x, so its attention time is this term alone, to the bit."""
+    return mx(dec_flops / r.attn_flops_per_s, dec_bytes / r.attn_decode_bytes_per_s)
 
 
 #: lengths tabulated at most (8 bytes each, per table)
@@ -307,9 +314,9 @@ class StepCostModel:
         return base + attention_time_s(self.roof, pre_flops, pre_bytes, dec_flops, dec_bytes)
 
     def _decode_rows_s(self, base: float, flops: np.ndarray, bytes_: np.ndarray) -> np.ndarray:
-        """`_time_s` of decode-only steps, vectorised over rows (base + 0.0 == base, so the
-        same bits as the scalar form: the prefill operator of a decode-only step is 0.0)."""
-        return base + attention_time_s(self.roof, 0.0, 0.0, flops, bytes_, mx=np.maximum)
+        """`_time_s` of decode-only steps, vectorised over rows (the same bits as the scalar
+        form: see `decode_attention_time_s`)."""
+        return base + decode_attention_time_s(self.roof, flops, bytes_, mx=np.maximum)
 
     # -- exact sums -------------------------------------------------------------------
     def _affine_fits(self, total: int, size: int) -> bool:
@@ -377,11 +384,17 @@ class StepCostModel:
             return None
         base = self._base_s(size, 0, 0)
         (af, bf), (ab, bb) = self._decode_affine
+        # row j's FLOPs a (total + j size) + b size = f0 + f1 j, and its bytes likewise: exact
+        # integers below 2**53 (`_affine_fits`) whichever way they are summed
+        f0, f1 = af * total + bf * size, af * size
+        b0, b1 = ab * total + bb * size, ab * size
+        r = self.roof
         if k <= 16:  # few rows: Python floats (they round exactly as float64 does)
-            return [self._time_s(base, 0.0, 0.0, af * st + bf * size, ab * st + bb * size)
-                    for st in range(total, total + k * size, size)]
-        st = total + np.arange(k, dtype=np.float64) * size
-        return self._decode_rows_s(base, af * st + bf * size, ab * st + bb * size).tolist()
+            return [base + decode_attention_time_s(r, f0 + f1 * j, b0 + b1 * j)
+                    for j in range(k)]
+        j = np.arange(k, dtype=np.float64)
+        return (base + decode_attention_time_s(r, j * f1 + f0, j * b1 + b0, mx=np.maximum)
+                ).tolist()
 
     def marginal_token_s(self) -> float:
         """The least time one more token can add to a step: its weight-matmul FLOPs at the
