@@ -363,7 +363,7 @@ def test_cli_sweep_runs_and_resumes(run_cli, tmp_path, repo_root):
 def test_unreachable_cluster_fails_at_once(run_cli, tmp_path, repo_root):
     import socket
 
-    pytest.importorskip("distributed")  # without it, --cluster says to install it (tested)
+    pytest.importorskip("distributed")  # (without it, --cluster says to install it)
 
     with socket.socket() as s:  # a port with nothing listening on it
         s.bind(("127.0.0.1", 0))

@@ -393,8 +393,7 @@ class StepCostModel:
             return [base + decode_attention_time_s(r, f0 + f1 * j, b0 + b1 * j)
                     for j in range(k)]
         j = np.arange(k, dtype=np.float64)
-        return (base + decode_attention_time_s(r, j * f1 + f0, j * b1 + b0, mx=np.maximum)
-                ).tolist()
+        return self._decode_rows_s(base, j * f1 + f0, j * b1 + b0).tolist()
 
     def marginal_token_s(self) -> float:
         """The least time one more token can add to a step: its weight-matmul FLOPs at the
