@@ -211,13 +211,25 @@ def page_title(fig: Figure, title: str, subtitle: str = "") -> None:
         fig.text(0.08, 0.943, subtitle, fontsize=size, color="#444444", va="baseline")
 
 
-def note(fig: Figure, lines: Sequence[str], top: float, size: float = 8) -> float:
+#: the lowest a page's text may reach: the footer (`simkit.report.pdf`) sits below
+NOTE_BOTTOM = 0.045
+
+
+def note(fig: Figure, lines: Sequence[str], top: float = 1.0, size: float = 8,
+         bottom: float | None = None) -> float:
     """Explanatory paragraphs on a chart page, flowing down from `top` (figure fraction);
-    returns where they end."""
+    with `bottom`, as low as they can go while ending at `bottom` (their wrapped height
+    measured), but never above `top`. Returns where they end."""
     flow = Flow(fig, top=top)
+    gap = 0.003
+    if bottom is not None:
+        width = flow.right - flow.left
+        height = sum(len(flow.wrap(ln, size, width)) * flow.line_height(size) + gap
+                     for ln in lines)
+        flow.y = min(top, bottom + height)
     for ln in lines:
         flow.text(ln, size=size, color="#222222")
-        flow.space(0.003)
+        flow.space(gap)
     return flow.y
 
 

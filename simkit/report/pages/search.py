@@ -11,7 +11,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from simkit.report.formats import column_label, fmt_s, log_axis, plain_value
-from simkit.report.layout import Flow, MISS_COLOR, SLO_COLOR, new_page, note, page_title
+from simkit.report.layout import (Flow, MISS_COLOR, NOTE_BOTTOM, SLO_COLOR, new_page, note,
+                                  page_title)
 from simkit.report.pages import Progress, say
 from simkit.plan.prices import price_label
 
@@ -87,7 +88,7 @@ def search_figure(res) -> Figure:
     tps = sorted({r["params"][tp_key] for r in ranked}) if tp_key else []
     for j, (metric, title) in enumerate((("ttft_p99_s", "p99 TTFT"),
                                          ("tpot_p99_s", "p99 TPOT"))):
-        ax = fig.add_axes((0.12, 0.655 - j * 0.265, 0.83, 0.19))
+        ax = fig.add_axes((0.12, 0.715 - j * 0.235, 0.83, 0.15))
         top = 0.0
         for r in ranked:
             v = r[metric]
@@ -131,7 +132,7 @@ def search_figure(res) -> Figure:
     if legend:
         fig.legend(handles=legend, loc="upper left", bbox_to_anchor=(0.08, 0.935),
                    fontsize=7.5, frameon=False, ncol=4)
-    f = Flow(fig, top=0.33)
+    f = Flow(fig, top=0.43)
     b = res.best
     if b is not None:
         f.heading("The cheapest configuration", size=10.5)
@@ -167,7 +168,7 @@ def search_figure(res) -> Figure:
         "that meet the SLOs within the first cut any meets are planned in full and ranked; "
         "the others are pruned, their bound or that probe proving them dearer. "
         "Replicas are the fewest that meet the SLOs (one fewer does not); p99s are over the "
-        "steady state."], top=min(f.y - 0.005, 0.085), size=7.2)
+        "steady state."], top=f.y - 0.005, size=7.2, bottom=NOTE_BOTTOM)
     return fig
 
 

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from simkit.report.formats import fmt_s, log_axis, plain_value, short_key
-from simkit.report.layout import (GIB, MISS_COLOR, SLO_COLOR, Flow, kind_color, new_page,
-                                  note, page_title)
+from simkit.report.layout import (GIB, MISS_COLOR, NOTE_BOTTOM, SLO_COLOR, Flow, kind_color,
+                                  new_page, note, page_title)
 from simkit.report.pages import Progress, say
 
 #: (row key, fallback key, title, unit, scale, SLO metric)
@@ -136,7 +136,7 @@ def sweep_figure(sw: SweepData, key: str) -> Figure:
         lines.append(f"{len(errs)} point(s) failed: " + "; ".join(
             str(r["error"]) for r in errs[:3]))
     if lines:
-        note(fig, lines, top=0.085 + 0.02 * (len(lines) - 1), size=7.5)
+        note(fig, lines, size=7.5, bottom=NOTE_BOTTOM)
     return fig
 
 
