@@ -154,3 +154,23 @@ def test_a_request_leaving_drops_its_acceptance_draws(repo_root, monkeypatch, di
                             output=80, **serving))
     assert res.summary["requests_completed"] == 30
     assert made and all(s._draws == {} for s in made)
+
+
+def test_a_draft_across_a_chunk_boundary_keeps_the_old_chunk_until_verified(repo_root):
+    """Chunked attention frees a chunk's blocks once the context leaves it; a draft that
+    crosses the boundary may be rejected back into the old chunk, so the iteration must
+    hold the most blocks any context up to the drafted end needs. Block size 1 makes
+    every position a block: the positions a sequence holds after an iteration never exceed
+    the blocks it reserved for it (they did before: useful / reserved reached 1.14)."""
+    d = {"model": {"name": "llama-3-8b", "layer_pattern": [{"kind": "chunked", "chunk": 9}]},
+         "hardware": {"name": "h200"}, "seed": 1,
+         "workload": {"requests": 20, "arrival": {"process": "poisson", "rate": 2.0},
+                      "prompt_tokens": {"dist": "uniform", "low": 1, "high": 34},
+                      "output_tokens": {"dist": "fixed", "value": 30}},
+         "serving": {"prefix_caching": False, "block_size": 1,
+                     "speculative": {"draft": DRAFT, "tokens": 4,
+                                     "acceptance_lengths": [0.5, 0.2, 0.1, 0.1, 0.1]}}}
+    res = simulate(scenario_from_dict(d, base_dir=repo_root / "scenarios"))
+    ts = res.timeseries
+    assert np.all(ts["kv_useful_bytes"] <= ts["kv_used_bytes"])
+    assert 0 < res.summary["kv_useful_fraction"] <= 1

@@ -199,7 +199,12 @@ class Admission:
                 self._preempt(self.scheduler.victim(self), now_s)
                 preempted = True
                 continue
-            need = units(self._grow_to(n)) - self.R[UNITS, :n]
+            if self.spec is None:
+                need = units(self._grow_to(n)) - self.R[UNITS, :n]
+            else:  # a rejected draft leaves the context anywhere up to the drafted end: hold
+                # the most a window or chunk needs on the way (a chunk boundary frees blocks)
+                c = self.R[CACHED, :n]
+                need = self.policy.peak_units(c + 1, self._grow_to(n)) - self.R[UNITS, :n]
             if dec is not None:
                 need *= dec
             total = int(np.add.reduce(need))
