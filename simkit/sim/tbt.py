@@ -92,6 +92,9 @@ class TokenGaps:
         for q in qs:
             rank = q * (total - 1) + 1  # the rank-th smallest gap (1-based, as a real)
             i = int(np.searchsorted(cum, rank, side="left"))
+            if i == 0:  # below 0.1 us: tokens that came together (a burst)
+                out.append(0.0)
+                continue
             below = int(cum[i - 1]) if i else 0
             frac = (rank - below) / max(int(self.counts[i]), 1)
             lo = EDGES_S[i - 1] if i else EDGES_S[0]
