@@ -47,8 +47,9 @@ dataset was compared:
   scheduled rate (`server ...`) and at the same load (`server@load ...`: the rate scaled by
   simkit's Offline throughput of that system over the measured one, so simkit runs as close
   to its own capacity as the system ran to its).
-  vLLM's multi-step ITL (`itl_p50_s` of `--num-scheduler-steps 10` rows) is not compared:
-  tokens are streamed ten steps at a time, so it measures bursts, not steps; nor are the
+  A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6 multi-step) is
+  simulated with `serving.scheduler_steps = N`. Its ITL (`itl_p50_s`) is not compared:
+  tokens are streamed N steps at a time, so it measures bursts, not tokens; nor are the
   ShareGPT medians of end-to-end latency: they are set by the median output length, which
   the sources do not state (the log-normal's median is an assumption).
 - `throughput_vllm_mi300x_oracle.csv`: static batches and offline throughput of Llama 3.1
@@ -65,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from collections import defaultdict
@@ -360,6 +362,9 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
                      "max_batch": int(row["max_batch"] or mb),
                      "memory_fraction": float(row["memory_fraction"] or mf),
                      "max_batch_tokens": int(row["max_batch_tokens"] or mbt)}}
+    steps = re.search(r"--num-scheduler-steps (\d+)", row["engine_version"])
+    if steps:  # vLLM 0.6 multi-step scheduling
+        d["serving"]["scheduler_steps"] = int(steps.group(1))
     if slo:
         d["slo"] = dict(slo)
         d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}

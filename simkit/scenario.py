@@ -503,6 +503,9 @@ class ServingSection:
     chunk_tokens: int = _f(512, _int())
     #: cap on tokens (prefill + decode) per step; None -> no cap
     max_batch_tokens: int | None = _f(None, _int(optional=True))
+    #: decode iterations per scheduler call (vLLM 0.6's --num-scheduler-steps, multi-step
+    #: scheduling: `simkit.sim.scheduler`); 1 -> the scheduler runs at every iteration
+    scheduler_steps: int = _f(1, _int())
     #: evict each sequence's cache down to sinks + recent window of this many tokens
     kv_budget_tokens: int | None = _f(None, _int(optional=True))
     #: attention sinks kept by the eviction above (StreamingLLM: the first 4 tokens)

@@ -122,3 +122,84 @@ def test_max_batch_tokens_counts_decode_tokens():
     # the first prompt runs alone (the batch is empty); the next waits for it to finish
     order = np.argsort(r90["start_s"])
     assert r90["start_s"][order[1]] >= r90["finish_s"][order[0]]
+
+
+# ---- multi-step scheduling (serving.scheduler_steps: vLLM 0.6's --num-scheduler-steps) ----
+
+def _multi_step(steps: int, requests: int = 1, gap_s: float = 1.0, prompt: int = 100,
+                output: int = 7, **serving):
+    """Llama-3-8B on an H100: fixed-length requests every `gap_s`, the first at t = 0."""
+    d = {"model": {"name": "llama-3-8b"}, "hardware": {"name": "h100-sxm"},
+         "workload": {"requests": requests, "arrival": {"process": "fixed",
+                                                        "rate": 1.0 / gap_s},
+                      "prompt_tokens": {"dist": "fixed", "value": prompt},
+                      "output_tokens": {"dist": "fixed", "value": output}},
+         "serving": {"scheduler": "continuous", "prefix_caching": False,
+                     "scheduler_steps": steps, **serving}}
+    return scenario.scenario_from_dict(d)
+
+
+def test_a_round_runs_whole_and_only_its_first_step_pays_the_per_sequence_host_work():
+    """One request, 100-token prompt, 7-token answer, rounds of 4: the prefill emits token
+    1; round 1 (contexts 101-104) tokens 2-5; round 2 (105-108) tokens 6-7 and two thrown
+    away. Each round's first step is the formula's step, the others that minus the engine's
+    per-sequence host costs; every token of a round reaches the client at its end."""
+    from simkit.costs.compiled import step_model_for
+
+    sc = _multi_step(4)
+    m = step_model_for(sc)
+    host = m.sequence_host_time_s(1)
+    t = m.step_time_s((), [0], [100])
+    ttft = t
+    for j in range(8):
+        step = m.step_time_s([101 + j])
+        t += step if j % 4 == 0 else step - host
+    s = simulate(sc).summary
+    assert s["ttft_s"]["p50"] == ttft
+    assert s["e2e_s"]["p50"] == t
+    assert s["iterations"] == 9
+    # six decode tokens in two bursts: gaps (round 1), 0, 0, 0, (round 2), 0
+    assert s["tbt_s"]["p50"] == 0.0
+    assert s["tbt_s"]["mean"] == (t - ttft) / 6
+
+
+def test_an_arrival_waits_for_the_running_round_to_end():
+    """B arrives 5 ms into A's first 8-step round (steps of ~7 ms); it is admitted only when
+    the round ends, where A's first token time plus the round's steps put it."""
+    from simkit.costs.compiled import step_model_for
+
+    m = step_model_for(_multi_step(8))
+    a_first = m.step_time_s((), [0], [100])
+    round_end = a_first
+    for j in range(8):
+        step = m.step_time_s([101 + j])
+        round_end += step if j == 0 else step - m.sequence_host_time_s(1)
+    sc = _multi_step(8, requests=2, gap_s=a_first + 0.005, output=40)
+    res = simulate(sc)
+    start = res.requests["start_s"]
+    assert start[1] == round_end
+    assert res.summary["requests_completed"] == 2
+
+
+@pytest.mark.parametrize("sched", ["continuous", "chunked", "prefill_first"])
+def test_rounds_are_the_same_planned_or_stepped(sched):
+    from conftest import assert_same_run
+
+    d = _real_dict(sched, rate=3.0)
+    d["workload"]["requests"] = 150
+    d["serving"]["scheduler_steps"] = 8
+    sc = scenario.scenario_from_dict(d)
+    assert_same_run(simulate(sc, seed=2), simulate(sc, seed=2, fast=False))
+
+
+def test_multi_step_trades_first_token_time_for_throughput():
+    """The point of multi-step (vLLM RFC #6854): the per-sequence host work is done once a
+    round, so a loaded replica decodes faster; the price is first tokens that wait for the round
+    in flight. At 4 requests/s, 10-step rounds raise TTFT p50 and cut TPOT p50."""
+    one, ten = (simulate(scenario.scenario_from_dict(
+        {**_real_dict("continuous"), "serving": {"scheduler": "continuous", "max_batch": 256,
+                                                 "scheduler_steps": k}}), seed=1).summary
+        for k in (1, 10))
+    assert ten["ttft_s"]["p50"] > one["ttft_s"]["p50"] + 0.02
+    assert ten["tpot_s"]["p50"] < one["tpot_s"]["p50"]
+    assert ten["requests_completed"] == one["requests_completed"] == 600

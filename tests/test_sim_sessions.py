@@ -64,9 +64,14 @@ def _expected_hits(r):
     return hits
 
 
-@pytest.mark.parametrize("scheduler", ["continuous", "chunked", "prefill_first", "static"])
-def test_exact_hit_counts_when_nothing_is_evicted(scheduler):
-    res = simulate(_chat(**{"serving.scheduler": scheduler}),
+@pytest.mark.parametrize("scheduler,steps", [("continuous", 1), ("chunked", 1),
+                                             ("prefill_first", 1), ("static", 1),
+                                             ("continuous", 8), ("prefill_first", 6)])
+def test_exact_hit_counts_when_nothing_is_evicted(scheduler, steps):
+    """(Multi-step rounds included: an answer that ends mid-round computes throw-away
+    tokens, which must not join its cache.)"""
+    res = simulate(_chat(**{"serving.scheduler": scheduler,
+                            "serving.scheduler_steps": steps}),
                    step_model=ToyStepModel(capacity_bytes=1e7), seed=1)
     r, s = res.requests, res.summary
     hits = _expected_hits(r)

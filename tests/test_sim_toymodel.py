@@ -62,6 +62,10 @@ class ToyStepModel:
         ctx_sum = float(self.kv_tokens(dc).sum()) if dc.size else 0.0
         return float(self._time(dc.size, ctx_sum, float(pl.sum())))
 
+    def sequence_host_time_s(self, sequences):
+        """The toy's per-sequence cost, which a multi-step round pays once per round."""
+        return self.per_seq_s * sequences
+
     def decode_steps_s(self, ctx, k):
         ctx = np.asarray(ctx, dtype=np.int64)
         grid = ctx[None, :] + np.arange(int(k))[:, None]

@@ -549,8 +549,15 @@ class StepCostModel:
         t = self.step_time_s(decode_ctx, prefill_start, prefill_len)
         if t == 0.0:
             return 0.0
-        r = self.roof
-        return t - (r.overhead_s + seqs * r.sequence_overhead_s)
+        return t - (self.roof.overhead_s + self.sequence_host_time_s(seqs))
+
+    def sequence_host_time_s(self, sequences: int) -> float:
+        """The per-sequence fixed costs of an iteration of `sequences` sequences (the
+        engine's `sequence_overhead_s`: scheduling each sequence, building its inputs,
+        processing its output). vLLM's multi-step rounds do that work once per round: their
+        later iterations take it off the critical path, while the engine loop, the model
+        runner and the sampler (`step_overhead_s`) still run at every step."""
+        return sequences * self.roof.sequence_overhead_s
 
     def verify_time_s(self, start, length, prefill_start=(), prefill_len=()) -> float:
         """One speculative verification iteration (Leviathan et al. 2023, arXiv:2211.17192,

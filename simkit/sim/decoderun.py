@@ -79,11 +79,14 @@ def plan_run(rep, now_s: float) -> bool:
     k_left = k_cap  # a run of this many steps ends with a completion
     k_cap = min(k_cap, MAX_PLAN_STEPS)
     sched = rep.scheduler
-    if sched.admits_before_growing and (rep.waiting or rep.swapped) and rep.head_might_fit():
+    rounds = rep.rounds
+    if rounds > 1:  # a multi-step round: that many steps, whoever finishes (see `commit_run`)
+        k_cap = rounds
+    elif sched.admits_before_growing and (rep.waiting or rep.swapped) and rep.head_might_fit():
         k_cap = 1  # memory this boundary freed is offered to the queue at the next one
     horizon_s = math.inf
     cuttable = (sched.admits_midway and not rep.waiting and not rep.swapped
-                and n < sched.max_batch)
+                and n < sched.max_batch and rounds == 1)
     if cuttable:
         horizon_s = (rep.sim.arrival_ahead_s(rep.lookahead) if rep.lookahead else
                      rep.sim.next_arrival_s()) if rep.external else math.inf
@@ -117,6 +120,8 @@ def plan_run(rep, now_s: float) -> bool:
     grown = shrunk = 0
     prev_total = units_now
     queued = bool(rep.waiting or rep.swapped or rep.incoming)
+    # a round's later steps run without the scheduler: no per-sequence host work
+    host_s = rep.model.sequence_host_time_s(n_dec) if rounds > 1 else 0.0
     while k < k_cap:
         kk = min(est, k_cap - k)
         first = c_total + (k + 1) * n_dec  # contexts' sum at the chunk's first step
@@ -130,6 +135,8 @@ def plan_run(rep, now_s: float) -> bool:
                 d = decode_grid(grid)
             else:
                 d = decode_steps_s(ctx, kk).tolist()
+        if host_s:
+            d = [x - host_s for x in d] if k else [d[0]] + [x - host_s for x in d[1:]]
         e = list(accumulate(d, initial=t))[1:]  # t + dt, one step after the other
         e_cut = e[-1] >= horizon_s
         if e_cut:  # the next arrival lands in step kk_cut: stop there
@@ -206,7 +213,7 @@ def plan_run(rep, now_s: float) -> bool:
     rep.log_seqs.extend(array("q", (n_seqs,)) * k)
     rep.iterations += k
     rep._last_dt = dts[-1]
-    run = rep._pending = DecodeRun(idx, k, k == k_left, ends, cuttable,
+    run = rep._pending = DecodeRun(idx, k, k >= k_left, ends, cuttable,
                                    units_log[-1] if paged else None, last_units)
     run.grown, run.shrunk = grown, shrunk
     rep._token += 1
@@ -248,6 +255,9 @@ def commit_run(rep, run: DecodeRun) -> None:
             R[UNITS, sel] = last
     ends = run.ends
     gaps = rep.sim.gaps
+    if rep.rounds > 1:
+        _commit_round(rep, k, ends[-1])
+        return
     if idx is None and not rep._n_async:  # every member's last token came at the start
         rep._gap_append(ends[0] - rep._t_sync)
         rep._gap_weight(n)
@@ -260,3 +270,25 @@ def commit_run(rep, run: DecodeRun) -> None:
         R[STEP, :n] += k
     else:
         R[STEP, idx] += k
+
+
+def _commit_round(rep, k: int, end_s: float) -> None:
+    """A multi-step round of k steps (the whole batch) ended at end_s: its tokens reach the
+    client now, in one burst (one gap since each member's last token, then gaps of 0); a
+    member with fewer than k tokens left computed the rest for nothing and is done."""
+    R, n = rep.R, rep.n
+    nleft = R[NLEFT, :n]
+    tokens = int(np.add.reduce(np.minimum(-nleft, k)))
+    if not rep._n_async:
+        rep._gap_append(end_s - rep._t_sync)
+        rep._gap_weight(n)
+    else:
+        rep._emit(slice(0, n), end_s)
+    if tokens > n:
+        rep.sim.gaps.add_one(0.0, tokens - n)
+    R[STEP, :n] += k
+    # a finished answer's extra tokens are dropped: they never join its cache (prefix
+    # caching registers only its real tokens); their blocks stay held until it leaves
+    over = np.maximum(nleft, 0)
+    R[STEP, :n] -= over
+    rep._t_sync = end_s

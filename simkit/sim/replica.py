@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simkit.errors import SimkitError
 from simkit.sim.admission import Admission
 from simkit.sim.handoff import Handoff
 from simkit.sim.decoderun import DecodeRun, commit_run, plan_run
@@ -106,6 +107,15 @@ class Replica(Admission, TokenTimes, Handoff):
         self.spec = spec
         if spec is not None:
             self.fast = False
+        #: multi-step scheduling: decode-only batches run rounds of this many iterations,
+        #: always planned whole (`plan_run`), also when stepping
+        self.rounds = scheduler.rounds
+        if self.rounds > 1 and self.cache is not None and not policy.monotone_units:
+            raise SimkitError(f"serving.scheduler_steps = {self.rounds}: not modelled with "
+                              "prefix caching on sliding-window or chunked layers (their "
+                              "blocks leave the cache one iteration at a time); set "
+                              "serving.prefix_caching = false")
+        self.plans = self.fast or self.rounds > 1
         self.spec_slots = self.spec_tokens = 0  # sequence-iterations verified, tokens
         self.spec_full_slots = self.spec_full_tokens = 0  # those that drafted all k
         self.spec_draft_s = 0.0  # time the draft took (in the logged iteration times)
@@ -440,7 +450,7 @@ class Replica(Admission, TokenTimes, Handoff):
         if self.ready:
             self._join_ready(now_s)
         n = self.n
-        if (self.fast and n and not self.n_pre and not self.n_done and not self.waiting
+        if (self.plans and n and not self.n_pre and not self.n_done and not self.waiting
                 and not self.swapped and not self.incoming and self.pool.free_units() >= n):
             # a pure decode batch with nothing to admit and room for one more block each
             # (a sequence needs at most one new block per token): no preemption is possible,
@@ -455,7 +465,7 @@ class Replica(Admission, TokenTimes, Handoff):
         if not n:
             self.busy = False
             return
-        if (self.fast and not preempted and not admitted and not self.n_pre
+        if (self.plans and not preempted and not admitted and not self.n_pre
                 and self._swap_pending == 0.0 and self.n_done < n):
             if plan_run(self, now_s):
                 return

@@ -33,6 +33,20 @@ budget to hold ``max_model_len`` without chunked prefill, so it never meets the 
   decodes) before new prompts are taken. Vidur counts a prefill batch's tokens as
   batch size x longest prompt (padding); simkit, like vLLM, sums them.
 
+``scheduler_steps`` > 1 is vLLM 0.6's multi-step scheduling (``--num-scheduler-steps``;
+vLLM RFC #6854, PR #7000): when an iteration would only decode, the scheduler hands the
+batch to the GPU for a round of that many iterations and is not called again until it ends.
+Nothing joins the round (arrivals wait for its end) and nothing leaves it: a sequence that
+reaches its last token mid-round keeps computing throw-away tokens in the slots reserved for
+the round (vLLM's lookahead slots) and finishes at the round's end. The round's tokens reach
+the client in one burst at its end (vLLM streams them then), and only its first iteration pays
+the engine's per-sequence host work (`StepCostModel.sequence_host_time_s`: scheduling each
+sequence, building its inputs and processing its output once a round is the point of
+multi-step); the engine loop, model runner and sampler still run at every step
+(`step_overhead_s`). An iteration that prefills runs alone, one step (vLLM 0.6's single-step
+prefills). A round whose blocks would run out stops where they do (vLLM would preempt a
+sequence to make room for the round's lookahead slots).
+
 Admission allocates KV blocks for the whole prompt at once (vLLM's ``can_allocate``), also
 under chunked prefill. Preempted requests return to the front of the queue; the victim is
 the most recently admitted running sequence (vLLM v0 ``_preempt`` pops the running queue's
@@ -72,6 +86,10 @@ class Scheduler:
         if self.max_batch_tokens is not None and self.max_batch_tokens < 1:
             raise SimkitError(f"serving.max_batch_tokens: must be >= 1, got {mbt}")
         self.prefill_only = False
+        #: decode iterations per scheduler call (vLLM's --num-scheduler-steps): a batch
+        #: that only decodes runs a round of this many iterations, nothing joining or
+        #: leaving until it ends (`simkit.sim.decoderun`)
+        self.rounds = int(getattr(serving, "scheduler_steps", 1))
 
     # ---- policy -------------------------------------------------------------------------
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:

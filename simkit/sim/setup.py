@@ -85,6 +85,7 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
         if budget <= sinks:
             raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
                               f"got {budget}")
+    _check_rounds(serving)
     specs = _pool_models(scenario, step_model)
     context = min(int(sm.max_context) for _, sm, _, _ in specs)
     last = specs[-1][1]  # the pool that decodes
@@ -108,6 +109,29 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
         pools.append(PoolSetup(name, sm, policy, cap, gpus, hw, spec))
     return Setup(context=context, model_name=model_name, max_seq_len=int(max_seq_len),
                  pools=pools)
+
+
+def _check_rounds(serving) -> None:
+    """Multi-step scheduling (`serving.scheduler_steps` > 1) where the simulator models it:
+    rounds of decode iterations between scheduler calls, as vLLM 0.6 runs them."""
+    steps = int(getattr(serving, "scheduler_steps", 1))
+    if steps == 1:
+        return
+    key = f"serving.scheduler_steps = {steps}"
+    if serving.scheduler == "static":
+        raise SimkitError(f"{key}: multi-step scheduling needs iteration-level scheduling "
+                          "(continuous, chunked or prefill_first), not static")
+    if getattr(serving, "speculative", None) is not None:
+        raise SimkitError(f"{key}: not modelled with serving.speculative (vLLM runs "
+                          "speculative decoding one scheduler step at a time)")
+    if getattr(serving, "disaggregation", None) is not None:
+        raise SimkitError(f"{key}: not modelled with serving.disaggregation")
+    if getattr(serving, "kv_budget_tokens", None) is not None:
+        raise SimkitError(f"{key}: not modelled with serving.kv_budget_tokens (eviction "
+                          "moves the cache one iteration at a time)")
+    if serving.kv_memory != "paged":
+        raise SimkitError(f"{key}: needs serving.kv_memory = paged (a round's lookahead "
+                          "slots are blocks)")
 
 
 def _pool_models(scenario, step_model) -> list[tuple[str, Any, int, str]]:

@@ -169,6 +169,9 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
     # the contiguous reservation; disaggregated, the prefill pool must hold its prompt and
     # the decode pool all of it (a preempted decode is recomputed there)
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
+    # a multi-step round computes up to scheduler_steps - 1 tokens past an answer's end
+    extra = int(getattr(serving, "scheduler_steps", 1)) - 1
+    table_hi += extra
     chunked = make_scheduler(serving).whole_prefill is False  # (prefilled chunk by chunk)
     fits = np.ones(len(longest), dtype=bool)
     for pool in pools:
@@ -176,7 +179,7 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
         for sm in (pool.model, pool.spec.draft if pool.spec is not None else None):
             if hasattr(sm, "ensure_tables"):  # the step model's lookups up to the same length
                 sm.ensure_tables(table_hi + 2)
-        hi = shortest if pool.name == "prefill" else longest
+        hi = shortest if pool.name == "prefill" else longest + extra
         fits &= pool.policy.peak_units(np.zeros_like(hi) if chunked else shortest,
                                        hi) <= pool.policy.max_units(1)
     if kind == "contiguous":
