@@ -381,15 +381,17 @@ def serving(table: Table, quick: bool) -> None:
                               "request lengths and engine settings; offline (all at t = 0) "
                               "and Poisson server/online runs; MLPerf Server also planned "
                               "(max_qps under its SLOs)")
-        runs: dict[str, list[dict]] = defaultdict(list)
+        # one run per source and engine (SGLang's benchmark has both engines' rows under one
+        # source: each runs with its own engine's settings)
+        runs: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for row in read_rows(name):
-            runs[row["source"]].append(row)
+            runs[(row["source"], row["engine"])].append(row)
         # offline runs first: a Server run is also compared at its system's load (below)
         items = sorted(runs.items(), key=lambda kv: kv[1][0]["concurrency_or_batch"] != "max")
         if quick:
             items = items[::3]
         capacity: dict[tuple, float] = {}  # (system, profile) -> simulated / measured rate
-        for source, rows in items:
+        for (source, _), rows in items:
             row = rows[0]
             why = loadable(setup_of(row))
             if why:
