@@ -122,8 +122,8 @@ def _check_rounds(serving) -> None:
         raise SimkitError(f"{key}: multi-step scheduling needs iteration-level scheduling "
                           "(continuous, chunked or prefill_first), not static")
     if getattr(serving, "speculative", None) is not None:
-        raise SimkitError(f"{key}: not modelled with serving.speculative (vLLM runs "
-                          "speculative decoding one scheduler step at a time)")
+        raise SimkitError(f"{key}: not modelled with serving.speculative (vLLM refuses "
+                          "the pair: speculative decoding is not supported with multi-step)")
     if getattr(serving, "disaggregation", None) is not None:
         raise SimkitError(f"{key}: not modelled with serving.disaggregation")
     if getattr(serving, "kv_budget_tokens", None) is not None:
