@@ -138,13 +138,16 @@ def _rate_bound(s, sm, sample: Sample, capacity_bytes: float, *, prompts: bool,
     dec = np.maximum(o - 1.0, 0.0) if answers else np.zeros_like(o)
     per_step = _tokens_per_step_max(s) if answers else 1
     batch = max(1, int(s.serving.max_batch))
-    t_min = shortest_step_s(sm)
     # every step pays its fixed costs and, per sequence in it, the engine's per-sequence
     # cost: a request's answer is dec / per_step sequence-steps (its prompt at least one),
-    # in at least dec / (batch x per_step) steps
+    # in at least dec / (batch x per_step) steps; multi-step rounds pay the per-sequence
+    # cost once a round (`serving.scheduler_steps`), and their later steps are that much
+    # shorter than any single step
     step_s, seq_s = sm.fixed_costs_s() if hasattr(sm, "fixed_costs_s") else (0.0, 0.0)
+    rounds = int(getattr(s.serving, "scheduler_steps", 1))
+    t_min = shortest_step_s(sm) - (seq_s if rounds > 1 else 0.0)
     steps = float(dec.mean()) / (batch * per_step)
-    seq_steps = float(dec.mean()) / per_step + (1.0 if prompts else 0.0)
+    seq_steps = float(dec.mean()) / (per_step * rounds) + (1.0 if prompts else 0.0)
     matmuls = max(steps * t_min,
                   float(((p if prompts else 0.0) + dec).mean()) * per_token_compute_s(sm)
                   + seq_steps * seq_s + steps * step_s)
@@ -305,6 +308,9 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
         it = np.array([float(sm.verify_time_s([x], [k + 1])) + sum(
             float(d.inner_step_time_s([x + 1 + j])) for j in range(k)) for x in np.unique(pm)])
         tpot = _expand(pm, it) / (k + 1)
+    rounds = int(getattr(s.serving, "scheduler_steps", 1)) > 1 and hasattr(sm, "fixed_costs_s")
+    if rounds:  # a multi-step round's later steps skip the per-sequence cost (a floor)
+        tpot = tpot - sm.fixed_costs_s()[1]
     if "ttft_s" in slo and ttft.size:
         q = float(np.percentile(ttft, 99))
         if q > slo["ttft_s"]:
@@ -313,8 +319,8 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
     if "tpot_s" in slo and tpot.size:
         q = float(np.percentile(tpot, 99))
         if q > slo["tpot_s"]:
-            what = "a decode step of one" if d is None else \
-                "an iteration of one over k + 1 tokens"
+            what = ("a decode step of one" + (" in a multi-step round" if rounds else "")
+                    if d is None else "an iteration of one over k + 1 tokens")
             return (f"SLOs cannot be met at any load: p99 TPOT is at least {q * 1e3:.3g} ms "
                     f"({what}) > slo.tpot_p99_s = {slo['tpot_s'] * 1e3:g} ms"), cap
     return None, cap
