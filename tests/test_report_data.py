@@ -114,3 +114,15 @@ def test_assumptions_explain_default_efficiencies(tmp_path):
     text = " ".join(sum(secs.values(), []))
     assert "arXiv:1804.06826" in text  # where the memory efficiency default comes from
     assert "1 ms per forward step" in text
+
+
+def test_the_setup_says_when_decodes_run_in_multi_step_rounds():
+    from simkit.report.pages.title import title_data
+
+    def serving_row(**serving):
+        s = scenario_from_dict({"model": {"name": "llama-3-8b"},
+                                "hardware": {"name": "h100-sxm"}, "serving": serving})
+        return dict(title_data(s).rows)["Serving"]
+
+    assert "multi-step rounds of 8 decode steps" in serving_row(scheduler_steps=8)
+    assert "multi-step" not in serving_row()

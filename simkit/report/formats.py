@@ -73,6 +73,7 @@ def short_key(key: str) -> str:
 _COLUMN_LABELS = {"hardware.name": "GPU", "hardware.gpus_per_replica": "TP",
                   "hardware.engine": "engine", "serving.max_batch": "max batch",
                   "serving.scheduler": "scheduler", "serving.chunk_tokens": "chunk",
+                  "serving.scheduler_steps": "steps/round",
                   "model.kv_dtype": "KV dtype", "model.weight_dtype": "weights",
                   "model.attention": "attention"}
 

@@ -58,6 +58,8 @@ def title_data(s) -> TitleData:
         ("Serving", f"{sv.scheduler} batching (max batch {sv.max_batch}"
                     + (f", chunks of {sv.chunk_tokens} tokens" if sv.scheduler == "chunked"
                        else "")
+                    + (f", multi-step rounds of {sv.scheduler_steps} decode steps"
+                       if sv.scheduler_steps > 1 else "")
                     + f"), {sv.kv_memory} KV memory"
                     + (f" (blocks of {sv.block_size})" if sv.kv_memory == "paged" else "")
                     + f", memory_fraction {sv.memory_fraction:g}, max_seq_len "
