@@ -51,3 +51,25 @@ def test_tokens_that_come_together_have_a_gap_of_zero():
     p50, p99 = g.quantiles([0.5, 0.99])
     assert p50 == 0.0
     assert p99 == pytest.approx(0.02, rel=0.012)  # within a 1.16%-wide bin
+
+
+def test_inter_token_latency_counts_a_burst_as_one_chunk():
+    """ITL as streaming benchmarks measure it: one gap per streamed chunk, the tokens within
+    a burst left out; without bursts it is the time between tokens."""
+    from simkit.sim.tbt import TokenGaps, itl_stats
+
+    g = TokenGaps()
+    g.add_one(0.1, 1)  # a chunk's first token, 100 ms after the previous chunk
+    g.add_one(0.0, 9)  # and the nine that came with it
+    g.add_one(0.3, 1)
+    # one request: first token at 1.0 s, its last at 1.4 s (two chunk gaps)
+    s = itl_stats(g, np.array([1.0]), np.array([1.4]))
+    assert s["mean"] == pytest.approx(0.2)
+    # rank 1.5 of the two chunk gaps falls in the upper one's bin (1.16% wide); the nine
+    # tokens of the burst, which would put the tokens' median at 0, do not count
+    assert s["p50"] == pytest.approx(0.3, rel=0.012)
+    assert g.quantiles([0.5])[0] == 0.0
+    plain = TokenGaps()
+    for gap in (0.01, 0.02, 0.03):
+        plain.add_one(gap, 2)
+    assert itl_stats(plain, np.zeros(1), np.ones(1))["p50"] == plain.quantiles([0.5])[0]

@@ -161,6 +161,9 @@ def test_a_round_runs_whole_and_only_its_first_step_pays_the_per_sequence_host_w
     # six decode tokens in two bursts: gaps (round 1), 0, 0, 0, (round 2), 0
     assert s["tbt_s"]["p50"] == 0.0
     assert s["tbt_s"]["mean"] == (t - ttft) / 6
+    # a streaming client sees two chunks after the first token
+    assert s["itl_s"]["mean"] == pytest.approx((t - ttft) / 2, rel=1e-12)
+    assert s["itl_s"]["p50"] > 3 * host
 
 
 def test_an_arrival_waits_for_the_running_round_to_end():

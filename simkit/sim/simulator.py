@@ -31,7 +31,7 @@ from simkit.sim.setup import PoolSetup, draw_requests, prepare
 from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
 from simkit.sim import prefix_stats  # noqa: E402
 from simkit.sim import sessions as sessions_mod  # noqa: E402
-from simkit.sim.tbt import TokenGaps, tbt_stats  # noqa: E402
+from simkit.sim.tbt import TokenGaps, itl_stats, tbt_stats  # noqa: E402
 
 
 @dataclass
@@ -299,6 +299,7 @@ def _result(run: Run) -> SimResult:
     extra = {
         "seed": run.seed,
         "scheduler": serving.scheduler,
+        "scheduler_steps": int(getattr(serving, "scheduler_steps", 1)),
         "kv_memory": policy.kind,
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
@@ -309,6 +310,7 @@ def _result(run: Run) -> SimResult:
         "weight_bytes": float(m.weight_bytes),
         "events": int(engine.events_processed),
         "tbt_s": tbt_stats(sim.gaps, *_completed_decode(table)),
+        "itl_s": itl_stats(sim.gaps, *_completed_decode(table)[:2]),
         "per_replica_kv_capacity_bytes": [float(p.capacity_bytes) for p in pools
                                           for _ in p.replicas],
         **prefix_stats.summary(table, first.replicas, run.caching, first.model),

@@ -81,13 +81,18 @@ class TokenGaps:
         del self.wts[:]
         self._pending = 0
 
-    def quantiles(self, qs: list[float]) -> list[float | None]:
-        """Quantiles (0..1), interpolated geometrically within their bin."""
+    def quantiles(self, qs: list[float], chunks: bool = False) -> list[float | None]:
+        """Quantiles (0..1), interpolated geometrically within their bin; `chunks`: of the
+        gaps that end a chunk only (the tokens within a burst, below 0.1 us, left out)."""
         self._flush()
-        total = int(self.counts.sum())
+        counts = self.counts
+        if chunks:
+            counts = counts.copy()
+            counts[0] = 0
+        total = int(counts.sum())
         if not total:
             return [None for _ in qs]
-        cum = np.cumsum(self.counts)
+        cum = np.cumsum(counts)
         out = []
         for q in qs:
             rank = q * (total - 1) + 1  # the rank-th smallest gap (1-based, as a real)
@@ -96,7 +101,7 @@ class TokenGaps:
                 out.append(0.0)
                 continue
             below = int(cum[i - 1]) if i else 0
-            frac = (rank - below) / max(int(self.counts[i]), 1)
+            frac = (rank - below) / max(int(counts[i]), 1)
             lo = EDGES_S[i - 1] if i else EDGES_S[0]
             hi = EDGES_S[i] if i < len(EDGES_S) else EDGES_S[-1]
             out.append(float(lo * (hi / lo) ** min(max(frac, 0.0), 1.0)))
@@ -117,6 +122,19 @@ def tbt_stats(gaps: TokenGaps, first_token_s: np.ndarray, finish_s: np.ndarray,
               output_tokens: np.ndarray) -> dict[str, float | None]:
     p50, p90, p99 = gaps.quantiles([0.5, 0.9, 0.99])
     return {"mean": mean_tbt_s(first_token_s, finish_s, output_tokens), "p50": p50,
+            "p90": p90, "p99": p99}
+
+
+def itl_stats(gaps: TokenGaps, first_token_s: np.ndarray, finish_s: np.ndarray
+              ) -> dict[str, float | None]:
+    """Inter-token latency as a streaming client measures it (vLLM's benchmark_serving and
+    sglang.bench_serving: the gaps between a response's streamed chunks): tokens that arrive
+    together -- a multi-step round, speculative decoding's accepted tokens -- are one chunk.
+    Without bursts it is the time between tokens. The mean is the completed requests'
+    decode time over the chunk gaps (a request's gaps add up to its finish - first token)."""
+    p50, p90, p99 = gaps.quantiles([0.5, 0.9, 0.99], chunks=True)
+    n = int(gaps.counts[1:].sum())
+    return {"mean": float(np.sum(finish_s - first_token_s)) / n if n else None, "p50": p50,
             "p90": p90, "p99": p99}
 
 
