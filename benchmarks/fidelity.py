@@ -48,10 +48,13 @@ dataset was compared:
   simkit's Offline throughput of that system over the measured one, so simkit runs as close
   to its own capacity as the system ran to its).
   A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6 multi-step) is
-  simulated with `serving.scheduler_steps = N`. Its ITL (`itl_p50_s`) is not compared:
-  tokens are streamed N steps at a time, so it measures bursts, not tokens; nor are the
-  ShareGPT medians of end-to-end latency: they are set by the median output length, which
-  the sources do not state (the log-normal's median is an assumption).
+  simulated with `serving.scheduler_steps = N` and `prefill_first` (its command line leaves
+  chunked prefill off, so vLLM V0 runs prompts alone; the other vLLM runs do not state
+  their chunked-prefill setting and run `continuous`, as the profile was fitted). ITL medians (`itl_p50_s`: the gaps between
+  streamed chunks, which multi-step makes N tokens long) are compared with simkit's
+  `itl_s`, which counts a burst as one chunk. The ShareGPT medians of end-to-end latency
+  are not compared: they are set by the median output length, which the sources do not
+  state (the log-normal's median is an assumption).
 - `throughput_vllm_mi300x_oracle.csv`: static batches and offline throughput of Llama 3.1
   405B through the simulator, when the model catalog has llama-3.1-405b.
 
@@ -331,6 +334,7 @@ _SERVING_METRICS = {
     "e2e_p99_s": lambda s: s["e2e_s"]["p99"],
     "ttft_s": lambda s: s["ttft_s"]["mean"], "ttft_p50_s": lambda s: s["ttft_s"]["p50"],
     "ttft_p90_s": lambda s: s["ttft_s"]["p90"], "ttft_p99_s": lambda s: s["ttft_s"]["p99"],
+    "itl_p50_s": lambda s: s["itl_s"]["p50"],
     "tpot_s": lambda s: s["tpot_s"]["mean"], "tpot_p50_s": lambda s: s["tpot_s"]["p50"],
     "tpot_p90_s": lambda s: s["tpot_s"]["p90"], "tpot_p99_s": lambda s: s["tpot_s"]["p99"]}
 _RATES = ("requests_per_s", "output_tokens_per_s")
@@ -365,6 +369,9 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
     steps = re.search(r"--num-scheduler-steps (\d+)", row["engine_version"])
     if steps:  # vLLM 0.6 multi-step scheduling
         d["serving"]["scheduler_steps"] = int(steps.group(1))
+        # the source's command line leaves chunked prefill off (vLLM V0's default below
+        # 32K of max_model_len; these runs set 4096): V0 then runs prompts alone
+        d["serving"]["scheduler"] = "prefill_first"
     if slo:
         d["slo"] = dict(slo)
         d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}
@@ -440,7 +447,7 @@ def _compare(table: Table, name: str, rows, prof: str, kind: str, summ, inst: in
     for r in rows:
         m = r["metric"]
         if m not in _SERVING_METRICS or (r["dataset"] == "sharegpt" and m == "e2e_p50_s"):
-            continue  # itl_p50_s and ShareGPT e2e medians: see the module docstring
+            continue  # ShareGPT e2e medians: see the module docstring
         if m in _RATES and not rates:
             continue
         got = _SERVING_METRICS[m](summ)
