@@ -195,7 +195,7 @@ def test_rounds_are_the_same_planned_or_stepped(sched):
     assert_same_run(simulate(sc, seed=2), simulate(sc, seed=2, fast=False))
 
 
-def test_multi_step_trades_first_token_time_for_throughput():
+def test_multi_step_trades_first_token_time_for_decode_speed():
     """The point of multi-step (vLLM RFC #6854): the per-sequence host work is done once a
     round, so a loaded replica decodes faster; the price is first tokens that wait for the round
     in flight. At 4 requests/s, 10-step rounds raise TTFT p50 and cut TPOT p50."""

@@ -308,8 +308,9 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
         it = np.array([float(sm.verify_time_s([x], [k + 1])) + sum(
             float(d.inner_step_time_s([x + 1 + j])) for j in range(k)) for x in np.unique(pm)])
         tpot = _expand(pm, it) / (k + 1)
-    rounds = int(getattr(s.serving, "scheduler_steps", 1)) > 1 and hasattr(sm, "fixed_costs_s")
-    if rounds:  # a multi-step round's later steps skip the per-sequence cost (a floor)
+    multi_step = int(getattr(s.serving, "scheduler_steps", 1)) > 1 \
+        and hasattr(sm, "fixed_costs_s")
+    if multi_step:  # a multi-step round's later steps skip the per-sequence cost (a floor)
         tpot = tpot - sm.fixed_costs_s()[1]
     if "ttft_s" in slo and ttft.size:
         q = float(np.percentile(ttft, 99))
@@ -319,7 +320,7 @@ def feasibility(s, sm_or_error, sample: Sample | None) -> tuple[str | None, floa
     if "tpot_s" in slo and tpot.size:
         q = float(np.percentile(tpot, 99))
         if q > slo["tpot_s"]:
-            what = ("a decode step of one" + (" in a multi-step round" if rounds else "")
+            what = ("a decode step of one" + (" in a multi-step round" if multi_step else "")
                     if d is None else "an iteration of one over k + 1 tokens")
             return (f"SLOs cannot be met at any load: p99 TPOT is at least {q * 1e3:.3g} ms "
                     f"({what}) > slo.tpot_p99_s = {slo['tpot_s'] * 1e3:g} ms"), cap

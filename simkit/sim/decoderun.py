@@ -6,7 +6,9 @@ up to that point with the cost model's vectorised ``decode_steps_s`` (or its int
 form) and one (steps x batch) grid of KV units, logs them and schedules a single event;
 `commit_run` applies them when the event fires (or when an arrival that was unknown at
 planning time cut the run short: `Replica._cut_run`). Memory grows at commit, never at
-planning, so a cut run leaves the pool exactly as stepping would.
+planning, so a cut run leaves the pool exactly as stepping would. With multi-step
+scheduling (`Replica.rounds` > 1) a run is one round: that many steps, whoever finishes in
+them, not cuttable, committed by `_commit_round`.
 
 Speed (benchmarks/simulate.py): an event costs a few dozen numpy calls on batch-sized
 arrays, so the hot paths count calls. When the cost model offers integer-sum forms
@@ -35,7 +37,8 @@ MAX_PLAN_STEPS = 1024
 
 class DecodeRun:
     """`steps` decode-only iterations of the sequences `idx` (None: the whole batch), ending
-    at `ends` (one time per iteration); `finishes`: the last one completes a sequence;
+    at `ends` (one time per iteration); `finishes`: a sequence completes in the run (at its
+    last step, or within a multi-step round);
     `cuttable`: an arrival could have joined (the run stops at the first boundary after a
     new one)."""
 
@@ -286,9 +289,7 @@ def _commit_round(rep, k: int, end_s: float) -> None:
         rep._emit(slice(0, n), end_s)
     if tokens > n:
         rep.sim.gaps.add_one(0.0, tokens - n)
-    R[STEP, :n] += k
     # a finished answer's extra tokens are dropped: they never join its cache (prefix
     # caching registers only its real tokens); their blocks stay held until it leaves
-    over = np.maximum(nleft, 0)
-    R[STEP, :n] -= over
+    R[STEP, :n] += k - np.maximum(nleft + k, 0)
     rep._t_sync = end_s

@@ -169,10 +169,11 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
     # the contiguous reservation; disaggregated, the prefill pool must hold its prompt and
     # the decode pool all of it (a preempted decode is recomputed there)
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
-    # a multi-step round computes up to scheduler_steps - 1 tokens past an answer's end
-    extra = int(getattr(serving, "scheduler_steps", 1)) - 1
+    sched = make_scheduler(serving)
+    chunked = sched.whole_prefill is False  # (prefilled chunk by chunk)
+    # a multi-step round computes up to rounds - 1 tokens past an answer's end
+    extra = sched.rounds - 1
     table_hi += extra
-    chunked = make_scheduler(serving).whole_prefill is False  # (prefilled chunk by chunk)
     fits = np.ones(len(longest), dtype=bool)
     for pool in pools:
         pool.policy.build_tables(table_hi)
