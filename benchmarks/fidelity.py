@@ -50,11 +50,11 @@ dataset was compared:
   A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6 multi-step) is
   simulated with `serving.scheduler_steps = N` and `prefill_first` (its command line leaves
   chunked prefill off, so vLLM V0 runs prompts alone; the other vLLM runs do not state
-  their chunked-prefill setting and run `continuous`, as the profile was fitted). ITL medians (`itl_p50_s`: the gaps between
-  streamed chunks, which multi-step makes N tokens long) are compared with simkit's
-  `itl_s`, which counts a burst as one chunk. The ShareGPT medians of end-to-end latency
-  are not compared: they are set by the median output length, which the sources do not
-  state (the log-normal's median is an assumption).
+  their chunked-prefill setting and run `continuous`, as the profile was fitted). ITL
+  medians (`itl_p50_s`: the gaps between streamed chunks, which multi-step makes N tokens
+  long) are compared with simkit's `itl_s`, which counts a burst as one chunk. The ShareGPT
+  medians of end-to-end latency are not compared: they are set by the median output length,
+  which the sources do not state (the log-normal's median is an assumption).
 - `throughput_vllm_mi300x_oracle.csv`: static batches and offline throughput of Llama 3.1
   405B through the simulator, when the model catalog has llama-3.1-405b.
 

@@ -186,6 +186,8 @@ def test_an_arrival_waits_for_the_running_round_to_end():
 
 @pytest.mark.parametrize("sched", ["continuous", "chunked", "prefill_first"])
 def test_rounds_are_the_same_planned_or_stepped(sched):
+    """A round is planned whole on both paths; what stepping checks is everything around
+    it: admissions, prefill iterations, memory growth and preemption between rounds."""
     from conftest import assert_same_run
 
     d = _real_dict(sched, rate=3.0)
@@ -197,8 +199,8 @@ def test_rounds_are_the_same_planned_or_stepped(sched):
 
 def test_multi_step_trades_first_token_time_for_decode_speed():
     """The point of multi-step (vLLM RFC #6854): the per-sequence host work is done once a
-    round, so a loaded replica decodes faster; the price is first tokens that wait for the round
-    in flight. At 4 requests/s, 10-step rounds raise TTFT p50 and cut TPOT p50."""
+    round, so a loaded replica decodes faster; the price is first tokens that wait for the
+    round in flight. At 4 requests/s, 10-step rounds raise TTFT p50 and cut TPOT p50."""
     one, ten = (simulate(scenario.scenario_from_dict(
         {**_real_dict("continuous"), "serving": {"scheduler": "continuous", "max_batch": 256,
                                                  "scheduler_steps": k}}), seed=1).summary
