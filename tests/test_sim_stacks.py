@@ -144,24 +144,32 @@ def test_invariants_on_mixed_stacks(bpp, window, fixed, capacity, block, schedul
     assert_same_run(res, simulate(sc, step_model=m, seed=seed, fast=False))
 
 
-def test_the_interleaved_scenario_fits_29_sequences_of_128k_against_6(repo_root):
+def test_the_interleaved_scenario_fits_38_sequences_of_128k_against_6(repo_root):
     """The README's `interleaved-vs-uniform-128k` claim, derived from the configs: at
     131,072 tokens gpt-oss-20b keeps 12 full layers of 2 x 8 x 64 bf16 per token (its 12
     window(128) layers 128 positions each) where Llama-3.1-8B keeps 32 layers of 2 x 8 x 128;
     an H200 (143,771 MiB as nvidia-smi reports it) at memory_fraction 0.9 less the weights
-    holds 29 of the first and 6 of the second."""
+    -- each as its checkpoint stores them: gpt-oss's 20.91B in MX FP4 (counted as int4,
+    half a byte), Llama's 8.03B in bf16 -- holds 38 of the first and 6 of the second."""
     from simkit.scenario import load_scenario
 
     t = 131072
     per_seq = {"gpt-oss-20b": 12 * 2 * 8 * 64 * 2 * t + 12 * 2 * 8 * 64 * 2 * 128,
                "llama-3.1-8b": 32 * 2 * 8 * 128 * 2 * t}
+    # gpt-oss-20b: arXiv:2508.10925 Table 1 (20.91B); Llama-3.1-8B from its config:
+    # 2 x 128256 x 4096 embeddings + 32 x 218,112,000 per layer + 4096 = 8,030,261,248
+    weights = {"gpt-oss-20b": 20.91e9 * 0.5, "llama-3.1-8b": 8.03e9 * 2}
     assert per_seq["gpt-oss-20b"] / 2**30 == pytest.approx(3.0, abs=0.01)  # "3 GiB"
     assert per_seq["llama-3.1-8b"] / 2**30 == 16  # "16 GiB"
+    room = 143771 * 2**20 * 0.9
+    assert {n: int((room - weights[n]) // per_seq[n]) for n in per_seq} == \
+        {"gpt-oss-20b": 38, "llama-3.1-8b": 6}
     base = load_scenario(repo_root / "scenarios" / "interleaved-vs-uniform-128k.toml")
     fit = {}
     for name in per_seq:
         s = simulate(base.with_(**{"model.name": name}), requests=4).summary
+        assert s["weight_bytes"] == pytest.approx(weights[name], rel=0.01)
         cap = s["kv_capacity_bytes"]
         assert cap == pytest.approx(143771 * 2**20 * 0.9 - s["weight_bytes"], rel=1e-12)
         fit[name] = int(cap // per_seq[name])
-    assert fit == {"gpt-oss-20b": 29, "llama-3.1-8b": 6}
+    assert fit == {"gpt-oss-20b": 38, "llama-3.1-8b": 6}

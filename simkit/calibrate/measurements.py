@@ -3,7 +3,8 @@ turns measurements into the step-time formula's inputs.
 
 `simkit calibrate --measurements FILE.csv` reads columns
 `model,hardware,tensor_parallel,phase,batch_size,prompt_tokens,context_tokens,seconds`
-(optional: `weight_dtype`, `kv_dtype`, default bf16):
+(optional: `weight_dtype`, default the checkpoint's own -- bf16 unless its config quantizes
+the weights, `simkit.catalog.hf_quant` -- and `kv_dtype`, default bf16):
 
 - phase `prefill`: one iteration that prefills `batch_size` prompts of `prompt_tokens` each,
   on top of `context_tokens` already cached per sequence;
@@ -46,7 +47,7 @@ class Setup:
     model: str  # catalog name or config path
     hardware: str  # catalog name or profile path
     tensor_parallel: int
-    weight_dtype: str = "bf16"
+    weight_dtype: str | None = None  # None: the checkpoint's own
     kv_dtype: str = "bf16"
 
 
@@ -205,9 +206,9 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         if not (math.isfinite(sec) and sec > 0):
             raise SimkitError(f"{where}: seconds: must be a number > 0, got "
                               f"{cell['seconds']!r}")
-        wd = cell.get("weight_dtype") or "bf16"
+        wd = cell.get("weight_dtype") or None
         kd = cell.get("kv_dtype") or "bf16"
-        if wd not in WEIGHT_DTYPES:
+        if wd is not None and wd not in WEIGHT_DTYPES:
             raise SimkitError(f"{where}: weight_dtype: unknown dtype {wd!r}; choose one of "
                               f"{', '.join(WEIGHT_DTYPES)}")
         if kd not in KV_DTYPES:
@@ -307,7 +308,7 @@ class Design:
         out = np.zeros(len(self.measurements))
         for g in self.groups:
             sm, T = g.sm, g.terms
-            r = roofline_for(sm.hardware, g.setup.weight_dtype, g.setup.kv_dtype, sm.gpus,
+            r = roofline_for(sm.hardware, sm.arch.weight_dtype, g.setup.kv_dtype, sm.gpus,
                              engine=engine)
             t = base_time_s(r, T["tokens"], T["sequences"], T["lin_flops"], T["weight_bytes"],
                             sm.allreduces_per_step, sm.d_model, sm.blocks, mx=np.maximum) \

@@ -93,6 +93,10 @@ class ModelConfig:
     #: the model's own layer stack (None: every layer runs `default_attention`, with
     #: `first_dense_layers` dense FFNs before the MoE ones)
     layers: tuple | None = None
+    #: the dtype the published checkpoint stores its weights in (`simkit.catalog.hf_quant`;
+    #: None: a quantization simkit does not read), the default of `model.weight_dtype`
+    weight_dtype: str | None = "bf16"
+    weight_dtype_note: str = "16-bit checkpoint"
     param_count_published: float = 0.0  # published total, for tests and reports
     param_count_published_source: str = ""
     active_params_published: float = 0.0
@@ -239,6 +243,10 @@ CATALOG: dict[str, ModelConfig] = {
 
 
 _LAYER = ["sliding_attention", "full_attention"]  # gpt-oss's layer_types, as published
+#: gpt-oss's published quantization: MX FP4 MoE experts, everything else bf16
+_MXFP4_EXPERTS = {"modules_to_not_convert": ["model.layers.*.self_attn",
+                                             "model.layers.*.mlp.router", "model.embed_tokens",
+                                             "lm_head"], "quant_method": "mxfp4"}
 
 
 def _from_config(name: str, source: str, config: Mapping[str, Any], *, total: float,
@@ -295,7 +303,7 @@ _PUBLISHED_CONFIGS: tuple = (
       "head_dim": 64, "num_local_experts": 32, "num_experts_per_tok": 4,
       "experts_per_token": 4, "layer_types": _LAYER * 12, "sliding_window": 128,
       "vocab_size": 201088, "max_position_embeddings": 131072, "attention_bias": True,
-      "tie_word_embeddings": False},
+      "tie_word_embeddings": False, "quantization_config": _MXFP4_EXPERTS},
      dict(total=20.91e9, active=3.61e9, total_source="gpt-oss model card (OpenAI 2025, "
           "arXiv:2508.10925) Table 1: 20.91B total, 3.61B active")),
     ("gpt-oss-120b", "huggingface.co/openai/gpt-oss-120b/config.json",
@@ -304,7 +312,7 @@ _PUBLISHED_CONFIGS: tuple = (
       "head_dim": 64, "num_local_experts": 128, "num_experts_per_tok": 4,
       "experts_per_token": 4, "layer_types": _LAYER * 18, "sliding_window": 128,
       "vocab_size": 201088, "max_position_embeddings": 131072, "attention_bias": True,
-      "tie_word_embeddings": False},
+      "tie_word_embeddings": False, "quantization_config": _MXFP4_EXPERTS},
      dict(total=116.83e9, active=5.13e9, total_source="arXiv:2508.10925 Table 1: 116.83B "
           "total, 5.13B active")),
     ("gemma-3-27b", "huggingface.co/google/gemma-3-27b-it/config.json (text_config; the "
@@ -323,7 +331,9 @@ _PUBLISHED_CONFIGS: tuple = (
       "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
       "first_k_dense_replace": 3, "moe_layer_freq": 1, "vocab_size": 129280,
       "max_position_embeddings": 163840, "attention_bias": False,
-      "tie_word_embeddings": False},
+      "tie_word_embeddings": False,
+      "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3",
+                              "quant_method": "fp8", "weight_block_size": [128, 128]}},
      dict(total=671e9, active=37e9, total_source="DeepSeek-V3 Technical Report, "
           "arXiv:2412.19437, abstract: 671B total, 37B activated (without the 14B MTP "
           "module)")),

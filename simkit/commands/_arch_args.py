@@ -34,7 +34,9 @@ def add_arch_options(p, attention: bool = True) -> None:
     p.add_argument("--max-context", type=positive_int, default=None,
                    help="deployed context (e.g. RoPE-scaled); longer lengths are what-ifs")
     p.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
-    p.add_argument("--weight-dtype", choices=WEIGHT_DTYPES, default="bf16")
+    p.add_argument("--weight-dtype", choices=WEIGHT_DTYPES, default=None,
+                   help="default: the checkpoint's own (bf16, or what its config.json "
+                   "quantizes the weights to: DeepSeek-V3 fp8, gpt-oss int4)")
 
 
 #: the scenario key the cost layer names in its errors -> the option it came from here

@@ -51,7 +51,7 @@ class ArchSpec:
     segment_tokens: int | None = None
     chunk: int | None = None
     kv_dtype: str = "bf16"
-    weight_dtype: str = "bf16"
+    weight_dtype: str | None = None  # None: the checkpoint's own (`ModelConfig.weight_dtype`)
     attention_every: int = 1  # hybrid: one token-mixer layer in k is `attention`, rest SSM
     kv_share: int = 1  # cross-layer KV sharing: k consecutive layers share one cache
     weight_share: int = 1  # cross-layer weight sharing: k consecutive layers share weights
@@ -69,7 +69,7 @@ class ArchSpec:
         if self.kv_dtype not in KV_DTYPES:
             errs.append(f"{where}.kv_dtype: unknown dtype {self.kv_dtype!r}; choose one of "
                         f"{', '.join(KV_DTYPES)}")
-        if self.weight_dtype not in WEIGHT_DTYPES:
+        if self.weight_dtype is not None and self.weight_dtype not in WEIGHT_DTYPES:
             errs.append(f"{where}.weight_dtype: unknown dtype {self.weight_dtype!r}; choose "
                         f"one of {', '.join(WEIGHT_DTYPES)}")
         for k in ("window", "chunk", "memory_slots", "segment_tokens", "max_context"):
@@ -116,6 +116,7 @@ class ArchSpec:
 
     def _resolve(self, model: Any) -> "ArchSpec":
         self.validate()
+        weight_dtype = self.weight_dtype or _checkpoint_dtype(model)
         L = model.n_layers
         for k in ("attention_every", "kv_share", "weight_share"):
             if getattr(self, k) > L:
@@ -153,7 +154,7 @@ class ArchSpec:
         if len(kinds) == 1 and not is_uniform(stack):
             label = "hybrid"
         used = {f for s in stack for f in (MIXERS[s.kind].settings if s.kind in MIXERS else ())}
-        return replace(self, attention=label, stack=stack,
+        return replace(self, attention=label, stack=stack, weight_dtype=weight_dtype,
                        **{k: (_uniform_setting(stack, k) if k in used else None)
                           for k in _SETTINGS})
 
@@ -194,6 +195,17 @@ class ArchSpec:
                "kv_dtype", "weight_dtype", "attention_every", "kv_share", "weight_share",
                "layer_pattern", "max_context")}
         return cls.for_model(model, getattr(section, "attention", None), **kw)
+
+
+def _checkpoint_dtype(model: Any) -> str:
+    """The dtype the model's published weights are stored in: what `weight_dtype` None
+    means (`simkit.catalog.hf_quant`)."""
+    dtype = getattr(model, "weight_dtype", "bf16")
+    if dtype is None:
+        raise SimkitError(f"model.weight_dtype: {model.name}: its checkpoint's weight dtype "
+                          f"is unknown ({model.weight_dtype_note}); say it: model.weight_dtype "
+                          "in a scenario, --weight-dtype on the command line")
+    return dtype
 
 
 #: (ArchSpec, model) -> the resolved ArchSpec (bounded: cleared at 64 entries)

@@ -1,0 +1,125 @@
+"""A checkpoint's own weight dtype (`simkit.catalog.hf_quant`): read from the real configs'
+`quantization_config`, the default of every cost, and one line (exit 2) when a config
+quantizes its weights in a way simkit does not read and the user gives no dtype.
+
+Expected dtypes are written from each config's own keys; expected bytes from the published
+parameter counts times the dtype's size, never from simkit's output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simkit.catalog import load_model
+from simkit.catalog.hf import from_hf_config
+from simkit.catalog.hf_quant import checkpoint_dtype
+from simkit.costs import ArchSpec, model_costs
+from simkit.errors import SimkitError
+
+CONFIGS = Path(__file__).resolve().parent / "data" / "hf_configs"
+FILES = sorted(p.name for p in CONFIGS.glob("*.json"))
+
+#: the verbatim configs that carry a quantization_config (every other one is 16-bit):
+#: DeepSeek-V3 `quant_method` "fp8" (e4m3, 128 x 128 blocks); gpt-oss "mxfp4"
+QUANTIZED = {"deepseek-ai__DeepSeek-V3.json": "fp8", "openai__gpt-oss-20b.json": "int4",
+             "openai__gpt-oss-120b.json": "int4"}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_shipped_config_has_the_dtype_its_quantization_config_says(name):
+    cfg = json.loads((CONFIGS / name).read_text())
+    assert ("quantization_config" in cfg) == (name in QUANTIZED)
+    model = from_hf_config(cfg, name=name)
+    assert model.weight_dtype == QUANTIZED.get(name, "bf16")
+
+
+@pytest.mark.parametrize("catalog, file", [
+    ("deepseek-v3", "deepseek-ai__DeepSeek-V3.json"), ("gpt-oss-20b", "openai__gpt-oss-20b.json"),
+    ("gpt-oss-120b", "openai__gpt-oss-120b.json"), ("llama-3.1-8b", "meta-llama__Llama-3.1-8B.json")])
+def test_catalog_entries_store_weights_as_their_published_checkpoints(catalog, file):
+    assert load_model(catalog).weight_dtype == load_model(CONFIGS / file).weight_dtype
+
+
+@pytest.mark.parametrize("q, dtype", [
+    ({"quant_method": "fp8", "fmt": "e4m3"}, "fp8"),
+    ({"quant_method": "fbgemm_fp8"}, "fp8"),
+    ({"quant_method": "mxfp4"}, "int4"),
+    ({"quant_method": "awq", "bits": 4}, "int4"),
+    ({"quant_method": "awq", "w_bit": 4}, "int4"),
+    ({"quant_method": "gptq", "bits": 8}, "int8"),
+    ({"quant_method": "auto-round", "bits": 4}, "int4"),
+    ({"quant_method": "bitsandbytes", "load_in_4bit": True}, "int4"),
+    ({"quant_method": "bitsandbytes", "load_in_8bit": True}, "int8"),
+    ({"quant_method": "compressed-tensors", "config_groups": {
+        "group_0": {"weights": {"num_bits": 8, "type": "float"}, "targets": ["Linear"]}}},
+     "fp8"),
+    ({"quant_method": "compressed-tensors", "config_groups": {
+        "group_0": {"weights": {"num_bits": 8, "type": "int"}}}}, "int8"),
+    ({"quant_method": "compressed-tensors", "config_groups": {
+        "group_0": {"weights": {"num_bits": 4, "type": "int"}}}}, "int4"),
+    ({"quant_method": "modelopt", "quant_algo": "FP8"}, "fp8"),
+    ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "int4"),
+])
+def test_each_quantization_method_reads_as_its_stored_dtype(q, dtype):
+    assert checkpoint_dtype({"quantization_config": q})[0] == dtype
+
+
+@pytest.mark.parametrize("q, named", [
+    ({"quant_method": "hqq"}, "'hqq'"),
+    ({"quant_method": "gptq", "bits": 3}, "bits 3"),
+    ({"quant_method": "bitsandbytes"}, "neither load_in_4bit"),
+    ({"quant_method": "compressed-tensors", "config_groups": {
+        "a": {"weights": {"num_bits": 8, "type": "float"}},
+        "b": {"weights": {"num_bits": 4, "type": "int"}}}}, "fp8, int4"),
+    ({"quant_method": "modelopt", "quant_algo": "INT2"}, "'INT2'"),
+    ("fp8", "not a table"),
+])
+def test_a_quantization_simkit_cannot_read_leaves_the_dtype_unknown_and_says_why(q, named):
+    dtype, why = checkpoint_dtype({"quantization_config": q})
+    assert dtype is None and named in why
+
+
+def test_weights_default_to_the_checkpoint_and_an_explicit_dtype_overrides_it():
+    ds = load_model("deepseek-v3")
+    # DeepSeek-V3 Technical Report (arXiv:2412.19437): 671B parameters, 1 byte each in fp8
+    assert model_costs(ds, ArchSpec.for_model(ds)).numeric(
+        model_costs(ds, ArchSpec.for_model(ds)).weight_bytes) == pytest.approx(671e9, rel=0.01)
+    bf16 = ArchSpec.for_model(ds, weight_dtype="bf16")
+    assert bf16.weight_dtype == "bf16"
+    assert float(model_costs(ds, bf16).numeric(model_costs(ds, bf16).weight_bytes)) == \
+        pytest.approx(2 * 671e9, rel=0.01)
+
+
+def test_an_unread_quantization_is_an_error_only_when_the_dtype_is_left_to_it():
+    cfg = json.loads((CONFIGS / "meta-llama__Llama-3.1-8B.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "hqq", "nbits": 4}
+    model = from_hf_config(cfg, name="llama-hqq")
+    with pytest.raises(SimkitError, match=r"model\.weight_dtype: .*'hqq'"):
+        ArchSpec.for_model(model)
+    assert ArchSpec.for_model(model, weight_dtype="int4").weight_dtype == "int4"
+
+
+def test_cost_of_deepseek_v3_on_eight_h200s_fits_in_its_published_fp8(run_cli):
+    r = run_cli("cost", "deepseek-v3", "--hardware", "h200", "--gpus", "8", "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["weight_dtype"] == "fp8" and out["fits"]
+    # 671e9 bytes of weights against 8 x 143,771 MiB (nvidia-smi's H200 total) x 0.9
+    assert 671e9 < 8 * 143771 * 2**20 * 0.9
+    r = run_cli("cost", "deepseek-v3", "--hardware", "h200", "--gpus", "8", "--json",
+                "--weight-dtype", "bf16")
+    assert not json.loads(r.out)["fits"]  # 1.34e12 bytes do not
+
+
+def test_cli_with_an_unread_quantization_and_no_dtype_is_one_line_exit_2(run_cli, tmp_path):
+    cfg = json.loads((CONFIGS / "meta-llama__Llama-3.1-8B.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "hqq"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    r = run_cli("cost", path)
+    assert r.code == 2 and r.out == ""
+    assert len(r.err.strip().splitlines()) == 1 and "hqq" in r.err and "--weight-dtype" in r.err
+    assert run_cli("cost", path, "--weight-dtype", "int4").code == 0
