@@ -28,10 +28,12 @@ DTYPE_BYTES: dict[str, float] = {
     "fp8": 1.0,
     "int8": 1.0,
     "int4": 0.5,
+    # OCP microscaling FP4 (MX v1.0): 32 4-bit elements share one 8-bit scale = 4.25 bits
+    "mxfp4": 4.25 / 8,
 }
 
 KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
-WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "mxfp4")
 
 
 def dtype_bytes(dtype: str, what: str = "dtype") -> float:
@@ -51,9 +53,11 @@ def compute_dtype(dtype: str) -> str:
 
     Weight-only int4/int8 quantisation dequantises to 16-bit before the multiply (as in
     AWQ/GPTQ kernels), so their compute peak is the fp16 one; fp8 runs on fp8 tensor cores.
+    MX FP4 weights count as weight-only too (Hopper and older have no FP4 tensor cores;
+    on Blackwell this leaves its FP4 peak unused: a conservative rate).
     """
     return {"fp32": "fp32", "tf32": "tf32", "fp16": "fp16", "bf16": "bf16",
-            "fp8": "fp8", "int8": "fp16", "int4": "fp16"}[dtype]
+            "fp8": "fp8", "int8": "fp16", "int4": "fp16", "mxfp4": "fp16"}[dtype]
 
 
 def fmt_bytes(n_bytes: float) -> str:

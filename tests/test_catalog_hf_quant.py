@@ -15,7 +15,7 @@ import pytest
 
 from simkit.catalog import load_model
 from simkit.catalog.hf import from_hf_config
-from simkit.catalog.hf_quant import checkpoint_dtype
+from simkit.catalog.hf_quant import checkpoint_dtype, checkpoint_dtypes
 from simkit.costs import ArchSpec, model_costs
 from simkit.errors import SimkitError
 
@@ -23,9 +23,11 @@ CONFIGS = Path(__file__).resolve().parent / "data" / "hf_configs"
 FILES = sorted(p.name for p in CONFIGS.glob("*.json"))
 
 #: the verbatim configs that carry a quantization_config (every other one is 16-bit):
-#: DeepSeek-V3 `quant_method` "fp8" (e4m3, 128 x 128 blocks); gpt-oss "mxfp4"
-QUANTIZED = {"deepseek-ai__DeepSeek-V3.json": "fp8", "openai__gpt-oss-20b.json": "int4",
-             "openai__gpt-oss-120b.json": "int4"}
+#: DeepSeek-V3 `quant_method` "fp8" (e4m3, 128 x 128 blocks); gpt-oss "mxfp4" with
+#: `modules_to_not_convert` = attention, router, embeddings and lm_head (bf16)
+QUANTIZED = {"deepseek-ai__DeepSeek-V3.json": ("fp8", None),
+             "openai__gpt-oss-20b.json": ("bf16", "mxfp4"),
+             "openai__gpt-oss-120b.json": ("bf16", "mxfp4")}
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -33,20 +35,21 @@ def test_every_shipped_config_has_the_dtype_its_quantization_config_says(name):
     cfg = json.loads((CONFIGS / name).read_text())
     assert ("quantization_config" in cfg) == (name in QUANTIZED)
     model = from_hf_config(cfg, name=name)
-    assert model.weight_dtype == QUANTIZED.get(name, "bf16")
+    assert (model.weight_dtype, model.expert_weight_dtype) == QUANTIZED.get(name, ("bf16", None))
 
 
 @pytest.mark.parametrize("catalog, file", [
     ("deepseek-v3", "deepseek-ai__DeepSeek-V3.json"), ("gpt-oss-20b", "openai__gpt-oss-20b.json"),
     ("gpt-oss-120b", "openai__gpt-oss-120b.json"), ("llama-3.1-8b", "meta-llama__Llama-3.1-8B.json")])
 def test_catalog_entries_store_weights_as_their_published_checkpoints(catalog, file):
-    assert load_model(catalog).weight_dtype == load_model(CONFIGS / file).weight_dtype
+    a, b = load_model(catalog), load_model(CONFIGS / file)
+    assert (a.weight_dtype, a.expert_weight_dtype) == (b.weight_dtype, b.expert_weight_dtype)
 
 
 @pytest.mark.parametrize("q, dtype", [
     ({"quant_method": "fp8", "fmt": "e4m3"}, "fp8"),
     ({"quant_method": "fbgemm_fp8"}, "fp8"),
-    ({"quant_method": "mxfp4"}, "int4"),
+    ({"quant_method": "mxfp4"}, "mxfp4"),
     ({"quant_method": "awq", "bits": 4}, "int4"),
     ({"quant_method": "awq", "w_bit": 4}, "int4"),
     ({"quant_method": "gptq", "bits": 8}, "int8"),
@@ -65,6 +68,30 @@ def test_catalog_entries_store_weights_as_their_published_checkpoints(catalog, f
 ])
 def test_each_quantization_method_reads_as_its_stored_dtype(q, dtype):
     assert checkpoint_dtype({"quantization_config": q})[0] == dtype
+
+
+def test_mxfp4_that_leaves_attention_out_quantizes_the_routed_experts_only():
+    gpt_oss = {"quant_method": "mxfp4", "modules_to_not_convert": [
+        "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]}
+    assert checkpoint_dtypes({"quantization_config": gpt_oss})[:2] == ("bf16", "mxfp4")
+    whole = {"quant_method": "mxfp4", "modules_to_not_convert": ["lm_head"]}
+    assert checkpoint_dtypes({"quantization_config": whole})[:2] == ("mxfp4", None)
+    assert checkpoint_dtypes({})[:2] == ("bf16", None)
+
+
+def test_gpt_oss_weighs_its_experts_at_4_25_bits_and_the_rest_at_16():
+    """gpt-oss-20b's config: 24 layers x 32 experts x (3 x 2880 x 2880 weights + 3 x 2880
+    biases) routed-expert elements at 4.25 bits (OCP MX: 32 FP4 values + one 8-bit scale),
+    the rest of its 20.91B (arXiv:2508.10925 Table 1) at 2 bytes."""
+    experts = 24 * 32 * (3 * 2880 * 2880 + 3 * 2880)
+    expected = experts * 4.25 / 8 + (20.91e9 - experts) * 2
+    m = load_model("gpt-oss-20b")
+    mc = model_costs(m, ArchSpec.for_model(m))
+    assert float(mc.numeric(mc.weight_bytes)) == pytest.approx(expected, rel=2e-3)
+    assert float(mc.numeric(mc.expert_bytes)) == pytest.approx(experts * 4.25 / 8, rel=1e-12)
+    # a what-if dtype applies to every weight, experts included
+    bf16 = model_costs(m, ArchSpec.for_model(m, weight_dtype="bf16"))
+    assert float(bf16.numeric(bf16.weight_bytes)) == pytest.approx(20.91e9 * 2, rel=2e-3)
 
 
 @pytest.mark.parametrize("q, named", [

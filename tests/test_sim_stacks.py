@@ -144,13 +144,14 @@ def test_invariants_on_mixed_stacks(bpp, window, fixed, capacity, block, schedul
     assert_same_run(res, simulate(sc, step_model=m, seed=seed, fast=False))
 
 
-def test_the_interleaved_scenario_fits_38_sequences_of_128k_against_6(repo_root):
+def test_the_interleaved_scenario_fits_37_sequences_of_128k_against_6(repo_root):
     """The README's `interleaved-vs-uniform-128k` claim, derived from the configs: at
     131,072 tokens gpt-oss-20b keeps 12 full layers of 2 x 8 x 64 bf16 per token (its 12
     window(128) layers 128 positions each) where Llama-3.1-8B keeps 32 layers of 2 x 8 x 128;
     an H200 (143,771 MiB as nvidia-smi reports it) at memory_fraction 0.9 less the weights
-    -- each as its checkpoint stores them: gpt-oss's 20.91B in MX FP4 (counted as int4,
-    half a byte), Llama's 8.03B in bf16 -- holds 38 of the first and 6 of the second."""
+    -- each as its checkpoint stores them: gpt-oss's routed experts (24 x 32 x (3 x 2880^2
+    + 3 x 2880) elements) in MX FP4 at 4.25 bits and the rest of its 20.91B in bf16, Llama's
+    8.03B in bf16 -- holds 37 of the first and 6 of the second."""
     from simkit.scenario import load_scenario
 
     t = 131072
@@ -158,12 +159,14 @@ def test_the_interleaved_scenario_fits_38_sequences_of_128k_against_6(repo_root)
                "llama-3.1-8b": 32 * 2 * 8 * 128 * 2 * t}
     # gpt-oss-20b: arXiv:2508.10925 Table 1 (20.91B); Llama-3.1-8B from its config:
     # 2 x 128256 x 4096 embeddings + 32 x 218,112,000 per layer + 4096 = 8,030,261,248
-    weights = {"gpt-oss-20b": 20.91e9 * 0.5, "llama-3.1-8b": 8.03e9 * 2}
+    experts = 24 * 32 * (3 * 2880 * 2880 + 3 * 2880)
+    weights = {"gpt-oss-20b": experts * 4.25 / 8 + (20.91e9 - experts) * 2,
+               "llama-3.1-8b": 8.03e9 * 2}
     assert per_seq["gpt-oss-20b"] / 2**30 == pytest.approx(3.0, abs=0.01)  # "3 GiB"
     assert per_seq["llama-3.1-8b"] / 2**30 == 16  # "16 GiB"
     room = 143771 * 2**20 * 0.9
     assert {n: int((room - weights[n]) // per_seq[n]) for n in per_seq} == \
-        {"gpt-oss-20b": 38, "llama-3.1-8b": 6}
+        {"gpt-oss-20b": 37, "llama-3.1-8b": 6}
     base = load_scenario(repo_root / "scenarios" / "interleaved-vs-uniform-128k.toml")
     fit = {}
     for name in per_seq:
@@ -172,4 +175,4 @@ def test_the_interleaved_scenario_fits_38_sequences_of_128k_against_6(repo_root)
         cap = s["kv_capacity_bytes"]
         assert cap == pytest.approx(143771 * 2**20 * 0.9 - s["weight_bytes"], rel=1e-12)
         fit[name] = int(cap // per_seq[name])
-    assert fit == {"gpt-oss-20b": 38, "llama-3.1-8b": 6}
+    assert fit == {"gpt-oss-20b": 37, "llama-3.1-8b": 6}

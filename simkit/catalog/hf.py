@@ -34,7 +34,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from simkit.catalog.hf_quant import checkpoint_dtype
+from simkit.catalog.hf_quant import checkpoint_dtypes
 from simkit.errors import SimkitError, SimkitWarning
 from simkit.stack import LayerSpec
 
@@ -241,7 +241,8 @@ def from_hf_config(cfg: Mapping[str, Any], name: str = "custom",
             raise SimkitError(f"{where}: model_type: {raw_type!r} is not supported; "
                               f"supported: {', '.join(SUPPORTED)}")
     kw = readers()[mt](Keys(cfg, where), mt)
-    kw["weight_dtype"], kw["weight_dtype_note"] = checkpoint_dtype(cfg)
+    kw["weight_dtype"], kw["expert_weight_dtype"], kw["weight_dtype_note"] = \
+        checkpoint_dtypes(cfg)
     note = kw.pop("source_note", "")
     kw.setdefault("name", name)
     kw.setdefault("source", f"{source} ({note})" if note and note not in source else source)

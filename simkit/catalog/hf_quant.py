@@ -8,19 +8,19 @@ a `quantization_config` is a 16-bit checkpoint (bf16 here: fp16 costs the same).
 read (their keys as transformers' quantization configs write them):
 
   fp8, fbgemm_fp8                fp8 weights (DeepSeek-V3: `fmt` e4m3, 128 x 128 blocks)
-  mxfp4                          int4: OCP microscaling FP4 (4-bit elements, one 8-bit scale
-                                 per 32: 4.25 bits). gpt-oss quantizes its MoE experts only
-                                 and keeps attention, router and embeddings in bf16
-                                 (`modules_to_not_convert`), so int4 counts its 116.8B
-                                 weights as 58 GB where the checkpoint holds about 65 GB
+  mxfp4                          mxfp4: OCP microscaling FP4 (4-bit elements, one 8-bit
+                                 scale per 32: 4.25 bits). A checkpoint that leaves attention
+                                 out of it (`modules_to_not_convert`: gpt-oss keeps
+                                 attention, router and embeddings in bf16) is bf16 with its
+                                 routed experts in mxfp4 (`checkpoint_dtypes`)
   awq, gptq, auto-round          `bits` (or AWQ's `w_bit`): 4 -> int4, 8 -> int8
   bitsandbytes                   `load_in_4bit` -> int4, `load_in_8bit` -> int8
   compressed-tensors             every `config_groups` entry's `weights`: 8-bit float -> fp8,
                                  8-bit int -> int8, 4-bit -> int4 (the groups must agree)
   modelopt                       `quant_algo` FP8 -> fp8; NVFP4, W4A16_AWQ, W4A8_AWQ -> int4
 
-Weight-only int4 and int8 compute at the 16-bit peak (`simkit.units.compute_dtype`), as the
-dequantizing kernels do. Any other method, or a config these rules cannot read, leaves the
+Weight-only int4, int8 and mxfp4 compute at the 16-bit peak (`simkit.units.compute_dtype`),
+as the dequantizing kernels do. Any other method, or a config these rules cannot read, leaves the
 dtype unknown: `checkpoint_dtype` says why, and a cost that needs it asks for
 `model.weight_dtype` rather than guessing.
 """
@@ -31,6 +31,18 @@ from typing import Any, Mapping
 
 _BITS = {4: "int4", 8: "int8"}
 _MODELOPT = {"FP8": "fp8", "NVFP4": "int4", "W4A16_AWQ": "int4", "W4A8_AWQ": "int4"}
+
+
+def checkpoint_dtypes(cfg: Mapping[str, Any]) -> tuple[str | None, str | None, str]:
+    """(weight dtype, routed experts' dtype -- None: the same --, where they come from) of a
+    config mapping; the weight dtype None when its quantization is not one read here."""
+    dtype, why = checkpoint_dtype(cfg)
+    q = cfg.get("quantization_config")
+    skipped = q.get("modules_to_not_convert") if dtype == "mxfp4" else None
+    if isinstance(skipped, list) and any("attn" in str(m) for m in skipped):
+        # gpt-oss: attention, router and embeddings left out of the quantization
+        return "bf16", "mxfp4", why + ", routed experts only"
+    return dtype, None, why
 
 
 def checkpoint_dtype(cfg: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -46,7 +58,7 @@ def checkpoint_dtype(cfg: Mapping[str, Any]) -> tuple[str | None, str]:
     if method in ("fp8", "fbgemm_fp8"):
         return "fp8", where
     if method == "mxfp4":
-        return "int4", where + " (4.25-bit MX FP4 counted as int4)"
+        return "mxfp4", where
     if method in ("awq", "gptq", "auto-round", "autoround"):
         bits = q.get("bits", q.get("w_bit"))
         dtype = _BITS.get(bits) if isinstance(bits, int) and not isinstance(bits, bool) \

@@ -96,6 +96,7 @@ class ModelConfig:
     #: the dtype the published checkpoint stores its weights in (`simkit.catalog.hf_quant`;
     #: None: a quantization simkit does not read), the default of `model.weight_dtype`
     weight_dtype: str | None = "bf16"
+    expert_weight_dtype: str | None = None  # its routed experts' dtype (None: the same)
     weight_dtype_note: str = "16-bit checkpoint"
     param_count_published: float = 0.0  # published total, for tests and reports
     param_count_published_source: str = ""

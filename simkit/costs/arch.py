@@ -52,6 +52,9 @@ class ArchSpec:
     chunk: int | None = None
     kv_dtype: str = "bf16"
     weight_dtype: str | None = None  # None: the checkpoint's own (`ModelConfig.weight_dtype`)
+    #: routed experts' weights (resolved: the checkpoint's own when `weight_dtype` is None --
+    #: gpt-oss keeps them in mxfp4 beside bf16 attention --, else `weight_dtype`)
+    expert_weight_dtype: str | None = None
     attention_every: int = 1  # hybrid: one token-mixer layer in k is `attention`, rest SSM
     kv_share: int = 1  # cross-layer KV sharing: k consecutive layers share one cache
     weight_share: int = 1  # cross-layer weight sharing: k consecutive layers share weights
@@ -69,9 +72,11 @@ class ArchSpec:
         if self.kv_dtype not in KV_DTYPES:
             errs.append(f"{where}.kv_dtype: unknown dtype {self.kv_dtype!r}; choose one of "
                         f"{', '.join(KV_DTYPES)}")
-        if self.weight_dtype is not None and self.weight_dtype not in WEIGHT_DTYPES:
-            errs.append(f"{where}.weight_dtype: unknown dtype {self.weight_dtype!r}; choose "
-                        f"one of {', '.join(WEIGHT_DTYPES)}")
+        for k in ("weight_dtype", "expert_weight_dtype"):
+            v = getattr(self, k)
+            if v is not None and v not in WEIGHT_DTYPES:
+                errs.append(f"{where}.{k}: unknown dtype {v!r}; choose one of "
+                            f"{', '.join(WEIGHT_DTYPES)}")
         for k in ("window", "chunk", "memory_slots", "segment_tokens", "max_context"):
             v = getattr(self, k)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
@@ -116,7 +121,13 @@ class ArchSpec:
 
     def _resolve(self, model: Any) -> "ArchSpec":
         self.validate()
-        weight_dtype = self.weight_dtype or _checkpoint_dtype(model)
+        if self.weight_dtype is not None:  # a what-if: every weight in that dtype
+            weight_dtype = self.weight_dtype
+            expert_dtype = self.expert_weight_dtype or weight_dtype
+        else:
+            weight_dtype = _checkpoint_dtype(model)
+            expert_dtype = self.expert_weight_dtype \
+                or getattr(model, "expert_weight_dtype", None) or weight_dtype
         L = model.n_layers
         for k in ("attention_every", "kv_share", "weight_share"):
             if getattr(self, k) > L:
@@ -155,6 +166,7 @@ class ArchSpec:
             label = "hybrid"
         used = {f for s in stack for f in (MIXERS[s.kind].settings if s.kind in MIXERS else ())}
         return replace(self, attention=label, stack=stack, weight_dtype=weight_dtype,
+                       expert_weight_dtype=expert_dtype,
                        **{k: (_uniform_setting(stack, k) if k in used else None)
                           for k in _SETTINGS})
 
@@ -172,6 +184,10 @@ class ArchSpec:
     @property
     def weight_bytes_per_element(self) -> float:
         return DTYPE_BYTES[self.weight_dtype]
+
+    @property
+    def expert_weight_bytes_per_element(self) -> float:
+        return DTYPE_BYTES[self.expert_weight_dtype or self.weight_dtype]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -283,7 +283,13 @@ def model_costs(model, arch: ArchSpec) -> ModelCosts:
 def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -> ModelCosts:
     zero = sp.Integer(0)
     norm = _norm_params(model)
-    stored = computed = active = expert_elems = zero
+    stored = computed = active = expert_elems = active_experts = zero
+    # routed experts stored in another dtype (gpt-oss: mxfp4 beside bf16): their elements
+    # weigh beta_e instead of beta_w
+    mixed = arch.expert_weight_bytes_per_element != arch.weight_bytes_per_element
+    if mixed:
+        values[S.beta_e] = arch.expert_weight_bytes_per_element
+    extra = (S.beta_e - S.beta_w) if mixed else zero
     lin_pre = lin_dec = core_pre = core_dec = zero
     cache = state = read = write = prefill_write = zero
     allreduces = 0
@@ -311,6 +317,7 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
             g_lin_dec += Lg * ff.flops_per_token
             if ff.expert_params != 0:
                 expert_elems += g.weight_layers * S.E * ff.expert_params
+                active_experts += Lg * S.k_e * ff.expert_params
             allreduces += g.count
         if g.invocation_params != 0:  # each invocation owns these (Zamba2)
             g_lin_pre += Lg * 2 * g.invocation_params
@@ -326,17 +333,19 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
         computed += Lg * (per_layer + g.invocation_params)
         g_active = Lg * (act_layer + g.invocation_params)
         active += g_active
+        g_experts = (g.weight_layers * S.E * ff.expert_params, Lg * S.k_e * ff.expert_params) \
+            if ff is not None else (zero, zero)
         cache += g.cache_bytes
         state += g.state_bytes
         g.terms.update({
             "params": g_stored / share,
-            "weight_bytes": g_stored / share * S.beta_w,
+            "weight_bytes": (g_stored * S.beta_w + g_experts[0] * extra) / share,
             "prefill_flops": S.n * g_lin_pre + g_core_pre,
             "attention_prefill_flops": g_core_pre,
             "decode_flops": g_lin_dec + g_core_dec,
             "attention_decode_flops": g_core_dec,
             "cache_bytes": g.cache_bytes,
-            "decode_bytes": g_active * S.beta_w + g_read + g_write})
+            "decode_bytes": g_active * S.beta_w + g_experts[1] * extra + g_read + g_write})
     embed = S.V * S.d * (1 if model.tie_embeddings else 2) + S.P_pos * S.d
     if arch.weight_share > 1:
         values[c_w] = arch.weight_share
@@ -347,12 +356,12 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
     lm_head = 2 * S.d * S.V
     # a single sequence's decode step reads its active weights (MoE: only its k experts);
     # shared weights are re-read by every layer that uses them, so sharing saves no traffic
-    decode_bytes = active * S.beta_w + read + write
+    decode_bytes = active * S.beta_w + active_experts * extra + read + write
     big_time, big_cache = _big_o(gs)
     return ModelCosts(
         model=model, arch=arch, groups=gs, params=params, params_per_layer_computed=computed,
-        active_params=active, weight_bytes=params * S.beta_w,
-        expert_bytes=expert_elems * S.beta_w,
+        active_params=active, weight_bytes=params * S.beta_w + expert_elems * extra,
+        expert_bytes=expert_elems * (S.beta_e if mixed else S.beta_w),
         prefill_flops=S.n * lin_pre + core_pre + lm_head, attn_prefill_flops=core_pre,
         decode_flops=lin_dec + core_dec + lm_head, attn_decode_flops=core_dec,
         linear_prefill_flops_per_token=lin_pre, linear_decode_flops_per_token=lin_dec,

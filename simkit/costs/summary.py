@@ -54,6 +54,7 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
         "layer_groups": groups, "hardware": hw.name, "engine": sm.engine.name,
         "gpus": gpus, "seq": seq, "batch": batch, "ideal": bool(ideal),
         "kv_dtype": arch.kv_dtype, "weight_dtype": arch.weight_dtype,
+        "expert_weight_dtype": arch.expert_weight_dtype,
         "window": arch.window, "global_tokens": arch.global_tokens, "chunk": arch.chunk,
         "memory_slots": arch.memory_slots, "segment_tokens": arch.segment_tokens,
         "param_count": int(round(val(mc.params))),

@@ -63,6 +63,7 @@ F_s = sp.Symbol("F_s", **_i)  # shared-expert FFN width (one shared expert)
 
 # bytes per element
 beta_w = sp.Symbol("beta_w", **_p)  # weight bytes / element
+beta_e = sp.Symbol("beta_e", **_p)  # routed-expert weight bytes / element (MX FP4 gpt-oss)
 beta_kv = sp.Symbol("beta_kv", **_p)  # cache bytes / element
 
 #: a one-line meaning for each symbol (printed by `simkit formula`)
@@ -82,6 +83,7 @@ MEANING = {
     r_q: "MLA query rank", r_kv: "MLA KV latent rank", d_r: "MLA RoPE dim",
     d_v: "value head dim", d_in: "SSM inner width", N_st: "SSM state size",
     K_cv: "SSM conv width", R_dt: "SSM dt rank", E: "routed experts",
-    k_e: "experts per token", F_e: "expert FFN width", F_s: "shared expert FFN width", beta_w: "weight bytes/element",
+    k_e: "experts per token", F_e: "expert FFN width", F_s: "shared expert FFN width",
+    beta_w: "weight bytes/element", beta_e: "routed-expert weight bytes/element",
     beta_kv: "cache bytes/element",
 }

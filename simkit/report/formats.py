@@ -130,6 +130,8 @@ def describe_arch(arch) -> str:
     """'window (w = 4096); KV cache bf16, weights bf16', or for a mixed stack
     '62 layers: 52 window(1024) + 10 full; KV cache bf16, weights bf16'."""
     dtypes = f"; KV cache {arch.kv_dtype}, weights {arch.weight_dtype}"
+    if arch.expert_weight_dtype not in (None, arch.weight_dtype):
+        dtypes += f" (routed experts {arch.expert_weight_dtype})"
     if arch.stack is not None and arch.attention == "hybrid":
         extra = [f"{arch.kv_share} layers share a KV cache"] if arch.kv_share > 1 else []
         return arch.describe() + (" (" + ", ".join(extra) + ")" if extra else "") + dtypes
