@@ -39,8 +39,9 @@ def test_every_shipped_config_has_the_dtype_its_quantization_config_says(name):
 
 
 @pytest.mark.parametrize("catalog, file", [
-    ("deepseek-v3", "deepseek-ai__DeepSeek-V3.json"), ("gpt-oss-20b", "openai__gpt-oss-20b.json"),
-    ("gpt-oss-120b", "openai__gpt-oss-120b.json"), ("llama-3.1-8b", "meta-llama__Llama-3.1-8B.json")])
+    ("deepseek-v3", "deepseek-ai__DeepSeek-V3.json"),
+    ("gpt-oss-20b", "openai__gpt-oss-20b.json"), ("gpt-oss-120b", "openai__gpt-oss-120b.json"),
+    ("llama-3.1-8b", "meta-llama__Llama-3.1-8B.json")])
 def test_catalog_entries_store_weights_as_their_published_checkpoints(catalog, file):
     a, b = load_model(catalog), load_model(CONFIGS / file)
     assert (a.weight_dtype, a.expert_weight_dtype) == (b.weight_dtype, b.expert_weight_dtype)

@@ -17,11 +17,12 @@ read (their keys as transformers' quantization configs write them):
   bitsandbytes                   `load_in_4bit` -> int4, `load_in_8bit` -> int8
   compressed-tensors             every `config_groups` entry's `weights`: 8-bit float -> fp8,
                                  8-bit int -> int8, 4-bit -> int4 (the groups must agree)
-  modelopt                       `quant_algo` FP8 -> fp8; NVFP4, W4A16_AWQ, W4A8_AWQ -> int4
+  modelopt                       `quant_algo` FP8 -> fp8; W4A16_AWQ, W4A8_AWQ -> int4; NVFP4
+                                 -> int4 (4 bits and an fp8 scale per 16: 4.5 counted as 4)
 
 Weight-only int4, int8 and mxfp4 compute at the 16-bit peak (`simkit.units.compute_dtype`),
-as the dequantizing kernels do. Any other method, or a config these rules cannot read, leaves the
-dtype unknown: `checkpoint_dtype` says why, and a cost that needs it asks for
+as the dequantizing kernels do. Any other method, or a config these rules cannot read,
+leaves the dtype unknown: `checkpoint_dtype` says why, and a cost that needs it asks for
 `model.weight_dtype` rather than guessing.
 """
 

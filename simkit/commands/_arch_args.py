@@ -35,8 +35,9 @@ def add_arch_options(p, attention: bool = True) -> None:
                    help="deployed context (e.g. RoPE-scaled); longer lengths are what-ifs")
     p.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
     p.add_argument("--weight-dtype", choices=WEIGHT_DTYPES, default=None,
-                   help="default: the checkpoint's own (bf16, or what its config.json "
-                   "quantizes the weights to: DeepSeek-V3 fp8, gpt-oss int4)")
+                   help="every weight in this dtype (default: as the checkpoint stores "
+                   "them: bf16, or its config.json's quantization -- DeepSeek-V3 fp8, "
+                   "gpt-oss's routed experts mxfp4)")
 
 
 #: the scenario key the cost layer names in its errors -> the option it came from here

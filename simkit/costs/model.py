@@ -315,10 +315,13 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
             act_layer += ff.active_params
             g_lin_pre += Lg * ff.flops_per_token
             g_lin_dec += Lg * ff.flops_per_token
-            if ff.expert_params != 0:
-                expert_elems += g.weight_layers * S.E * ff.expert_params
-                active_experts += Lg * S.k_e * ff.expert_params
+            # routed-expert elements: stored, and multiplied by a token (k of them)
+            g_experts = (g.weight_layers * S.E * ff.expert_params, Lg * S.k_e * ff.expert_params)
+            expert_elems += g_experts[0]
+            active_experts += g_experts[1]
             allreduces += g.count
+        else:
+            g_experts = (zero, zero)
         if g.invocation_params != 0:  # each invocation owns these (Zamba2)
             g_lin_pre += Lg * 2 * g.invocation_params
             g_lin_dec += Lg * 2 * g.invocation_params
@@ -333,8 +336,6 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
         computed += Lg * (per_layer + g.invocation_params)
         g_active = Lg * (act_layer + g.invocation_params)
         active += g_active
-        g_experts = (g.weight_layers * S.E * ff.expert_params, Lg * S.k_e * ff.expert_params) \
-            if ff is not None else (zero, zero)
         cache += g.cache_bytes
         state += g.state_bytes
         g.terms.update({
