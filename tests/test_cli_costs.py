@@ -27,6 +27,10 @@ def test_models_and_hardware_list_sources(run_cli):
     r = run_cli("models")
     assert r.code == 0 and all(n in r.out for n in model_names())
     assert "arXiv:2310.06825" in r.out
+    # each row names the dtype its published checkpoint stores the weights in
+    rows = {line.split()[0]: line.split()[6] for line in r.out.splitlines()[1:]}
+    assert rows["deepseek-v3"] == "fp8" and rows["gpt-oss-20b"] == "bf16+mxfp4"
+    assert rows["llama-3-8b"] == "bf16"
     r = run_cli("hardware", "--json")
     assert r.code == 0 and "sparsity" in r.json()["h100-sxm"]["source"]
 

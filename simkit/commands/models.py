@@ -20,9 +20,12 @@ def run(args) -> int:
     from simkit.stack import describe
 
     print(f"{'name':18} {'layers':>6} {'d_model':>7} {'heads':>5} {'kv':>4} {'ctx':>8}  "
-          f"{'layer stack':34}  source")
+          f"{'weights':10}  {'layer stack':34}  source")
     for m in CATALOG.values():
         stack = describe(m.stack()).split(": ", 1)[1]  # "12 window(128) + 12 full"
+        # as the checkpoint stores them ("bf16+mxfp4": routed experts in the second)
+        weights = m.weight_dtype + (f"+{m.expert_weight_dtype}" if m.expert_weight_dtype
+                                    else "")
         print(f"{m.name:18} {m.n_layers:>6} {m.d_model:>7} {m.n_heads:>5} {m.n_kv_heads:>4} "
-              f"{m.max_context:>8}  {stack:34}  {m.source}")
+              f"{m.max_context:>8}  {weights:10}  {stack:34}  {m.source}")
     return 0
