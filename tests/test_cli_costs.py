@@ -11,7 +11,10 @@ from simkit.catalog import model_names
 COST_KEYS = {"param_count", "weight_bytes", "kv_cache_bytes", "kv_cache_bytes_per_sequence",
              "kv_cache_bytes_per_token", "prefill_flops", "attention_prefill_flops",
              "decode_flops_per_token", "attention_decode_flops_per_token", "prefill_seconds",
-             "decode_seconds_per_step", "prefill_bound", "decode_bound", "complexity"}
+             "decode_seconds_per_step", "prefill_bound", "decode_bound", "complexity",
+             "weight_dtype", "expert_weight_dtype"}
+#: bytes per weight of the catalog checkpoints' dtypes
+_SIZE = {"bf16": 2, "fp16": 2, "fp8": 1}
 
 
 def test_help_does_not_import_heavy_libraries():
@@ -50,6 +53,9 @@ def test_cost_json_has_the_contract_keys(run_cli, name):
     assert d["prefill_bound"] in ("compute", "memory") and d["decode_bound"] == "memory"
     assert set(d["complexity"]) == {"time", "cache"}
     assert d["fits"] is True
+    if d["expert_weight_dtype"] == d["weight_dtype"]:  # one dtype: every weight that size
+        assert d["weight_bytes"] == pytest.approx(d["param_count"] * _SIZE[d["weight_dtype"]],
+                                                  rel=1e-9)
 
 
 def test_cost_ideal_is_faster_and_options_apply(run_cli):
