@@ -13,6 +13,11 @@ length specs. Used by `benchmarks/fidelity.py`.
   level the run measured. That is an assumption (generated length proportional to the
   reference answer's), stated wherever it is used. Prompt and output are drawn independently
   (simkit's empirical lengths are per column); in the file their correlation is -0.17.
+- `cnn_dailymail`: MLPerf Inference's Llama-3.1-8B task, 13,368 CNN/DailyMail articles
+  (`lengths_cnn_dailymail_llama3.1.csv`: prompts mean 870.7, median 784, max 2,540 Llama-3.1
+  tokens). Answers are capped at 128 tokens and the runs' logs give 128.0-129.0 tokens per
+  sample, so every answer is the run's mean (the file's reference summaries, mean 81.6, are
+  not what was generated).
 - `sharegpt`: the ShareGPT sampler of vLLM's benchmark_serving.py and sglang.bench_serving
   (first human turn as the prompt, the first answer's length as the output; pairs with a
   prompt or an answer under 4 tokens, a prompt over 1,024 or a total over 2,048 dropped; Llama-3
@@ -39,6 +44,7 @@ import numpy as np
 from _published import DATA
 
 OPENORCA_FILE = DATA / "lengths_openorca_llama2.csv"
+CNN_DAILYMAIL_FILE = DATA / "lengths_cnn_dailymail_llama3.1.csv"
 #: sqrt(2 ln(mean / median)) of the ShareGPT sample named in the module docstring
 SHAREGPT_SIGMA_PROMPT = math.sqrt(2 * math.log(204.93125 / 77))
 SHAREGPT_SIGMA_OUTPUT = math.sqrt(2 * math.log(215.6138613861386 / 184))
@@ -70,6 +76,15 @@ def openorca(mean_output: float) -> dict:
             f.writelines(f"{a},{b}\n" for a, b in zip(ref[:, 0], out))
     return {"prompt_tokens": {"dist": "empirical", "path": str(path), "column": "input_length"},
             "output_tokens": {"dist": "empirical", "path": str(path), "column": "output_length"}}
+
+
+def cnn_dailymail(mean_output: float) -> dict:
+    """Prompt and output length specs of MLPerf's Llama-3.1-8B set: the samples' own prompt
+    lengths, and every answer at the run's mean (the task caps answers at 128 tokens and the
+    runs' means are 128-129: every sample ran to the cap)."""
+    return {"prompt_tokens": {"dist": "empirical", "path": str(CNN_DAILYMAIL_FILE),
+                              "column": "input_length"},
+            "output_tokens": {"dist": "fixed", "value": int(round(mean_output))}}
 
 
 def _clipped_lognormal_mean(median: float, sigma: float, lo: float, hi: float) -> float:

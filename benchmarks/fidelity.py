@@ -27,11 +27,14 @@ dataset was compared:
   mean ITL (simkit's mean TPOT), request and token throughputs.
 - dataset-driven serving runs -- `throughput_mlperf_inference_v4.1.csv` (TensorRT-LLM, vLLM
   0.4.3 for ROCm), `throughput_mlperf_inference_v5.0_krai.csv` (vLLM 0.6.4 and 0.7.3 on H200),
-  `throughput_sglang_vllm_0.6.0.csv` (vLLM 0.6.0 and SGLang 0.3.0 on ShareGPT): through the
-  simulator with the run's request lengths (`_workloads`: MLPerf's OpenOrca prompts, ShareGPT
-  as a clipped log-normal at the source's means) and the engine settings the source states
-  (`max_batch`, `max_batch_tokens`, `memory_fraction` columns; where empty, the engine's
-  defaults below). One data-parallel instance (`tensor_parallel` GPUs) is simulated and its
+  `throughput_mlperf_inference_v5.1_redhat.csv` (vLLM 0.10.0, the V1 engine, Llama-3.1-8B on
+  one H100 and one L40S), `throughput_sglang_vllm_0.6.0.csv` (vLLM 0.6.0 and SGLang 0.3.0 on
+  ShareGPT): through the simulator with the run's request lengths (`_workloads`: MLPerf's
+  OpenOrca and CNN/DailyMail prompts, ShareGPT as a clipped log-normal at the source's means)
+  and the engine settings the source states (`max_batch`, `max_batch_tokens`,
+  `memory_fraction` columns; where empty, the engine's defaults below; vLLM >= 0.8 with its
+  V1 defaults and every prompt chunked within the token budget, `chunked`, and reported
+  apart as "vllm (V1)"). One data-parallel instance (`tensor_parallel` GPUs) is simulated and its
   rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of the
   traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
   request at t = 0 (MLPerf: the 24,576 samples split over the instances; ShareGPT: the stated
@@ -39,7 +42,8 @@ dataset was compared:
   rate (MLPerf: 600 s of traffic, its minimum duration; ShareGPT: the stated prompt count),
   latency means and percentiles and completed rates compared. MLPerf Server rows are also
   planned: `simkit.plan.capacity.max_qps` under the run's own SLOs (TTFT p99 <= 2 s, TPOT p99
-  <= 200 ms: the logs' `ttft_latency`/`tpot_latency`) against the rate the submitter scheduled
+  <= 200 ms for Llama-2-70B, 100 ms for Llama-3.1-8B: the logs' `ttft_latency`/`tpot_latency`)
+  against the rate the submitter scheduled
   (metric `plan max_qps`; the scheduled rate met the SLOs, so it is at most the true maximum).
   A Server run sits close to its system's capacity (MLPerf: 92-97% of the Offline rate), where
   latency grows without bound as the load nears capacity: a few percent of throughput error
@@ -87,7 +91,9 @@ from simkit.errors import SimkitError  # noqa: E402
 
 #: measured engine -> simkit profiles compared with it (its own first)
 PROFILES_FOR = {"vllm": ("vllm", "roofline"), "tensorrt-llm": ("tensorrt-llm", "roofline"),
-                "deepspeed-mii": ("vllm", "roofline"), "sglang": ("vllm", "roofline")}
+                "deepspeed-mii": ("vllm", "roofline"), "sglang": ("vllm", "roofline"),
+                # vLLM >= 0.8 (the V1 engine) against the same profile, reported apart
+                "vllm (V1)": ("vllm", "roofline")}
 SPLITWISE_PROFILES = ("splitwise-2023", "vllm", "tensorrt-llm", "roofline")
 
 
@@ -310,6 +316,7 @@ def oracle(table: Table) -> None:
 
 #: files of dataset-driven serving runs (rows with a `dataset`)
 SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv", "throughput_mlperf_inference_v5.0_krai.csv",
+                 "throughput_mlperf_inference_v5.1_redhat.csv",
                  "throughput_sglang_vllm_0.6.0.csv")
 #: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
 #: fraction). vLLM 0.4-0.7 (V0): max_num_seqs 256 ... but MLPerf submitters raise it (AMD's
@@ -321,10 +328,19 @@ SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv", "throughput_mlperf_infe
 #: memory (as the perf-overview rows).
 ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
                    "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
+#: vLLM >= 0.8 (the V1 engine, every prompt prefilled in chunks within the token budget):
+#: `EngineArgs` defaults of the LLM class by device -- at least 70 GiB and not an A100
+#: (H100, H200, MI300X): max_num_seqs 1024, max_num_batched_tokens 16384; other GPUs 256 and
+#: 8192 (vllm/engine/arg_utils.py of 0.9-0.10); gpu_memory_utilization 0.9
+V1_DEFAULTS = {"large": (1024, 16384, 0.9), "other": (256, 8192, 0.9)}
+#: MLPerf latency limits at the 99th percentile, per dataset (the logs' ttft_latency and
+#: tpot_latency: Llama-2-70B 2 s and 200 ms, Llama-3.1-8B 2 s and 100 ms)
+MLPERF_SLOS = {"openorca": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
+               "cnn_dailymail": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1}}
+#: samples per MLPerf data set (every log's performance_sample_count)
+MLPERF_SET = {"openorca": 24576, "cnn_dailymail": 13368}
 #: MLPerf Llama-2-70B latency limits (the v4.1 and v5.0 logs: ttft_latency 2000000000 ns,
 #: tpot_latency 200000000 ns), at the 99th percentile
-MLPERF_SLO = {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2}
-MLPERF_SAMPLES = 24576  # OpenOrca samples, the performance_sample_count of every log
 MLPERF_SERVER_S = 600.0  # min_duration of a Server run (the logs: 600000 ms)
 
 _SERVING_METRICS = {
@@ -346,10 +362,17 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
 
     setup = setup_of(row)
     mb, mbt, mf = ENGINE_DEFAULTS[row["engine"]]
+    scheduler = "continuous"
+    if _vllm_v1(row):
+        big = setup.hardware in ("h100-sxm", "h100-pcie", "h200", "b200", "mi300x", "mi325x")
+        mb, mbt, mf = V1_DEFAULTS["large" if big else "other"]
+        scheduler = "chunked"
     if row["dataset"] == "openorca":
         lengths = _workloads.openorca(float(row["mean_output_tokens"]))
         if row["engine"] == "vllm" and not row["max_batch"]:
             mb = MAX_BATCH
+    elif row["dataset"] == "cnn_dailymail":
+        lengths = _workloads.cnn_dailymail(float(row["mean_output_tokens"]))
     else:
         lengths = _workloads.sharegpt(float(row["mean_input_tokens"] or
                                             _workloads.SGLANG_SHAREGPT_MEAN_PROMPT),
@@ -362,7 +385,7 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
                       "engine": engine},
          "workload": {"requests": requests, "arrival": {"process": "poisson", "rate": rate},
                       **lengths},
-         "serving": {"scheduler": "continuous",
+         "serving": {"scheduler": scheduler,
                      "max_batch": int(row["max_batch"] or mb),
                      "memory_fraction": float(row["memory_fraction"] or mf),
                      "max_batch_tokens": int(row["max_batch_tokens"] or mbt)}}
@@ -375,7 +398,22 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
     if slo:
         d["slo"] = dict(slo)
         d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}
+    if scheduler == "chunked":  # V1: the token budget is also the prefill chunk
+        d["serving"]["chunk_tokens"] = d["serving"]["max_batch_tokens"]
     return api.from_dict(d)
+
+
+def _vllm_v1(row) -> bool:
+    """A vLLM row of version 0.8 or later (the V1 engine by default)."""
+    if row["engine"] != "vllm":
+        return False
+    major, minor = (int(x) for x in re.search(r"(\d+)\.(\d+)", row["engine_version"]).groups())
+    return (major, minor) >= (0, 8)
+
+
+def _engine_label(row) -> str:
+    """The measured engine as the tables name it: vLLM's V1 engine apart from V0."""
+    return "vllm (V1)" if _vllm_v1(row) else row["engine"]
 
 
 def serving(table: Table, quick: bool) -> None:
@@ -406,10 +444,10 @@ def serving(table: Table, quick: bool) -> None:
                 continue
             inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
             offline = row["concurrency_or_batch"] == "max"
-            mlperf = row["dataset"] == "openorca"
+            mlperf = row["dataset"] in MLPERF_SET
             if offline:
                 rate = 1e9
-                n = -(-MLPERF_SAMPLES // inst) if mlperf else _prompts(source)
+                n = -(-MLPERF_SET[row["dataset"]] // inst) if mlperf else _prompts(source)
             else:
                 rate = float(row["request_rate_per_s"]) / inst
                 n = int(rate * MLPERF_SERVER_S) if mlperf else _prompts(source)
@@ -430,8 +468,8 @@ def serving(table: Table, quick: bool) -> None:
                     capacity[(system, prof)] = summ["throughput_requests_per_s"] * inst / meas
                 if mlperf and not offline:
                     cap = max_qps(_serving_scenario(row, prof, requests=n, rate=rate,
-                                                    slo=MLPERF_SLO))
-                    table.add((name, row["engine"], row["hardware"], prof, "plan max_qps"),
+                                                    slo=MLPERF_SLOS[row["dataset"]]))
+                    table.add((name, _engine_label(row), row["hardware"], prof, "plan max_qps"),
                               cap.max_qps * inst, float(row["request_rate_per_s"]))
                     scale = capacity.get((system, prof))
                     if scale is not None:
@@ -455,7 +493,8 @@ def _compare(table: Table, name: str, rows, prof: str, kind: str, summ, inst: in
             continue
         if m in _RATES:
             got *= inst
-        table.add((name, r["engine"], r["hardware"], prof, kind + m), got, float(r["value"]))
+        table.add((name, _engine_label(r), r["hardware"], prof, kind + m), got,
+                  float(r["value"]))
 
 
 def _system(source: str) -> str:

@@ -152,7 +152,7 @@ def test_throughput_file_format(path):
         assert math.isfinite(v) and v > 0, where
         assert r["unit"] == ("s" if m in LATENCY_METRICS else METRIC_UNITS.get(m)), where
         if "dataset" in r:
-            assert r["dataset"] in ("openorca", "sharegpt"), where
+            assert r["dataset"] in ("openorca", "sharegpt", "cnn_dailymail"), where
             assert r["input_tokens"] == r["output_tokens"] == "", where  # lengths vary
             for k in ("mean_input_tokens", "mean_output_tokens", "memory_fraction"):
                 assert r[k] == "" or 0 < float(r[k]), where
@@ -177,6 +177,17 @@ def test_openorca_lengths_are_mlperf_s_set():
     rows = _read(MEAS / "lengths_openorca_llama2.csv")[1]
     assert len(rows) == 24576
     assert max(int(r["input_length"]) for r in rows) < 1024
+
+
+def test_cnn_dailymail_lengths_are_mlperf_s_llama3_1_8b_set():
+    """MLPerf's Llama-3.1-8B set: 13,368 samples (every log's performance_sample_count);
+    every Red Hat run generated 128 tokens per sample (tokens/s over samples/s)."""
+    rows = _read(MEAS / "lengths_cnn_dailymail_llama3.1.csv")[1]
+    assert len(rows) == 13368
+    runs = [r for r in _read(MEAS / "throughput_mlperf_inference_v5.1_redhat.csv")[1]
+            if r["metric"] == "requests_per_s"]
+    assert runs and all(float(r["mean_output_tokens"]) == pytest.approx(128, abs=1.1)
+                        for r in runs)
 
 
 def test_mean_outputs_are_the_runs_own_ratio():
