@@ -19,6 +19,7 @@ THROUGHPUT_FILES = ("throughput_llm_inference_bench.csv",
                     "throughput_tensorrt_llm_perf_overview.csv",
                     "throughput_mlperf_inference_v4.1.csv", "throughput_vllm_mi300x_oracle.csv",
                     "throughput_mlperf_inference_v5.0_krai.csv",
+                    "throughput_mlperf_inference_v5.1_redhat.csv",
                     "throughput_sglang_vllm_0.6.0.csv")
 
 
@@ -171,6 +172,19 @@ def offline_throughputs(engine: str = "tensorrt-llm"):
 #: dataset-driven serving files with MLPerf (OpenOrca) runs
 MLPERF_FILES = ("throughput_mlperf_inference_v4.1.csv",
                 "throughput_mlperf_inference_v5.0_krai.csv")
+#: vLLM >= 0.8 (the V1 engine, every prompt prefilled in chunks within the token budget):
+#: `EngineArgs` defaults of the LLM class by device -- at least 70 GiB and not an A100
+#: (H100, H200, B200, MI300X, MI325X): max_num_seqs 1024, max_num_batched_tokens 16384;
+#: other GPUs 256 and 8192 (vllm/engine/arg_utils.py of 0.9-0.10); gpu_memory_utilization 0.9
+V1_DEFAULTS = {"large": (1024, 16384, 0.9), "other": (256, 8192, 0.9)}
+V1_LARGE_GPUS = ("h100-sxm", "h100-pcie", "h200", "b200", "mi300x", "mi325x")
+
+
+def v1_defaults(hardware: str) -> tuple[int, int, float]:
+    """(max_num_seqs, max_num_batched_tokens, gpu_memory_utilization) vLLM >= 0.8 picks."""
+    return V1_DEFAULTS["large" if hardware in V1_LARGE_GPUS else "other"]
+
+
 #: memory fraction an engine's KV cache may fill where a row does not state one (vLLM's
 #: gpu_memory_utilization default; TensorRT-LLM as the perf-overview comparison sets it)
 DEFAULT_MEMORY_FRACTION = {"vllm": 0.9, "tensorrt-llm": 0.95}

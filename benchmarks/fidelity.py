@@ -85,7 +85,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _workloads  # noqa: E402
 from _published import (DATA, MAX_BATCH, loadable, read_rows, setup_of,  # noqa: E402
-                        steady_batch)
+                        steady_batch, v1_defaults)
 
 from simkit.errors import SimkitError  # noqa: E402
 
@@ -328,11 +328,6 @@ SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv", "throughput_mlperf_infe
 #: memory (as the perf-overview rows).
 ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
                    "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
-#: vLLM >= 0.8 (the V1 engine, every prompt prefilled in chunks within the token budget):
-#: `EngineArgs` defaults of the LLM class by device -- at least 70 GiB and not an A100
-#: (H100, H200, MI300X): max_num_seqs 1024, max_num_batched_tokens 16384; other GPUs 256 and
-#: 8192 (vllm/engine/arg_utils.py of 0.9-0.10); gpu_memory_utilization 0.9
-V1_DEFAULTS = {"large": (1024, 16384, 0.9), "other": (256, 8192, 0.9)}
 #: MLPerf latency limits at the 99th percentile, per dataset (the logs' ttft_latency and
 #: tpot_latency: Llama-2-70B 2 s and 200 ms, Llama-3.1-8B 2 s and 100 ms)
 MLPERF_SLOS = {"openorca": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
@@ -363,9 +358,8 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
     setup = setup_of(row)
     mb, mbt, mf = ENGINE_DEFAULTS[row["engine"]]
     scheduler = "continuous"
-    if _vllm_v1(row):
-        big = setup.hardware in ("h100-sxm", "h100-pcie", "h200", "b200", "mi300x", "mi325x")
-        mb, mbt, mf = V1_DEFAULTS["large" if big else "other"]
+    if _vllm_v1(row):  # V1's own defaults (`_published.v1_defaults`), prompts chunked
+        mb, mbt, mf = v1_defaults(setup.hardware)
         scheduler = "chunked"
     if row["dataset"] == "openorca":
         lengths = _workloads.openorca(float(row["mean_output_tokens"]))
