@@ -21,6 +21,7 @@ from simkit.errors import SimkitError
 
 CONFIGS = Path(__file__).resolve().parent / "data" / "hf_configs"
 FILES = sorted(p.name for p in CONFIGS.glob("*.json"))
+QUANT = Path(__file__).resolve().parent / "data" / "hf_configs_quantized"
 
 #: the verbatim configs that carry a quantization_config (every other one is 16-bit):
 #: DeepSeek-V3 `quant_method` "fp8" (e4m3, 128 x 128 blocks); gpt-oss "mxfp4" with
@@ -66,6 +67,7 @@ def test_catalog_entries_store_weights_as_their_published_checkpoints(catalog, f
         "group_0": {"weights": {"num_bits": 4, "type": "int"}}}}, "int4"),
     ({"quant_method": "modelopt", "quant_algo": "FP8"}, "fp8"),
     ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "int4"),
+    ({"quant_algo": "FP8", "producer": {"name": "modelopt"}}, "fp8"),  # no quant_method
 ])
 def test_each_quantization_method_reads_as_its_stored_dtype(q, dtype):
     assert checkpoint_dtype({"quantization_config": q})[0] == dtype
@@ -151,3 +153,26 @@ def test_cli_with_an_unread_quantization_and_no_dtype_is_one_line_exit_2(run_cli
     assert r.code == 2 and r.out == ""
     assert len(r.err.strip().splitlines()) == 1 and "hqq" in r.err and "--weight-dtype" in r.err
     assert run_cli("cost", path, "--weight-dtype", "int4").code == 0
+
+
+@pytest.mark.parametrize("path, dtype", [
+    ("Qwen__Qwen3-32B-FP8.json", "fp8"),  # quant_method "fp8", 128 x 128 blocks
+    ("Qwen__Qwen3-235B-A22B-FP8.json", "fp8"),  # fp8, gates and norms left out
+    ("Qwen__Qwen3-32B-FP8-Static-PerTensor.json", "fp8"),  # ModelOpt: quant_algo "FP8"
+    ("nvidia__Llama-3.1-70B-Instruct-FP8", "fp8"),  # hf_quant_config.json: quant_algo "FP8"
+])
+def test_published_quantized_checkpoints_read_as_their_dtype(path, dtype):
+    model = load_model(QUANT / path)
+    assert (model.weight_dtype, model.expert_weight_dtype) == (dtype, None)
+
+
+def test_a_modelopt_checkpoint_without_its_quant_file_is_16_bit_and_with_a_bad_one_unknown(
+        tmp_path, run_cli):
+    cfg = (QUANT / "nvidia__Llama-3.1-70B-Instruct-FP8" / "config.json").read_text()
+    (tmp_path / "config.json").write_text(cfg)
+    assert load_model(tmp_path / "config.json").weight_dtype == "bf16"  # nothing beside it
+    (tmp_path / "hf_quant_config.json").write_text('{"quantization": {"quant_algo": "W2"}}')
+    model = load_model(tmp_path / "config.json")
+    assert model.weight_dtype is None and "'W2'" in model.weight_dtype_note
+    r = run_cli("cost", tmp_path / "config.json")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "'W2'" in r.err

@@ -34,7 +34,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from simkit.catalog.hf_quant import checkpoint_dtypes
+from simkit.catalog.hf_quant import checkpoint_dtypes, sibling_quantization
 from simkit.errors import SimkitError, SimkitWarning
 from simkit.stack import LayerSpec
 
@@ -199,6 +199,10 @@ def load_hf_file(path: str | Path) -> "ModelConfig":
         raise SimkitError(f"model: {key}: cannot read ({e.strerror})") from None
     if not isinstance(data, dict):
         raise SimkitError(f"model: {key}: a config.json must hold a JSON object")
+    if "quantization_config" not in data:  # a ModelOpt export: its hf_quant_config.json
+        q = sibling_quantization(p)
+        if q is not None:
+            data = dict(data, quantization_config=q)
     fallback = p.parent.resolve().name if p.name == "config.json" else p.stem
     name = _name_from(data) or fallback or p.stem
     model = from_hf_config(data, name=name, source=key)

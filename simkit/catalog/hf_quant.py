@@ -18,7 +18,11 @@ read (their keys as transformers' quantization configs write them):
   compressed-tensors             every `config_groups` entry's `weights`: 8-bit float -> fp8,
                                  8-bit int -> int8, 4-bit -> int4 (the groups must agree)
   modelopt                       `quant_algo` FP8 -> fp8; W4A16_AWQ, W4A8_AWQ -> int4; NVFP4
-                                 -> int4 (4 bits and an fp8 scale per 16: 4.5 counted as 4)
+                                 -> int4 (4 bits and an fp8 scale per 16: 4.5 counted as 4);
+                                 also a `quant_algo` without a `quant_method` (ModelOpt's
+                                 exports), and NVIDIA ModelOpt checkpoints whose config.json
+                                 has none but whose folder holds `hf_quant_config.json`
+                                 (`quantization.quant_algo`: `sibling_quantization`)
 
 Weight-only int4, int8 and mxfp4 compute at the 16-bit peak (`simkit.units.compute_dtype`),
 as the dequantizing kernels do. Any other method, or a config these rules cannot read,
@@ -55,6 +59,8 @@ def checkpoint_dtype(cfg: Mapping[str, Any]) -> tuple[str | None, str]:
     if not isinstance(q, Mapping):
         return None, "quantization_config is not a table"
     method = q.get("quant_method")
+    if method is None and "quant_algo" in q:  # ModelOpt's exports leave the method out
+        method = "modelopt"
     where = f"quantization_config.quant_method {method!r}"
     if method in ("fp8", "fbgemm_fp8"):
         return "fp8", where
@@ -81,6 +87,24 @@ def checkpoint_dtype(cfg: Mapping[str, Any]) -> tuple[str | None, str]:
             (None, f"{where} with quant_algo {algo!r} (read: {', '.join(_MODELOPT)})")
     return None, f"{where} is not one simkit reads (fp8, fbgemm_fp8, mxfp4, awq, gptq, " \
         "auto-round, bitsandbytes, compressed-tensors, modelopt)"
+
+
+def sibling_quantization(config_path) -> dict | None:
+    """The quantization of an NVIDIA ModelOpt checkpoint whose config.json carries none: its
+    folder's `hf_quant_config.json` (`quantization.quant_algo`, as vLLM and TensorRT-LLM read
+    it), as a `quantization_config`; None without such a file. A file that cannot be read
+    leaves the algorithm None (the dtype unknown, said when it is needed)."""
+    import json
+    from pathlib import Path
+
+    p = Path(config_path).with_name("hf_quant_config.json")
+    if not p.is_file():
+        return None
+    try:
+        algo = json.loads(p.read_text()).get("quantization", {}).get("quant_algo")
+    except (ValueError, OSError, AttributeError):
+        algo = None
+    return {"quant_method": "modelopt", "quant_algo": algo, "source": "hf_quant_config.json"}
 
 
 def _compressed_tensors(q: Mapping[str, Any], where: str) -> tuple[str | None, str]:
