@@ -176,3 +176,16 @@ def test_a_modelopt_checkpoint_without_its_quant_file_is_16_bit_and_with_a_bad_o
     assert model.weight_dtype is None and "'W2'" in model.weight_dtype_note
     r = run_cli("cost", tmp_path / "config.json")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "'W2'" in r.err
+
+
+def test_kimi_k2_reads_as_the_deepseek_v3_layout_it_names_in_fp8():
+    """moonshotai/Kimi-K2-Instruct's config names DeepseekV3ForCausalLM: 61 layers, the
+    first dense (first_k_dense_replace 1), 384 routed experts of which 8 per token plus one
+    shared, 64 MLA heads, fp8 blocks. Moonshot's model card: 1T total, 32B activated."""
+    m = load_model(QUANT / "moonshotai__Kimi-K2-Instruct.json")
+    assert (m.n_layers, m.first_dense_layers, m.n_experts, m.experts_per_token,
+            m.n_shared_experts, m.n_heads, m.kv_lora_rank) == (61, 1, 384, 8, 1, 64, 512)
+    assert m.weight_dtype == "fp8"
+    mc = model_costs(m, ArchSpec.for_model(m))
+    assert float(mc.numeric(mc.params)) == pytest.approx(1e12, rel=0.05)
+    assert float(mc.numeric(mc.active_params)) == pytest.approx(32e9, rel=0.05)

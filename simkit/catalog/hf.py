@@ -6,8 +6,9 @@ Supported `model_type`s (`SUPPORTED`): llama, mistral, mixtral, qwen2, qwen3, qw
 qwen3_moe, gemma2, gemma3 / gemma3_text, gpt_oss, llama4 (its `text_config`), deepseek_v2 /
 deepseek_v3, jamba, zamba2, qwen3_next, minimax, mamba, mamba2, falcon_mamba, nemotron_h,
 phi3, opt, falcon, gpt2, gpt_neox. `ALIASES` are other spellings of the same architectures in
-published checkpoints (MiniMax-M1's `minimax_m1`, Falcon's old `RefinedWebModel`). Anything
-else is an error naming the type: never a silent llama.
+published checkpoints (MiniMax-M1's `minimax_m1`, Falcon's old `RefinedWebModel`, Kimi-K2's
+`kimi_k2`, a DeepSeek-V3 by its own `architectures`). Anything else is an error naming the
+type: never a silent llama.
 
 A config without `model_type` is accepted only in mamba_ssm's checkpoint format
 (state-spaces/mamba2-*: `d_model`, `n_layer`, `ssm_cfg`), detected by those keys and said so.
@@ -389,6 +390,9 @@ ALIASES = {
     "minimax_m1": "minimax",  # MiniMaxAI/MiniMax-M1-* (remote code, attn_type_list)
     "minimaxtext01": "minimax",  # MiniMaxAI/MiniMax-Text-01 (remote code)
     "refinedweb": "falcon", "refinedwebmodel": "falcon",  # older tiiuae/falcon-* revisions
+    # moonshotai/Kimi-K2-*: its config names DeepseekV3ForCausalLM and DeepseekV3Config
+    # (`architectures`, `auto_map`); the same layout with 384 experts and 64 heads
+    "kimi_k2": "deepseek_v3",
 }
 
 
