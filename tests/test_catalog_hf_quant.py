@@ -189,3 +189,25 @@ def test_kimi_k2_reads_as_the_deepseek_v3_layout_it_names_in_fp8():
     mc = model_costs(m, ArchSpec.for_model(m))
     assert float(mc.numeric(mc.params)) == pytest.approx(1e12, rel=0.05)
     assert float(mc.numeric(mc.active_params)) == pytest.approx(32e9, rel=0.05)
+
+
+def test_minimax_m2_layers_and_parameters_from_its_config(run_cli, tmp_path):
+    """MiniMaxAI/MiniMax-M2.5's config: 62 layers of full attention (48 heads, 8 KV heads of
+    128, q/k norm) and an MoE of 256 experts of 1536 (3 matrices), 8 per token, no shared
+    expert; vocabulary 200,064, untied; fp8. Parameters by the config's arithmetic, with
+    simkit's per-head q/k norm (2 x 128; the checkpoint's spans (48 + 8) x 128): 228.69B
+    (MiniMax-M2's model card: 230B total)."""
+    m = load_model(QUANT / "MiniMaxAI__MiniMax-M2.5.json")
+    assert (m.n_layers, m.n_heads, m.n_kv_heads, m.head_dim, m.n_experts,
+            m.experts_per_token, m.weight_dtype) == (62, 48, 8, 128, 256, 8, "fp8")
+    d, q, kv = 3072, 48 * 128, 8 * 128
+    layer = d * q + 2 * d * kv + q * d + 2 * 128 + 2 * d + d * 256 + 256 * 3 * d * 1536
+    expected = 62 * layer + 2 * 200064 * d + d
+    mc = model_costs(m, ArchSpec.for_model(m))
+    assert float(mc.numeric(mc.params)) == pytest.approx(expected, rel=1e-9)
+    assert expected == pytest.approx(230e9, rel=0.01)
+    cfg = json.loads((QUANT / "MiniMaxAI__MiniMax-M2.5.json").read_text())
+    cfg["shared_intermediate_size"] = 1536
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = run_cli("cost", tmp_path / "config.json")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "shared" in r.err

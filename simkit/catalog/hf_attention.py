@@ -1,7 +1,7 @@
-"""Hugging Face readers of the attention decoders: llama, mistral, mixtral, phi3, qwen2 /
-qwen3 / qwen2_moe / qwen3_moe / qwen3_next, gemma2 / gemma3, gpt_oss, llama4, deepseek_v2 /
-v3, opt, falcon, gpt2, gpt_neox. Each takes the validated keys of `simkit.catalog.hf.Keys`
-and returns the `ModelConfig` fields, `layers` built layer by layer.
+"""Hugging Face readers of the attention decoders: llama, mistral, mixtral, minimax_m2, phi3,
+qwen2 / qwen3 / qwen2_moe / qwen3_moe / qwen3_next, gemma2 / gemma3, gpt_oss, llama4,
+deepseek_v2 / v3, opt, falcon, gpt2, gpt_neox. Each takes the validated keys of
+`simkit.catalog.hf.Keys` and returns the `ModelConfig` fields, `layers` built layer by layer.
 
 The rules follow the transformers configuration and modeling classes of each `model_type`
 (files under transformers/models/<type>/, v4.57.1 / v5; line numbers as in the project's
@@ -38,6 +38,27 @@ def llama_like(c: Keys, mt: str) -> dict:
                   experts_per_token=c.int("num_experts_per_tok"))
         ffn = "moe"
     return with_defaults(kw, stack_of([mixer] * L, [ffn] * L))
+
+
+def minimax_m2(c: Keys, mt: str) -> dict:
+    """minimax_m2 (MiniMaxAI/MiniMax-M2*, remote code `MiniMaxM2ForCausalLM`): every layer
+    full GQA attention (`head_dim` given) with q and k RMSNorm (`use_qk_norm`), and an MoE of
+    `num_local_experts` experts of width `intermediate_size`, `num_experts_per_tok` per token,
+    with no always-on expert (`shared_intermediate_size` 0; another value is refused, its
+    layout unread). Its norm spans the whole q and k projections (`qk_norm_type` per_layer):
+    (H + H_kv) d_h weights a layer where simkit's per-head norm counts 2 d_h -- 7,168 against
+    256 on MiniMax-M2, a few hundred thousand of its 230B. The multi-token-prediction modules
+    (`use_mtp`) are not counted, as DeepSeek-V3's are not."""
+    c.check_per_layer_keys(mt, set())
+    if c.int("shared_intermediate_size", default=0, minimum=0):
+        raise c.error("shared_intermediate_size", "a shared expert is not read for minimax_m2")
+    kw = basics(c)
+    L = kw["n_layers"]
+    kw.update(ffn_dim=c.int("intermediate_size"), qk_norm=c.flag("use_qk_norm", False),
+              attn_bias=c.flag("attention_bias", False),
+              n_experts=c.int("num_local_experts"),
+              experts_per_token=c.int("num_experts_per_tok"))
+    return with_defaults(kw, stack_of([FULL] * L, ["moe"] * L))
 
 
 def qwen(c: Keys, mt: str) -> dict:
