@@ -12,8 +12,9 @@ Gemma-3).
 
 from __future__ import annotations
 
-from simkit.catalog.hf import (FULL, Keys, basics, heads_and_dims, mixers_from_layer_types,
-                               sliding, stack_of, window, with_defaults)
+from simkit.catalog.hf import (_REQUIRED, FULL, Keys, basics, heads_and_dims,
+                               mixers_from_layer_types, sliding, stack_of, window,
+                               with_defaults)
 from simkit.stack import LayerSpec
 
 
@@ -86,7 +87,9 @@ def qwen(c: Keys, mt: str) -> dict:
     c.check_per_layer_keys(mt, understood)
     kw = basics(c)
     L = kw["n_layers"]
-    kw["ffn_dim"] = c.int("intermediate_size")
+    # (Qwen3.5's MoE configs route every layer and give no dense width: refused below if a
+    # layer is dense after all)
+    kw["ffn_dim"] = c.int("intermediate_size", default=0 if moe else _REQUIRED)
     if mt == "qwen2":
         kw["attn_bias"] = True  # q, k, v biases (qwen2/modeling_qwen2.py:181-184)
     elif mt == "qwen2_moe":
@@ -142,7 +145,25 @@ def qwen(c: Keys, mt: str) -> dict:
                 if c.has("mlp_only_layers") else set()
             ffns = ["moe" if i not in dense_only and (i + 1) % step == 0 else "dense"
                     for i in range(L)]
+    if "dense" in ffns and not kw["ffn_dim"]:
+        raise c.error("intermediate_size", "missing, and some layers have a dense FFN")
     return with_defaults(kw, stack_of(mixers, ffns))
+
+
+def qwen3_5(c: Keys, mt: str) -> dict:
+    """qwen3_5 / qwen3_5_moe (their `text_config`) and qwen3_5_text / qwen3_5_moe_text: the
+    Qwen3-Next layout -- Gated DeltaNet and gated full attention by `layer_types` (one full
+    layer in `full_attention_interval`), q/k norm, and on the MoE types `num_experts` routed
+    experts plus one shared expert -- with the same keys, read by `qwen` as qwen3_next. The
+    MoE configs give no `intermediate_size` (every layer routed; `mlp_only_layers` empty):
+    a dense layer there is refused. The vision encoder is not counted."""
+    if mt in ("qwen3_5", "qwen3_5_moe"):
+        text = c.cfg.get("text_config")
+        if not isinstance(text, dict):
+            raise c.error("text_config", f"missing: a {mt} config keeps the language model "
+                          "in text_config")
+        c = Keys(text, c.where, "text_config.")
+    return qwen(c, "qwen3_next")
 
 
 def gemma(c: Keys, mt: str) -> dict:
