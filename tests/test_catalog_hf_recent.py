@@ -56,3 +56,20 @@ def test_qwen3_5_moe_without_a_dense_width_refuses_a_dense_layer(run_cli, tmp_pa
     r = run_cli("cost", tmp_path / "config.json")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
     assert "text_config.intermediate_size" in r.err
+
+
+def test_kimi_k2_5_is_a_deepseek_v3_with_int4_routed_experts():
+    """moonshotai/Kimi-K2.5: its text_config names DeepseekV3ForCausalLM (61 layers, the first
+    dense, 384 experts, 8 per token, 1 shared, 64 MLA heads); its compressed-tensors
+    quantization (in text_config) is 4-bit integer weights and ignores self_attn, the shared
+    experts, the dense MLPs and lm_head: the routed experts in int4, the rest bf16."""
+    m = load_model(RECENT / "moonshotai__Kimi-K2.5.json")
+    assert (m.n_layers, m.first_dense_layers, m.n_experts, m.experts_per_token,
+            m.n_shared_experts, m.n_heads) == (61, 1, 384, 8, 1, 64)
+    assert (m.weight_dtype, m.expert_weight_dtype) == ("bf16", "int4")
+    mc = model_costs(m, ArchSpec.for_model(m))
+    # every routed expert: 60 layers x 384 x 3 x 7168 x 2048 elements at half a byte
+    experts = 60 * 384 * 3 * 7168 * 2048
+    rest = float(mc.numeric(mc.params)) - experts
+    assert float(mc.numeric(mc.weight_bytes)) == pytest.approx(experts / 2 + rest * 2,
+                                                               rel=1e-9)

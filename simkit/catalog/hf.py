@@ -5,7 +5,8 @@ through `from_hf_config` too.
 Supported `model_type`s (`SUPPORTED`): llama, mistral, mixtral, qwen2, qwen3, qwen2_moe,
 qwen3_moe, gemma2, gemma3 / gemma3_text, gpt_oss, llama4 (its `text_config`), deepseek_v2 /
 deepseek_v3, jamba, zamba2, qwen3_next, minimax, mamba, mamba2, falcon_mamba, nemotron_h,
-phi3, opt, falcon, gpt2, gpt_neox, minimax_m2, qwen3_5 / qwen3_5_moe (their `text_config`).
+phi3, opt, falcon, gpt2, gpt_neox, minimax_m2, qwen3_5 / qwen3_5_moe and kimi_k25 (their
+`text_config`).
 `ALIASES` are other spellings of the same architectures in published checkpoints (MiniMax-M1's
 `minimax_m1`, Falcon's old `RefinedWebModel`, Kimi-K2's `kimi_k2`, a DeepSeek-V3 by its own
 `architectures`). Anything else is an error naming the type: never a silent llama.
@@ -363,8 +364,8 @@ def with_defaults(kw: dict, layers: tuple[LayerSpec, ...]) -> dict:
 def readers() -> dict[str, Callable[[Keys, str], dict]]:
     """model_type -> reader (imported here: the reader modules import this one)."""
     from simkit.catalog.hf_attention import (deepseek, falcon, gemma, gpt2, gpt_neox, gpt_oss,
-                                             llama4, llama_like, minimax_m2, opt, qwen,
-                                             qwen3_5)
+                                             kimi_k25, llama4, llama_like, minimax_m2,
+                                             opt, qwen, qwen3_5)
     from simkit.catalog.hf_hybrid import (jamba, mamba, mamba2, mamba_ssm, minimax,
                                           nemotron_h, zamba2)
 
@@ -377,7 +378,7 @@ def readers() -> dict[str, Callable[[Keys, str], dict]]:
         "mamba": mamba, "falcon_mamba": mamba, "mamba2": mamba2, "mamba_ssm": mamba_ssm,
         "opt": opt, "falcon": falcon, "gpt2": gpt2, "gpt_neox": gpt_neox,
         "minimax_m2": minimax_m2, "qwen3_5": qwen3_5, "qwen3_5_moe": qwen3_5,
-        "qwen3_5_text": qwen3_5, "qwen3_5_moe_text": qwen3_5,
+        "qwen3_5_text": qwen3_5, "qwen3_5_moe_text": qwen3_5, "kimi_k25": kimi_k25,
     }
 
 
@@ -386,7 +387,8 @@ SUPPORTED = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen
              "gemma2", "gemma3", "gemma3_text", "gpt_oss", "llama4", "deepseek_v2",
              "deepseek_v3", "jamba", "zamba2", "qwen3_next", "minimax", "mamba", "mamba2",
              "falcon_mamba", "nemotron_h", "phi3", "opt", "falcon", "gpt2", "gpt_neox",
-             "minimax_m2", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text")
+             "minimax_m2", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text",
+             "kimi_k25")
 
 #: other spellings of supported architectures in published configs
 ALIASES = {

@@ -1,6 +1,6 @@
 """Hugging Face readers of the attention decoders: llama, mistral, mixtral, minimax_m2, phi3,
 qwen2 / qwen3 / qwen2_moe / qwen3_moe / qwen3_next, gemma2 / gemma3, gpt_oss, llama4,
-deepseek_v2 / v3, opt, falcon, gpt2, gpt_neox. Each takes the validated keys of
+deepseek_v2 / v3, kimi_k25, opt, falcon, gpt2, gpt_neox. Each takes the validated keys of
 `simkit.catalog.hf.Keys` and returns the `ModelConfig` fields, `layers` built layer by layer.
 
 The rules follow the transformers configuration and modeling classes of each `model_type`
@@ -164,6 +164,17 @@ def qwen3_5(c: Keys, mt: str) -> dict:
                           "in text_config")
         c = Keys(text, c.where, "text_config.")
     return qwen(c, "qwen3_next")
+
+
+def kimi_k25(c: Keys, mt: str) -> dict:
+    """kimi_k25 (moonshotai/Kimi-K2.5): a vision-language wrapper whose `text_config` is a
+    Kimi-K2, which names DeepseekV3ForCausalLM: read as deepseek_v3 (the vision encoder is
+    not counted)."""
+    text = c.cfg.get("text_config")
+    if not isinstance(text, dict):
+        raise c.error("text_config", "missing: a kimi_k25 config keeps the language model in "
+                      "text_config")
+    return deepseek(Keys(text, c.where, "text_config."), "deepseek_v3")
 
 
 def gemma(c: Keys, mt: str) -> dict:

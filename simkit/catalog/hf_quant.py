@@ -40,20 +40,32 @@ _MODELOPT = {"FP8": "fp8", "NVFP4": "int4", "W4A16_AWQ": "int4", "W4A8_AWQ": "in
 
 def checkpoint_dtypes(cfg: Mapping[str, Any]) -> tuple[str | None, str | None, str]:
     """(weight dtype, routed experts' dtype -- None: the same --, where they come from) of a
-    config mapping; the weight dtype None when its quantization is not one read here."""
+    config mapping; the weight dtype None when its quantization is not one read here. A
+    quantization that leaves attention out (`modules_to_not_convert` or compressed-tensors'
+    `ignore` naming it: gpt-oss's MX FP4, Kimi-K2.5's INT4, which also skip the shared
+    experts, the dense MLPs and the LM head) quantizes the routed experts only."""
     dtype, why = checkpoint_dtype(cfg)
-    q = cfg.get("quantization_config")
-    skipped = q.get("modules_to_not_convert") if dtype == "mxfp4" else None
+    q = _quantization(cfg)
+    skipped = (q.get("modules_to_not_convert") or q.get("ignore")) \
+        if dtype not in (None, "bf16") else None
     if isinstance(skipped, list) and any("attn" in str(m) for m in skipped):
-        # gpt-oss: attention, router and embeddings left out of the quantization
-        return "bf16", "mxfp4", why + ", routed experts only"
+        return "bf16", dtype, why + ", routed experts only"
     return dtype, None, why
+
+
+def _quantization(cfg: Mapping[str, Any]):
+    """The config's `quantization_config`, or its `text_config`'s (Kimi-K2.5 nests it)."""
+    q = cfg.get("quantization_config")
+    text = cfg.get("text_config")
+    if q is None and isinstance(text, Mapping):
+        q = text.get("quantization_config")
+    return q
 
 
 def checkpoint_dtype(cfg: Mapping[str, Any]) -> tuple[str | None, str]:
     """(weight dtype, where it comes from) of a config mapping; (None, why) when its
     quantization is not one this module reads."""
-    q = cfg.get("quantization_config")
+    q = _quantization(cfg)
     if q is None:
         return "bf16", "16-bit checkpoint (no quantization_config)"
     if not isinstance(q, Mapping):
