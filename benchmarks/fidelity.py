@@ -34,17 +34,17 @@ dataset was compared:
   and the engine settings the source states (`max_batch`, `max_batch_tokens`,
   `memory_fraction` columns; where empty, the engine's defaults below; vLLM >= 0.8 with its
   V1 defaults and every prompt chunked within the token budget, `chunked`, and reported
-  apart as "vllm (V1)"). One data-parallel instance (`tensor_parallel` GPUs) is simulated and its
-  rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of the
-  traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
+  apart as "vllm (V1)"). One data-parallel instance (`tensor_parallel` GPUs) is simulated and
+  its rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of
+  the traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
   request at t = 0 (MLPerf: the 24,576 samples split over the instances; ShareGPT: the stated
   prompt count), throughputs compared. Server/online runs: Poisson arrivals at the scheduled
   rate (MLPerf: 600 s of traffic, its minimum duration; ShareGPT: the stated prompt count),
   latency means and percentiles and completed rates compared. MLPerf Server rows are also
   planned: `simkit.plan.capacity.max_qps` under the run's own SLOs (TTFT p99 <= 2 s, TPOT p99
   <= 200 ms for Llama-2-70B, 100 ms for Llama-3.1-8B: the logs' `ttft_latency`/`tpot_latency`)
-  against the rate the submitter scheduled
-  (metric `plan max_qps`; the scheduled rate met the SLOs, so it is at most the true maximum).
+  against the rate the submitter scheduled (metric `plan max_qps`; the scheduled rate met the
+  SLOs, so it is at most the true maximum).
   A Server run sits close to its system's capacity (MLPerf: 92-97% of the Offline rate), where
   latency grows without bound as the load nears capacity: a few percent of throughput error
   becomes a several-fold latency error. So its latencies are compared twice: at the
@@ -315,7 +315,8 @@ def oracle(table: Table) -> None:
 
 
 #: files of dataset-driven serving runs (rows with a `dataset`)
-SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv", "throughput_mlperf_inference_v5.0_krai.csv",
+SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv",
+                 "throughput_mlperf_inference_v5.0_krai.csv",
                  "throughput_mlperf_inference_v5.1_redhat.csv",
                  "throughput_sglang_vllm_0.6.0.csv")
 #: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
@@ -334,8 +335,6 @@ MLPERF_SLOS = {"openorca": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
                "cnn_dailymail": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1}}
 #: samples per MLPerf data set (every log's performance_sample_count)
 MLPERF_SET = {"openorca": 24576, "cnn_dailymail": 13368}
-#: MLPerf Llama-2-70B latency limits (the v4.1 and v5.0 logs: ttft_latency 2000000000 ns,
-#: tpot_latency 200000000 ns), at the 99th percentile
 MLPERF_SERVER_S = 600.0  # min_duration of a Server run (the logs: 600000 ms)
 
 _SERVING_METRICS = {
