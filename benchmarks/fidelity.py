@@ -400,8 +400,8 @@ def _vllm_v1(row) -> bool:
     """A vLLM row of version 0.8 or later (the V1 engine by default)."""
     if row["engine"] != "vllm":
         return False
-    major, minor = (int(x) for x in re.search(r"(\d+)\.(\d+)", row["engine_version"]).groups())
-    return (major, minor) >= (0, 8)
+    version = re.search(r"(\d+)\.(\d+)", row["engine_version"])
+    return version is not None and (int(version[1]), int(version[2])) >= (0, 8)
 
 
 def _engine_label(row) -> str:

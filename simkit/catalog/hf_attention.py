@@ -12,10 +12,18 @@ Gemma-3).
 
 from __future__ import annotations
 
-from simkit.catalog.hf import (_REQUIRED, FULL, Keys, basics, heads_and_dims,
-                               mixers_from_layer_types, sliding, stack_of, window,
-                               with_defaults)
+from simkit.catalog.hf import (FULL, Keys, basics, heads_and_dims, mixers_from_layer_types,
+                               sliding, stack_of, window, with_defaults)
 from simkit.stack import LayerSpec
+
+
+def text_keys(c: Keys, mt: str) -> Keys:
+    """The language model of a vision-language config: its `text_config`, keys named so."""
+    text = c.cfg.get("text_config")
+    if not isinstance(text, dict):
+        raise c.error("text_config", f"missing: a {mt} config keeps the language model in "
+                      "text_config")
+    return Keys(text, c.where, "text_config.")
 
 
 # --------------------------------------------------------------------------- dense / MoE GQA
@@ -89,7 +97,7 @@ def qwen(c: Keys, mt: str) -> dict:
     L = kw["n_layers"]
     # (Qwen3.5's MoE configs route every layer and give no dense width: refused below if a
     # layer is dense after all)
-    kw["ffn_dim"] = c.int("intermediate_size", default=0 if moe else _REQUIRED)
+    kw["ffn_dim"] = c.int("intermediate_size", default=0) if moe else c.int("intermediate_size")
     if mt == "qwen2":
         kw["attn_bias"] = True  # q, k, v biases (qwen2/modeling_qwen2.py:181-184)
     elif mt == "qwen2_moe":
@@ -158,11 +166,7 @@ def qwen3_5(c: Keys, mt: str) -> dict:
     MoE configs give no `intermediate_size` (every layer routed; `mlp_only_layers` empty):
     a dense layer there is refused. The vision encoder is not counted."""
     if mt in ("qwen3_5", "qwen3_5_moe"):
-        text = c.cfg.get("text_config")
-        if not isinstance(text, dict):
-            raise c.error("text_config", f"missing: a {mt} config keeps the language model "
-                          "in text_config")
-        c = Keys(text, c.where, "text_config.")
+        c = text_keys(c, mt)
     return qwen(c, "qwen3_next")
 
 
@@ -170,11 +174,7 @@ def kimi_k25(c: Keys, mt: str) -> dict:
     """kimi_k25 (moonshotai/Kimi-K2.5): a vision-language wrapper whose `text_config` is a
     Kimi-K2, which names DeepseekV3ForCausalLM: read as deepseek_v3 (the vision encoder is
     not counted)."""
-    text = c.cfg.get("text_config")
-    if not isinstance(text, dict):
-        raise c.error("text_config", "missing: a kimi_k25 config keeps the language model in "
-                      "text_config")
-    return deepseek(Keys(text, c.where, "text_config."), "deepseek_v3")
+    return deepseek(text_keys(c, mt), "deepseek_v3")
 
 
 def gemma(c: Keys, mt: str) -> dict:
@@ -188,11 +188,7 @@ def gemma(c: Keys, mt: str) -> dict:
     context 131,072, head_dim 256, window 4096, pattern 6, tied embeddings.
     """
     if mt == "gemma3":
-        text = c.cfg.get("text_config")
-        if not isinstance(text, dict):
-            raise c.error("text_config", "missing: a gemma3 config keeps the language model "
-                          "in text_config")
-        c = Keys(text, c.where, "text_config.")
+        c = text_keys(c, mt)
         mt = "gemma3_text"
     g3 = mt == "gemma3_text"
     understood = {"layer_types", "sliding_window"}
@@ -273,11 +269,7 @@ def llama4(c: Keys, mt: str) -> dict:
     """
     top = c
     if mt == "llama4":
-        text = c.cfg.get("text_config")
-        if not isinstance(text, dict):
-            raise c.error("text_config", "missing: a llama4 config keeps the language model "
-                          "in text_config")
-        c = Keys(text, c.where, "text_config.")
+        c = text_keys(c, mt)
     c.check_per_layer_keys("llama4", {"layer_types", "attention_chunk_size",
                                       "no_rope_layers", "no_rope_layer_interval",
                                       "interleave_moe_layer_step", "moe_layers"})

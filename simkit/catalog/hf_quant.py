@@ -32,6 +32,8 @@ leaves the dtype unknown: `checkpoint_dtype` says why, and a cost that needs it 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Mapping
 
 _BITS = {4: "int4", 8: "int8"}
@@ -106,9 +108,6 @@ def sibling_quantization(config_path) -> dict | None:
     folder's `hf_quant_config.json` (`quantization.quant_algo`, as vLLM and TensorRT-LLM read
     it), as a `quantization_config`; None without such a file. A file that cannot be read
     leaves the algorithm None (the dtype unknown, said when it is needed)."""
-    import json
-    from pathlib import Path
-
     p = Path(config_path).with_name("hf_quant_config.json")
     if not p.is_file():
         return None
