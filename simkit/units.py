@@ -30,10 +30,14 @@ DTYPE_BYTES: dict[str, float] = {
     "int4": 0.5,
     # OCP microscaling FP4 (MX v1.0): 32 4-bit elements share one 8-bit scale = 4.25 bits
     "mxfp4": 4.25 / 8,
+    # NVIDIA NVFP4: 16 FP4 (E2M1) elements share one FP8 (E4M3) scale = 4.5 bits, plus one
+    # FP32 scale per tensor (negligible) -- NVIDIA technical blog "Introducing NVFP4 for
+    # Efficient and Accurate Low-Precision Inference" (2025-06-24); ModelOpt's `group_size` 16
+    "nvfp4": 4.5 / 8,
 }
 
 KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
-WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "mxfp4")
+WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "mxfp4", "nvfp4")
 
 
 def dtype_bytes(dtype: str, what: str = "dtype") -> float:
@@ -54,10 +58,14 @@ def compute_dtype(dtype: str) -> str:
     Weight-only int4/int8 quantisation dequantises to 16-bit before the multiply (as in
     AWQ/GPTQ kernels), so their compute peak is the fp16 one; fp8 runs on fp8 tensor cores.
     MX FP4 weights count as weight-only too (Hopper and older have no FP4 tensor cores;
-    on Blackwell this leaves its FP4 peak unused: a conservative rate).
+    on Blackwell this leaves its FP4 peak unused: a conservative rate). NVFP4 checkpoints
+    quantize activations too (W4A4) and run on FP4 tensor cores where the GPU has them; where
+    it has none (`HardwareProfile.gemm_dtype`) they run weight-only at the 16-bit peak, as
+    vLLM's Marlin FP4 path does on Hopper and Ampere.
     """
     return {"fp32": "fp32", "tf32": "tf32", "fp16": "fp16", "bf16": "bf16",
-            "fp8": "fp8", "int8": "fp16", "int4": "fp16", "mxfp4": "fp16"}[dtype]
+            "fp8": "fp8", "int8": "fp16", "int4": "fp16", "mxfp4": "fp16",
+            "nvfp4": "fp4"}[dtype]
 
 
 def fmt_bytes(n_bytes: float) -> str:

@@ -66,7 +66,11 @@ def test_catalog_entries_store_weights_as_their_published_checkpoints(catalog, f
     ({"quant_method": "compressed-tensors", "config_groups": {
         "group_0": {"weights": {"num_bits": 4, "type": "int"}}}}, "int4"),
     ({"quant_method": "modelopt", "quant_algo": "FP8"}, "fp8"),
-    ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "int4"),
+    ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "nvfp4"),
+    ({"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights": {
+        "num_bits": 4, "type": "float", "group_size": 16}}}}, "nvfp4"),  # nvfp4-pack-quantized
+    ({"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights": {
+        "num_bits": 4, "type": "int", "group_size": 128}}}}, "int4"),
     ({"quant_algo": "FP8", "producer": {"name": "modelopt"}}, "fp8"),  # no quant_method
 ])
 def test_each_quantization_method_reads_as_its_stored_dtype(q, dtype):
@@ -161,10 +165,32 @@ def test_cli_with_an_unread_quantization_and_no_dtype_is_one_line_exit_2(run_cli
     ("Qwen__Qwen3-235B-A22B-FP8.json", "fp8"),  # fp8, gates and norms left out
     ("Qwen__Qwen3-32B-FP8-Static-PerTensor.json", "fp8"),  # ModelOpt: quant_algo "FP8"
     ("nvidia__Llama-3.1-70B-Instruct-FP8", "fp8"),  # hf_quant_config.json: quant_algo "FP8"
+    # NVFP4, leaving out only the routers and lm_head
+    ("nvidia__Qwen3-235B-A22B-NVFP4", "nvfp4"),
 ])
 def test_published_quantized_checkpoints_read_as_their_dtype(path, dtype):
     model = load_model(QUANT / path)
     assert (model.weight_dtype, model.expert_weight_dtype) == (dtype, None)
+
+
+def test_deepseek_nvfp4_keeps_attention_out_so_its_routed_experts_are_nvfp4():
+    """nvidia/DeepSeek-V3.1-NVFP4's hf_quant_config.json: quant_algo NVFP4, group_size 16,
+    `exclude_modules` naming every layer's self_attn projections and lm_head."""
+    m = load_model(QUANT / "nvidia__DeepSeek-V3.1-NVFP4" / "config.json")
+    assert (m.weight_dtype, m.expert_weight_dtype) == ("bf16", "nvfp4")
+
+
+def test_nvfp4_weights_weigh_4_5_bits():
+    """NVFP4 stores 16 E2M1 values with one E4M3 scale: 4 + 8 / 16 = 4.5 bits per weight
+    (NVIDIA, 'Introducing NVFP4', 2025-06-24). Qwen3-235B-A22B-NVFP4 quantizes every
+    linear layer but the 94 routers (4096 x 128) and the untied LM head (151,936 x 4096),
+    which stay bf16."""
+    m = load_model(QUANT / "nvidia__Qwen3-235B-A22B-NVFP4")
+    nv, bf = model_costs(m, ArchSpec.for_model(m)), model_costs(m, ArchSpec(weight_dtype="bf16"))
+    params = float(bf.numeric(bf.params))
+    assert float(nv.numeric(nv.weight_bytes)) == pytest.approx(params * 4.5 / 8, rel=0.01)
+    assert float(nv.numeric(nv.weight_bytes)) == pytest.approx(
+        params * 4.5 / 8 + (94 * 4096 * 128 + 151936 * 4096) * (2 - 4.5 / 8), rel=0.03)
 
 
 def test_a_modelopt_checkpoint_without_its_quant_file_is_16_bit_and_with_a_bad_one_unknown(

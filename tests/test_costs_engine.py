@@ -224,6 +224,60 @@ def test_symbolic_step_time_equals_the_numeric_formula(model, gpus, engine):
             sm.step_time_s((), [0] * b, [n] * b), rel=1e-12)
 
 
+@pytest.mark.parametrize("hw_name, engine", [("b200", "vllm"), ("h100-sxm", "tensorrt-llm")])
+def test_symbolic_step_time_equals_the_numeric_formula_for_nvfp4_weights(hw_name, engine):
+    """NVFP4 weights run on B200's FP4 tensor cores (its own GEMM and streaming factors)
+    and weight-only on H100: both forms agree either way."""
+    from simkit.costs.steptime import step_time_exprs
+
+    m, hw, arch = load_model("llama-3.1-70b"), load_hardware(hw_name), ArchSpec(
+        weight_dtype="nvfp4")
+    st = step_time_exprs(m, arch, hw, gpus=2, engine=engine)
+    sm = build_step_model(m, arch, hw, gpus=2, engine=engine)
+    for b, n in ((1, 100), (64, 9000)):
+        assert st.value("decode", b, n) == pytest.approx(sm.decode_time_s(n, b), rel=1e-12)
+        assert st.value("prefill", b, n) == pytest.approx(
+            sm.step_time_s((), [0] * b, [n] * b), rel=1e-12)
+
+
+def test_nvfp4_gemms_use_fp4_tensor_cores_only_where_the_gpu_has_them():
+    """B200: 9,000 dense FP4 TFLOP/s (NVIDIA HGX table) x its measured bf16 GEMM fraction x
+    the engine's fp8 factor x 0.82 (NVIDIA's aiconfigurator B200 GEMM latencies, nvfp4
+    against fp8), weights streamed at 0.73 of the fp8 (= 16-bit) rate; H100 has no FP4
+    tensor cores: 989.5 TFLOP/s 16-bit, the 16-bit streaming rate. The pure roofline
+    (`ideal`) drops the factors."""
+    from simkit.costs.roofline import roofline_for
+
+    b200, h100 = load_hardware("b200"), load_hardware("h100-sxm")
+    eng = dataclasses.replace(ROOFLINE, gemm_fp8_efficiency=0.5, memory_efficiency=0.8)
+    r = roofline_for(b200, "nvfp4", "fp8", engine=eng)
+    assert r.matmul_flops_per_s == pytest.approx(
+        9000e12 * b200.compute_efficiency * 0.5 * 0.82)
+    assert r.bytes_per_s == pytest.approx(7700e9 * b200.memory_efficiency * 0.8)
+    assert r.weight_bytes_per_s == pytest.approx(r.bytes_per_s * 0.73)
+    fp8 = roofline_for(b200, "fp8", "fp8", engine=eng)
+    assert fp8.matmul_flops_per_s == pytest.approx(4500e12 * b200.compute_efficiency * 0.5)
+    assert fp8.weight_bytes_per_s == fp8.bytes_per_s
+    r = roofline_for(h100, "nvfp4", "fp8", engine=eng)
+    assert r.matmul_flops_per_s == pytest.approx(989.5e12 * h100.compute_efficiency)
+    assert r.weight_bytes_per_s == r.bytes_per_s
+    ideal = roofline_for(b200, "nvfp4", "fp8", ideal=True)
+    assert ideal.matmul_flops_per_s == 9000e12 and ideal.weight_bytes_per_s == 7700e9
+
+
+def test_nvfp4_decode_reads_4_5_bit_weights_at_b200_s_fp4_streaming_rate():
+    """A batch-1 decode of Llama-3.1-70B on one B200 is weight streaming: its linear-layer
+    bytes are 4.5 bits per weight (every weight: `weight_dtype` nvfp4) over 0.73 of the
+    16-bit streaming rate, against 16 bits at the full rate: a ratio of (4.5 / 16) / 0.73
+    once the step's fixed cost is set aside (the one cached token's KV read is negligible)."""
+    m, hw = load_model("llama-3.1-70b"), load_hardware("b200")
+    nv = build_step_model(m, ArchSpec(weight_dtype="nvfp4"), hw, engine=ROOFLINE)
+    bf = build_step_model(m, ArchSpec(weight_dtype="bf16"), hw, engine=ROOFLINE)
+    fixed = hw.step_overhead_s  # the roofline engine's only fixed cost: the GPU's step cost
+    ratio = (nv.decode_time_s(1, 1) - fixed) / (bf.decode_time_s(1, 1) - fixed)
+    assert ratio == pytest.approx((4.5 / 16) / 0.73, rel=0.01)
+
+
 def test_symbolic_step_time_shows_engine_terms_as_symbols():
     from simkit.costs import steptime as T
 

@@ -308,7 +308,7 @@ class Design:
         out = np.zeros(len(self.measurements))
         for g in self.groups:
             sm, T = g.sm, g.terms
-            r = roofline_for(sm.hardware, sm.arch.weight_dtype, g.setup.kv_dtype, sm.gpus,
+            r = roofline_for(sm.hardware, sm.arch.gemm_weight_dtype, g.setup.kv_dtype, sm.gpus,
                              engine=engine)
             t = base_time_s(r, T["tokens"], T["sequences"], T["lin_flops"], T["weight_bytes"],
                             sm.allreduces_per_step, sm.d_model, sm.blocks, mx=np.maximum) \

@@ -69,7 +69,22 @@ PCIE5_X16_BYTES_PER_S = 63.0 * GB
 #   (2025-02-11).
 # TORCH-PERF = torch.matmul at 1024..10240 squared, best size, as filed in
 #   github.com/zzc0721/torch-performance-test-data issues (#43 L40S, #95 H100 PCIe, #120 L4).
+# AIC-GEMM = NVIDIA's measured GEMM latencies on B200 (aiconfigurator's perf database, Apache
+#   2.0): github.com/ai-dynamo/aiconfigurator at 095f58a5 (2026-08-21),
+#   aic-core/src/aiconfigurator_core/systems/data/b200_sxm/gemm/{trtllm/1.2.0rc5,
+#   vllm/0.19.0}/gemm_perf.parquet, the same (m, n, k) in fp8 and nvfp4 (per-tensor fp8, not
+#   DeepGEMM's blocks). NVFP4 against FP8, each against its own dense peak (9,000 and 4,500
+#   TFLOP/s): median over the 3,051 shapes with m >= 1024 and n, k >= 4096 of (fp8 time /
+#   nvfp4 time) x 4,500 / 9,000 = 0.820 with TensorRT-LLM's kernels (vLLM 0.19's 1.49 only
+#   says its B200 fp8 GEMMs are slow: 0.87x its own bf16 speed at those shapes). Streaming:
+#   median over the 560 shapes with m <= 8 and >= 200 MB of bf16 weights of (fp8 time /
+#   nvfp4 time) x 4.5 / 8 (bytes per weight) = 0.718 (TensorRT-LLM) and 0.740 (vLLM): 0.73.
+#   Relative to fp8 rather than bf16 because simkit's fp8 path is an engine's fitted
+#   `gemm_fp8_efficiency` and fp8 streaming at the 16-bit rate, both checked end to end.
 _MAMF = "MAMF (stas00/ml-engineering, 2026-08-22)"
+_AIC_FP4 = ("NVFP4 GEMMs reach 0.82 of the FP4 peak relative to fp8 GEMMs' fraction of the fp8 "
+            "peak, and stream weights at 0.73 of an fp8 GEMM's rate: AIC-GEMM (NVIDIA's "
+            "aiconfigurator B200 GEMM latencies for TensorRT-LLM 1.2.0rc5 and vLLM 0.19.0)")
 _STREAM = "GPU-STREAM triad (RRZE-HPC/gpu-benches, 2025-02-11)"
 _NO_MEMORY_MEASUREMENT = (f"memory: no published STREAM-like measurement found for this GPU; "
                           f"the assumed default {DEFAULT_MEMORY_EFFICIENCY} applies")
@@ -98,6 +113,11 @@ class HardwareProfile:
     interconnect_latency_s: float = DEFAULT_INTERCONNECT_LATENCY_S
     compute_efficiency: float = DEFAULT_COMPUTE_EFFICIENCY
     memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY
+    #: NVFP4 GEMMs on the FP4 tensor cores (GPUs with an "fp4" peak), against fp8 GEMMs:
+    #: their fraction of the FP4 peak relative to fp8 GEMMs' fraction of the fp8 peak, and
+    #: their weight streaming relative to fp8's (scale factors, activation quantization)
+    fp4_gemm_efficiency: float = 1.0
+    fp4_stream_efficiency: float = 1.0
     step_overhead_s: float = DEFAULT_STEP_OVERHEAD_S
     efficiency_source: str = ""  # where the two efficiencies come from ("" = not stated)
     price_per_gpu_hour: float = NO_PRICE  # USD on-demand list; 0.0 = no price known
@@ -110,21 +130,40 @@ class HardwareProfile:
         """Whether a price is known (0.0 means unknown: never cost a plan with it)."""
         return self.price_per_gpu_hour > 0
 
-    def peak_for(self, dtype: str) -> float:
-        """Dense peak FLOP/s for matmuls in `dtype` (falls back to fp16, then the largest)."""
+    def gemm_dtype(self, dtype: str) -> str:
+        """The tensor-core dtype that matmuls on weights stored as `dtype` run in here: its
+        `compute_dtype`, or 16-bit where this GPU has no peak for that (NVFP4 weights on a
+        GPU without FP4 tensor cores dequantize, as weight-only int4 does)."""
         from simkit.units import compute_dtype
 
         d = compute_dtype(dtype)
         if d in self.peak_flops_per_s:
+            return d
+        return next((alt for alt in ("bf16", "fp16") if alt in self.peak_flops_per_s), d)
+
+    def peak_for(self, dtype: str) -> float:
+        """Dense peak FLOP/s for matmuls in `dtype` (falls back to fp16, then the largest)."""
+        d = self.gemm_dtype(dtype)
+        if d in self.peak_flops_per_s:
             return float(self.peak_flops_per_s[d])
-        for alt in ("bf16", "fp16"):
-            if alt in self.peak_flops_per_s:
-                return float(self.peak_flops_per_s[alt])
         return float(max(self.peak_flops_per_s.values()))
+
+    def low_precision_factors(self, dtype: str, fp8_efficiency: float) -> tuple[float, float]:
+        """(GEMM rate, weight-streaming rate) factors of weights stored as `dtype`, relative
+        to 16-bit GEMMs' fractions of their own peaks: an engine's `fp8_efficiency` for fp8
+        GEMMs; for NVFP4 on FP4 tensor cores the same times this GPU's FP4 factors (which
+        are relative to fp8); else 1."""
+        d = self.gemm_dtype(dtype)
+        if d == "fp8":
+            return fp8_efficiency, 1.0
+        if d == "fp4":
+            return fp8_efficiency * self.fp4_gemm_efficiency, self.fp4_stream_efficiency
+        return 1.0, 1.0
 
     def ideal(self) -> "HardwareProfile":
         """The pure roofline: efficiencies 1, no fixed overheads or link latency."""
         return replace(self, compute_efficiency=1.0, memory_efficiency=1.0,
+                       fp4_gemm_efficiency=1.0, fp4_stream_efficiency=1.0,
                        step_overhead_s=0.0, interconnect_latency_s=0.0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,7 +174,7 @@ class HardwareProfile:
 
 
 def _gpu(name, description, source, *, dense_tflops, bw_gbps, driver_mib, link, host,
-         compute_eff, memory_eff, efficiency_source, price, price_source):
+         compute_eff, memory_eff, efficiency_source, price, price_source, fp4_eff=(1.0, 1.0)):
     return HardwareProfile(
         name=name, description=description, source=source,
         peak_flops_per_s={k: v * TFLOPS for k, v in dense_tflops.items()},
@@ -143,6 +182,7 @@ def _gpu(name, description, source, *, dense_tflops, bw_gbps, driver_mib, link, 
         memory_capacity_bytes=float(driver_mib * MiB),
         interconnect_bytes_per_s=link, host_link_bytes_per_s=host,
         compute_efficiency=compute_eff, memory_efficiency=memory_eff,
+        fp4_gemm_efficiency=fp4_eff[0], fp4_stream_efficiency=fp4_eff[1],
         efficiency_source=efficiency_source,
         price_per_gpu_hour=price, price_source=price_source)
 
@@ -264,7 +304,9 @@ CATALOG: dict[str, HardwareProfile] = {
                           "memory: 0.90 of peak, BabelStream on B200 per Ambati et al., 'AMD "
                           "MI300X GPU Performance Analysis', arXiv:2510.27583 ('NVIDIA up to 90% "
                           "of theoretical peak ... B200'); whether the paper's peak is 8.0 or "
-                          "7.7 TB/s is not stated in the summary read",
+                          "7.7 TB/s is not stated in the summary read; NVFP4: "
+                          + _AIC_FP4,
+        fp4_eff=(0.82, 0.73),
         price=68.80 / 8, price_source=f"{_COREWEAVE}: 'NVIDIA HGX B200 (on-demand)' 8 GPUs x "
                                       "180 GB $68.80/h / 8 (Lambda 8x B200 SXM6 $6.69 the "
                                       "same day)"),
@@ -355,7 +397,8 @@ def hardware_names() -> list[str]:
 
 _FLOAT_KEYS = ("memory_bandwidth_bytes_per_s", "memory_capacity_bytes",
                "interconnect_bytes_per_s", "host_link_bytes_per_s", "interconnect_latency_s",
-               "compute_efficiency", "memory_efficiency", "step_overhead_s")
+               "compute_efficiency", "memory_efficiency", "fp4_gemm_efficiency",
+               "fp4_stream_efficiency", "step_overhead_s")
 _ZERO_OK = ("interconnect_latency_s", "step_overhead_s")
 _TEXT_KEYS = ("efficiency_source", "price_source")
 

@@ -16,16 +16,19 @@ read (their keys as transformers' quantization configs write them):
   awq, gptq, auto-round          `bits` (or AWQ's `w_bit`): 4 -> int4, 8 -> int8
   bitsandbytes                   `load_in_4bit` -> int4, `load_in_8bit` -> int8
   compressed-tensors             every `config_groups` entry's `weights`: 8-bit float -> fp8,
-                                 8-bit int -> int8, 4-bit -> int4 (the groups must agree)
+                                 8-bit int -> int8, 4-bit float in groups of 16 -> nvfp4
+                                 (`nvfp4-pack-quantized`), other 4-bit -> int4 (the groups
+                                 must agree)
   modelopt                       `quant_algo` FP8 -> fp8; W4A16_AWQ, W4A8_AWQ -> int4; NVFP4
-                                 -> int4 (4 bits and an fp8 scale per 16: 4.5 counted as 4);
+                                 -> nvfp4 (4-bit elements, one fp8 scale per 16: 4.5 bits);
                                  also a `quant_algo` without a `quant_method` (ModelOpt's
                                  exports), and NVIDIA ModelOpt checkpoints whose config.json
                                  has none but whose folder holds `hf_quant_config.json`
-                                 (`quantization.quant_algo`: `sibling_quantization`)
+                                 (`quantization.quant_algo` and its `exclude_modules`:
+                                 `sibling_quantization`)
 
 Weight-only int4, int8 and mxfp4 compute at the 16-bit peak (`simkit.units.compute_dtype`),
-as the dequantizing kernels do. Any other method, or a config these rules cannot read,
+as the dequantizing kernels do; nvfp4 at the FP4 peak where the GPU has FP4 tensor cores. Any other method, or a config these rules cannot read,
 leaves the dtype unknown: `checkpoint_dtype` says why, and a cost that needs it asks for
 `model.weight_dtype` rather than guessing.
 """
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 _BITS = {4: "int4", 8: "int8"}
-_MODELOPT = {"FP8": "fp8", "NVFP4": "int4", "W4A16_AWQ": "int4", "W4A8_AWQ": "int4"}
+_MODELOPT = {"FP8": "fp8", "NVFP4": "nvfp4", "W4A16_AWQ": "int4", "W4A8_AWQ": "int4"}
 
 
 def checkpoint_dtypes(cfg: Mapping[str, Any]) -> tuple[str | None, str | None, str]:
@@ -112,10 +115,14 @@ def sibling_quantization(config_path) -> dict | None:
     if not p.is_file():
         return None
     try:
-        algo = json.loads(p.read_text()).get("quantization", {}).get("quant_algo")
+        q = json.loads(p.read_text()).get("quantization", {})
+        algo, skipped = q.get("quant_algo"), q.get("exclude_modules")
     except (ValueError, OSError, AttributeError):
-        algo = None
-    return {"quant_method": "modelopt", "quant_algo": algo, "source": "hf_quant_config.json"}
+        algo = skipped = None
+    out = {"quant_method": "modelopt", "quant_algo": algo, "source": "hf_quant_config.json"}
+    if skipped is not None:  # (DeepSeek's NVFP4 exports keep attention out)
+        out["modules_to_not_convert"] = skipped
+    return out
 
 
 def _compressed_tensors(q: Mapping[str, Any], where: str) -> tuple[str | None, str]:
@@ -132,6 +139,8 @@ def _compressed_tensors(q: Mapping[str, Any], where: str) -> tuple[str | None, s
             found.add("fp8")
         elif bits == 8 and kind == "int":
             found.add("int8")
+        elif bits == 4 and kind == "float" and w.get("group_size") == 16:
+            found.add("nvfp4")
         elif bits == 4 and kind in ("int", "float"):
             found.add("int4")
         else:

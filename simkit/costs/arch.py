@@ -63,6 +63,13 @@ class ArchSpec:
     #: the resolved stack (set by `resolve`; None before)
     stack: Stack | None = None
 
+    @property
+    def gemm_weight_dtype(self) -> str | None:
+        """The dtype whose tensor cores the weight matmuls' rates follow: the routed experts'
+        where they have their own (they hold most of a sparse model's weights and of its
+        active FLOPs: DeepSeek-V3's 20 of 37 billion), else `weight_dtype`."""
+        return self.expert_weight_dtype or self.weight_dtype
+
     def validate(self, where: str = "model") -> "ArchSpec":
         errs = []
         if self.attention is not None and self.attention not in KINDS \

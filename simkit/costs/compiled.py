@@ -96,7 +96,7 @@ def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allredu
     Scalars with `mx=max` (Python floats: the same IEEE operations, so the same bits as
     numpy's elementwise maximum), or numpy arrays of steps with `mx=np.maximum` (the fits)."""
     rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, d_model / r.gpus)
-    c, w = lin_flops / rate, weight_bytes / r.bytes_per_s
+    c, w = lin_flops / rate, weight_bytes / r.weight_bytes_per_s
     hi = mx(c, w)
     t = hi + r.engine.gemm_serial_fraction * (c + w - hi)  # + f_s x min(c, w)
     if r.gpus > 1:
@@ -623,7 +623,7 @@ def build_step_model(model, arch: ArchSpec, hw: HardwareProfile, gpus: int = 1,
     if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus <= 0:
         raise SimkitError(f"gpus: must be a positive integer, got {gpus!r}")
     arch = arch.resolve(model)
-    roof = roofline_for(hw, arch.weight_dtype, arch.kv_dtype, gpus, ideal, engine)
+    roof = roofline_for(hw, arch.gemm_weight_dtype, arch.kv_dtype, gpus, ideal, engine)
     key = (model, arch, _hw_key(hw), gpus, bool(ideal), roof.engine)
     hit = _CACHE.get(key)
     if hit is not None:
@@ -736,7 +736,7 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
         else 0.0
     fixed_s = (r.overhead_s + sm.blocks * r.layer_overhead_s
                + term["sequences"] * r.sequence_overhead_s) if tokens else 0.0
-    lin_c, lin_m = lin_flops / rate, lin_bytes / r.bytes_per_s
+    lin_c, lin_m = lin_flops / rate, lin_bytes / r.weight_bytes_per_s
     att_c = (pre_f + dec_f) / r.attn_flops_per_s
     att_m = pre_b / r.bytes_per_s + dec_b / r.attn_decode_bytes_per_s
     compute_s, memory_s = lin_c + att_c, lin_m + att_m

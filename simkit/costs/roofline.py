@@ -40,6 +40,7 @@ class Roofline:
     matmul_flops_per_s: float  # weight matmuls at the engine's best shape
     attn_flops_per_s: float  # attention core (16-bit, fp32 if the cache is fp32)
     bytes_per_s: float  # weight (and prefill KV) streaming
+    weight_bytes_per_s: float  # weight streaming (NVFP4 on FP4 tensor cores: slower)
     attn_decode_bytes_per_s: float  # decode attention reading the KV cache
     overhead_s: float  # per step
     layer_overhead_s: float  # per layer and step
@@ -68,17 +69,16 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
                  gpus: int = 1, ideal: bool = False, engine=None) -> Roofline:
     prof = hw.ideal() if ideal else hw
     eng = IDEAL if ideal else load_engine(engine)
-    from simkit.units import compute_dtype
-
     attn_dtype = "fp32" if kv_dtype == "fp32" else "bf16"
     bw = prof.memory_bandwidth_bytes_per_s * prof.memory_efficiency * gpus
-    fp8 = eng.gemm_fp8_efficiency if compute_dtype(weight_dtype) == "fp8" else 1.0
+    low, stream = prof.low_precision_factors(weight_dtype, eng.gemm_fp8_efficiency)
     return Roofline(
         gpus=gpus, engine=eng,
-        matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus * fp8,
+        matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus * low,
         attn_flops_per_s=prof.peak_for(attn_dtype) * prof.compute_efficiency * gpus
         * eng.attn_prefill_efficiency,
         bytes_per_s=bw * eng.memory_efficiency,
+        weight_bytes_per_s=bw * eng.memory_efficiency * stream,
         attn_decode_bytes_per_s=bw * eng.attn_decode_efficiency,
         overhead_s=prof.step_overhead_s if eng.step_overhead_s is None
         else eng.step_overhead_s,

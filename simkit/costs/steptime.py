@@ -28,7 +28,8 @@ B_l = sp.Symbol("B_l", **_p)  # GPU link bandwidth, one direction (bytes/s)
 eta_c = sp.Symbol("eta_c", **_p)  # hardware: best GEMM / peak
 eta_m = sp.Symbol("eta_m", **_p)  # hardware: STREAM-like / bandwidth
 eta_g = sp.Symbol("eta_g", **_p)  # engine: GEMM at large shapes / eta_c
-eta_8 = sp.Symbol("eta_8", **_p)  # engine: fp8 GEMMs / 16-bit ones (1 unless fp8 weights)
+eta_8 = sp.Symbol("eta_8", **_p)  # fp8 / fp4 GEMMs / 16-bit ones (1 unless low precision)
+eta_4 = sp.Symbol("eta_4", **_p)  # hardware: NVFP4 weight streaming / 16-bit (1 unless fp4)
 M_h = sp.Symbol("M_h", **_nn)  # engine: tokens at half GEMM rate
 w_h = sp.Symbol("w_h", **_nn)  # engine: shard width at half GEMM rate
 eta_w = sp.Symbol("eta_w", **_p)  # engine: weight streaming / eta_m
@@ -50,7 +51,9 @@ MEANING = {
     B_l: "GPU link bandwidth (one direction)",
     eta_c: "hardware: best GEMM / peak", eta_m: "hardware: STREAM-like kernel / bandwidth",
     eta_g: "engine: weight GEMMs at large shapes / best GEMM",
-    eta_8: "engine: fp8 weight GEMMs / 16-bit ones (each of its own peak)",
+    eta_8: "engine (fp8) or hardware (NVFP4): low-precision weight GEMMs / 16-bit ones (each "
+    "of its own peak)",
+    eta_4: "hardware: NVFP4 weight streaming on FP4 tensor cores / a 16-bit GEMM's",
     M_h: "engine: tokens in a step at half GEMM rate",
     w_h: "engine: per-GPU shard width at half GEMM rate",
     eta_w: "engine: weight streaming / STREAM-like",
@@ -93,8 +96,6 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     from simkit.costs.engine import IDEAL, load_engine
     from simkit.costs.model import model_costs
     from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication
-    from simkit.units import compute_dtype
-
     arch = arch.resolve(model)
     mc = model_costs(model, arch)
     eng = IDEAL if ideal else load_engine(engine)
@@ -125,7 +126,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         read = mc.weight_bytes
         if model.is_moe:
             read = read - mc.expert_bytes * (1 - S.k_e / S.E) ** M
-        c, w = flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w)
+        c, w = flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w * eta_4)
         return sp.Max(c, w) + f_s * sp.Min(c, w)
 
     def comm(M):
@@ -153,13 +154,14 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     decode = sum((v[0] for v in terms.values()), sp.Integer(0))
     prefill = sum((v[1] for v in terms.values()), sp.Integer(0))
     attn_dtype = "fp32" if arch.kv_dtype == "fp32" else "bf16"
+    low, stream = prof.low_precision_factors(arch.gemm_weight_dtype, eng.gemm_fp8_efficiency)
     values = dict(mc.values)
     values.update({
-        N_tp: gpus, P_w: prof.peak_for(arch.weight_dtype), P_a: prof.peak_for(attn_dtype),
+        N_tp: gpus, P_w: prof.peak_for(arch.gemm_weight_dtype), P_a: prof.peak_for(attn_dtype),
         B_m: prof.memory_bandwidth_bytes_per_s, B_l: prof.interconnect_bytes_per_s,
         eta_c: prof.compute_efficiency, eta_m: prof.memory_efficiency,
         eta_g: eng.gemm_efficiency, M_h: eng.gemm_tokens_half, w_h: eng.gemm_width_half,
-        eta_8: eng.gemm_fp8_efficiency if compute_dtype(arch.weight_dtype) == "fp8" else 1,
+        eta_8: low, eta_4: stream,
         eta_w: eng.memory_efficiency, f_s: eng.gemm_serial_fraction,
         eta_pa: eng.attn_prefill_efficiency,
         eta_da: eng.attn_decode_efficiency,

@@ -35,7 +35,7 @@ def roofline_data(s) -> RooflineData:
     sm = step_model(s)
     hw = sm.hardware
     g = s.hardware.gpus_per_replica
-    peak = hw.peak_for(sm.arch.weight_dtype) * g
+    peak = hw.peak_for(sm.arch.gemm_weight_dtype) * g
     bw = hw.memory_bandwidth_bytes_per_s * g
     p, o = typical_request(s)
     ctx = int(round(p + o / 2))
