@@ -37,8 +37,10 @@ dataset was compared:
   apart as "vllm (V1)"). One data-parallel instance (`tensor_parallel` GPUs) is simulated and
   its rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of
   the traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
-  request at t = 0 (MLPerf: the 24,576 samples split over the instances; ShareGPT: the stated
-  prompt count), throughputs compared. Server/online runs: Poisson arrivals at the scheduled
+  request at t = 0 (MLPerf: one whole sample set per instance -- an Offline query holds its
+  expected rate x 660 s of samples, 124,080 per B200 in NVIDIA's v5.0 logs, so each instance
+  runs the set several times and its throughput is the steady batch's, not a drain's;
+  ShareGPT: the stated prompt count), throughputs compared. Server/online runs: Poisson arrivals at the scheduled
   rate (MLPerf: 600 s of traffic, its minimum duration; ShareGPT: the stated prompt count),
   latency means and percentiles and completed rates compared. MLPerf Server rows are also
   planned: `simkit.plan.capacity.max_qps` under the run's own SLOs (TTFT p99 <= 2 s, TPOT p99
@@ -318,6 +320,7 @@ def oracle(table: Table) -> None:
 SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv",
                  "throughput_mlperf_inference_v5.0_krai.csv",
                  "throughput_mlperf_inference_v5.1_redhat.csv",
+                 "throughput_mlperf_inference_v5.0_nvidia_b200.csv",
                  "throughput_sglang_vllm_0.6.0.csv")
 #: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
 #: fraction). vLLM 0.4-0.7 (V0): max_num_seqs 256 ... but MLPerf submitters raise it (AMD's
@@ -440,7 +443,7 @@ def serving(table: Table, quick: bool) -> None:
             mlperf = row["dataset"] in MLPERF_SET
             if offline:
                 rate = 1e9
-                n = -(-MLPERF_SET[row["dataset"]] // inst) if mlperf else _prompts(source)
+                n = MLPERF_SET[row["dataset"]] if mlperf else _prompts(source)
             else:
                 rate = float(row["request_rate_per_s"]) / inst
                 n = int(rate * MLPERF_SERVER_S) if mlperf else _prompts(source)
