@@ -28,7 +28,7 @@ def read_rows(name: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-_DTYPES = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8"}
+_DTYPES = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8", "nvfp4": "nvfp4"}
 
 
 def setup_of(row: dict) -> Setup:

@@ -46,7 +46,7 @@ METRIC_UNITS = {"output_tokens_per_s": "tokens/s", "total_tokens_per_s": "tokens
 LATENCY_METRICS = {"e2e_s", "e2e_p50_s", "e2e_p99_s", "ttft_s", "ttft_p50_s", "ttft_p90_s",
                    "ttft_p99_s", "tpot_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_s",
                    "itl_p50_s"}
-PRECISIONS = {"fp16": 2, "bf16": 2, "fp8": 1}  # bytes per weight
+PRECISIONS = {"fp16": 2, "bf16": 2, "fp8": 1, "nvfp4": 4.5 / 8}  # bytes per weight
 
 # Dense models' shapes (Hugging Face config.json of each): layers, hidden, query width
 # (heads x head_dim), key/value width (kv heads x head_dim), SwiGLU width, vocabulary.
@@ -63,7 +63,8 @@ DENSE = {
 # Dense peaks per GPU (datasheets; sparse figures halved) in FLOP/s by precision, and HBM B/s.
 # A100 datasheet: 312 TF fp16/bf16, 1,555 GB/s (40GB) / 2,039 GB/s (80GB). H100 SXM: 989.5 TF
 # bf16, 1,979 TF fp8, 3.35 TB/s. H200: same compute, 4.8 TB/s. L40S: 362.05 TF bf16, 733 TF
-# fp8, 864 GB/s. MI300X: 1,307.4 TF bf16, 2,614.9 TF fp8, 5.3 TB/s.
+# fp8, 864 GB/s. MI300X: 1,307.4 TF bf16, 2,614.9 TF fp8, 5.3 TB/s. B200 (HGX table): 2,250 TF
+# bf16, 4,500 fp8, 9,000 fp4 (NVFP4), 7.7 TB/s.
 PEAKS = {
     "a100-40gb": ({"fp16": 312e12, "bf16": 312e12}, 1555e9),
     "a100-80gb": ({"fp16": 312e12, "bf16": 312e12}, 2039e9),
@@ -71,6 +72,7 @@ PEAKS = {
     "h200": ({"fp16": 989.5e12, "bf16": 989.5e12, "fp8": 1979e12}, 4800e9),
     "l40s": ({"fp16": 362.05e12, "bf16": 362.05e12, "fp8": 733e12}, 864e9),
     "mi300x": ({"fp16": 1307.4e12, "bf16": 1307.4e12, "fp8": 2614.9e12}, 5300e9),
+    "b200": ({"fp16": 2250e12, "bf16": 2250e12, "fp8": 4500e12, "nvfp4": 9000e12}, 7700e9),
 }
 
 
