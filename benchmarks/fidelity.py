@@ -39,11 +39,12 @@ dataset was compared:
   its rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of
   the traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
   request at t = 0 (MLPerf: one whole sample set per instance -- an Offline query holds its
-  expected rate x 660 s of samples, 124,080 per B200 in NVIDIA's v5.0 logs, so each instance
-  runs the set several times and its throughput is the steady batch's, not a drain's;
-  ShareGPT: the stated prompt count), throughputs compared. Server/online runs: Poisson arrivals at the scheduled
-  rate (MLPerf: 600 s of traffic, its minimum duration; ShareGPT: the stated prompt count),
-  latency means and percentiles and completed rates compared. MLPerf Server rows are also
+  expected rate x 1.1 x its minimum duration of samples, 124,080 on one B200 in NVIDIA's
+  v5.0 logs (47/s x 2,640 s), so each instance runs the set several times and its
+  throughput is the steady batch's, not a drain's; ShareGPT: the stated prompt count),
+  throughputs compared. Server/online runs: Poisson arrivals at the scheduled rate (MLPerf:
+  600 s of traffic, its minimum duration; ShareGPT: the stated prompt count), latency means
+  and percentiles and completed rates compared. MLPerf Server rows are also
   planned: `simkit.plan.capacity.max_qps` under the run's own SLOs (TTFT p99 <= 2 s, TPOT p99
   <= 200 ms for Llama-2-70B, 100 ms for Llama-3.1-8B: the logs' `ttft_latency`/`tpot_latency`)
   against the rate the submitter scheduled (metric `plan max_qps`; the scheduled rate met the

@@ -28,9 +28,10 @@ read (their keys as transformers' quantization configs write them):
                                  `sibling_quantization`)
 
 Weight-only int4, int8 and mxfp4 compute at the 16-bit peak (`simkit.units.compute_dtype`),
-as the dequantizing kernels do; nvfp4 at the FP4 peak where the GPU has FP4 tensor cores. Any other method, or a config these rules cannot read,
-leaves the dtype unknown: `checkpoint_dtype` says why, and a cost that needs it asks for
-`model.weight_dtype` rather than guessing.
+as the dequantizing kernels do; nvfp4 at the FP4 peak where the GPU has FP4 tensor cores.
+Any other method, or a config these rules cannot read, leaves the dtype unknown:
+`checkpoint_dtype` says why, and a cost that needs it asks for `model.weight_dtype` rather
+than guessing.
 """
 
 from __future__ import annotations
