@@ -198,6 +198,22 @@ def test_priced_profile_file(tmp_path):
 def test_ideal_profile_has_no_losses():
     h = load_hardware("h100-sxm").ideal()
     assert (h.compute_efficiency, h.memory_efficiency, h.step_overhead_s) == (1.0, 1.0, 0.0)
+    b = load_hardware("b200").ideal()
+    assert (b.fp4_gemm_efficiency, b.fp4_stream_efficiency) == (1.0, 1.0)
+
+
+def test_nvfp4_runs_on_fp4_tensor_cores_only_where_there_are_some(tmp_path):
+    """B200 has an FP4 peak (9 PFLOP/s dense, NVIDIA's HGX table); H100 has none, so NVFP4
+    weights dequantize to its 16-bit peak. A user profile with an fp4 peak gets its factors."""
+    assert load_hardware("b200").gemm_dtype("nvfp4") == "fp4"
+    assert load_hardware("b200").peak_for("nvfp4") == 9000e12
+    assert load_hardware("h100-sxm").gemm_dtype("nvfp4") == "bf16"
+    assert load_hardware("h100-sxm").peak_for("nvfp4") == 989.5e12
+    p = tmp_path / "fp4.toml"
+    p.write_text(HEAD + "fp4_gemm_efficiency = 0.5\nfp4_stream_efficiency = 0.25\n"
+                 + TAIL + "fp4 = 4e12\n")
+    assert load_hardware(p).low_precision_factors("nvfp4", 0.8) == (0.8 * 0.5, 0.25)
+    assert load_hardware(p).low_precision_factors("bf16", 0.8) == (1.0, 1.0)
 
 
 HEAD = 'name = "x"\nmemory_bandwidth_bytes_per_s = 1e12\nmemory_capacity_bytes = 1e9\n'
@@ -212,6 +228,7 @@ TAIL = '[peak_flops_per_s]\nbf16 = 1e12\n'
     ("efficiency_source = true", "bad.toml.efficiency_source: must be a string"),
     ("compute_efficiency = 1.5", "bad.toml.compute_efficiency: must be a number > 0 and <= 1"),
     ("memory_efficiency = 0", "bad.toml.memory_efficiency: must be a number > 0 and <= 1"),
+    ("fp4_gemm_efficiency = 2", "bad.toml.fp4_gemm_efficiency: must be a number > 0 and <= 1"),
     ('colour = "red"', "bad.toml.colour: unknown key"),
 ])
 def test_bad_profile_fields(tmp_path, line, message):
