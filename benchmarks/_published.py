@@ -15,12 +15,6 @@ from simkit.calibrate.measurements import Measurement, Setup
 from simkit.errors import SimkitError
 
 DATA = Path(__file__).resolve().parent.parent / "simkit" / "data" / "measurements"
-THROUGHPUT_FILES = ("throughput_llm_inference_bench.csv",
-                    "throughput_tensorrt_llm_perf_overview.csv",
-                    "throughput_mlperf_inference_v4.1.csv", "throughput_vllm_mi300x_oracle.csv",
-                    "throughput_mlperf_inference_v5.0_krai.csv",
-                    "throughput_mlperf_inference_v5.1_redhat.csv",
-                    "throughput_sglang_vllm_0.6.0.csv")
 
 
 def read_rows(name: str) -> list[dict]:

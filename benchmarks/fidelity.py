@@ -29,8 +29,8 @@ dataset was compared:
   0.4.3 for ROCm), `throughput_mlperf_inference_v5.0_krai.csv` (vLLM 0.6.4 and 0.7.3 on H200),
   `throughput_mlperf_inference_v5.1_redhat.csv` (vLLM 0.10.0, the V1 engine, Llama-3.1-8B on
   one H100 and one L40S), `throughput_mlperf_inference_v5.0_nvidia_b200.csv` (TensorRT-LLM,
-  Llama-2-70B in NVFP4 on one and eight B200s), `throughput_sglang_vllm_0.6.0.csv` (vLLM 0.6.0 and SGLang 0.3.0 on
-  ShareGPT): through the simulator with the run's request lengths (`_workloads`: MLPerf's
+  Llama-2-70B in NVFP4 on one and eight B200s), `throughput_sglang_vllm_0.6.0.csv` (vLLM
+  0.6.0 and SGLang 0.3.0 on ShareGPT): through the simulator with the run's request lengths (`_workloads`: MLPerf's
   OpenOrca and CNN/DailyMail prompts, ShareGPT as a clipped log-normal at the source's means)
   and the engine settings the source states (`max_batch`, `max_batch_tokens`,
   `memory_fraction` columns; where empty, the engine's defaults below; vLLM >= 0.8 with its

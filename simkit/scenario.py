@@ -250,7 +250,7 @@ class ModelSection:
     attention: str | None = _f(None, _enum(ATTENTION_KINDS, optional=True))
     kv_dtype: str = _f("bf16", _enum(KV_DTYPES))
     #: None -> the checkpoint's own: bf16, or what its config.json quantizes the weights to
-    #: (DeepSeek-V3 fp8, gpt-oss's MX FP4 experts as int4; `simkit.catalog.hf_quant`)
+    #: (DeepSeek-V3 fp8, gpt-oss's routed experts mxfp4; `simkit.catalog.hf_quant`)
     weight_dtype: str | None = _f(None, _enum(WEIGHT_DTYPES, optional=True))
     #: window / sparse kinds: tokens each query attends back over (None -> the model's own
     #: window, else the cost layer's default, `simkit.costs.arch.DEFAULT_WINDOW`)

@@ -182,15 +182,16 @@ def test_deepseek_nvfp4_keeps_attention_out_so_its_routed_experts_are_nvfp4():
 
 def test_nvfp4_weights_weigh_4_5_bits():
     """NVFP4 stores 16 E2M1 values with one E4M3 scale: 4 + 8 / 16 = 4.5 bits per weight
-    (NVIDIA, 'Introducing NVFP4', 2025-06-24). Qwen3-235B-A22B-NVFP4 quantizes every
-    linear layer but the 94 routers (4096 x 128) and the untied LM head (151,936 x 4096),
-    which stay bf16."""
+    (NVIDIA, 'Introducing NVFP4', 2025-06-24). Qwen3-235B-A22B-NVFP4 leaves out only its
+    94 routers (4096 x 128) and its untied LM head (151,936 x 4096), which stay bf16: no
+    attention, so simkit counts every weight at 4.5 bits, which leaves those 0.67B weights
+    about 1 GB (0.7%) short."""
     m = load_model(QUANT / "nvidia__Qwen3-235B-A22B-NVFP4")
     nv, bf = model_costs(m, ArchSpec.for_model(m)), model_costs(m, ArchSpec(weight_dtype="bf16"))
     params = float(bf.numeric(bf.params))
-    assert float(nv.numeric(nv.weight_bytes)) == pytest.approx(params * 4.5 / 8, rel=0.01)
-    assert float(nv.numeric(nv.weight_bytes)) == pytest.approx(
-        params * 4.5 / 8 + (94 * 4096 * 128 + 151936 * 4096) * (2 - 4.5 / 8), rel=0.03)
+    assert float(nv.numeric(nv.weight_bytes)) == pytest.approx(params * 4.5 / 8, rel=1e-12)
+    left_out = (94 * 4096 * 128 + 151936 * 4096) * (2 - 4.5 / 8)
+    assert left_out / float(nv.numeric(nv.weight_bytes)) < 0.01
 
 
 def test_a_modelopt_checkpoint_without_its_quant_file_is_16_bit_and_with_a_bad_one_unknown(
