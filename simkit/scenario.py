@@ -31,7 +31,7 @@ from simkit.errors import SimkitError
 from simkit.stack import KINDS as ATTENTION_KINDS  # the one registry of mixer kinds
 from simkit.units import KV_DTYPES, WEIGHT_DTYPES
 
-ARRIVAL_PROCESSES = ("poisson", "gamma", "fixed", "trace")
+ARRIVAL_PROCESSES = ("poisson", "gamma", "fixed", "trace", "burst")
 LENGTH_DISTS = ("fixed", "uniform", "lognormal", "empirical", "trace")
 SCHEDULERS = ("static", "continuous", "chunked", "prefill_first")
 KV_MEMORY = ("paged", "contiguous")
@@ -301,9 +301,13 @@ class HardwareSection:
 class ArrivalSpec:
     """workload.arrival: when requests arrive."""
 
+    #: poisson, gamma, fixed (evenly spaced) at `rate`; trace; burst: every request at
+    #: t = 0 (a benchmark client's request rate of inf; with workload.max_concurrency, a
+    #: closed loop of that many clients)
     process: str = _f("poisson", _enum(ARRIVAL_PROCESSES))
-    #: requests/s. For process = "trace": optional rescale to this mean rate; when the key is
-    #: absent from a trace arrival the loader uses None (= the recorded timing)
+    #: requests/s (not used by burst). For process = "trace": optional rescale to this mean
+    #: rate; when the key is absent from a trace arrival the loader uses None (= the recorded
+    #: timing)
     rate: float | None = _f(1.0, _float(gt=0, optional=True))
     #: gamma: coefficient of variation of the inter-arrival times (1 = Poisson)
     cv: float = _f(1.0, _float(gt=0))
@@ -417,6 +421,11 @@ class WorkloadSection:
     #: several tenants, each with its own system prompt and share of the sessions
     #: (instead of system_prompt_tokens), e.g. [{ weight = 0.7, system_prompt_tokens = 2000 }]
     tenants: tuple | None = _f(None, _tenants)
+    #: at most this many requests unanswered at once (a benchmark client's
+    #: --max-concurrency, `simkit.sim.concurrency`): a request is sent at its arrival time,
+    #: or when that many are still unanswered, as soon as one is answered; its TTFT and
+    #: latency count from when it is sent. None: no cap
+    max_concurrency: int | None = _f(None, _int(optional=True))
 
 
 def _hardware_or_none(v: Any, path: str, ctx: _Ctx) -> Any:
@@ -859,7 +868,7 @@ def _check_csv_column(file: str, column: str, path: str, ctx: _Ctx) -> None:
 
 
 def _check_arrival(a: ArrivalSpec, path: str, ctx: _Ctx) -> None:
-    if a.process != "trace" and a.rate is None:
+    if a.process not in ("trace", "burst") and a.rate is None:
         ctx.err(f"{path}.rate", f"required when process = {a.process!r}")
     if a.process == "trace" and a.path is None:
         ctx.err(f"{path}.path", "required when process = 'trace'")
@@ -874,6 +883,10 @@ def _check_workload(w: WorkloadSection, path: str, ctx: _Ctx) -> None:
     if w.tenants is not None and w.system_prompt_tokens:
         ctx.err(f"{path}.tenants", "set either tenants or system_prompt_tokens (one tenant), "
                 "not both")
+    if w.max_concurrency is not None and (w.sessions is not None
+                                          or w.arrival.process == "trace"):
+        ctx.err(f"{path}.max_concurrency", "caps independent requests drawn by an arrival "
+                "process; a session or a trace already decides when each turn is sent")
     if w.sessions is not None and w.sessions.turns.dist == "trace":
         ctx.err(f"{path}.sessions.turns.dist", "a trace's sessions come from its session_id "
                 "column; drop workload.sessions.turns")

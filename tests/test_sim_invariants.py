@@ -27,7 +27,8 @@ scenarios = st.fixed_dictionaries({
     "serving.router": st.sampled_from(["round_robin", "least_loaded"]),
     "serving.chunk_tokens": st.integers(8, 200),
     "workload.requests": st.integers(0, 60),
-    "workload.arrival.process": st.sampled_from(["poisson", "gamma", "fixed"]),
+    "workload.arrival.process": st.sampled_from(["poisson", "gamma", "fixed", "burst"]),
+    "workload.max_concurrency": st.one_of(st.none(), st.integers(1, 8)),
     "workload.arrival.rate": st.floats(0.5, 200.0),
     "workload.arrival.cv": st.floats(0.3, 4.0),
     "workload.prompt_tokens.high": st.integers(1, 400),
@@ -51,6 +52,9 @@ def test_invariants(over, chat, mk, seed):
     over["workload.prompt_tokens.low"] = 1
     over["workload.output_tokens.low"] = 1
     over["serving.max_seq_len"] = 100  # 100 positions x 1000 B: fits the smallest capacity
+    if chat is not None or over["workload.arrival.process"] == "burst" and \
+            over["workload.max_concurrency"] is None:
+        over["workload.max_concurrency"] = None  # (a burst without a cap: a static batch)
     if chat is not None:
         over["workload.sessions"] = sessions(length("uniform", low=1, high=chat["turns"]),
                                              duration("exponential", mean=chat["think"] + 1e-3))
@@ -80,6 +84,16 @@ def test_invariants(over, chat, mk, seed):
             assert np.all(r["arrival_s"][nxt] >= r["finish_s"][prev])
             # a later turn exists only after a completed one; a rejected turn ends it
             assert np.all(r["status"][prev] == "completed")
+    cap = over["workload.max_concurrency"]
+    if cap is not None:  # a closed loop: sent in order, never more than cap unanswered
+        r = res.requests
+        assert np.all(np.diff(r["arrival_s"]) >= 0)
+        done = r["status"] == "completed"
+        t0, t1 = r["arrival_s"][done], r["finish_s"][done]
+        # requests unanswered just after each send (a finish at that instant frees its slot
+        # first: the answer is what let the next one go)
+        for t in t0:
+            assert np.count_nonzero((t0 <= t) & (t1 > t)) <= cap
     # prefix hits: whole blocks, short of the prompt; prefills cover the rest
     r = res.requests
     cached = r["cached_tokens"]

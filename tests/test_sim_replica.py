@@ -37,6 +37,14 @@ CASES = {
     "system-prompt": {"workload.system_prompt_tokens": 90, "workload.arrival.rate": 50.0},
     "system-prompt-swap": {"workload.system_prompt_tokens": 90, "serving.preemption": "swap",
                            "workload.arrival.rate": 50.0},
+    # a benchmark client's closed loop: sent as answers come back
+    "closed-loop": {"workload.arrival.process": "burst", "workload.max_concurrency": 6},
+    "closed-loop-poisson-three-replicas": {"workload.max_concurrency": 10,
+                                           "workload.arrival.rate": 40.0,
+                                           "serving.replicas": 3},
+    "closed-loop-chunked-swap": {"workload.arrival.process": "burst",
+                                 "workload.max_concurrency": 12, "serving.scheduler": "chunked",
+                                 "serving.chunk_tokens": 64, "serving.preemption": "swap"},
 }
 
 

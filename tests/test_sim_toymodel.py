@@ -105,7 +105,7 @@ def toy_scenario(**over):
             output_tokens=SimpleNamespace(dist="uniform", low=1, high=200, min=1, max=None,
                                           value=None, median=None, sigma=None, path=None,
                                           column=None),
-            sessions=None, system_prompt_tokens=0, tenants=None),
+            sessions=None, system_prompt_tokens=0, tenants=None, max_concurrency=None),
         serving=SimpleNamespace(scheduler="continuous", max_batch=16, kv_memory="paged",
                                 block_size=16, memory_fraction=0.9, max_seq_len=None,
                                 replicas=1, router="least_loaded", preemption="recompute",

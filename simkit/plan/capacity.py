@@ -272,6 +272,19 @@ def check_probe_requests(n: int, key: str) -> None:
         raise SimkitError(f"{key}: {why}")
 
 
+def check_open_loop(s: Scenario) -> None:
+    """Capacity planning searches the arrival rate: a workload whose sending does not follow
+    that rate (a client with a concurrency cap, a burst at t = 0) has no rate to search."""
+    w = s.workload
+    if w.max_concurrency is not None:
+        raise SimkitError("workload.max_concurrency: plan searches the arrival rate, which a "
+                          "concurrency cap overrides; drop it to plan capacity (simulate or "
+                          "sweep it instead)")
+    if w.arrival.process == "burst":
+        raise SimkitError("workload.arrival.process: plan searches the arrival rate; a burst "
+                          "sends every request at t = 0 (choose poisson, gamma, fixed or trace)")
+
+
 def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | None = None,
             rel_tol: float | None = None, estimate: float | None = None,
             progress: ProgressFn | None = None) -> CapacityResult:
@@ -280,6 +293,7 @@ def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | 
     if not s.slo.targets():
         raise SimkitError("slo: set at least one of ttft_p99_s, tpot_p99_s, e2e_p99_s to plan "
                           "capacity")
+    check_open_loop(s)
     simulate = simulate or _default_simulate()
     n = int(requests or probe_requests(s))
     check_probe_requests(n, "requests" if requests else "plan.requests")
@@ -353,6 +367,7 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
 
     if s.plan is not None and len(s.plan.search):
         s = replace(s, plan=replace(s.plan, search=SweepGrid()))  # one configuration here
+    check_open_loop(s)
     simulate = simulate or _default_simulate()
     n = int(requests or probe_requests(s))
     check_probe_requests(n, "requests" if requests else "plan.requests")

@@ -5,7 +5,9 @@ scheduler.py; memory from kvcache.py; the iteration loop from replica.py; number
 metrics.py. Replicas form pools (`Pool`): all of them, or with [serving.disaggregation] a
 prefill and a decode pool, each with its own GPUs, step model and KV memory, joined by
 `simkit.sim.disagg.Transfers`; with [serving.speculative] a pool's replicas carry a
-`simkit.sim.speculative.Speculation` and their memory holds both models. Everything random is drawn up front from the seed's per-component streams
+`simkit.sim.speculative.Speculation` and their memory holds both models. Requests reach the
+router at their arrival times, when sessions send their turns (`simkit.sim.sessions`), or
+when a client with a concurrency cap sends them (`simkit.sim.concurrency`). Everything random is drawn up front from the seed's per-component streams
 (`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
@@ -256,6 +258,16 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
         source = sessions_mod.SessionArrivals(plan, table, engine, route)
         sim.next_arrival_s = source.next_arrival_s
         sim.arrival_ahead_s = lambda _k: source.next_arrival_s()  # later turns: unknown yet
+        sim.on_finished = source.on_finished
+        source.start()
+        run.source = source
+    elif scenario.workload.max_concurrency is not None:
+        from simkit.sim.concurrency import ClosedLoop
+
+        source = ClosedLoop(scenario.workload.max_concurrency, sim._arrivals[:-1],
+                            fits.tolist(), table, engine, route_one)
+        sim.next_arrival_s = source.next_arrival_s
+        sim.arrival_ahead_s = lambda _k: source.next_arrival_s()  # sent on answers: unknown
         sim.on_finished = source.on_finished
         source.start()
         run.source = source

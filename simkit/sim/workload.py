@@ -2,7 +2,9 @@
 
 Arrivals: ``poisson`` (exponential gaps), ``gamma`` (gaps with a coefficient of variation
 ``cv``: cv > 1 is burstier than Poisson), ``fixed`` (one request every 1/rate s, the first at
-t = 0), ``trace`` (replay a CSV's arrival times, optionally rescaled to a mean ``rate``).
+t = 0), ``trace`` (replay a CSV's arrival times, optionally rescaled to a mean ``rate``),
+``burst`` (every request at t = 0; with ``max_concurrency`` a closed loop:
+`simkit.sim.concurrency`).
 Lengths: ``fixed``, ``uniform`` (inclusive), ``lognormal`` (median, sigma), ``empirical``
 (resampled with replacement from a CSV column) and ``trace`` (the arrival trace's own
 lengths, row by row). Every length is clipped to [min, max] where max defaults to the
@@ -199,6 +201,8 @@ def generate_arrivals(spec: Any, n: int, rng: np.random.Generator,
     if process == "trace":
         assert trace is not None
         return trace.times(n, rate)
+    if process == "burst":  # every request at once (a client's request rate of inf)
+        return np.zeros(n, dtype=np.float64)
     if rate is None or not (float(rate) > 0 and math.isfinite(float(rate))):
         raise SimkitError(f"workload.arrival.rate: must be > 0, got {rate!r}")
     rate = float(rate)
@@ -215,7 +219,7 @@ def generate_arrivals(spec: Any, n: int, rng: np.random.Generator,
     if process == "fixed":
         return np.arange(n, dtype=np.float64) / rate
     raise SimkitError(f"workload.arrival.process: unknown process {process!r}; choose one of "
-                      "poisson, gamma, fixed, trace")
+                      "poisson, gamma, fixed, trace, burst")
 
 
 def _int_field(spec: Any, key: str, where: str, required: bool = True) -> int | None:
