@@ -17,7 +17,9 @@ dataset was compared:
   at most 8192 prompt tokens per step, KV cache in 90% of memory (vLLM's default
   gpu_memory_utilization) -- so batches whose cache does not fit run in waves, as the engine
   did. The wall time is the simulated makespan.
-- `throughput_tensorrt_llm_perf_overview.csv`: offline throughput (all requests queued at
+- `throughput_tensorrt_llm_perf_overview.csv` (and the held-out
+  `throughput_tensorrt_llm_1.0_perf_overview.csv`, the same page for TensorRT-LLM 1.0's
+  PyTorch backend, FP8 and NVFP4 with an FP8 KV cache): offline throughput (all requests queued at
   once, output tokens/s) through the simulator with four batches' worth of requests (the
   largest batch the KV cache and the 2048 batch limit allow; at least 1,000, at most 30,000:
   the source ran 1,000-30,000), KV cache in 95% of memory
@@ -232,8 +234,11 @@ _ONLINE = {"ttft_s": lambda s: s["ttft_s"]["mean"], "itl_s": lambda s: s["tpot_s
            + s["prompt_throughput_tokens_per_s"]}
 
 
-def trtllm_overview(table: Table, quick: bool) -> None:
-    name = "throughput_tensorrt_llm_perf_overview.csv"
+TRTLLM_OVERVIEWS = ("throughput_tensorrt_llm_perf_overview.csv",
+                    "throughput_tensorrt_llm_1.0_perf_overview.csv")  # (the second held out)
+
+
+def trtllm_overview(table: Table, quick: bool, name: str) -> None:
     table.method[name] = ("simulator: offline max-load throughput (1,000-30,000 requests at "
                           "t = 0) and "
                           "online Poisson runs at the stated QPS (500 requests)")
@@ -539,7 +544,8 @@ def main(argv=None) -> int:
     table = Table()
     splitwise(table)
     argonne(table, args.quick)
-    trtllm_overview(table, args.quick)
+    for name in TRTLLM_OVERVIEWS:
+        trtllm_overview(table, args.quick, name)
     oracle(table)
     serving(table, args.quick)
     if args.markdown:

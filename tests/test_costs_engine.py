@@ -211,7 +211,7 @@ def test_engines_order_as_their_constants_say():
 @pytest.mark.parametrize("model, gpus, engine", [
     ("llama-3-8b", 1, "vllm"), ("llama-2-70b", 4, "tensorrt-llm"),
     ("mixtral-8x7b", 2, "splitwise-2023"), ("mistral-7b", 1, "roofline"),
-    ("mamba-2.8b", 1, TOY)])
+    ("mamba-2.8b", 1, TOY), ("qwen3-30b-a3b", 1, "vllm")])
 def test_symbolic_step_time_equals_the_numeric_formula(model, gpus, engine):
     from simkit.costs.steptime import step_time_exprs
 
@@ -341,7 +341,8 @@ def test_constants_table_covers_every_profile_constant():
     assert set(CONSTANTS) <= names
     meta = {"name", "description", "source", "data_date", "engine_version", "fit", "errors",
             "path"}
-    assert names - set(CONSTANTS) == meta
+    switches = {"moe_kernels"}  # not fitted: measured kernel costs, off only in the roofline
+    assert names - set(CONSTANTS) == meta | switches
     assert all(math.isfinite(v) for v in (lo for lo, _, _, _ in CONSTANTS.values()))
 
 
@@ -353,3 +354,42 @@ def test_the_report_names_the_engine():
                             "hardware": {"name": "h100-sxm", "engine": "tensorrt-llm"}})
     text = " ".join(line for _, lines in assumptions_data(s) for line in lines)
     assert "Serving engine tensorrt-llm" in text and "NVIDIA/TensorRT-LLM" in text
+
+
+@pytest.mark.parametrize("hw_name, dtype, latency_s, slot_bytes", [
+    # `python benchmarks/fit_moe_kernels.py`'s constants, by the dtype the expert GEMMs run in
+    ("h200", "bf16", 39.0e-6, 55.0e3), ("h200", "fp8", 42.3e-6, 85.0e3),
+    ("b200", "nvfp4", 73.6e-6, 137.5e3),  # FP4 tensor cores
+    ("h100-sxm", "nvfp4", 39.0e-6, 55.0e3),  # no FP4 tensor cores: 16-bit GEMMs
+])
+def test_routed_expert_layers_pay_their_kernels(hw_name, dtype, latency_s, slot_bytes):
+    """Qwen3-30B-A3B (config.json: 48 layers, every one routed, 8 experts per token): each
+    step adds 48 x (latency + tokens x 8 x bytes / one GPU's datasheet bandwidth)."""
+    m, hw = load_model("qwen3-30b-a3b"), load_hardware(hw_name)
+    bw = {"h200": 4.8e12, "b200": 7.7e12, "h100-sxm": 3.35e12}[hw_name]  # datasheets
+    arch = ArchSpec(weight_dtype=dtype)
+    off = dataclasses.replace(load_engine("vllm"), moe_kernels=False)
+    for gpus in (1, 2):
+        on_m = build_step_model(m, arch, hw, gpus=gpus, engine="vllm")
+        off_m = build_step_model(m, arch, hw, gpus=gpus, engine=off)
+        for b, n in ((1, 500), (64, 4000)):
+            extra = on_m.decode_time_s(n, b) - off_m.decode_time_s(n, b)
+            assert extra == pytest.approx(48 * (latency_s + b * 8 * slot_bytes / bw), rel=1e-9)
+        extra = on_m.step_time_s((), [0], [3000]) - off_m.step_time_s((), [0], [3000])
+        assert extra == pytest.approx(48 * (latency_s + 3000 * 8 * slot_bytes / bw), rel=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["roofline", "ideal"])
+def test_the_roofline_leaves_routed_expert_kernels_out(engine):
+    m, hw = load_model("qwen3-30b-a3b"), load_hardware("h200")
+    sm = build_step_model(m, ArchSpec(), hw, ideal=engine == "ideal",
+                          engine=None if engine == "ideal" else engine)
+    assert sm.roof.moe_layer_s == sm.roof.moe_slot_s == 0.0
+
+
+def test_dense_models_have_no_routed_expert_term():
+    m, hw = load_model("llama-3.1-8b"), load_hardware("h200")
+    off = dataclasses.replace(load_engine("vllm"), moe_kernels=False)
+    on_m, off_m = (build_step_model(m, ArchSpec(), hw, engine=e) for e in ("vllm", off))
+    assert on_m.moe_blocks == 0
+    assert on_m.decode_time_s(2000, 32) == off_m.decode_time_s(2000, 32)

@@ -89,7 +89,8 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
 
 
 CSV_FILES = sorted(MEAS.glob("*.csv"))
-STEP_FILES = [p for p in CSV_FILES if not p.name.startswith(("throughput_", "lengths_"))]
+STEP_FILES = [p for p in CSV_FILES
+              if not p.name.startswith(("throughput_", "lengths_", "kernels_"))]
 THROUGHPUT_FILES = [p for p in CSV_FILES if p.name.startswith("throughput_")]
 LENGTH_FILES = [p for p in CSV_FILES if p.name.startswith("lengths_")]
 
@@ -106,6 +107,31 @@ def test_every_file_is_documented_and_licensed():
     for p in CSV_FILES:
         assert f"`{p.name}`" in readme, f"{p.name} is not described in README.md"
     assert "MIT License" in (MEAS / "LICENSE-splitwise-sim.txt").read_text()
+    assert "Apache License" in (MEAS / "LICENSE-aiconfigurator.txt").read_text()
+
+
+def test_moe_kernel_timings_are_physical():
+    """Every MoE-layer timing is no faster than streaming the experts its tokens touch
+    (uniform routing) at the datasheet bandwidth, nor than its expert FLOPs at the dense
+    peak of its dtype (datasheets: H100 SXM 3.35 TB/s, 989.5 / 1,979 TFLOP/s bf16 / fp8;
+    H200 4.8 TB/s, the same peaks; B200 7.7 TB/s, 2,250 / 4,500 / 9,000 bf16 / fp8 / fp4)."""
+    bw = {"h100-sxm": 3.35e12, "h200": 4.8e12, "b200": 7.7e12}
+    peak = {"bf16": 1, "fp8": 2, "nvfp4": 4}
+    dense16 = {"h100-sxm": 989.5e12, "h200": 989.5e12, "b200": 2250e12}
+    weight_bytes = {"bf16": 2, "fp8": 1, "nvfp4": 4.5 / 8}
+    header, rows = _read(MEAS / "kernels_moe_aiconfigurator.csv")
+    assert header == ["engine", "engine_version", "hardware", "dtype", "kernel", "tokens",
+                      "hidden_size", "expert_ffn", "experts", "experts_per_token",
+                      "latency_ms"]
+    assert len(rows) == 4092
+    for i, r in enumerate(rows):
+        where = f"kernels_moe_aiconfigurator.csv:{i + 2}"
+        t, h, f = int(r["tokens"]), int(r["hidden_size"]), int(r["expert_ffn"])
+        e, k, d, hw = int(r["experts"]), int(r["experts_per_token"]), r["dtype"], r["hardware"]
+        touched = e * (1 - (1 - k / e) ** t)
+        floor_s = max(touched * 3 * h * f * weight_bytes[d] / bw[hw],
+                      t * k * 6 * h * f / (dense16[hw] * peak[d]))
+        assert float(r["latency_ms"]) * 1e-3 >= floor_s, where
 
 
 @pytest.mark.parametrize("path", STEP_FILES, ids=lambda p: p.name)
@@ -133,7 +159,8 @@ def test_throughput_file_format(path):
     header, rows = _read(path)
     assert header[:len(THROUGHPUT_COLUMNS)] == THROUGHPUT_COLUMNS
     extra = header[len(THROUGHPUT_COLUMNS):]
-    assert extra in (EXTRA_THROUGHPUT_COLUMNS, EXTRA_THROUGHPUT_COLUMNS + DATASET_COLUMNS)
+    assert extra in (EXTRA_THROUGHPUT_COLUMNS, EXTRA_THROUGHPUT_COLUMNS + DATASET_COLUMNS,
+                     EXTRA_THROUGHPUT_COLUMNS + ["kv_precision"])
     assert rows
     for i, r in enumerate(rows):
         where = f"{path.name}:{i + 2}"
@@ -153,13 +180,14 @@ def test_throughput_file_format(path):
         m, v = r["metric"], float(r["value"])
         assert math.isfinite(v) and v > 0, where
         assert r["unit"] == ("s" if m in LATENCY_METRICS else METRIC_UNITS.get(m)), where
+        if "kv_precision" in r:
+            assert r["kv_precision"] == "" or r["kv_precision"] in PRECISIONS, where
         if "dataset" in r:
             assert r["dataset"] in ("openorca", "sharegpt", "cnn_dailymail"), where
             assert r["input_tokens"] == r["output_tokens"] == "", where  # lengths vary
             for k in ("mean_input_tokens", "mean_output_tokens", "memory_fraction"):
                 assert r[k] == "" or 0 < float(r[k]), where
             assert r["memory_fraction"] == "" or float(r["memory_fraction"]) <= 1, where
-            assert r["kv_precision"] == "" or r["kv_precision"] in PRECISIONS, where
             for k in ("max_batch", "max_batch_tokens"):
                 assert r[k] == "" or _pos_int(r[k]), where
 
@@ -403,3 +431,31 @@ def test_splitwise_converter_rejects_bad_input(tmp_path):
     neg[0]["token_time"] = "-1"
     with pytest.raises(SimkitError, match=r"row 2\.token_time: must be a finite number > 0"):
         cs.convert(neg)
+
+
+# --- MoE kernel costs --------------------------------------------------------------------
+
+def test_moe_kernel_costs_are_the_fit_of_the_shipped_timings():
+    """`MOE_KERNEL_COSTS` is what `benchmarks/fit_moe_kernels.py` fits on the TensorRT-LLM
+    H200/B200 rows (to the three figures the constants keep), and the two terms bring every
+    group of timings, fitted or held out, closer than streaming and GEMMs alone."""
+    import numpy as np
+
+    from simkit.costs.roofline import MOE_KERNEL_COSTS
+
+    spec = importlib.util.spec_from_file_location(
+        "fit_moe_kernels", ROOT / "benchmarks" / "fit_moe_kernels.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with open(MEAS / "kernels_moe_aiconfigurator.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for dtype, cls in mod.CLASS.items():
+        mine = [r for r in rows if r["dtype"] == dtype]
+        lat, slot = mod.fit(mod.columns([r for r in mine
+                                         if (r["engine"], r["hardware"]) in mod.FIT_ON]))
+        assert MOE_KERNEL_COSTS[cls] == pytest.approx((lat, slot), rel=2e-3), cls
+        for group in {(r["engine"], r["hardware"]) for r in mine}:
+            c = mod.columns([r for r in mine if (r["engine"], r["hardware"]) == group])
+            with_terms = np.median(np.abs(mod.errors(c, *MOE_KERNEL_COSTS[cls])))
+            without = np.median(np.abs(c["base_s"] / c["latency_s"] - 1))
+            assert with_terms < without, (cls, group)

@@ -257,7 +257,10 @@ def calibrate_engine(design: Design, base: EngineProfile, name: str, *,
                                    ("leave one GPU out", "hardware")),
                      kfold: int = KFOLD, fitted=FITTED,
                      prior_weight: float = PRIOR_WEIGHT) -> EngineCalibration:
-    """Fit on every measurement, then refit with each held-out split to judge it."""
+    """Fit on every measurement, then refit with each held-out split to judge it. The
+    fitted profile pays routed-expert layers' measured kernel costs, as every engine profile
+    but the roofline does (`EngineProfile.moe_kernels`), so it is fitted with them."""
+    base = replace(base, moe_kernels=True)
     fit = lambda rows=None: fit_constants(design, base, rows, fitted, prior_weight)  # noqa
     n = len(design)
     if n < 2 * len(fitted):

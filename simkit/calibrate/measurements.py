@@ -311,7 +311,8 @@ class Design:
             r = roofline_for(sm.hardware, sm.arch.gemm_weight_dtype, g.setup.kv_dtype, sm.gpus,
                              engine=engine)
             t = base_time_s(r, T["tokens"], T["sequences"], T["lin_flops"], T["weight_bytes"],
-                            sm.allreduces_per_step, sm.d_model, sm.blocks, mx=np.maximum) \
+                            sm.allreduces_per_step, sm.d_model, sm.blocks, mx=np.maximum,
+                            moe_blocks=sm.moe_blocks, experts_per_token=sm.experts_per_token) \
                 + attention_time_s(r, T["pre_flops"], T["pre_bytes"], T["dec_flops"],
                                    T["dec_bytes"], mx=np.maximum)
             np.add.at(out, g.rows, g.counts * t)

@@ -17,6 +17,7 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
     + max(C, W') + f_s x min(C, W'),                                   weight matmuls
       C = F_lin / (P x eta_gemm(M, d/N)), W' = W / BW_w
     + A x (alpha + 2 (N-1) alpha_step + 2 (N-1)/N x M x d x 2 B / (link x eta_ar))  all-reduces
+    + E x (T_moe + M x k x B_slot / BW_gpu)                            routed-expert kernels
     + max(F_pre / P_attn, B_pre / BW_w)                                prefill attention core
     + max(F_dec / P_attn, B_dec / BW_dec)                              decode attention core
 
@@ -28,7 +29,10 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
   F_lin counts every projection, FFN and the LM head of each sequence's last position;
   W = weights read once per step (MoE: the experts the step's tokens touch); BW_w = the
   weight-streaming rate (the prefill's cache reads and writes stream at it too), BW_dec = the
-  decode attention kernel's rate, P_attn = the attention core's FLOP rate.
+  decode attention kernel's rate, P_attn = the attention core's FLOP rate; E = routed-expert
+  (MoE) layers, k = experts per token, T_moe and B_slot their kernels' latency per layer and
+  HBM bytes per token-expert slot, measured (`simkit.costs.roofline.MOE_KERNEL_COSTS`), and
+  BW_gpu one GPU's datasheet bandwidth (every GPU of the group permutes every slot).
   `simkit.costs.steptime` builds this formula in sympy, the engine's terms as symbols.
 
 Where each term comes from: the per-operator roofline (Williams, Waterman & Patterson,
@@ -88,10 +92,12 @@ def _lambdify(mc: ModelCosts, expr, var) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allreduces: int,
-                d_model: int, blocks: int, mx=max):
+                d_model: int, blocks: int, mx=max, moe_blocks: int = 0,
+                experts_per_token: int = 0):
     """THE formula, part 1: a step's time outside the attention cores -- the weight matmuls
     against their roofline with the engine's GEMM shape factor, the tensor-parallel
-    all-reduces, and the fixed costs (see the module docstring). `tokens` > 0.
+    all-reduces, the routed-expert layers' kernel costs and the fixed costs (see the module
+    docstring). `tokens` > 0.
 
     Scalars with `mx=max` (Python floats: the same IEEE operations, so the same bits as
     numpy's elementwise maximum), or numpy arrays of steps with `mx=np.maximum` (the fits)."""
@@ -101,6 +107,8 @@ def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allredu
     t = hi + r.engine.gemm_serial_fraction * (c + w - hi)  # + f_s x min(c, w)
     if r.gpus > 1:
         t = t + allreduces * r.allreduce_time_s(tokens * d_model * ACTIVATION_BYTES)
+    if moe_blocks:  # each routed-expert layer: its kernels' latency + traffic per slot
+        t = t + moe_blocks * (r.moe_layer_s + tokens * experts_per_token * r.moe_slot_s)
     return t + (r.overhead_s + blocks * r.layer_overhead_s + sequences * r.sequence_overhead_s)
 
 
@@ -216,6 +224,7 @@ class StepCostModel:
     allreduces_per_step: int
     blocks: int  # layers (blocks) the engine launches per step
     d_model: int
+    moe_blocks: int  # routed-expert (MoE) layers among them
     _kv_bytes: Callable  # t -> physical cache + state bytes of one sequence
     _kv_logical: Callable  # t -> the same, one copy (what papers report)
     _core_prefill: Callable  # n -> FLOPs
@@ -302,7 +311,8 @@ class StepCostModel:
                  + (n_dec + n_chunks) * self.lm_head_flops)
         t = float(base_time_s(self.roof, tokens, n_dec + n_chunks, flops,
                               self._weight_read_bytes(tokens), self.allreduces_per_step,
-                              self.d_model, self.blocks))
+                              self.d_model, self.blocks, moe_blocks=self.moe_blocks,
+                              experts_per_token=self.experts_per_token))
         if len(self._base_cache) > 65536:
             self._base_cache.clear()
         self._base_cache[key] = t
@@ -398,11 +408,12 @@ class StepCostModel:
     def marginal_token_s(self) -> float:
         """The least time one more token can add to a step: its weight-matmul FLOPs at the
         engine's best GEMM rate (a step of unboundedly many tokens) plus its share of the
-        all-reduce traffic -- no fixed costs, no attention, no latency. A floor for
-        capacity bounds (`simkit.plan.bounds`)."""
+        all-reduce traffic and its routed-expert slots' traffic -- no fixed costs, no
+        attention, no latency. A floor for capacity bounds (`simkit.plan.bounds`)."""
         r = self.roof
         rate = r.matmul_flops_per_s * r.engine.gemm_factor(1e18, self.d_model / self.gpus)
         t = min(self.lin_prefill_flops_per_token, self.lin_decode_flops_per_token) / rate
+        t += self.moe_blocks * self.experts_per_token * r.moe_slot_s
         if self.gpus > 1:
             n = self.gpus
             t += self.allreduces_per_step * 2 * (n - 1) / n * self.d_model \
@@ -411,10 +422,12 @@ class StepCostModel:
 
     def fixed_costs_s(self) -> tuple[float, float]:
         """(fixed seconds of every step, seconds per sequence in a step): the engine's step
-        and per-layer launch costs, and its per-sequence cost (`base_time_s`'s fixed terms).
-        A floor for capacity bounds, beside `marginal_token_s`."""
+        and per-layer launch costs and its routed-expert layers' latency, and its
+        per-sequence cost (`base_time_s`'s fixed terms). A floor for capacity bounds, beside
+        `marginal_token_s`."""
         r = self.roof
-        return r.overhead_s + self.blocks * r.layer_overhead_s, r.sequence_overhead_s
+        return (r.overhead_s + self.blocks * r.layer_overhead_s
+                + self.moe_blocks * r.moe_layer_s), r.sequence_overhead_s
 
     def ensure_tables(self, hi: int) -> bool:
         """Tabulate every length up to `hi` now (the simulator knows its longest request);
@@ -580,7 +593,8 @@ class StepCostModel:
         flops = n_tok * self.lin_prefill_flops_per_token + logits * self.lm_head_flops
         base = float(base_time_s(self.roof, n_tok, ps.size, flops,
                                  self._weight_read_bytes(n_tok), self.allreduces_per_step,
-                                 self.d_model, self.blocks))
+                                 self.d_model, self.blocks, moe_blocks=self.moe_blocks,
+                                 experts_per_token=self.experts_per_token))
         return self._time_s(base, pre_f, pre_b, 0.0, 0.0)
 
     def step_terms(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> dict:
@@ -658,6 +672,7 @@ def build_step_model(model, arch: ArchSpec, hw: HardwareProfile, gpus: int = 1,
         lin_decode_flops_per_token=num(mc.linear_decode_flops_per_token),
         lm_head_flops=num(mc.lm_head_flops), allreduces_per_step=mc.allreduces_per_step,
         blocks=len(arch.stack), d_model=model.d_model,
+        moe_blocks=sum(1 for spec in arch.stack if spec.ffn == "moe"),
         _kv_bytes=_lambdify(mc, kv_phys, t), _kv_logical=_lambdify(mc, kv_log, t),
         _core_prefill=_lambdify(mc, mc.attn_prefill_flops, n),
         _core_decode=_lambdify(mc, mc.attn_decode_flops, t),
@@ -734,8 +749,11 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
     comm_s = sm.allreduces_per_step * float(
         r.allreduce_time_s(tokens * sm.d_model * ACTIVATION_BYTES)) if tokens and sm.gpus > 1 \
         else 0.0
+    # engine overheads: the fixed costs and the routed-expert layers' kernels
     fixed_s = (r.overhead_s + sm.blocks * r.layer_overhead_s
-               + term["sequences"] * r.sequence_overhead_s) if tokens else 0.0
+               + term["sequences"] * r.sequence_overhead_s
+               + sm.moe_blocks * (r.moe_layer_s + tokens * sm.experts_per_token * r.moe_slot_s)
+               ) if tokens else 0.0
     lin_c, lin_m = lin_flops / rate, lin_bytes / r.weight_bytes_per_s
     att_c = (pre_f + dec_f) / r.attn_flops_per_s
     att_m = pre_b / r.bytes_per_s + dec_b / r.attn_decode_bytes_per_s

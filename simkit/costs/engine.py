@@ -38,6 +38,9 @@ The constants and what each one means physically:
   `layer_overhead_s` (kernel launches and the small kernels between GEMMs: norms, rotary,
   activations; per layer and step), `sequence_overhead_s` (per sequence in the step: its
   sampling, detokenisation and bookkeeping).
+- routed-expert (MoE) layers also pay their kernels' latency and per-slot traffic, measured
+  on the GPU rather than fitted here (`simkit.costs.roofline.MOE_KERNEL_COSTS`); only the
+  `roofline` and `--ideal` profiles leave them out.
 - all-reduce (Megatron tensor parallelism, one after every token mixer and every FFN):
   `allreduce_latency_s` per collective plus `allreduce_step_latency_s` per step of the ring
   (a ring all-reduce over N GPUs takes 2 (N-1) dependent steps: NCCL's latency grows with
@@ -89,6 +92,9 @@ class EngineProfile:
     allreduce_latency_s: float | None = None
     allreduce_step_latency_s: float = 0.0
     allreduce_efficiency: float = 1.0
+    #: whether routed-expert layers pay their kernels' measured latency and per-slot
+    #: traffic (`simkit.costs.roofline.MOE_KERNEL_COSTS`); False only for the roofline
+    moe_kernels: bool = True
     fit: str = ""  # how the constants were fitted
     #: the fit's errors: (name, fraction) pairs, e.g. ("heldout_kfold.decode.median_abs", 0.04)
     errors: tuple[tuple[str, float], ...] = ()
@@ -150,13 +156,13 @@ _META = ("name", "description", "source", "data_date", "engine_version", "fit")
 ROOFLINE = EngineProfile(
     name="roofline", description="datasheet x the hardware profile's achievable "
     "efficiencies; no engine losses or overheads", source="hardware datasheets (no engine "
-    "measurements)", data_date="")
+    "measurements)", data_date="", moe_kernels=False)
 
 #: what `--ideal` runs: efficiencies 1 and no fixed costs at all
 IDEAL = EngineProfile(
     name="ideal", description="pure roofline: efficiencies 1, no overheads",
     source="hardware datasheets", data_date="", step_overhead_s=0.0,
-    allreduce_latency_s=0.0)
+    allreduce_latency_s=0.0, moe_kernels=False)
 
 #: the engine every path uses when none is named
 DEFAULT_ENGINE = "vllm"

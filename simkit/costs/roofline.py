@@ -6,7 +6,8 @@ timed per operator -- the weight matmuls (projections, FFN, LM head), the prefil
 core and the decode attention core, each against its own roof -- plus the engine's fixed
 costs and the tensor-parallel all-reduces: the per-operator roofline LLM-Viewer
 (arXiv:2402.16363) uses, with engine terms fitted to measurements (`simkit.costs.engine`).
-`simkit.costs.compiled` holds the one formula that adds these up.
+`simkit.costs.compiled` holds the one formula that adds these up. A routed-expert layer
+adds its kernels' fixed latency and per-slot traffic (`MOE_KERNEL_COSTS`).
 
 `ideal=True` is the pure bound: efficiencies 1, no overhead, no link latency.
 
@@ -30,6 +31,24 @@ from simkit.costs.engine import IDEAL, EngineProfile, load_engine
 
 ACTIVATION_BYTES = 2  # bf16 activations in the all-reduces
 
+#: A routed-expert (MoE) layer's kernels beyond its GEMMs and weight streaming, by the dtype
+#: its expert GEMMs run in: (latency per MoE layer and step in s, HBM bytes per routed
+#: token-expert slot per GPU). Routing, permuting each token's hidden state to its experts,
+#: quantizing it for the expert GEMMs and combining the results cost a fixed chain of small
+#: kernels and traffic per slot (tokens x experts_per_token); neither shows in the GEMMs'
+#: FLOPs. Fitted by `benchmarks/fit_moe_kernels.py` (least squares on relative error) on
+#: NVIDIA's timings of TensorRT-LLM 1.2.0rc5's MoE layer on one H200 and one B200
+#: (`simkit/data/measurements/kernels_moe_aiconfigurator.csv`, from ai-dynamo/aiconfigurator:
+#: balanced routing, 1-16,384 tokens, shapes from Qwen3-30B-A3B's 128 experts of 768 to
+#: Mixtral's 8 of 14,336) as max(touched experts' weights / (0.9 x datasheet bandwidth),
+#: FLOPs / the hardware's best GEMM rate of the dtype) + latency + slots x bytes / datasheet
+#: bandwidth: 5-6% median error in 16-bit and fp8, 18% in NVFP4, where the streaming and GEMM
+#: terms alone are 12-23% and 55% fast. Held out: H100's timings within 6.1% (16-bit) and
+#: 6.9% (fp8) median, vLLM 0.19's fused MoE on H100/H200/B200 within 7-20% (12-35% fast
+#: without the two terms).
+MOE_KERNEL_COSTS = {"16-bit": (39.0e-6, 55.0e3), "fp8": (42.3e-6, 85.0e3),
+                    "fp4": (73.6e-6, 137.5e3)}
+
 
 @dataclass(frozen=True)
 class Roofline:
@@ -49,6 +68,8 @@ class Roofline:
     link_latency_s: float  # per all-reduce
     link_step_latency_s: float  # per ring step (2 (N-1) of them)
     ideal: bool
+    moe_layer_s: float = 0.0  # per routed-expert layer and step (`MOE_KERNEL_COSTS`)
+    moe_slot_s: float = 0.0  # per routed token-expert slot and MoE layer (each GPU)
 
     def op_time_s(self, flops, bytes_, flops_per_s, bytes_per_s=None):
         """max(compute, memory) of one operator (numpy broadcasts)."""
@@ -72,6 +93,12 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
     attn_dtype = "fp32" if kv_dtype == "fp32" else "bf16"
     bw = prof.memory_bandwidth_bytes_per_s * prof.memory_efficiency * gpus
     low, stream = prof.low_precision_factors(weight_dtype, eng.gemm_fp8_efficiency)
+    moe_layer_s = moe_slot_s = 0.0
+    if eng.moe_kernels:
+        d = prof.gemm_dtype(weight_dtype)
+        moe_layer_s, slot_bytes = MOE_KERNEL_COSTS[
+            "fp4" if d == "fp4" else "fp8" if d in ("fp8", "int8") else "16-bit"]
+        moe_slot_s = slot_bytes / prof.memory_bandwidth_bytes_per_s
     return Roofline(
         gpus=gpus, engine=eng,
         matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus * low,
@@ -86,7 +113,8 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
         link_bytes_per_s=prof.interconnect_bytes_per_s * eng.allreduce_efficiency,
         link_latency_s=prof.interconnect_latency_s if eng.allreduce_latency_s is None
         else eng.allreduce_latency_s,
-        link_step_latency_s=eng.allreduce_step_latency_s, ideal=ideal)
+        link_step_latency_s=eng.allreduce_step_latency_s, ideal=ideal,
+        moe_layer_s=moe_layer_s, moe_slot_s=moe_slot_s)
 
 
 def kv_replication(model, kind: str, gpus: int) -> float:

@@ -44,6 +44,9 @@ alpha_r = sp.Symbol("alpha_r", **_nn)  # per ring step
 eta_ar = sp.Symbol("eta_ar", **_p)  # achieved bus bandwidth / link
 L_b = sp.Symbol("L_b", positive=True, integer=True)  # layers launched per step
 A_r = sp.Symbol("A_r", positive=True, integer=True)  # all-reduces per step
+E_l = sp.Symbol("E_l", positive=True, integer=True)  # routed-expert (MoE) layers
+T_e = sp.Symbol("T_e", **_nn)  # MoE kernels' latency per layer and step
+B_e = sp.Symbol("B_e", **_nn)  # MoE kernels' HBM bytes per token-expert slot, per GPU
 
 MEANING = {
     N_tp: "tensor-parallel GPUs", P_w: "dense peak FLOP/s per GPU (weight dtype)",
@@ -64,6 +67,8 @@ MEANING = {
     T_q: "engine: fixed cost per sequence in a step (s)", alpha: "engine: all-reduce latency (s)",
     alpha_r: "engine: latency per ring step (s)", eta_ar: "engine: bus bandwidth / link",
     L_b: "layers launched per step", A_r: "all-reduces per step",
+    E_l: "routed-expert (MoE) layers", T_e: "MoE kernels: latency per layer and step (s)",
+    B_e: "MoE kernels: HBM bytes per token-expert slot, per GPU",
 }
 
 
@@ -95,7 +100,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     """THE step-time formula of `model` with `arch` on `gpus` x `hw` under `engine`."""
     from simkit.costs.engine import IDEAL, load_engine
     from simkit.costs.model import model_costs
-    from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication
+    from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication, roofline_for
     arch = arch.resolve(model)
     mc = model_costs(model, arch)
     eng = IDEAL if ideal else load_engine(engine)
@@ -138,6 +143,11 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     def fixed(seqs):
         return T_s + L_b * T_l + seqs * T_q
 
+    def moe(M):
+        """Routed-expert layers' kernels: latency + traffic per token-expert slot."""
+        return E_l * (T_e + M * S.k_e * B_e / B_m)
+
+    moe_blocks = sum(1 for spec in arch.stack if spec.ffn == "moe")
     lin_dec = b * (mc.linear_decode_flops_per_token + mc.lm_head_flops)
     lin_pre = b * n * mc.linear_prefill_flops_per_token + b * mc.lm_head_flops
     att_dec = sp.Max(b * mc.attn_decode_flops / (N_tp * P_a * eta_c * eta_pa),
@@ -149,6 +159,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         "fixed": (fixed(b), fixed(b)),
         "weight matmuls": (weights(b, lin_dec), weights(b * n, lin_pre)),
         "all-reduces": (comm(b), comm(b * n)),
+        **({"routed-expert kernels": (moe(b), moe(b * n))} if moe_blocks else {}),
         "attention": (att_dec, att_pre),
     }
     decode = sum((v[0] for v in terms.values()), sp.Integer(0))
@@ -172,4 +183,9 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         alpha_r: eng.allreduce_step_latency_s, eta_ar: eng.allreduce_efficiency,
         L_b: len(arch.stack), A_r: mc.allreduces_per_step,
     })
+    if moe_blocks:
+        r = roofline_for(hw, arch.gemm_weight_dtype, arch.kv_dtype, gpus, ideal=ideal,
+                         engine=engine)
+        values.update({E_l: moe_blocks, T_e: r.moe_layer_s,
+                       B_e: r.moe_slot_s * prof.memory_bandwidth_bytes_per_s})
     return StepTime(decode=decode, prefill=prefill, values=values, terms=terms)
