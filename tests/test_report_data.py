@@ -126,3 +126,16 @@ def test_the_setup_says_when_decodes_run_in_multi_step_rounds():
 
     assert "multi-step rounds of 8 decode steps" in serving_row(scheduler_steps=8)
     assert "multi-step" not in serving_row()
+
+
+def test_the_setup_says_how_a_benchmark_client_sends():
+    from simkit.report.pages.title import title_data
+
+    def workload_row(**workload):
+        s = scenario_from_dict({"model": {"name": "llama-3-8b"},
+                                "hardware": {"name": "h100-sxm"}, "workload": workload})
+        return dict(title_data(s).rows)["Workload"]
+
+    closed = workload_row(arrival={"process": "burst"}, max_concurrency=32)
+    assert "all at t = 0" in closed and "at most 32 unanswered at once" in closed
+    assert "unanswered" not in workload_row(arrival={"process": "poisson", "rate": 3})

@@ -180,7 +180,18 @@ def describe_arrival(a) -> str:
         return f"trace {basename(a.path)}{rate}"
     if a.process == "gamma":
         return f"gamma, {a.rate:g} req/s, cv {a.cv:g}"
+    if a.process == "burst":
+        return "all at t = 0"
     return f"{a.process}, {a.rate:g} req/s"
+
+
+def describe_workload_arrivals(w) -> str:
+    """How requests are sent: the arrival process, and a client's concurrency cap."""
+    text = describe_arrival(w.arrival)
+    cap = getattr(w, "max_concurrency", None)
+    if cap is not None:
+        text += f", at most {cap:,} unanswered at once (a closed loop)"
+    return text
 
 
 def basename(p: str | None) -> str:

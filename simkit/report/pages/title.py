@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Sequence
 from matplotlib.figure import Figure
 
 from simkit.report.costlayer import arch_for, engine_of, hardware_of
-from simkit.report.formats import (describe_arch, describe_arrival, describe_lengths, fmt_s,
-                                   model_basename, plain_value, pq, short_key)
+from simkit.report.formats import (describe_arch, describe_lengths,
+                                   describe_workload_arrivals, fmt_s, model_basename,
+                                   plain_value, pq, short_key)
 from simkit.report.layout import Flow, new_page
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def title_data(s) -> TitleData:
                      + ("; ideal roofline" if s.hardware.ideal
                         else f"; engine {engine_of(s).name}")),
         ("Workload", f"{s.workload.requests:,} requests; arrivals "
-                     f"{describe_arrival(s.workload.arrival)}"),
+                     f"{describe_workload_arrivals(s.workload)}"),
         ("Prompts", describe_lengths(s.workload.prompt_tokens)),
         ("Outputs", describe_lengths(s.workload.output_tokens)),
         ("Serving", f"{sv.scheduler} batching (max batch {sv.max_batch}"
