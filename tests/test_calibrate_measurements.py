@@ -287,6 +287,11 @@ def test_engines_lists_profiles_with_their_data_and_date(run_cli):
     assert d["default"] == "vllm"
     assert d["engines"]["vllm"]["source"].startswith("Argonne LLM-Inference-Bench")
     assert run_cli("engines", "tensorrt-llm").out.startswith("tensorrt-llm")
+    # routed-expert kernel costs: measured for the engines, off in the roofline
+    assert d["engines"]["vllm"]["moe_kernels"] is True
+    assert d["engines"]["roofline"]["moe_kernels"] is False
+    assert "moe_kernels" in run_cli("engines", "vllm").out.split("measured", 1)[0]
+    assert "no kernel costs" in run_cli("engines", "roofline").out
     bad = run_cli("engines", "nope")
     assert bad.code == 2 and "unknown engine 'nope'" in bad.err
 

@@ -25,6 +25,10 @@ def run(args) -> int:
         print_json({"default": DEFAULT_ENGINE,
                     "engines": {p.name: p.to_dict() for p in profs}})
         return 0
+    from simkit.costs.roofline import MOE_KERNEL_COSTS
+
+    moe_costs = "; ".join(f"{cls} {lat * 1e6:.0f} us per layer + {b / 1e3:.0f} kB per "
+                          f"token-expert slot" for cls, (lat, b) in MOE_KERNEL_COSTS.items())
     for i, p in enumerate(profs):
         if i:
             print()
@@ -40,6 +44,8 @@ def run(args) -> int:
             v = getattr(p, k)
             shown = "the hardware profile's" if v is None else f"{v:.4g}"
             print(f"    {k:26} {shown:>22}  {meaning}")
+        print(f"    {'moe_kernels':26} {'measured' if p.moe_kernels else 'off':>22}  "
+              f"routed-expert layers: {moe_costs if p.moe_kernels else 'no kernel costs'}")
         errs = dict(p.errors)
         rows = sorted({k.rsplit(".", 1)[0] for k in errs})
         if rows:
