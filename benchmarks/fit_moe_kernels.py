@@ -30,25 +30,26 @@ sys.path.insert(0, str(ROOT))
 
 DATA = ROOT / "simkit" / "data" / "measurements" / "kernels_moe_aiconfigurator.csv"
 CLASS = {"bf16": "16-bit", "fp8": "fp8", "nvfp4": "fp4"}
-WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "nvfp4": 4.5 / 8}
 FIT_ON = {("tensorrt-llm", "h200"), ("tensorrt-llm", "b200")}
 
 
 def columns(rows: list[dict]) -> dict[str, np.ndarray]:
     """The model's inputs per row: streaming/GEMM time and the two terms' regressors."""
     from simkit.catalog import load_hardware
+    from simkit.units import DTYPE_BYTES
 
     out: dict[str, list] = {k: [] for k in ("base_s", "one", "slot_per_byte", "latency_s")}
     for r in rows:
         hw = load_hardware(r["hardware"])
         bw = hw.memory_bandwidth_bytes_per_s
-        gemm = hw.peak_for("bf16") * hw.compute_efficiency
-        rate = {"bf16": gemm, "fp8": 2 * gemm, "nvfp4": 4 * gemm * hw.fp4_gemm_efficiency}
         t, h, f = int(r["tokens"]), int(r["hidden_size"]), int(r["expert_ffn"])
         e, k, d = int(r["experts"]), int(r["experts_per_token"]), r["dtype"]
+        # the best GEMM of the dtype: the hardware's measured GEMM fraction of that peak,
+        # FP4's own factor on top (engine factors left at 1)
+        rate = hw.peak_for(d) * hw.compute_efficiency * hw.low_precision_factors(d, 1.0)[0]
         touched = e * (1 - (1 - k / e) ** t)
-        stream_s = touched * 3 * h * f * WEIGHT_BYTES[d] / (0.9 * bw)
-        out["base_s"].append(max(stream_s, t * k * 6 * h * f / rate[d]))
+        stream_s = touched * 3 * h * f * DTYPE_BYTES[d] / (0.9 * bw)
+        out["base_s"].append(max(stream_s, t * k * 6 * h * f / rate))
         out["one"].append(1.0)
         out["slot_per_byte"].append(t * k / bw)
         out["latency_s"].append(float(r["latency_ms"]) * 1e-3)

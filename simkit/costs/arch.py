@@ -185,6 +185,13 @@ class ArchSpec:
         return describe(self.stack)
 
     @property
+    def moe_layers(self) -> int:
+        """Routed-expert (MoE) layers of the resolved stack."""
+        if self.stack is None:
+            raise RuntimeError("moe_layers needs a resolved ArchSpec")
+        return sum(1 for s in self.stack if s.ffn == "moe")
+
+    @property
     def kv_bytes_per_element(self) -> float:
         return DTYPE_BYTES[self.kv_dtype]
 

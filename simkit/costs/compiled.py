@@ -108,7 +108,7 @@ def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allredu
     if r.gpus > 1:
         t = t + allreduces * r.allreduce_time_s(tokens * d_model * ACTIVATION_BYTES)
     if moe_blocks:  # each routed-expert layer: its kernels' latency + traffic per slot
-        t = t + moe_blocks * (r.moe_layer_s + tokens * experts_per_token * r.moe_slot_s)
+        t = t + r.moe_kernels_s(moe_blocks, tokens * experts_per_token)
     return t + (r.overhead_s + blocks * r.layer_overhead_s + sequences * r.sequence_overhead_s)
 
 
@@ -672,7 +672,7 @@ def build_step_model(model, arch: ArchSpec, hw: HardwareProfile, gpus: int = 1,
         lin_decode_flops_per_token=num(mc.linear_decode_flops_per_token),
         lm_head_flops=num(mc.lm_head_flops), allreduces_per_step=mc.allreduces_per_step,
         blocks=len(arch.stack), d_model=model.d_model,
-        moe_blocks=sum(1 for spec in arch.stack if spec.ffn == "moe"),
+        moe_blocks=arch.moe_layers,
         _kv_bytes=_lambdify(mc, kv_phys, t), _kv_logical=_lambdify(mc, kv_log, t),
         _core_prefill=_lambdify(mc, mc.attn_prefill_flops, n),
         _core_decode=_lambdify(mc, mc.attn_decode_flops, t),
@@ -752,7 +752,7 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
     # engine overheads: the fixed costs and the routed-expert layers' kernels
     fixed_s = (r.overhead_s + sm.blocks * r.layer_overhead_s
                + term["sequences"] * r.sequence_overhead_s
-               + sm.moe_blocks * (r.moe_layer_s + tokens * sm.experts_per_token * r.moe_slot_s)
+               + r.moe_kernels_s(sm.moe_blocks, tokens * sm.experts_per_token)
                ) if tokens else 0.0
     lin_c, lin_m = lin_flops / rate, lin_bytes / r.weight_bytes_per_s
     att_c = (pre_f + dec_f) / r.attn_flops_per_s

@@ -77,6 +77,11 @@ class Roofline:
 
         return np.maximum(flops / flops_per_s, bytes_ / (bytes_per_s or self.bytes_per_s))
 
+    def moe_kernels_s(self, moe_layers, slots):
+        """The routed-expert layers' kernels in one step: their latency plus the traffic of
+        `slots` token-expert slots (tokens x experts per token), on every MoE layer."""
+        return moe_layers * (self.moe_layer_s + slots * self.moe_slot_s)
+
     def allreduce_time_s(self, bytes_):
         """One all-reduce of `bytes_` per GPU over the group (0 on one GPU)."""
         if self.gpus == 1:
@@ -95,9 +100,7 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
     low, stream = prof.low_precision_factors(weight_dtype, eng.gemm_fp8_efficiency)
     moe_layer_s = moe_slot_s = 0.0
     if eng.moe_kernels:
-        d = prof.gemm_dtype(weight_dtype)
-        moe_layer_s, slot_bytes = MOE_KERNEL_COSTS[
-            "fp4" if d == "fp4" else "fp8" if d in ("fp8", "int8") else "16-bit"]
+        moe_layer_s, slot_bytes = moe_kernel_costs(prof, weight_dtype)
         moe_slot_s = slot_bytes / prof.memory_bandwidth_bytes_per_s
     return Roofline(
         gpus=gpus, engine=eng,
@@ -115,6 +118,13 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
         else eng.allreduce_latency_s,
         link_step_latency_s=eng.allreduce_step_latency_s, ideal=ideal,
         moe_layer_s=moe_layer_s, moe_slot_s=moe_slot_s)
+
+
+def moe_kernel_costs(hw: HardwareProfile, weight_dtype: str) -> tuple[float, float]:
+    """(latency per MoE layer in s, bytes per slot) of the class the expert GEMMs of
+    `weight_dtype` run in on `hw` (NVFP4 without FP4 tensor cores runs 16-bit GEMMs)."""
+    d = hw.gemm_dtype(weight_dtype)
+    return MOE_KERNEL_COSTS[d if d in ("fp4", "fp8") else "16-bit"]
 
 
 def kv_replication(model, kind: str, gpus: int) -> float:

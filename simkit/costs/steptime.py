@@ -100,7 +100,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     """THE step-time formula of `model` with `arch` on `gpus` x `hw` under `engine`."""
     from simkit.costs.engine import IDEAL, load_engine
     from simkit.costs.model import model_costs
-    from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication, roofline_for
+    from simkit.costs.roofline import ACTIVATION_BYTES, kv_replication, moe_kernel_costs
     arch = arch.resolve(model)
     mc = model_costs(model, arch)
     eng = IDEAL if ideal else load_engine(engine)
@@ -147,7 +147,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         """Routed-expert layers' kernels: latency + traffic per token-expert slot."""
         return E_l * (T_e + M * S.k_e * B_e / B_m)
 
-    moe_blocks = sum(1 for spec in arch.stack if spec.ffn == "moe")
+    moe_blocks = arch.moe_layers
     lin_dec = b * (mc.linear_decode_flops_per_token + mc.lm_head_flops)
     lin_pre = b * n * mc.linear_prefill_flops_per_token + b * mc.lm_head_flops
     att_dec = sp.Max(b * mc.attn_decode_flops / (N_tp * P_a * eta_c * eta_pa),
@@ -184,8 +184,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         L_b: len(arch.stack), A_r: mc.allreduces_per_step,
     })
     if moe_blocks:
-        r = roofline_for(hw, arch.gemm_weight_dtype, arch.kv_dtype, gpus, ideal=ideal,
-                         engine=engine)
-        values.update({E_l: moe_blocks, T_e: r.moe_layer_s,
-                       B_e: r.moe_slot_s * prof.memory_bandwidth_bytes_per_s})
+        lat, slot_bytes = moe_kernel_costs(prof, arch.gemm_weight_dtype) if eng.moe_kernels \
+            else (0.0, 0.0)
+        values.update({E_l: moe_blocks, T_e: lat, B_e: slot_bytes})
     return StepTime(decode=decode, prefill=prefill, values=values, terms=terms)

@@ -7,7 +7,8 @@ prefill and a decode pool, each with its own GPUs, step model and KV memory, joi
 `simkit.sim.disagg.Transfers`; with [serving.speculative] a pool's replicas carry a
 `simkit.sim.speculative.Speculation` and their memory holds both models. Requests reach the
 router at their arrival times, when sessions send their turns (`simkit.sim.sessions`), or
-when a client with a concurrency cap sends them (`simkit.sim.concurrency`). Everything random is drawn up front from the seed's per-component streams
+when a client with a concurrency cap sends them (`simkit.sim.concurrency`). Everything
+random is drawn up front from the seed's per-component streams
 (`simkit.sim.workload.stream`), so the same seed gives bit-identical results.
 """
 
