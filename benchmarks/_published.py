@@ -163,9 +163,19 @@ def offline_throughputs(engine: str = "tensorrt-llm"):
     return out, skipped
 
 
-#: dataset-driven serving files with MLPerf (OpenOrca) runs
+#: dataset-driven serving files with MLPerf runs
 MLPERF_FILES = ("throughput_mlperf_inference_v4.1.csv",
-                "throughput_mlperf_inference_v5.0_krai.csv")
+                "throughput_mlperf_inference_v5.0_krai.csv",
+                "throughput_mlperf_inference_v5.1_redhat.csv",
+                "throughput_mlperf_inference_v5.1_krai.csv",
+                "throughput_mlperf_inference_v5.1_rocm.csv")
+#: per-sample lengths of each MLPerf data set, and whether a run's outputs are the reference
+#: lengths scaled to the run's measured mean (OpenOrca, Mixtral's set: answers end at the
+#: model's end-of-sequence token) or all at that mean (CNN/DailyMail: capped at 128, and every
+#: run's mean is 128-129). See `benchmarks/_workloads.py`.
+MLPERF_LENGTHS = {"openorca": ("lengths_openorca_llama2.csv", True),
+                  "mlperf_mixtral": ("lengths_mlperf_mixtral.csv", True),
+                  "cnn_dailymail": ("lengths_cnn_dailymail_llama3.1.csv", False)}
 #: vLLM >= 0.8 (the V1 engine, every prompt prefilled in chunks within the token budget):
 #: `EngineArgs` defaults of the LLM class by device -- at least 70 GiB and not an A100
 #: (H100, H200, B200, MI300X, MI325X): max_num_seqs 1024, max_num_batched_tokens 16384;
@@ -184,33 +194,88 @@ def v1_defaults(hardware: str) -> tuple[int, int, float]:
 DEFAULT_MEMORY_FRACTION = {"vllm": 0.9, "tensorrt-llm": 0.95}
 
 
-def openorca_stats(mean_output: float) -> tuple[float, float, float]:
-    """(mean prompt, mean output, time-averaged decode context) of the MLPerf OpenOrca set
-    with outputs scaled to `mean_output` (as `_workloads.openorca` builds them). The context
-    a running sequence decodes at, averaged over the time it spends decoding, is
-    E[(in + out/2) x out] / E[out]: a long answer spends proportionally more steps in the
-    batch."""
+#: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
+#: fraction). vLLM 0.4-0.7 (V0): max_num_seqs 256 ... but MLPerf submitters raise it (AMD's
+#: v4.1 server kept ~390 requests per GPU in flight), so MLPerf rows without a stated batch
+#: are bounded by memory alone (MAX_BATCH); max_num_batched_tokens: max(max_model_len, 2048)
+#: without chunked prefill (Llama-2: 4096; the sglang runs set max_model_len 4096);
+#: gpu_memory_utilization 0.9. SGLang 0.3: chunked_prefill_size 8192, running requests bounded
+#: by memory. TensorRT-LLM: max_num_tokens 8192, kv_cache_free_gpu_mem_fraction as 95% of
+#: memory (as the perf-overview rows).
+ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
+                   "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
+
+
+def mlperf_lengths(dataset: str, mean_output: float):
+    """(prompt lengths, output lengths) of an MLPerf data set's samples, with outputs as a
+    run of mean `mean_output` generated them (`MLPERF_LENGTHS`)."""
     import numpy as np
 
-    ref = np.loadtxt(DATA / "lengths_openorca_llama2.csv", delimiter=",", skiprows=1)
-    out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean())))
-    ctx = float(np.sum((ref[:, 0] + out / 2) * out) / np.sum(out))
-    return float(ref[:, 0].mean()), float(out.mean()), ctx
+    name, scaled = MLPERF_LENGTHS[dataset]
+    ref = np.loadtxt(DATA / name, delimiter=",", skiprows=1)
+    if scaled:
+        out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean())))
+    else:
+        out = np.full(len(ref), float(round(mean_output)))
+    return ref[:, 0], out
 
 
-def mlperf_runs(engine: str, hardware=None):
-    """MLPerf Llama-2-70B runs of `engine` (`MLPERF_FILES`) as mean steady-state iterations
-    of one data-parallel instance (`Measurement.mean_step`), and the runs skipped with why.
+def mlperf_stats(dataset: str, mean_output: float) -> tuple[float, float, float]:
+    """(mean prompt, mean output, time-averaged decode context) of an MLPerf data set with
+    outputs as `mlperf_lengths` builds them. The context a running sequence decodes at,
+    averaged over the time it spends decoding, is E[(in + out/2) x out] / E[out]: a long
+    answer spends proportionally more steps in the batch."""
+    import numpy as np
+
+    prompt, out = mlperf_lengths(dataset, mean_output)
+    ctx = float(np.sum((prompt + out / 2) * out) / np.sum(out))
+    return float(prompt.mean()), float(out.mean()), ctx
+
+
+def version_of(row) -> tuple[int, int]:
+    """(major, minor) of the row's engine version; (0, 0) where the source states none."""
+    import re
+
+    version = re.search(r"(\d+)\.(\d+)", row["engine_version"])
+    return (int(version[1]), int(version[2])) if version else (0, 0)
+
+
+def is_vllm_v1(row) -> bool:
+    """A vLLM row that ran the V1 engine: version 0.8 or later (V1 by default) unless the
+    source turned it off (`VLLM_USE_V1=0`)."""
+    return (row["engine"] == "vllm" and version_of(row) >= (0, 8)
+            and "VLLM_USE_V1=0" not in row["engine_version"])
+
+
+def engine_settings(row) -> tuple[int, int, float]:
+    """(batch limit, token budget per step, memory fraction) a serving run ran with: the
+    row's own where it states them, else its engine's defaults (`v1_defaults` for vLLM >=
+    0.8; `ENGINE_DEFAULTS`), MAX_BATCH for a V0 MLPerf run that states none."""
+    if is_vllm_v1(row):
+        mb, mbt, mf = v1_defaults(row["hardware"])
+    else:
+        mb, mbt, mf = ENGINE_DEFAULTS[row["engine"]]
+        if row["engine"] == "vllm" and row.get("dataset") in MLPERF_LENGTHS:
+            mb = MAX_BATCH
+    return (int(row["max_batch"] or mb), int(row["max_batch_tokens"] or mbt),
+            float(row["memory_fraction"] or mf))
+
+
+def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
+    """MLPerf runs of `engine` (`MLPERF_FILES`; `hardware`: only those GPUs; `keep`: a
+    predicate on a run's first row) as mean steady-state iterations of one data-parallel
+    instance (`Measurement.mean_step`), and the runs skipped with why.
 
     Little's law makes a serving run's averages into an iteration: a Server run completes
     lambda requests/s per instance, each spending e2e - TTFT seconds decoding, so
     B = lambda x (e2e - TTFT) sequences decode in every iteration, which lasts the mean TPOT,
     and lambda x TPOT prompts (of the mean prompt length) are prefilled per iteration. An
     Offline run keeps the engine full: B = the largest batch its memory (the mean decode
-    context per sequence, `openorca_stats`) and its stated batch limit allow; the iteration
-    then lasts B / (lambda x mean output) and prefills B / mean output prompts; an Offline
-    run whose source states no batch limit is skipped (its batch is unknown). Phases `server`
-    and `offline`."""
+    context per sequence, `mlperf_stats`) and its batch limit allow; the iteration then
+    lasts B / (lambda x mean output) and prefills B / mean output prompts; a V0 Offline run
+    whose source states no batch limit is skipped (its batch is unknown; V1 runs without one
+    ran vLLM's default, `engine_settings`). Phases `server` and `offline`; Interactive runs
+    are Server runs under tighter latency limits."""
     import numpy as np
 
     from simkit.calibrate.measurements import step_model
@@ -223,6 +288,8 @@ def mlperf_runs(engine: str, hardware=None):
                 runs.setdefault(row["source"], []).append((i, row))
         for source, rows in runs.items():
             line, row = rows[0]
+            if not keep(row):
+                continue
             where = f"{name}:{line}"
             setup = setup_of(row)
             why = loadable(setup)
@@ -232,17 +299,17 @@ def mlperf_runs(engine: str, hardware=None):
             m = {r["metric"]: float(r["value"]) for _, r in rows}
             inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
             lam = m["requests_per_s"] / inst
-            e_in, e_out, ctx = openorca_stats(float(row["mean_output_tokens"]))
+            e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]))
             if row["concurrency_or_batch"] == "max":
-                if not row["max_batch"]:
+                if not row["max_batch"] and not is_vllm_v1(row):
                     skipped.append((where, "offline run without a stated batch limit: the "
                                            "batch it kept in flight is unknown"))
                     continue
+                max_batch, _, frac = engine_settings(row)
                 sm = step_model(setup)
-                frac = float(row["memory_fraction"] or DEFAULT_MEMORY_FRACTION[engine])
                 room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
                 per_seq = float(sm.kv_bytes(np.array([round(ctx)]))[0])
-                b = min(int(row["max_batch"]), int(room // per_seq))
+                b = min(max_batch, int(room // per_seq))
                 t = b / (lam * e_out)
                 phase = "offline"
             else:

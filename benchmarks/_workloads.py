@@ -18,6 +18,10 @@ length specs. Used by `benchmarks/fidelity.py`.
   tokens). Answers are capped at 128 tokens and the runs' logs give 128.0-129.0 tokens per
   sample, so every answer is the run's mean (the file's reference summaries, mean 81.6, are
   not what was generated).
+- `mlperf_mixtral`: MLPerf Inference's Mixtral-8x7B task, 15,000 samples of OpenOrca, GSM8K
+  and MBXP (`lengths_mlperf_mixtral.csv`: prompts mean 427.4, median 283; reference answers
+  mean 144.8). Outputs as for OpenOrca: the reference lengths scaled to the run's mean
+  (143.4-143.8 in the v5.1 logs, close to the reference's).
 - `sharegpt`: the ShareGPT sampler of vLLM's benchmark_serving.py and sglang.bench_serving
   (first human turn as the prompt, the first answer's length as the output; pairs with a
   prompt or an answer under 4 tokens, a prompt over 1,024 or a total over 2,048 dropped; Llama-3
@@ -39,12 +43,8 @@ import math
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from _published import DATA, MLPERF_LENGTHS, mlperf_lengths
 
-from _published import DATA
-
-OPENORCA_FILE = DATA / "lengths_openorca_llama2.csv"
-CNN_DAILYMAIL_FILE = DATA / "lengths_cnn_dailymail_llama3.1.csv"
 #: sqrt(2 ln(mean / median)) of the ShareGPT sample named in the module docstring
 SHAREGPT_SIGMA_PROMPT = math.sqrt(2 * math.log(204.93125 / 77))
 SHAREGPT_SIGMA_OUTPUT = math.sqrt(2 * math.log(215.6138613861386 / 184))
@@ -64,27 +64,25 @@ SGLANG_SHAREGPT_MEAN_OUTPUT = 4281.51 / 22.03
 _TMP = tempfile.TemporaryDirectory(prefix="simkit-fidelity-")
 
 
-def openorca(mean_output: float) -> dict:
-    """Prompt and output length specs of the MLPerf OpenOrca set with outputs scaled to
-    `mean_output` (see the module docstring); the scaled file lives for this process."""
-    ref = np.loadtxt(OPENORCA_FILE, delimiter=",", skiprows=1, dtype=np.int64)
-    out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean()))).astype(np.int64)
-    path = Path(_TMP.name) / f"openorca_{mean_output:.2f}.csv"
+def mlperf(dataset: str, mean_output: float) -> dict:
+    """Prompt and output length specs of an MLPerf data set (`_published.MLPERF_LENGTHS`):
+    the samples' own prompt lengths; outputs either the reference lengths scaled to the
+    run's mean `mean_output` (OpenOrca, Mixtral's set; the scaled file lives for this
+    process) or every answer at that mean (CNN/DailyMail: the task caps answers at 128 tokens
+    and the runs' means are 128-129, so every sample ran to the cap)."""
+    name, scaled = MLPERF_LENGTHS[dataset]
+    if not scaled:
+        return {"prompt_tokens": {"dist": "empirical", "path": str(DATA / name),
+                                  "column": "input_length"},
+                "output_tokens": {"dist": "fixed", "value": int(round(mean_output))}}
+    prompt, out = mlperf_lengths(dataset, mean_output)
+    path = Path(_TMP.name) / f"{dataset}_{mean_output:.2f}.csv"
     if not path.exists():
         with open(path, "w") as f:
             f.write("input_length,output_length\n")
-            f.writelines(f"{a},{b}\n" for a, b in zip(ref[:, 0], out))
+            f.writelines(f"{int(a)},{int(b)}\n" for a, b in zip(prompt, out))
     return {"prompt_tokens": {"dist": "empirical", "path": str(path), "column": "input_length"},
             "output_tokens": {"dist": "empirical", "path": str(path), "column": "output_length"}}
-
-
-def cnn_dailymail(mean_output: float) -> dict:
-    """Prompt and output length specs of MLPerf's Llama-3.1-8B set: the samples' own prompt
-    lengths, and every answer at the run's mean (the task caps answers at 128 tokens and the
-    runs' means are 128-129: every sample ran to the cap)."""
-    return {"prompt_tokens": {"dist": "empirical", "path": str(CNN_DAILYMAIL_FILE),
-                              "column": "input_length"},
-            "output_tokens": {"dist": "fixed", "value": int(round(mean_output))}}
 
 
 def _clipped_lognormal_mean(median: float, sigma: float, lo: float, hi: float) -> float:

@@ -30,14 +30,17 @@ dataset was compared:
 - dataset-driven serving runs -- `throughput_mlperf_inference_v4.1.csv` (TensorRT-LLM, vLLM
   0.4.3 for ROCm), `throughput_mlperf_inference_v5.0_krai.csv` (vLLM 0.6.4 and 0.7.3 on H200),
   `throughput_mlperf_inference_v5.1_redhat.csv` (vLLM 0.10.0, the V1 engine, Llama-3.1-8B on
-  one H100 and one L40S), `throughput_mlperf_inference_v5.0_nvidia_b200.csv` (TensorRT-LLM,
-  Llama-2-70B in NVFP4 on one and eight B200s), `throughput_sglang_vllm_0.6.0.csv` (vLLM
-  0.6.0 and SGLang 0.3.0 on ShareGPT): through the simulator with the run's request lengths (`_workloads`: MLPerf's
-  OpenOrca and CNN/DailyMail prompts, ShareGPT as a clipped log-normal at the source's means)
-  and the engine settings the source states (`max_batch`, `max_batch_tokens`,
-  `memory_fraction` columns; where empty, the engine's defaults below; vLLM >= 0.8 with its
-  V1 defaults and every prompt chunked within the token budget, `chunked`, and reported
-  apart as "vllm (V1)"). One data-parallel instance (`tensor_parallel` GPUs) is simulated and
+  one H100 and one L40S), `throughput_mlperf_inference_v5.1_krai.csv` (vLLM 0.9.2 and SGLang
+  0.4.9, Llama-3.1-70B on H200 and H100), `throughput_mlperf_inference_v5.1_rocm.csv` (vLLM
+  0.6.5-0.9 for ROCm on MI300X and MI325X: Llama-2-70B, Llama-3.1-70B, Mixtral-8x7B),
+  `throughput_mlperf_inference_v5.0_nvidia_b200.csv` (TensorRT-LLM, Llama-2-70B in NVFP4 on
+  one and eight B200s), `throughput_sglang_vllm_0.6.0.csv` (vLLM 0.6.0 and SGLang 0.3.0 on
+  ShareGPT): through the simulator with the run's request lengths (`_workloads`: MLPerf's
+  OpenOrca, CNN/DailyMail and Mixtral prompts, ShareGPT as a clipped log-normal at the
+  source's means) and the engine settings the source states (`max_batch`,
+  `max_batch_tokens`, `memory_fraction` columns; where empty, the engine's defaults,
+  `_published.engine_settings`; vLLM's V1 engine with every prompt chunked within the token
+  budget, `chunked`). One data-parallel instance (`tensor_parallel` GPUs) is simulated and
   its rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of
   the traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
   request at t = 0 (MLPerf: one whole sample set per instance -- an Offline query holds its
@@ -48,7 +51,8 @@ dataset was compared:
   600 s of traffic, its minimum duration; ShareGPT: the stated prompt count), latency means
   and percentiles and completed rates compared. MLPerf Server rows are also
   planned: `simkit.plan.capacity.max_qps` under the run's own SLOs (TTFT p99 <= 2 s, TPOT p99
-  <= 200 ms for Llama-2-70B, 100 ms for Llama-3.1-8B: the logs' `ttft_latency`/`tpot_latency`)
+  <= 200 ms for Llama-2-70B and Mixtral, 100 ms for Llama-3.1-8B; Interactive runs 450 ms
+  and 40 ms: the logs' `ttft_latency`/`tpot_latency`)
   against the rate the submitter scheduled (metric `plan max_qps`; the scheduled rate met the
   SLOs, so it is at most the true maximum).
   A Server run sits close to its system's capacity (MLPerf: 92-97% of the Offline rate), where
@@ -57,10 +61,11 @@ dataset was compared:
   scheduled rate (`server ...`) and at the same load (`server@load ...`: the rate scaled by
   simkit's Offline throughput of that system over the measured one, so simkit runs as close
   to its own capacity as the system ran to its).
-  A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6 multi-step) is
-  simulated with `serving.scheduler_steps = N` and `prefill_first` (its command line leaves
-  chunked prefill off, so vLLM V0 runs prompts alone; the other vLLM runs do not state
-  their chunked-prefill setting and run `continuous`, as the profile was fitted). ITL
+  A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6-0.9 multi-step on the
+  V0 engine) is simulated with `serving.scheduler_steps = N` and `prefill_first` (its
+  configuration leaves chunked prefill off, so vLLM V0 runs prompts alone; the other V0 runs
+  do not state their chunked-prefill setting and run `continuous`, as the profile was
+  fitted). ITL
   medians (`itl_p50_s`: the gaps between streamed chunks, which multi-step makes N tokens
   long) are compared with simkit's `itl_s`, which counts a burst as one chunk. The ShareGPT
   medians of end-to-end latency are not compared: they are set by the median output length,
@@ -69,9 +74,10 @@ dataset was compared:
   405B through the simulator, when the model catalog has llama-3.1-405b.
 
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
-compared with the measurements of its own engine; `roofline` (no engine terms) is shown
-beside it as the baseline; DeepSpeed-MII and SGLang have no profile and are compared with
-`vllm`. The last table gives, per simkit engine profile and metric kind, the errors over every
+compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with
+`vllm`, earlier versions with `vllm-0.6` and, to show what the default does on them, with
+`vllm`); `roofline` (no engine terms) is shown beside it as the baseline; DeepSpeed-MII and
+SGLang have no profile and are compared with the vLLM profile of their time. The last table gives, per simkit engine profile and metric kind, the errors over every
 dataset of the engine it models (the issue's targets apply to it).
 """
 
@@ -90,17 +96,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _workloads  # noqa: E402
-from _published import (DATA, MAX_BATCH, loadable, read_rows, setup_of,  # noqa: E402
-                        steady_batch, v1_defaults)
+from _published import (DATA, MAX_BATCH, MLPERF_LENGTHS, engine_settings,  # noqa: E402
+                        is_vllm_v1, loadable, read_rows, setup_of, steady_batch,
+                        version_of)
 
 from simkit.errors import SimkitError  # noqa: E402
 
-#: measured engine -> simkit profiles compared with it (its own first)
-PROFILES_FOR = {"vllm": ("vllm", "roofline"), "tensorrt-llm": ("tensorrt-llm", "roofline"),
-                "deepspeed-mii": ("vllm", "roofline"), "sglang": ("vllm", "roofline"),
-                # vLLM >= 0.8 (the V1 engine) against the same profile, reported apart
-                "vllm (V1)": ("vllm", "roofline")}
-SPLITWISE_PROFILES = ("splitwise-2023", "vllm", "tensorrt-llm", "roofline")
+#: measured engine (`engine_label`) -> simkit profiles compared with it (its own first):
+#: each vLLM generation against its own fit (vLLM 0.4-0.7 also against the default `vllm`:
+#: how the current engine's fit does on small batches), SGLang and DeepSpeed-MII (no
+#: profiles) against the vLLM of their time
+PROFILES_FOR = {"vllm 0.4-0.7": ("vllm-0.6", "vllm", "roofline"),
+                "vllm 0.8+": ("vllm", "roofline"),
+                "tensorrt-llm": ("tensorrt-llm", "roofline"),
+                "deepspeed-mii": ("vllm-0.6", "roofline"),
+                "sglang 0.3": ("vllm-0.6", "roofline"), "sglang 0.4": ("vllm", "roofline")}
+SPLITWISE_PROFILES = ("splitwise-2023", "vllm", "vllm-0.6", "tensorrt-llm", "roofline")
 
 
 class Table:
@@ -212,7 +223,7 @@ def argonne(table: Table, quick: bool) -> None:
             continue
         b = int(row["concurrency_or_batch"])
         n_in, n_out = int(row["input_tokens"]), int(row["output_tokens"])
-        for prof in PROFILES_FOR[row["engine"]]:
+        for prof in PROFILES_FOR[engine_label(row)]:
             try:
                 s = _scenario(setup, prof, requests=b, rate=1e9, prompt=n_in, output=n_out,
                               max_batch=max(b, 1), fraction=0.9,
@@ -223,7 +234,7 @@ def argonne(table: Table, quick: bool) -> None:
                 break
             got = summ["simulated_seconds"] if row["metric"] == "e2e_s" \
                 else summ["ttft_s"]["mean"]
-            table.add((name, row["engine"], row["hardware"], prof, row["metric"]), got,
+            table.add((name, engine_label(row), row["hardware"], prof, row["metric"]), got,
                       float(row["value"]))
 
 
@@ -256,7 +267,7 @@ def trtllm_overview(table: Table, quick: bool, name: str) -> None:
         offline = row["concurrency_or_batch"] == "max"
         rate = row["request_rate_per_s"]
         rate = 1e9 if offline or rate == "inf" else float(rate)
-        for prof in PROFILES_FOR[row["engine"]]:
+        for prof in PROFILES_FOR[engine_label(row)]:
             key = (setup, prof, n_in, n_out, offline, rate)
             if key not in runs:
                 try:
@@ -309,7 +320,7 @@ def oracle(table: Table) -> None:
         n_in, n_out = int(row["input_tokens"]), int(row["output_tokens"])
         offline = row["concurrency_or_batch"] == "max"
         b = 400 if offline else int(row["concurrency_or_batch"])
-        for prof in PROFILES_FOR["vllm"]:
+        for prof in PROFILES_FOR[engine_label(row)]:
             try:
                 summ = _simulate(_scenario(setup, prof, requests=b, rate=1e9, prompt=n_in,
                                            output=n_out, max_batch=max(b, 256), fraction=0.9,
@@ -319,7 +330,7 @@ def oracle(table: Table) -> None:
                 break
             m = row["metric"]
             got = summ["simulated_seconds"] if m == "e2e_s" else summ["throughput_tokens_per_s"]
-            table.add((name, "vllm", row["hardware"], prof,
+            table.add((name, engine_label(row), row["hardware"], prof,
                        ("offline " if offline else "batch ") + m), got, float(row["value"]))
 
 
@@ -327,24 +338,20 @@ def oracle(table: Table) -> None:
 SERVING_FILES = ("throughput_mlperf_inference_v4.1.csv",
                  "throughput_mlperf_inference_v5.0_krai.csv",
                  "throughput_mlperf_inference_v5.1_redhat.csv",
+                 "throughput_mlperf_inference_v5.1_krai.csv",
+                 "throughput_mlperf_inference_v5.1_rocm.csv",
                  "throughput_mlperf_inference_v5.0_nvidia_b200.csv",
                  "throughput_sglang_vllm_0.6.0.csv")
-#: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
-#: fraction). vLLM 0.4-0.7 (V0): max_num_seqs 256 ... but MLPerf submitters raise it (AMD's
-#: v4.1 server kept ~390 requests per GPU in flight), so MLPerf rows without a stated batch
-#: are bounded by memory alone (MAX_BATCH); max_num_batched_tokens: max(max_model_len, 2048)
-#: without chunked prefill (Llama-2: 4096; the sglang runs set max_model_len 4096);
-#: gpu_memory_utilization 0.9. SGLang 0.3: chunked_prefill_size 8192, running requests bounded
-#: by memory. TensorRT-LLM: max_num_tokens 8192, kv_cache_free_gpu_mem_fraction as 95% of
-#: memory (as the perf-overview rows).
-ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
-                   "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
 #: MLPerf latency limits at the 99th percentile, per dataset (the logs' ttft_latency and
-#: tpot_latency: Llama-2-70B 2 s and 200 ms, Llama-3.1-8B 2 s and 100 ms)
+#: tpot_latency: Llama-2-70B 2 s and 200 ms, Llama-3.1-8B 2 s and 100 ms, Mixtral-8x7B 2 s
+#: and 200 ms), and of the Interactive scenario (a Server run under the
+#: llama2-70b-interactive limits: 450 ms and 40 ms)
 MLPERF_SLOS = {"openorca": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
-               "cnn_dailymail": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1}}
+               "cnn_dailymail": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1},
+               "mlperf_mixtral": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
+               "interactive": {"ttft_p99_s": 0.45, "tpot_p99_s": 0.04}}
 #: samples per MLPerf data set (every log's performance_sample_count)
-MLPERF_SET = {"openorca": 24576, "cnn_dailymail": 13368}
+MLPERF_SET = {"openorca": 24576, "cnn_dailymail": 13368, "mlperf_mixtral": 15000}
 MLPERF_SERVER_S = 600.0  # min_duration of a Server run (the logs: 600000 ms)
 
 _SERVING_METRICS = {
@@ -365,17 +372,11 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
     from simkit import api
 
     setup = setup_of(row)
-    mb, mbt, mf = ENGINE_DEFAULTS[row["engine"]]
-    scheduler = "continuous"
-    if _vllm_v1(row):  # V1's own defaults (`_published.v1_defaults`), prompts chunked
-        mb, mbt, mf = v1_defaults(setup.hardware)
-        scheduler = "chunked"
-    if row["dataset"] == "openorca":
-        lengths = _workloads.openorca(float(row["mean_output_tokens"]))
-        if row["engine"] == "vllm" and not row["max_batch"]:
-            mb = MAX_BATCH
-    elif row["dataset"] == "cnn_dailymail":
-        lengths = _workloads.cnn_dailymail(float(row["mean_output_tokens"]))
+    mb, mbt, mf = engine_settings(row)
+    # V1 prefills every prompt in chunks within the token budget
+    scheduler = "chunked" if is_vllm_v1(row) else "continuous"
+    if row["dataset"] in MLPERF_LENGTHS:
+        lengths = _workloads.mlperf(row["dataset"], float(row["mean_output_tokens"]))
     else:
         lengths = _workloads.sharegpt(float(row["mean_input_tokens"] or
                                             _workloads.SGLANG_SHAREGPT_MEAN_PROMPT),
@@ -389,9 +390,7 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
          "workload": {"requests": requests, "arrival": {"process": "poisson", "rate": rate},
                       **lengths},
          "serving": {"scheduler": scheduler,
-                     "max_batch": int(row["max_batch"] or mb),
-                     "memory_fraction": float(row["memory_fraction"] or mf),
-                     "max_batch_tokens": int(row["max_batch_tokens"] or mbt)}}
+                     "max_batch": mb, "memory_fraction": mf, "max_batch_tokens": mbt}}
     steps = re.search(r"--num-scheduler-steps (\d+)", row["engine_version"])
     if steps:  # vLLM 0.6 multi-step scheduling
         d["serving"]["scheduler_steps"] = int(steps.group(1))
@@ -406,17 +405,17 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
     return api.from_dict(d)
 
 
-def _vllm_v1(row) -> bool:
-    """A vLLM row of version 0.8 or later (the V1 engine by default)."""
-    if row["engine"] != "vllm":
-        return False
-    version = re.search(r"(\d+)\.(\d+)", row["engine_version"])
-    return version is not None and (int(version[1]), int(version[2])) >= (0, 8)
-
-
-def _engine_label(row) -> str:
-    """The measured engine as the tables name it: vLLM's V1 engine apart from V0."""
-    return "vllm (V1)" if _vllm_v1(row) else row["engine"]
+def engine_label(row) -> str:
+    """The measured engine as the tables name it: vLLM and SGLang by generation (vLLM 0.8+:
+    the kernels of 2025, V1 engine by default; a version the source does not state is of
+    2024, the older)."""
+    e = row["engine"]
+    v = version_of(row)
+    if e == "vllm":
+        return "vllm 0.8+" if v >= (0, 8) else "vllm 0.4-0.7"
+    if e == "sglang":
+        return "sglang 0.4" if v >= (0, 4) else "sglang 0.3"
+    return e
 
 
 def serving(table: Table, quick: bool) -> None:
@@ -458,7 +457,7 @@ def serving(table: Table, quick: bool) -> None:
                 n = min(n, 1500)
             kind = "offline " if offline else ("server " if mlperf else "online ")
             system = _system(source)
-            for prof in PROFILES_FOR[row["engine"]]:
+            for prof in PROFILES_FOR[engine_label(row)]:
                 try:
                     summ = _simulate(_serving_scenario(row, prof, requests=n, rate=rate))
                 except SimkitError as e:
@@ -471,8 +470,8 @@ def serving(table: Table, quick: bool) -> None:
                     capacity[(system, prof)] = summ["throughput_requests_per_s"] * inst / meas
                 if mlperf and not offline:
                     cap = max_qps(_serving_scenario(row, prof, requests=n, rate=rate,
-                                                    slo=MLPERF_SLOS[row["dataset"]]))
-                    table.add((name, _engine_label(row), row["hardware"], prof, "plan max_qps"),
+                                                    slo=MLPERF_SLOS[_slo_key(row)]))
+                    table.add((name, engine_label(row), row["hardware"], prof, "plan max_qps"),
                               cap.max_qps * inst, float(row["request_rate_per_s"]))
                     scale = capacity.get((system, prof))
                     if scale is not None:
@@ -496,13 +495,19 @@ def _compare(table: Table, name: str, rows, prof: str, kind: str, summ, inst: in
             continue
         if m in _RATES:
             got *= inst
-        table.add((name, _engine_label(r), r["hardware"], prof, kind + m), got,
+        table.add((name, engine_label(r), r["hardware"], prof, kind + m), got,
                   float(r["value"]))
+
+
+def _slo_key(row) -> str:
+    """Which latency limits a run was held to: its scenario's (Interactive) or dataset's."""
+    return "interactive" if "/interactive/" in row["source"].lower() else row["dataset"]
 
 
 def _system(source: str) -> str:
     """A run's system: its source path without the scenario (Offline/Server) part."""
-    for scen in ("/Offline/", "/Server/", "/offline/", "/server/"):
+    for scen in ("/Offline/", "/Server/", "/Interactive/", "/offline/", "/server/",
+                 "/interactive/"):
         source = source.replace(scen, "/")
     return source
 

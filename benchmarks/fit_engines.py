@@ -6,7 +6,16 @@ Each profile is fitted by `simkit.calibrate.engine_fit` (least squares on log ti
 physical priors) to measurements OF THAT ENGINE, then judged held out (5-fold, leave one
 model / TP degree / GPU out). `--check` fits and prints without writing.
 
-- `vllm`: vLLM 0.6 on NVIDIA GPUs. (a) The static-batch wall times of Argonne's
+- `vllm` (the default): vLLM 0.9-0.10, the V1 engine -- what is deployed today. Its MLPerf
+  Inference v5.1 serving runs (`_published.mlperf_runs`, the V1 ones): Krai's vLLM 0.9.2
+  Llama-3.1-70B fp8 on 8-24 H200 and 8 H100 (TP 2), Red Hat's vLLM 0.10.0 Llama-3.1-8B fp8
+  on one H100 and one L40S, and Krai's vLLM 0.9.2 for ROCm on 8 MI300X -- 17 runs, each its
+  mean steady-state iteration. Large batches on one or two GPUs show the GEMM and fp8
+  rates, streaming, decode attention and fixed costs (the eight constants `VLLM_FITTED`);
+  the shape factors, the prefill attention kernel and the all-reduce terms, which they
+  cannot show, are `vllm-0.6`'s. AMD's own v5.1 runs (vLLM 0.9 for ROCm with the V0 engine
+  and multi-step scheduling) are held out: `benchmarks/fidelity.py` simulates them as run.
+- `vllm-0.6`: vLLM 0.6-0.7 on NVIDIA GPUs. (a) The static-batch wall times of Argonne's
   LLM-Inference-Bench (A100-40GB, H100 SXM; fp16; results last changed 2024-09-27). Its
   README says `pip install vllm`, without a version; the A100 scripts' environment file
   (`vLLM/A100/Throughput_measurement/requirements-*.txt`, added 2024-09-20) is vLLM's own
@@ -57,12 +66,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _published import (mlperf_runs, offline_throughputs, static_batches,  # noqa: E402
-                        static_ttfts)
+from _published import (is_vllm_v1, mlperf_runs, offline_throughputs,  # noqa: E402
+                        static_batches, static_ttfts)
 
-from simkit.calibrate.engine_fit import calibrate_engine  # noqa: E402
+from simkit.calibrate.engine_fit import FITTED, calibrate_engine  # noqa: E402
 from simkit.calibrate.measurements import Design, read_measurements  # noqa: E402
-from simkit.costs.engine import ENGINE_DIR, ROOFLINE, engine_to_toml  # noqa: E402
+from simkit.costs.engine import (ENGINE_DIR, ROOFLINE, engine_to_toml,  # noqa: E402
+                                 read_engine)
 
 ARGONNE = ("Argonne LLM-Inference-Bench (Chitty-Venkata et al., arXiv:2411.00136), "
            "github.com/argonne-lcf/LLM-Inference-Bench@4211f5d4e9bc Plots/All_results.csv: "
@@ -91,17 +101,52 @@ NVIDIA = ("a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "l40s", "l4
 SPLITS = (("leave one model out", "model"), ("leave one TP degree out", "tensor_parallel"),
           ("leave one GPU out", "hardware"), ("leave one source out", "source"))
 
+KRAI51 = ("Krai's MLPerf Inference v5.1 open-division vLLM 0.9.2 runs (mlcommons/"
+          "inference_results_v5.1@965182b03376: open/Krai/results/{xd670_h200_x8,x16,x24,"
+          "xe9680_h100_x8}_vllm_092): Llama-3.1-70B fp8 on 8-24 H200 (TP 1) and 8 H100 (TP 2), "
+          "OpenOrca Offline, Server and Interactive; simkit/data/measurements/"
+          "throughput_mlperf_inference_v5.1_krai.csv")
+REDHAT51 = ("Red Hat's MLPerf Inference v5.1 closed vLLM 0.10.0 runs (mlcommons/"
+            "inference_results_v5.1: closed/RedHat): Llama-3.1-8B fp8 on one H100 and one L40S, "
+            "CNN/DailyMail Offline and Server; simkit/data/measurements/"
+            "throughput_mlperf_inference_v5.1_redhat.csv")
+ROCM51 = ("Krai's MLPerf Inference v5.1 open-division vLLM 0.9.2 runs for ROCm 6.4.1 "
+          "(mlcommons/inference_results_v5.1@965182b03376: open/Krai/results/"
+          "xe9680_mi300x_x8_vllm_091): Llama-3.1-70B fp8 on 8 MI300X (TP 1), OpenOrca Offline "
+          "and Server; the V1 runs of simkit/data/measurements/"
+          "throughput_mlperf_inference_v5.1_rocm.csv (AMD's own, V0 with multi-step "
+          "scheduling, are held out)")
+#: the vLLM 0.6-0.7 fit, whose constants the current vLLM's fit keeps where its data are blind
+VLLM_06 = "vllm-0.6"
+VLLM_FITTED = ("gemm_efficiency", "gemm_fp8_efficiency", "memory_efficiency",
+               "gemm_serial_fraction", "attn_decode_efficiency", "step_overhead_s",
+               "layer_overhead_s", "sequence_overhead_s")
+
 PROFILES = {
-    "vllm": dict(
+    VLLM_06: dict(
         rows=lambda: _join(static_batches("vllm", hardware=("a100-40gb", "h100-sxm")),
                            static_ttfts("vllm", hardware=("a100-40gb", "h100-sxm")),
-                           mlperf_runs("vllm", hardware=NVIDIA)),
-        description="vLLM 0.6-0.7 (fitted on NVIDIA A100/H100 static batches and H200 MLPerf "
-        "serving runs)",
+                           mlperf_runs("vllm", hardware=NVIDIA,
+                                       keep=lambda row: not is_vllm_v1(row))),
+        description="vLLM 0.6-0.7, the V0 engine (fitted on NVIDIA A100/H100 static batches "
+        "and H200 MLPerf serving runs)",
         engine_version="vLLM 0.6.1.x (static batches: pip, version not pinned; the scripts' "
         "requirements match vLLM between 0.6.1.post2 and 0.6.2), 0.6.4 and 0.7.3 (MLPerf)",
         source=ARGONNE + "; NVIDIA rows only (A100-40GB, H100 SXM). And " + KRAI,
         data_date="2024-09-27 (static batches); February 2025 (MLPerf v5.0)"),
+    "vllm": dict(
+        rows=lambda: mlperf_runs("vllm", keep=is_vllm_v1),
+        description="vLLM 0.9-0.10, the V1 engine (fitted on MLPerf v5.1 serving runs on "
+        "H100, H200, L40S and MI300X)",
+        engine_version="vLLM 0.9.2 (Krai; for ROCm: 0.9.2.dev364), 0.10.0 (Red Hat)",
+        source=KRAI51 + ". And " + REDHAT51 + ". And " + ROCM51 + ". The constants these "
+        "runs cannot show are `vllm-0.6`'s",
+        data_date="July-August 2025 (MLPerf Inference v5.1, published 2025-09)",
+        base=VLLM_06,
+        # what large serving batches on one or two GPUs per instance show; the shape factors
+        # (few tokens, narrow shards), the prefill attention kernel and the all-reduce terms
+        # stay vLLM 0.6's: MLPerf's steps hold hundreds of tokens, short prompts, TP <= 2
+        fitted=VLLM_FITTED),
     "tensorrt-llm": dict(
         rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")),
                            static_ttfts("tensorrt-llm"), offline_throughputs(),
@@ -165,9 +210,13 @@ def main(argv=None) -> int:
         spec = PROFILES[name]
         rows, skipped = spec["rows"]()
         design = Design(rows)
-        cal = calibrate_engine(design, ROOFLINE, name, description=spec["description"],
+        base = ROOFLINE
+        if spec.get("base"):  # the constants it does not fit: as written by this run
+            base = read_engine(ENGINE_DIR / f"{spec['base']}.toml")
+        cal = calibrate_engine(design, base, name, description=spec["description"],
                                source=spec["source"], data_date=spec["data_date"],
-                               engine_version=spec["engine_version"], group_splits=SPLITS)
+                               engine_version=spec["engine_version"], group_splits=SPLITS,
+                               fitted=spec.get("fitted", FITTED))
         print(f"{name}: {len(rows)} measurements fitted, {len(skipped)} left out")
         print(report(cal))
         if not args.check:

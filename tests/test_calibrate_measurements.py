@@ -280,12 +280,13 @@ def test_calibrate_bad_file_exit_2(run_cli, tmp_path):
 def test_engines_lists_profiles_with_their_data_and_date(run_cli):
     r = run_cli("engines")
     assert r.code == 0
-    for name in ("roofline", "vllm (default)", "tensorrt-llm", "splitwise-2023"):
+    for name in ("roofline", "vllm (default)", "vllm-0.6", "tensorrt-llm", "splitwise-2023"):
         assert name in r.out
     assert "fitted on:" in r.out and "data date: 2024-09-27" in r.out
     d = run_cli("engines", "--json").json()
     assert d["default"] == "vllm"
-    assert d["engines"]["vllm"]["source"].startswith("Argonne LLM-Inference-Bench")
+    assert d["engines"]["vllm"]["source"].startswith("Krai's MLPerf Inference v5.1")
+    assert d["engines"]["vllm-0.6"]["source"].startswith("Argonne LLM-Inference-Bench")
     assert run_cli("engines", "tensorrt-llm").out.startswith("tensorrt-llm")
     # routed-expert kernel costs: measured for the engines, off in the roofline
     assert d["engines"]["vllm"]["moe_kernels"] is True

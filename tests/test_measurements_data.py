@@ -63,8 +63,8 @@ DENSE = {
 # Dense peaks per GPU (datasheets; sparse figures halved) in FLOP/s by precision, and HBM B/s.
 # A100 datasheet: 312 TF fp16/bf16, 1,555 GB/s (40GB) / 2,039 GB/s (80GB). H100 SXM: 989.5 TF
 # bf16, 1,979 TF fp8, 3.35 TB/s. H200: same compute, 4.8 TB/s. L40S: 362.05 TF bf16, 733 TF
-# fp8, 864 GB/s. MI300X: 1,307.4 TF bf16, 2,614.9 TF fp8, 5.3 TB/s. B200 (HGX table): 2,250 TF
-# bf16, 4,500 fp8, 9,000 fp4 (NVFP4), 7.7 TB/s.
+# fp8, 864 GB/s. MI300X: 1,307.4 TF bf16, 2,614.9 TF fp8, 5.3 TB/s; MI325X the same compute
+# at 6.0 TB/s. B200 (HGX table): 2,250 TF bf16, 4,500 fp8, 9,000 fp4 (NVFP4), 7.7 TB/s.
 PEAKS = {
     "a100-40gb": ({"fp16": 312e12, "bf16": 312e12}, 1555e9),
     "a100-80gb": ({"fp16": 312e12, "bf16": 312e12}, 2039e9),
@@ -72,6 +72,7 @@ PEAKS = {
     "h200": ({"fp16": 989.5e12, "bf16": 989.5e12, "fp8": 1979e12}, 4800e9),
     "l40s": ({"fp16": 362.05e12, "bf16": 362.05e12, "fp8": 733e12}, 864e9),
     "mi300x": ({"fp16": 1307.4e12, "bf16": 1307.4e12, "fp8": 2614.9e12}, 5300e9),
+    "mi325x": ({"fp16": 1307.4e12, "bf16": 1307.4e12, "fp8": 2614.9e12}, 6000e9),
     "b200": ({"fp16": 2250e12, "bf16": 2250e12, "fp8": 4500e12, "nvfp4": 9000e12}, 7700e9),
 }
 
@@ -183,7 +184,8 @@ def test_throughput_file_format(path):
         if "kv_precision" in r:
             assert r["kv_precision"] == "" or r["kv_precision"] in PRECISIONS, where
         if "dataset" in r:
-            assert r["dataset"] in ("openorca", "sharegpt", "cnn_dailymail"), where
+            assert r["dataset"] in ("openorca", "sharegpt", "cnn_dailymail",
+                                    "mlperf_mixtral"), where
             assert r["input_tokens"] == r["output_tokens"] == "", where  # lengths vary
             for k in ("mean_input_tokens", "mean_output_tokens", "memory_fraction"):
                 assert r[k] == "" or 0 < float(r[k]), where
@@ -217,6 +219,21 @@ def test_cnn_dailymail_lengths_are_mlperf_s_llama3_1_8b_set():
     runs = [r for r in _read(MEAS / "throughput_mlperf_inference_v5.1_redhat.csv")[1]
             if r["metric"] == "requests_per_s"]
     assert runs and all(float(r["mean_output_tokens"]) == pytest.approx(128, abs=1.1)
+                        for r in runs)
+
+
+def test_mixtral_lengths_are_mlperf_s_set():
+    """MLPerf's Mixtral-8x7B set: 15,000 samples (every mixtral log's
+    performance_sample_count), answers of at most 1,024 tokens; the runs generated close to the
+    reference answers' mean (143.4-143.8 tokens per sample against 144.8)."""
+    rows = _read(MEAS / "lengths_mlperf_mixtral.csv")[1]
+    assert len(rows) == 15000
+    outs = [int(r["output_length"]) for r in rows]
+    assert max(outs) <= 1024
+    runs = [r for r in _read(MEAS / "throughput_mlperf_inference_v5.1_rocm.csv")[1]
+            if r["metric"] == "requests_per_s" and r["dataset"] == "mlperf_mixtral"]
+    assert runs and all(float(r["mean_output_tokens"]) == pytest.approx(sum(outs) / len(outs),
+                                                                         rel=0.02)
                         for r in runs)
 
 

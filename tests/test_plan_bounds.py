@@ -122,10 +122,12 @@ def test_the_bound_is_above_what_one_replica_sustains(name, gpus, scheduler):
 
 def test_the_bound_holds_with_multi_step_rounds():
     """Short prompts and long answers at batch 256 on Llama-3-8B / H100: the engine's
-    per-sequence cost (59 us under `vllm`) outweighs a token's matmuls (~29 us), so rounds
-    that pay it once every 16 steps sustain more than the single-step bound allows."""
+    per-sequence cost (59 us under `vllm-0.6`, the engine that had multi-step scheduling)
+    outweighs a token's matmuls (~29 us), so rounds that pay it once every 16 steps sustain
+    more than the single-step bound allows."""
     def case(steps):
-        return scen(model={"name": "llama-3-8b"}, hardware={"gpus_per_replica": 1},
+        return scen(model={"name": "llama-3-8b"},
+                    hardware={"gpus_per_replica": 1, "engine": "vllm-0.6"},
                     workload={"prompt_tokens": {"dist": "uniform", "low": 20, "high": 100},
                               "output_tokens": {"dist": "uniform", "low": 200, "high": 400}},
                     serving={"scheduler": "continuous", "max_batch": 256,
