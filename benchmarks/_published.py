@@ -189,11 +189,6 @@ def v1_defaults(hardware: str) -> tuple[int, int, float]:
     return V1_DEFAULTS["large" if hardware in V1_LARGE_GPUS else "other"]
 
 
-#: memory fraction an engine's KV cache may fill where a row does not state one (vLLM's
-#: gpu_memory_utilization default; TensorRT-LLM as the perf-overview comparison sets it)
-DEFAULT_MEMORY_FRACTION = {"vllm": 0.9, "tensorrt-llm": 0.95}
-
-
 #: engine settings where a row leaves them empty: (max_batch, max_batch_tokens, memory
 #: fraction). vLLM 0.4-0.7 (V0): max_num_seqs 256 ... but MLPerf submitters raise it (AMD's
 #: v4.1 server kept ~390 requests per GPU in flight), so MLPerf rows without a stated batch
