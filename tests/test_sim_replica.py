@@ -29,6 +29,9 @@ CASES = {
                         "workload.arrival.rate": 100.0},
     "max-batch-tokens": {"serving.max_batch_tokens": 300, "workload.arrival.rate": 30.0},
     "prefill-first": {"serving.scheduler": "prefill_first", "workload.arrival.rate": 30.0},
+    # room for ~19 blocks of prompts: vLLM v0's 1% watermark holds back admissions
+    "prefill-first-watermark": {"serving.scheduler": "prefill_first", "capacity": 3e6,
+                                "workload.arrival.rate": 60.0},
     "prefill-first-budget": {"serving.scheduler": "prefill_first",
                              "serving.max_batch_tokens": 250, "workload.arrival.rate": 30.0},
     "chunked-budget": {"serving.scheduler": "chunked", "serving.max_batch_tokens": 40,

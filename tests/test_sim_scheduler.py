@@ -124,6 +124,31 @@ def test_max_batch_tokens_counts_decode_tokens():
     assert r90["start_s"][order[1]] >= r90["finish_s"][order[0]]
 
 
+@pytest.mark.parametrize("prompt, waits", [(800, True), (784, False)])
+def test_prefill_first_keeps_vllm_v0_watermark_free(prompt, waits):
+    """vLLM v0 admits a prompt only if 1% of the KV blocks stay free after it
+    (`BlockSpaceManager(watermark=0.01)`). 1.6 MB of cache at 1,000 B per token = 1,600
+    tokens = 100 blocks of 16, so the watermark is 1 block. Two prompts arrive together: the
+    first takes an empty replica; a second of 800 tokens (50 blocks) would leave 0 of the 50
+    free and waits for the first to finish, one of 784 (49 of the 51) leaves 2 and joins it.
+    `continuous` (no watermark) admits two of 800 at once."""
+    def run(sched, prompt):
+        sc = toy_scenario(**{"workload.requests": 2, "workload.arrival.process": "burst",
+                             "workload.prompt_tokens": length(value=prompt),
+                             "workload.output_tokens": length(value=20),
+                             "serving.scheduler": sched, "serving.prefix_caching": False})
+        return simulate(sc, step_model=ToyStepModel(capacity_bytes=1.6e6), seed=0).requests
+
+    r = run("prefill_first", prompt)
+    first, second = np.argsort(r["start_s"])
+    if waits:
+        assert r["start_s"][second] >= r["finish_s"][first]
+    else:
+        assert r["start_s"][second] == r["start_s"][first] == 0.0
+    r = run("continuous", 800)
+    assert np.all(r["start_s"] == 0.0)
+
+
 # ---- multi-step scheduling (serving.scheduler_steps: vLLM 0.6's --num-scheduler-steps) ----
 
 def _multi_step(steps: int, requests: int = 1, gap_s: float = 1.0, prompt: int = 100,

@@ -32,6 +32,11 @@ class Admission:
         self._memo = (rid, tokens, cache.version, hit)
         return hit
 
+    def _reserve_units(self) -> int:
+        """Units an admission or a swap-in must leave free (the scheduler's
+        `admission_reserve`), while others run: an empty replica takes what fits."""
+        return self._reserve if self.n else 0
+
     def head_prefill(self) -> tuple[int, int]:
         """(tokens the prefix cache serves, tokens to hold) of the head of the queue: a
         preempted request recomputes its prompt and the tokens it already emitted."""
@@ -53,7 +58,7 @@ class Admission:
             else policy.units_one(tokens)
         if self.cache is not None:
             need -= self.cache.shared_bound(rid, tokens)
-        return need <= pool.free_units(1)
+        return need <= pool.free_units(1) - self._reserve_units()
 
     def admit_head(self, now_s: float) -> bool:
         """Admit the head of the waiting queue if its blocks fit; False leaves it queued."""
@@ -62,7 +67,7 @@ class Admission:
         g = int(tab.generated[rid])
         tokens = int(tab.prompt_tokens[rid]) + g
         cache = self.cache
-        free = pool.free_units(1)
+        free = pool.free_units(1) - self._reserve_units()
         if cache is None and self._end_units:  # (the plain path first: fewest steps)
             need = policy.units_one(tokens)
             if need > free:
@@ -116,7 +121,7 @@ class Admission:
         rid, cached, units = self.swapped[0]
         need = policy.units_one(cached + 1)
         hit = self._lookup(rid, cached + 1)
-        if need - hit.shared > pool.free_units(1):
+        if need - hit.shared > pool.free_units(1) - self._reserve_units():
             return False
         self.swapped.popleft()
         if self.cache is not None:

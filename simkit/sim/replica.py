@@ -83,6 +83,8 @@ class Replica(Admission, TokenTimes, Handoff):
         self.pool = KVPool(policy)
         self.cache = make_cache(policy, self.pool, self.table, prefix_caching)
         self.scheduler = scheduler
+        #: units an admission must leave free while others run (`Admission._reserve_units`)
+        self._reserve = int(scheduler.admission_reserve * max(policy.max_units(0), 0))
         self.model = step_model
         # integer-sum shortcuts of the cost model, when it has them (StepCostModel does):
         # the same bits as decode_steps_s / step_time_s without building context arrays

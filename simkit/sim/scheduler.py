@@ -48,7 +48,8 @@ prefills). A round whose blocks would run out stops where they do (vLLM would pr
 sequence to make room for the round's lookahead slots).
 
 Admission allocates KV blocks for the whole prompt at once (vLLM's ``can_allocate``), also
-under chunked prefill. Preempted requests return to the front of the queue; the victim is
+under chunked prefill; ``prefill_first`` also keeps vLLM v0's watermark (1% of the blocks stay
+free after an admission or a swap-in while others run). Preempted requests return to the front of the queue; the victim is
 the most recently admitted running sequence (vLLM v0 ``_preempt`` pops the running queue's
 tail; v1 ``running.pop()``).
 """
@@ -78,6 +79,8 @@ class Scheduler:
     #: the queue is offered memory before the running decodes grow (prefill_first): memory
     #: a decode frees at a boundary reaches the queue only at the next one
     admits_before_growing = False
+    #: share of the KV memory an admission (or a swap-in) must leave free while others run
+    admission_reserve = 0.0
 
     def __init__(self, serving) -> None:
         self.max_batch = int(serving.max_batch)
@@ -230,6 +233,11 @@ class ChunkedScheduler(Scheduler):
 class PrefillFirstScheduler(Scheduler):
     name = "prefill_first"
     admits_before_growing = True
+    #: vLLM v0's watermark: `BlockSpaceManager(watermark=0.01)` admits a prompt (and swaps a
+    #: sequence in) only if 1% of the GPU blocks stay free after it ("Use watermark to avoid
+    #: frequent cache eviction", vllm/core/block_manager.py `can_allocate`), so a victim
+    #: just preempted is not readmitted into the room it freed while the decodes still grow
+    admission_reserve = 0.01
 
     # admits in its own `form_batch` (prompts alone, before the decodes grow), so the base
     # class's `admit` hook is never asked
