@@ -77,8 +77,9 @@ Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit pr
 compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with
 `vllm`, earlier versions with `vllm-0.6` and, to show what the default does on them, with
 `vllm`); `roofline` (no engine terms) is shown beside it as the baseline; DeepSpeed-MII and
-SGLang have no profile and are compared with the vLLM profile of their time. The last table gives, per simkit engine profile and metric kind, the errors over every
-dataset of the engine it models (the issue's targets apply to it).
+SGLang have no profile and are compared with the vLLM profile of their time. The last table
+gives, per simkit engine profile and metric kind, the errors over every dataset of the
+engine it models (the issue's targets apply to it).
 """
 
 from __future__ import annotations

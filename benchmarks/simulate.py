@@ -6,7 +6,8 @@ arrivals at 8/s: about 80% of what the replica sustains under the `vllm-0.6` eng
 (pinned, so every run of this benchmark simulates the same server: the default `vllm` moved
 to vLLM 0.9-0.10's fit after these figures were first taken), which completes about 9.9
 requests/s saturated -- a loaded server, not a queue that grows without bound (at 20/s the
-run would measure a saturated batch of 256 and a TTFT p99 of hours). Prints, all measured in this run:
+run would measure a saturated batch of 256 and a TTFT p99 of hours). Prints, all measured in
+this run:
 - simulated requests per wall second (fast path), and for the one-iteration-at-a-time path
   on a smaller stream;
 - peak resident memory of the process (ru_maxrss);

@@ -48,10 +48,10 @@ prefills). A round whose blocks would run out stops where they do (vLLM would pr
 sequence to make room for the round's lookahead slots).
 
 Admission allocates KV blocks for the whole prompt at once (vLLM's ``can_allocate``), also
-under chunked prefill; ``prefill_first`` also keeps vLLM v0's watermark (1% of the blocks stay
-free after an admission or a swap-in while others run). Preempted requests return to the front of the queue; the victim is
-the most recently admitted running sequence (vLLM v0 ``_preempt`` pops the running queue's
-tail; v1 ``running.pop()``).
+under chunked prefill; ``prefill_first`` also keeps vLLM v0's watermark (1% of the blocks
+stay free after an admission or a swap-in while others run). Preempted requests return to
+the front of the queue; the victim is the most recently admitted running sequence (vLLM v0
+``_preempt`` pops the running queue's tail; v1 ``running.pop()``).
 """
 
 from __future__ import annotations
