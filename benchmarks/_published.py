@@ -176,6 +176,15 @@ MLPERF_FILES = ("throughput_mlperf_inference_v4.1.csv",
 MLPERF_LENGTHS = {"openorca": ("lengths_openorca_llama2.csv", True),
                   "mlperf_mixtral": ("lengths_mlperf_mixtral.csv", True),
                   "cnn_dailymail": ("lengths_cnn_dailymail_llama3.1.csv", False)}
+#: prompts of a set served to a model whose tokenizer is not the one its lengths file
+#: counted with: (dataset, catalog-name prefix) -> tokens per token of the file. OpenOrca's
+#: lengths are Llama-2 tokens, and Krai's open-division runs serve Llama-3.1-70B on them: "the
+#: new tokenizer improves compression rates on a sample of English data from 3.17 to 3.94
+#: characters per token" over Llama 2's (Llama Team, "The Llama 3 Herd of Models",
+#: arXiv:2407.21783, on its tokenizer; "roughly 3.2 to 4" in Meta's DeepLearning.AI course
+#: on Llama 3.2's tokenizer). Answers need no such factor: each run's own mean, in its model's
+#: tokens, sets their level.
+RETOKENIZED = {("openorca", "llama-3"): 3.17 / 3.94}
 #: vLLM >= 0.8 (the V1 engine, every prompt prefilled in chunks within the token budget):
 #: `EngineArgs` defaults of the LLM class by device -- at least 70 GiB and not an A100
 #: (H100, H200, B200, MI300X, MI325X): max_num_seqs 1024, max_num_batched_tokens 16384;
@@ -201,9 +210,10 @@ ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
                    "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
 
 
-def mlperf_lengths(dataset: str, mean_output: float):
+def mlperf_lengths(dataset: str, mean_output: float, model: str = ""):
     """(prompt lengths, output lengths) of an MLPerf data set's samples, with outputs as a
-    run of mean `mean_output` generated them (`MLPERF_LENGTHS`)."""
+    run of mean `mean_output` generated them (`MLPERF_LENGTHS`), prompts in `model`'s tokens
+    (`RETOKENIZED`)."""
     import numpy as np
 
     name, scaled = MLPERF_LENGTHS[dataset]
@@ -212,17 +222,28 @@ def mlperf_lengths(dataset: str, mean_output: float):
         out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean())))
     else:
         out = np.full(len(ref), float(round(mean_output)))
-    return ref[:, 0], out
+    prompt = ref[:, 0]
+    factor = retokenization(dataset, model)
+    if factor is not None:
+        prompt = np.maximum(1, np.rint(prompt * factor))
+    return prompt, out
 
 
-def mlperf_stats(dataset: str, mean_output: float) -> tuple[float, float, float]:
+def retokenization(dataset: str, model: str) -> float | None:
+    """`RETOKENIZED`'s factor for `model`'s prompts of `dataset` (None: the file's tokens)."""
+    return next((f for (ds, prefix), f in RETOKENIZED.items()
+                 if ds == dataset and model.startswith(prefix)), None)
+
+
+def mlperf_stats(dataset: str, mean_output: float,
+                 model: str = "") -> tuple[float, float, float]:
     """(mean prompt, mean output, time-averaged decode context) of an MLPerf data set with
     outputs as `mlperf_lengths` builds them. The context a running sequence decodes at,
     averaged over the time it spends decoding, is E[(in + out/2) x out] / E[out]: a long
     answer spends proportionally more steps in the batch."""
     import numpy as np
 
-    prompt, out = mlperf_lengths(dataset, mean_output)
+    prompt, out = mlperf_lengths(dataset, mean_output, model)
     ctx = float(np.sum((prompt + out / 2) * out) / np.sum(out))
     return float(prompt.mean()), float(out.mean()), ctx
 
@@ -294,7 +315,8 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
             m = {r["metric"]: float(r["value"]) for _, r in rows}
             inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
             lam = m["requests_per_s"] / inst
-            e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]))
+            e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
+                                            row["model"])
             if row["concurrency_or_batch"] == "max":
                 if not row["max_batch"] and not is_vllm_v1(row):
                     skipped.append((where, "offline run without a stated batch limit: the "

@@ -43,7 +43,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from _published import DATA, MLPERF_LENGTHS, mlperf_lengths
+from _published import DATA, MLPERF_LENGTHS, mlperf_lengths, retokenization
 
 #: sqrt(2 ln(mean / median)) of the ShareGPT sample named in the module docstring
 SHAREGPT_SIGMA_PROMPT = math.sqrt(2 * math.log(204.93125 / 77))
@@ -64,19 +64,19 @@ SGLANG_SHAREGPT_MEAN_OUTPUT = 4281.51 / 22.03
 _TMP = tempfile.TemporaryDirectory(prefix="simkit-fidelity-")
 
 
-def mlperf(dataset: str, mean_output: float) -> dict:
+def mlperf(dataset: str, mean_output: float, model: str = "") -> dict:
     """Prompt and output length specs of an MLPerf data set (`_published.MLPERF_LENGTHS`):
     the samples' own prompt lengths; outputs either the reference lengths scaled to the
     run's mean `mean_output` (OpenOrca, Mixtral's set; the scaled file lives for this
-    process) or every answer at that mean (CNN/DailyMail: the task caps answers at 128 tokens
+    process; prompts in `model`'s tokens, `_published.RETOKENIZED`) or every answer at that mean (CNN/DailyMail: the task caps answers at 128 tokens
     and the runs' means are 128-129, so every sample ran to the cap)."""
     name, scaled = MLPERF_LENGTHS[dataset]
-    if not scaled:
+    if not scaled and retokenization(dataset, model) is None:
         return {"prompt_tokens": {"dist": "empirical", "path": str(DATA / name),
                                   "column": "input_length"},
                 "output_tokens": {"dist": "fixed", "value": int(round(mean_output))}}
-    prompt, out = mlperf_lengths(dataset, mean_output)
-    path = Path(_TMP.name) / f"{dataset}_{mean_output:.2f}.csv"
+    prompt, out = mlperf_lengths(dataset, mean_output, model)
+    path = Path(_TMP.name) / f"{dataset}_{model}_{mean_output:.2f}.csv"
     if not path.exists():
         with open(path, "w") as f:
             f.write("input_length,output_length\n")

@@ -377,7 +377,8 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
     # V1 prefills every prompt in chunks within the token budget
     scheduler = "chunked" if is_vllm_v1(row) else "continuous"
     if row["dataset"] in MLPERF_LENGTHS:
-        lengths = _workloads.mlperf(row["dataset"], float(row["mean_output_tokens"]))
+        lengths = _workloads.mlperf(row["dataset"], float(row["mean_output_tokens"]),
+                                    row["model"])
     else:
         lengths = _workloads.sharegpt(float(row["mean_input_tokens"] or
                                             _workloads.SGLANG_SHAREGPT_MEAN_PROMPT),

@@ -70,12 +70,7 @@ _TTFT = ("the six times to first token (16 x 1024 tokens, TP 1) are prefills at 
          "A100's dense peak but 59% of the H100's: one set of engine constants relative to "
          "the hardware's measured GEMM efficiency (0.87 and 0.80) splits the difference; "
          "held out by TP degree, the only TP 1 prefill data go with them")
-_V1_GPUS = ("vLLM 0.9-0.10's MLPerf runs on the L40S (Llama-3.1-8B) and on MI300X (Krai's "
-             "build for ROCm) run 25-32% slower than the H100/H200 runs' constants predict "
-             "for those GPUs' measured GEMM and streaming rates; the NVIDIA data-centre "
-             "runs are within 1-15%")
 KNOWN_MISSES: dict[tuple[str, str], str] = {
-    ("vllm", "in_sample.offline.median_abs"): _V1_GPUS,
     ("vllm-0.6", "heldout_leave_one_model_out.offline.median_abs"): _KRAI,
     ("vllm-0.6", "heldout_leave_one_model_out.server.median_abs"): _KRAI,
     ("vllm-0.6", "heldout_leave_one_TP_degree_out.offline.median_abs"): _KRAI,

@@ -476,3 +476,28 @@ def test_moe_kernel_costs_are_the_fit_of_the_shipped_timings():
             with_terms = np.median(np.abs(mod.errors(c, *MOE_KERNEL_COSTS[cls])))
             without = np.median(np.abs(c["base_s"] / c["latency_s"] - 1))
             assert with_terms < without, (cls, group)
+
+
+# --- request lengths of the MLPerf sets, as the benchmarks draw them ---------------------
+
+def test_openorca_prompts_of_llama3_runs_are_in_llama3_tokens():
+    """OpenOrca's lengths file counts Llama-2 tokens; runs serving a Llama-3 model read its
+    prompts at 3.17 / 3.94 of that (the Llama 3 paper's characters per token on English for
+    the two tokenizers), every other set and model as the file has them. Outputs follow the
+    run's own mean either way."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _published as pub
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    ref = np.loadtxt(MEAS / "lengths_openorca_llama2.csv", delimiter=",", skiprows=1)
+    p2, o2 = pub.mlperf_lengths("openorca", 296.0, "llama-2-70b")
+    p3, o3 = pub.mlperf_lengths("openorca", 296.0, "llama-3.1-70b")
+    assert np.array_equal(p2, ref[:, 0])
+    assert np.array_equal(p3, np.maximum(1, np.rint(ref[:, 0] * 3.17 / 3.94)))
+    assert np.array_equal(o2, o3) and o3.mean() == pytest.approx(296.0, rel=2e-3)
+    cnn = np.loadtxt(MEAS / "lengths_cnn_dailymail_llama3.1.csv", delimiter=",", skiprows=1)
+    assert np.array_equal(pub.mlperf_lengths("cnn_dailymail", 128.0, "llama-3.1-8b")[0],
+                          cnn[:, 0])
