@@ -65,11 +65,12 @@ _TMP = tempfile.TemporaryDirectory(prefix="simkit-fidelity-")
 
 
 def mlperf(dataset: str, mean_output: float, model: str = "") -> dict:
-    """Prompt and output length specs of an MLPerf data set (`_published.MLPERF_LENGTHS`):
-    the samples' own prompt lengths; outputs either the reference lengths scaled to the
+    """Prompt and output length specs of an MLPerf data set (`_published.MLPERF_LENGTHS`): the
+    samples' own prompt lengths; outputs either the reference lengths scaled to the
     run's mean `mean_output` (OpenOrca, Mixtral's set; the scaled file lives for this
-    process; prompts in `model`'s tokens, `_published.RETOKENIZED`) or every answer at that mean (CNN/DailyMail: the task caps answers at 128 tokens
-    and the runs' means are 128-129, so every sample ran to the cap)."""
+    process; prompts in `model`'s tokens, `_published.RETOKENIZED`) or every answer at
+    that mean (CNN/DailyMail: the task caps answers at 128 tokens and the runs' means
+    are 128-129, so every sample ran to the cap)."""
     name, scaled = MLPERF_LENGTHS[dataset]
     if not scaled and retokenization(dataset, model) is None:
         return {"prompt_tokens": {"dist": "empirical", "path": str(DATA / name),
