@@ -9,6 +9,7 @@ nothing else is dropped here.
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 from simkit.calibrate.measurements import Measurement, Setup
@@ -217,16 +218,27 @@ def mlperf_lengths(dataset: str, mean_output: float, model: str = ""):
     import numpy as np
 
     name, scaled = MLPERF_LENGTHS[dataset]
-    ref = np.loadtxt(DATA / name, delimiter=",", skiprows=1)
+    ref = _lengths_file(name)
     if scaled:
         out = np.maximum(1, np.rint(ref[:, 1] * (mean_output / ref[:, 1].mean())))
     else:
         out = np.full(len(ref), float(round(mean_output)))
-    prompt = ref[:, 0]
+    prompt = ref[:, 0].copy()
     factor = retokenization(dataset, model)
     if factor is not None:
         prompt = np.maximum(1, np.rint(prompt * factor))
     return prompt, out
+
+
+@functools.lru_cache(maxsize=None)
+def _lengths_file(name: str):
+    """A lengths file's (input, output) columns, read once per process (every simulated run
+    of a set draws from it); callers get fresh arrays from it, never change it."""
+    import numpy as np
+
+    ref = np.loadtxt(DATA / name, delimiter=",", skiprows=1)
+    ref.flags.writeable = False
+    return ref
 
 
 def retokenization(dataset: str, model: str) -> float | None:

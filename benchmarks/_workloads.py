@@ -76,9 +76,9 @@ def mlperf(dataset: str, mean_output: float, model: str = "") -> dict:
         return {"prompt_tokens": {"dist": "empirical", "path": str(DATA / name),
                                   "column": "input_length"},
                 "output_tokens": {"dist": "fixed", "value": int(round(mean_output))}}
-    prompt, out = mlperf_lengths(dataset, mean_output, model)
     path = Path(_TMP.name) / f"{dataset}_{model}_{mean_output:.2f}.csv"
     if not path.exists():
+        prompt, out = mlperf_lengths(dataset, mean_output, model)
         with open(path, "w") as f:
             f.write("input_length,output_length\n")
             f.writelines(f"{int(a)},{int(b)}\n" for a, b in zip(prompt, out))
