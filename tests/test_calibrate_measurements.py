@@ -293,6 +293,11 @@ def test_engines_lists_profiles_with_their_data_and_date(run_cli):
     assert d["engines"]["roofline"]["moe_kernels"] is False
     assert "moe_kernels" in run_cli("engines", "vllm").out.split("measured", 1)[0]
     assert "no kernel costs" in run_cli("engines", "roofline").out
+    # per-GPU fp8 GEMM factors: listed with their source, in text and JSON
+    assert "x 0.744 on l40s" in run_cli("engines", "vllm").out
+    assert "fp8 GEMMs per GPU, from: l40s:" in run_cli("engines", "vllm").out
+    assert set(d["engines"]["vllm"]["fp8_gemm_by_hardware"]) == {"l40s"}
+    assert d["engines"]["tensorrt-llm"]["fp8_gemm_by_hardware"] == {}
     bad = run_cli("engines", "nope")
     assert bad.code == 2 and "unknown engine 'nope'" in bad.err
 

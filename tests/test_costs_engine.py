@@ -15,8 +15,8 @@ from simkit.catalog import load_hardware, load_model
 from simkit.costs.arch import ArchSpec
 from simkit.costs.compiled import build_step_model
 from simkit.costs.engine import (CONSTANTS, DEFAULT_ENGINE, IDEAL, ROOFLINE, EngineProfile,
-                                 engine_names, engine_to_toml, engines, load_engine,
-                                 read_engine)
+                                 engine_from_dict, engine_names, engine_to_toml, engines,
+                                 load_engine, read_engine)
 from simkit.errors import SimkitError
 
 SHIPPED_FITTED = ("vllm", "vllm-0.6", "tensorrt-llm", "splitwise-2023")
@@ -342,7 +342,8 @@ def test_constants_table_covers_every_profile_constant():
     meta = {"name", "description", "source", "data_date", "engine_version", "fit", "errors",
             "path"}
     switches = {"moe_kernels"}  # not fitted: measured kernel costs, off only in the roofline
-    assert names - set(CONSTANTS) == meta | switches
+    per_gpu = {"fp8_gemm_by_hardware", "fp8_gemm_source"}  # measured kernels, not fitted
+    assert names - set(CONSTANTS) == meta | switches | per_gpu
     assert all(math.isfinite(v) for v in (lo for lo, _, _, _ in CONSTANTS.values()))
 
 
@@ -354,6 +355,12 @@ def test_the_report_names_the_engine():
                             "hardware": {"name": "h100-sxm", "engine": "tensorrt-llm"}})
     text = " ".join(line for _, lines in assumptions_data(s) for line in lines)
     assert "Serving engine tensorrt-llm" in text and "NVIDIA/TensorRT-LLM" in text
+    # a per-GPU fp8 factor is named where it applies, and only there
+    for gpu, shown in (("l40s", True), ("h100-sxm", False)):
+        s = scenario_from_dict({"model": {"name": "llama-3-8b"},
+                                "hardware": {"name": gpu, "engine": "vllm"}})
+        text = " ".join(line for _, lines in assumptions_data(s) for line in lines)
+        assert ("fp8 GEMMs run at 0.744 x" in text and "sglang#6756" in text) == shown
 
 
 @pytest.mark.parametrize("hw_name, dtype, latency_s, slot_bytes", [
@@ -393,3 +400,74 @@ def test_dense_models_have_no_routed_expert_term():
     on_m, off_m = (build_step_model(m, ArchSpec(), hw, engine=e) for e in ("vllm", off))
     assert on_m.moe_blocks == 0
     assert on_m.decode_time_s(2000, 32) == off_m.decode_time_s(2000, 32)
+
+
+# ---- per-GPU fp8 GEMM factors ------------------------------------------------------------
+
+def test_vllm_fp8_factor_on_the_l40s_is_the_measured_kernel_ratio():
+    # sgl-project/sglang#6756 (2025-05-30), "Main (with L40S)": bench_fp8_gemm.py figures
+    # (4 x TFLOP/s) of vllm-fp8-bf16 and sglang-fp8-bf16 at (M, N, K) = (1024, 6144, 4096),
+    # (2048, 6144, 4096), (1024, 4096, 4096)
+    ratios = [8.118999e5 / 1.266360e6, 1.045980e6 / 1.448570e6, 9.870155e5 / 1.109373e6]
+    expected = (ratios[0] * ratios[1] * ratios[2]) ** (1 / 3)
+    eng = load_engine("vllm")
+    assert dict(eng.fp8_gemm_by_hardware) == {"l40s": pytest.approx(expected, rel=1e-12)}
+    assert "sglang#6756" in eng.fp8_gemm_source
+    assert eng.fp8_gemm_efficiency_on("l40s") == pytest.approx(
+        eng.gemm_fp8_efficiency * expected, rel=1e-12)
+    assert eng.fp8_gemm_efficiency_on("h100-sxm") == eng.gemm_fp8_efficiency
+
+
+def test_the_fp8_factor_scales_fp8_gemms_on_its_gpu_only():
+    from simkit.costs.roofline import roofline_for
+
+    eng = load_engine("vllm")
+    plain = dataclasses.replace(eng, fp8_gemm_by_hardware=())
+    f = dict(eng.fp8_gemm_by_hardware)["l40s"]
+    l40s, h100 = load_hardware("l40s"), load_hardware("h100-sxm")
+    def rate(hw, dtype, e):
+        return roofline_for(hw, dtype, "bf16", 1, engine=e).matmul_flops_per_s
+
+    assert rate(l40s, "fp8", eng) == pytest.approx(f * rate(l40s, "fp8", plain), rel=1e-12)
+    assert rate(l40s, "bf16", eng) == rate(l40s, "bf16", plain)
+    assert rate(h100, "fp8", eng) == rate(h100, "fp8", plain)
+    # the symbolic formula takes the same factor: an fp8 model's steps on the L40S
+    from simkit.costs.steptime import step_time_exprs
+
+    m, arch = load_model("llama-3.1-8b"), ArchSpec(weight_dtype="fp8")
+    for e in (eng, plain):
+        st = step_time_exprs(m, arch, l40s, engine=e)
+        sm = build_step_model(m, arch, l40s, engine=e)
+        for b, n in ((1, 100), (64, 9000)):
+            assert st.value("decode", b, n) == pytest.approx(sm.decode_time_s(n, b), rel=1e-12)
+            assert st.value("prefill", b, n) == pytest.approx(
+                sm.step_time_s((), [0] * b, [n] * b), rel=1e-12)
+    prefill = [build_step_model(m, arch, l40s, engine=e).step_time_s((), [0] * 8, [2048] * 8)
+               for e in (eng, plain)]
+    assert prefill[0] > prefill[1]  # compute-bound prefill: slower GEMMs, a longer step
+
+
+def test_fp8_factors_round_trip_through_toml(tmp_path):
+    eng = load_engine("vllm")
+    p = tmp_path / "e.toml"
+    p.write_text(engine_to_toml(eng))
+    back = read_engine(p)
+    assert back.fp8_gemm_by_hardware == eng.fp8_gemm_by_hardware
+    assert back.fp8_gemm_source == eng.fp8_gemm_source
+    assert back.constants() == eng.constants()
+
+
+@pytest.mark.parametrize("table, extra, msg", [
+    ({"nope-gpu": 0.5}, {"fp8_gemm_source": "x"}, "fp8_gemm_by_hardware.nope-gpu: unknown GPU"),
+    ({"l40s": 0.0}, {"fp8_gemm_source": "x"}, "must be a number in (0, 2]"),
+    ({"l40s": 3.0}, {"fp8_gemm_source": "x"}, "must be a number in (0, 2]"),
+    ({"l40s": "half"}, {"fp8_gemm_source": "x"}, "must be a number in (0, 2]"),
+    ({"l40s": 0.7}, {}, "e.toml.fp8_gemm_source: missing"),
+    (0.7, {"fp8_gemm_source": "x"}, "must be a table of GPU = factor"),
+])
+def test_bad_fp8_factor_tables_are_refused(tmp_path, table, extra, msg):
+    doc = {"name": "x", "constants": {"gemm_efficiency": 0.5}, **extra,
+           "fp8_gemm_by_hardware": table}
+    with pytest.raises(SimkitError) as e:
+        engine_from_dict(doc, where="e.toml")
+    assert msg in str(e.value)

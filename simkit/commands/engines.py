@@ -46,6 +46,12 @@ def run(args) -> int:
             print(f"    {k:26} {shown:>22}  {meaning}")
         print(f"    {'moe_kernels':26} {'measured' if p.moe_kernels else 'off':>22}  "
               f"routed-expert layers: {moe_costs if p.moe_kernels else 'no kernel costs'}")
+        for gpu, factor in p.fp8_gemm_by_hardware:
+            shown = f"x {factor:.4g} on {gpu}"
+            print(f"    {'gemm_fp8_efficiency':26} {shown:>22}  this engine's fp8 GEMM kernels "
+                  "on that GPU")
+        if p.fp8_gemm_by_hardware:
+            print(f"  fp8 GEMMs per GPU, from: {p.fp8_gemm_source}")
         errs = dict(p.errors)
         rows = sorted({k.rsplit(".", 1)[0] for k in errs})
         if rows:

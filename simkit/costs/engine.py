@@ -21,6 +21,11 @@ The constants and what each one means physically:
   peak. The hardware profile's `compute_efficiency` is a measured bf16 GEMM; an engine's fp8
   path adds work the 16-bit one does not (quantizing activations per token, scaling the
   output) and its kernels are younger, so its fraction of the fp8 peak can be lower.
+- `fp8_gemm_by_hardware` (optional, per GPU of the catalog): where one engine's fp8 GEMM
+  kernels are measured to reach less on one GPU than its `gemm_fp8_efficiency` gives
+  elsewhere -- kernels are dispatched per architecture, and an engine may ship tuned
+  configurations for some and not for others -- that GPU's factor multiplies it there.
+  `fp8_gemm_source` says where each factor comes from.
 - `memory_efficiency`: weight streaming, as a fraction of the hardware's streaming rate.
 - `gemm_serial_fraction`: how much of the shorter of the two -- the weight GEMMs' tensor-core
   work and their weight streaming -- is *not* hidden under the longer: the matmuls take
@@ -98,6 +103,10 @@ class EngineProfile:
     fit: str = ""  # how the constants were fitted
     #: the fit's errors: (name, fraction) pairs, e.g. ("heldout_kfold.decode.median_abs", 0.04)
     errors: tuple[tuple[str, float], ...] = ()
+    #: (hardware name, factor) pairs: this engine's fp8 GEMMs on that GPU reach `factor` x
+    #: what `gemm_fp8_efficiency` gives elsewhere (see the module docstring)
+    fp8_gemm_by_hardware: tuple[tuple[str, float], ...] = ()
+    fp8_gemm_source: str = ""  # where those factors come from
     path: str = ""  # the file it was read from ("" for the Python profiles)
 
     def gemm_factor(self, tokens, width):
@@ -110,6 +119,14 @@ class EngineProfile:
             f = f * (width / (width + self.gemm_width_half))
         return f
 
+    def fp8_gemm_efficiency_on(self, hardware: str) -> float:
+        """`gemm_fp8_efficiency` on the GPU named `hardware` (its `fp8_gemm_by_hardware`
+        factor applied, if it has one)."""
+        for name, factor in self.fp8_gemm_by_hardware:
+            if name == hardware:
+                return self.gemm_fp8_efficiency * factor
+        return self.gemm_fp8_efficiency
+
     def constants(self) -> dict[str, float | None]:
         """The constants alone (what a fit sets), by name."""
         return {k: getattr(self, k) for k in CONSTANTS}
@@ -117,6 +134,7 @@ class EngineProfile:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["errors"] = dict(self.errors)
+        d["fp8_gemm_by_hardware"] = dict(self.fp8_gemm_by_hardware)
         return d
 
 
@@ -148,7 +166,9 @@ CONSTANTS: dict[str, tuple[float, float, bool, str]] = {
     "allreduce_efficiency": (0.0, 2.0, False, "achieved all-reduce bus bandwidth, x the link's"),
 }
 _EFFICIENCIES = {k for k in CONSTANTS if k.endswith("efficiency")}
-_META = ("name", "description", "source", "data_date", "engine_version", "fit")
+_META = ("name", "description", "source", "data_date", "engine_version", "fit",
+         "fp8_gemm_source")
+_TABLES = ("constants", "errors", "fp8_gemm_by_hardware")
 
 
 #: the pure roofline: no engine losses beyond the hardware profile, no engine overheads
@@ -193,8 +213,9 @@ def _number(v: Any) -> bool:
 def engine_from_dict(data: Mapping[str, Any], where: str = "engine",
                      path: str = "") -> EngineProfile:
     """Build a profile from a TOML document, checking every key (errors name `where.key`)."""
-    errors = [f"{where}.{k}: unknown key (known: {', '.join(_META)}, [constants], [errors])"
-              for k in data if k not in _META and k not in ("constants", "errors")]
+    errors = [f"{where}.{k}: unknown key (known: {', '.join(_META)}, "
+              f"{', '.join(f'[{t}]' for t in _TABLES)})"
+              for k in data if k not in _META and k not in _TABLES]
     if "name" not in data:
         errors.append(f"{where}.name: missing")
     for k in _META:
@@ -227,6 +248,10 @@ def engine_from_dict(data: Mapping[str, Any], where: str = "engine",
             errors.append(f"{where}.errors.{k}: must be a number, got {v!r}")
         else:
             err_pairs.append((str(k), float(v)))
+    by_hw = _fp8_by_hardware(data.get("fp8_gemm_by_hardware", {}), where, errors)
+    if by_hw and not data.get("fp8_gemm_source"):
+        errors.append(f"{where}.fp8_gemm_source: missing (say where the "
+                      "[fp8_gemm_by_hardware] factors come from)")
     if errors:
         raise SimkitError(*errors)
     meta = {k: str(data.get(k, "")) for k in _META}
@@ -234,7 +259,29 @@ def engine_from_dict(data: Mapping[str, Any], where: str = "engine",
         meta["description"] = meta["name"]
     if not meta["source"]:
         meta["source"] = "user profile"
-    return EngineProfile(**meta, **kw, errors=tuple(err_pairs), path=path)
+    return EngineProfile(**meta, **kw, errors=tuple(err_pairs), fp8_gemm_by_hardware=by_hw,
+                         path=path)
+
+
+def _fp8_by_hardware(table: Any, where: str, errors: list[str]) -> tuple[tuple[str, float], ...]:
+    """The [fp8_gemm_by_hardware] table: catalog GPU names to factors in (0, 2]."""
+    from simkit.catalog.hardware import hardware_names
+
+    if not isinstance(table, Mapping):
+        errors.append(f"{where}.fp8_gemm_by_hardware: must be a table of GPU = factor")
+        return ()
+    known = hardware_names()
+    pairs = []
+    for k, v in table.items():
+        if k not in known:
+            errors.append(f"{where}.fp8_gemm_by_hardware.{k}: unknown GPU (known: "
+                          f"{', '.join(known)})")
+        elif not (_number(v) and 0 < v <= 2):
+            errors.append(f"{where}.fp8_gemm_by_hardware.{k}: must be a number in (0, 2], "
+                          f"got {v!r}")
+        else:
+            pairs.append((str(k), float(v)))
+    return tuple(sorted(pairs))
 
 
 def read_engine(path: str | Path) -> EngineProfile:
@@ -297,6 +344,10 @@ def engine_to_toml(profile: EngineProfile) -> str:
         v = getattr(profile, k)
         if v is not None:
             lines.append(f"{k} = {float(v)!r}  # {meaning}")
+    if profile.fp8_gemm_by_hardware:
+        lines += ["", "[fp8_gemm_by_hardware]  # x gemm_fp8_efficiency on these GPUs (see "
+                  "fp8_gemm_source)"]
+        lines += [f"{k} = {float(v)!r}" for k, v in profile.fp8_gemm_by_hardware]
     if profile.errors:
         lines += ["", "[errors]  # fractions: (simkit - measured) / measured"]
         lines += [f"{s(k)} = {float(v)!r}" for k, v in profile.errors]

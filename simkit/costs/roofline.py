@@ -97,7 +97,7 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
     eng = IDEAL if ideal else load_engine(engine)
     attn_dtype = "fp32" if kv_dtype == "fp32" else "bf16"
     bw = prof.memory_bandwidth_bytes_per_s * prof.memory_efficiency * gpus
-    low, stream = prof.low_precision_factors(weight_dtype, eng.gemm_fp8_efficiency)
+    low, stream = prof.low_precision_factors(weight_dtype, eng.fp8_gemm_efficiency_on(prof.name))
     moe_layer_s = moe_slot_s = 0.0
     if eng.moe_kernels:
         moe_layer_s, slot_bytes = moe_kernel_costs(prof, weight_dtype)

@@ -165,7 +165,8 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     decode = sum((v[0] for v in terms.values()), sp.Integer(0))
     prefill = sum((v[1] for v in terms.values()), sp.Integer(0))
     attn_dtype = "fp32" if arch.kv_dtype == "fp32" else "bf16"
-    low, stream = prof.low_precision_factors(arch.gemm_weight_dtype, eng.gemm_fp8_efficiency)
+    low, stream = prof.low_precision_factors(arch.gemm_weight_dtype,
+                                           eng.fp8_gemm_efficiency_on(prof.name))
     values = dict(mc.values)
     values.update({
         N_tp: gpus, P_w: prof.peak_for(arch.gemm_weight_dtype), P_a: prof.peak_for(attn_dtype),

@@ -33,6 +33,10 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
         eff.append(f"Serving engine {e.name} ({e.description}): its constants scale the "
                    f"hardware's rates and add its fixed costs; fitted on {e.source}"
                    + (f" (data of {e.data_date})" if e.data_date else "") + ".")
+        factor = dict(e.fp8_gemm_by_hardware).get(hw.name)
+        if factor is not None:
+            eff.append(f"On {hw.name} its fp8 GEMMs run at {factor:.3g} x its fp8 efficiency "
+                       f"elsewhere: {e.fp8_gemm_source}.")
     if hw.calibrated:
         eff.append("These were measured by `simkit calibrate` on the machine the profile "
                    "describes (see the calibration page).")
