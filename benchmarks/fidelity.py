@@ -60,7 +60,13 @@ dataset was compared:
   becomes a several-fold latency error. So its latencies are compared twice: at the
   scheduled rate (`server ...`) and at the same load (`server@load ...`: the rate scaled by
   simkit's Offline throughput of that system over the measured one, so simkit runs as close
-  to its own capacity as the system ran to its).
+  to its own capacity as the system ran to its). Both views measure a latency where it is
+  least defined, so each Server run with a mean TPOT also gets the load at which simkit's
+  mean TPOT equals the measured one, as a multiple of the measured load (`server
+  tpot-matched load`, `tpot_matched_load`: bisected over 0.5-1.5x, its ends when simkit
+  never gets as slow there or is always slower): an error of a few percent there means the
+  latency error is the capacity error magnified; one at the range's end means simkit's
+  steps themselves are off at the engine's batch.
   A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6-0.9 multi-step on the
   V0 engine) is simulated with `serving.scheduler_steps = N` and `prefill_first` (its
   configuration leaves chunked prefill off, so vLLM V0 runs prompts alone; the other V0 runs
@@ -138,7 +144,7 @@ class Table:
         pooled: dict[tuple, list[float]] = defaultdict(list)
         for (ds, eng, gpu, prof, metric), errs in self.err.items():
             own = "splitwise-2023" if eng == "unnamed" else PROFILES_FOR[eng][0]
-            if prof != own or metric.startswith("server "):
+            if prof != own or (metric.startswith("server ") and "matched" not in metric):
                 continue  # MLPerf Server latencies count at the same load (server@load)
             label = eng + (" (ROCm)" if gpu.startswith("mi") else "")
             pooled[(label, prof, metric_kind(metric))] += errs
@@ -155,9 +161,11 @@ def _stats(errs) -> tuple[int, float, float, float]:
 def metric_kind(metric: str) -> str:
     """The kind of a table metric: step phases as they are, then TTFT, TPOT/ITL, end-to-end
     latency, throughput and planned capacity; MLPerf Server latencies (at the same load) as
-    their own kind, "near capacity"."""
+    their own kind, "near capacity", and the load at which simkit's TPOT matches theirs."""
     if metric in ("decode", "prefill"):
         return "step " + metric
+    if metric == "server tpot-matched load":
+        return "load at the measured TPOT"
     if metric.startswith("server@load "):
         return metric_kind(metric.removeprefix("server@load ")) + ", near capacity"
     if "ttft" in metric:
@@ -475,12 +483,49 @@ def serving(table: Table, quick: bool) -> None:
                                                     slo=MLPERF_SLOS[_slo_key(row)]))
                     table.add((name, engine_label(row), row["hardware"], prof, "plan max_qps"),
                               cap.max_qps * inst, float(row["request_rate_per_s"]))
+                    tpot = next((float(r["value"]) for r in rows if r["metric"] == "tpot_s"),
+                                None)
+                    if tpot is not None and prof == PROFILES_FOR[engine_label(row)][0]:
+                        s = tpot_matched_load(row, prof, rate, tpot)
+                        table.add((name, engine_label(row), row["hardware"], prof,
+                                   "server tpot-matched load"), s * rate, rate)
                     scale = capacity.get((system, prof))
                     if scale is not None:
                         summ = _simulate(_serving_scenario(row, prof, requests=n,
                                                            rate=rate * scale))
                         _compare(table, name, rows, prof, "server@load ", summ, inst,
                                  rates=False)
+
+
+#: the loads `tpot_matched_load` searches, as multiples of the measured one
+MATCH_RANGE = (0.5, 1.5)
+
+
+def tpot_matched_load(row, prof: str, rate: float, tpot_s: float, steps: int = 8) -> float:
+    """The load, as a multiple of the measured `rate` (per instance), at which simkit's mean
+    TPOT equals the measured `tpot_s`: bisected over `MATCH_RANGE` (its ends when simkit is
+    never as slow or always slower there). Near capacity TPOT grows without bound with the
+    load, so a latency error there is mostly a small error of capacity; this states it as
+    one, the load simkit needs to be as slow as the engine was (above 1: simkit has more
+    headroom at that load than the engine had)."""
+    def tpot_at(scale: float) -> float:
+        r = rate * scale
+        summ = _simulate(_serving_scenario(row, prof, requests=int(r * MLPERF_SERVER_S),
+                                           rate=r))
+        return summ["tpot_s"]["mean"]
+
+    lo, hi = MATCH_RANGE
+    if tpot_at(hi) < tpot_s:
+        return hi
+    if tpot_at(lo) > tpot_s:
+        return lo
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        if tpot_at(mid) < tpot_s:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def _compare(table: Table, name: str, rows, prof: str, kind: str, summ, inst: int,

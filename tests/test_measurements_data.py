@@ -501,3 +501,32 @@ def test_openorca_prompts_of_llama3_runs_are_in_llama3_tokens():
     cnn = np.loadtxt(MEAS / "lengths_cnn_dailymail_llama3.1.csv", delimiter=",", skiprows=1)
     assert np.array_equal(pub.mlperf_lengths("cnn_dailymail", 128.0, "llama-3.1-8b")[0],
                           cnn[:, 0])
+
+
+# --- benchmarks/fidelity.py: the load at which simkit matches a measured TPOT -------------
+
+def _fidelity():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import fidelity
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return fidelity
+
+
+@pytest.mark.parametrize("measured_s, expected", [
+    # a queue whose mean TPOT is 10 ms / (1 - load / 20): it equals the measured TPOT at
+    # load 20 (1 - 10 ms / measured); the measured load is 10, so the multiple is that / 10
+    (0.04, 20 * (1 - 0.01 / 0.04) / 10),   # 1.5: at the range's upper end exactly
+    (0.025, 20 * (1 - 0.01 / 0.025) / 10),  # 1.2
+    (0.0125, 0.5),  # simkit is already slower at half the load: the lower end
+    (1.0, 1.5),  # never as slow within the range: the upper end
+])
+def test_tpot_matched_load_bisects_the_load_multiple(monkeypatch, measured_s, expected):
+    fid = _fidelity()
+    monkeypatch.setattr(fid, "_serving_scenario", lambda row, prof, requests, rate: rate)
+    monkeypatch.setattr(fid, "_simulate",
+                        lambda rate: {"tpot_s": {"mean": 0.01 / (1 - rate / 20.0)}})
+    got = fid.tpot_matched_load({}, "vllm", 10.0, measured_s, steps=30)
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert fid.metric_kind("server tpot-matched load") == "load at the measured TPOT"
