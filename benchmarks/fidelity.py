@@ -486,7 +486,8 @@ def serving(table: Table, quick: bool) -> None:
                     tpot = next((float(r["value"]) for r in rows if r["metric"] == "tpot_s"),
                                 None)
                     if tpot is not None and prof == PROFILES_FOR[engine_label(row)][0]:
-                        s = tpot_matched_load(row, prof, rate, tpot)
+                        s = tpot_matched_load(row, prof, rate, tpot,
+                                              max_requests=1500 if quick else None)
                         table.add((name, engine_label(row), row["hardware"], prof,
                                    "server tpot-matched load"), s * rate, rate)
                     scale = capacity.get((system, prof))
@@ -501,17 +502,21 @@ def serving(table: Table, quick: bool) -> None:
 MATCH_RANGE = (0.5, 1.5)
 
 
-def tpot_matched_load(row, prof: str, rate: float, tpot_s: float, steps: int = 8) -> float:
+def tpot_matched_load(row, prof: str, rate: float, tpot_s: float, steps: int = 8,
+                      max_requests: int | None = None) -> float:
     """The load, as a multiple of the measured `rate` (per instance), at which simkit's mean
     TPOT equals the measured `tpot_s`: bisected over `MATCH_RANGE` (its ends when simkit is
     never as slow or always slower there). Near capacity TPOT grows without bound with the
     load, so a latency error there is mostly a small error of capacity; this states it as
     one, the load simkit needs to be as slow as the engine was (above 1: simkit has more
-    headroom at that load than the engine had)."""
+    headroom at that load than the engine had). Each probe simulates the Server run's 600 s
+    of traffic (at most `max_requests` requests: `--quick`)."""
     def tpot_at(scale: float) -> float:
         r = rate * scale
-        summ = _simulate(_serving_scenario(row, prof, requests=int(r * MLPERF_SERVER_S),
-                                           rate=r))
+        n = int(r * MLPERF_SERVER_S)
+        summ = _simulate(_serving_scenario(row, prof, rate=r,
+                                           requests=n if max_requests is None
+                                           else min(n, max_requests)))
         return summ["tpot_s"]["mean"]
 
     lo, hi = MATCH_RANGE
