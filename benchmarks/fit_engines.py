@@ -142,8 +142,8 @@ def _geomean_ratio(table) -> float:
 
 #: vLLM's fp8 GEMMs on the L40S (Ada, sm_89): the tuned kernels reach what the fit's
 #: `gemm_fp8_efficiency` gives on other GPUs -- TensorRT-LLM's 54 L40S fp8 throughput rows
-#: sit within 5% of its own profile on the same hardware constants -- and vLLM's reach this
-#: fraction of them
+#: sit at 5.1% median |error| from its own profile on the same hardware constants -- and
+#: vLLM's reach this fraction of them
 VLLM_FP8_BY_HARDWARE = (("l40s", _geomean_ratio(SGLANG_6756_L40S)),)
 VLLM_FP8_SOURCE = ("l40s: vLLM's fp8 GEMM kernel (cutlass_scaled_mm) against SGLang's sm_89 "
                    "kernels on one L40S at Llama-3.1-8B's shapes (1,024-2,048 tokens), "
