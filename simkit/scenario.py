@@ -517,6 +517,10 @@ class ServingSection:
     #: decode iterations per scheduler call (vLLM 0.6's --num-scheduler-steps, multi-step
     #: scheduling: `simkit.sim.scheduler`); 1 -> the scheduler runs at every iteration
     scheduler_steps: int = _f(1, _int())
+    #: with scheduler_steps > 1: each step's tokens reach the client when the step ends
+    #: (vLLM's --multi-step-stream-outputs, on by default since v0.6.3, PR #9047), or the
+    #: whole round's at its end (false: vLLM 0.6.0-0.6.2)
+    multi_step_stream_outputs: bool = _f(True, _bool)
     #: evict each sequence's cache down to sinks + recent window of this many tokens
     kv_budget_tokens: int | None = _f(None, _int(optional=True))
     #: attention sinks kept by the eviction above (StreamingLLM: the first 4 tokens)

@@ -124,7 +124,10 @@ def test_the_setup_says_when_decodes_run_in_multi_step_rounds():
                                 "hardware": {"name": "h100-sxm"}, "serving": serving})
         return dict(title_data(s).rows)["Serving"]
 
-    assert "multi-step rounds of 8 decode steps" in serving_row(scheduler_steps=8)
+    assert "multi-step rounds of 8 decode steps streamed step by step" in \
+        serving_row(scheduler_steps=8)
+    assert "rounds of 8 decode steps sent at each round's end" in \
+        serving_row(scheduler_steps=8, multi_step_stream_outputs=False)
     assert "multi-step" not in serving_row()
 
 

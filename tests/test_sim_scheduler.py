@@ -165,13 +165,14 @@ def _multi_step(steps: int, requests: int = 1, gap_s: float = 1.0, prompt: int =
 
 
 def test_a_round_runs_whole_and_only_its_first_step_pays_the_per_sequence_host_work():
-    """One request, 100-token prompt, 7-token answer, rounds of 4: the prefill emits token
-    1; round 1 (contexts 101-104) tokens 2-5; round 2 (105-108) tokens 6-7 and two thrown
-    away. Each round's first step is the formula's step, the others that minus the engine's
-    per-sequence host costs; every token of a round reaches the client at its end."""
+    """Not streamed (vLLM 0.6.0-0.6.2): one request, 100-token prompt, 7-token answer,
+    rounds of 4: the prefill emits token 1; round 1 (contexts 101-104) tokens 2-5; round 2
+    (105-108) tokens 6-7 and two thrown away. Each round's first step is the formula's step,
+    the others that minus the engine's per-sequence host costs; every token of a round
+    reaches the client at its end."""
     from simkit.costs.compiled import step_model_for
 
-    sc = _multi_step(4)
+    sc = _multi_step(4, multi_step_stream_outputs=False)
     m = step_model_for(sc)
     host = m.sequence_host_time_s(1)
     t = m.step_time_s((), [0], [100])
@@ -191,6 +192,35 @@ def test_a_round_runs_whole_and_only_its_first_step_pays_the_per_sequence_host_w
     assert s["itl_s"]["p50"] > 3 * host
 
 
+def test_a_streamed_round_delivers_each_step():
+    """Streamed (vLLM's default since v0.6.3, PR #9047): the same request's tokens 2-7 reach
+    the client at the ends of decode steps 1-6 (the rounds' steps timed as above), so the
+    answer is complete after six steps; the round still runs its last two steps for nothing
+    and the sequence leaves the batch after them."""
+    from simkit.costs.compiled import step_model_for
+
+    sc = _multi_step(4)
+    assert sc.serving.multi_step_stream_outputs is True
+    m = step_model_for(sc)
+    host = m.sequence_host_time_s(1)
+    ttft = m.step_time_s((), [0], [100])
+    steps = [m.step_time_s([101 + j]) - (host if j % 4 else 0.0) for j in range(8)]
+    res = simulate(sc)
+    s = res.summary
+    assert s["ttft_s"]["p50"] == ttft
+    t = ttft
+    for x in steps[:6]:
+        t += x
+    assert s["e2e_s"]["p50"] == t  # the seventh token's step, not the round's end
+    assert s["iterations"] == 9
+    assert s["tbt_s"]["mean"] == pytest.approx((t - ttft) / 6, rel=1e-12)
+    assert s["tbt_s"]["p50"] > 0.0  # no bursts
+    assert s["itl_s"]["mean"] == pytest.approx((t - ttft) / 6, rel=1e-12)
+    # a second request arriving during the first round is admitted at that round's end
+    two = simulate(_multi_step(4, requests=2, gap_s=ttft + steps[0] / 2, output=40))
+    assert two.requests["start_s"][1] == pytest.approx(ttft + sum(steps[:4]), rel=1e-12)
+
+
 def test_an_arrival_waits_for_the_running_round_to_end():
     """B arrives 5 ms into A's first 8-step round (steps of ~7 ms); it is admitted only when
     the round ends, where A's first token time plus the round's steps put it."""
@@ -202,7 +232,8 @@ def test_an_arrival_waits_for_the_running_round_to_end():
     for j in range(8):
         step = m.step_time_s([101 + j])
         round_end += step if j == 0 else step - m.sequence_host_time_s(1)
-    sc = _multi_step(8, requests=2, gap_s=a_first + 0.005, output=40)
+    sc = _multi_step(8, requests=2, gap_s=a_first + 0.005, output=40,
+                     multi_step_stream_outputs=False)
     res = simulate(sc)
     start = res.requests["start_s"]
     assert start[1] == round_end

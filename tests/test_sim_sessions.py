@@ -215,3 +215,21 @@ def test_session_affinity_keeps_the_history_in_one_cache():
         return simulate(sc, step_model=ToyStepModel(capacity_bytes=1e7), seed=1).summary
     sticky, spread = run("session_affinity"), run("round_robin")
     assert sticky["prefix_hit_rate"] > spread["prefix_hit_rate"]
+
+
+def test_a_turn_answered_mid_round_starts_its_think_time_at_its_last_token():
+    """Streamed multi-step rounds (the default) complete an answer at its last token, before
+    the round ends: the next turn arrives a think time after that token, or when the round
+    ends if the think time is shorter (the replica takes nothing before then anyway)."""
+    for think in (0.0, 2.0):
+        res = simulate(_chat(think=think, **{"serving.scheduler_steps": 8}),
+                       step_model=ToyStepModel(capacity_bytes=1e7), seed=1)
+        r = res.requests
+        assert res.summary["requests_completed"] == 12
+        for s in range(3):
+            mine = np.flatnonzero(r["session_id"] == s)
+            mine = mine[np.argsort(r["turn"][mine])]
+            gaps = r["arrival_s"][mine[1:]] - r["finish_s"][mine[:-1]]
+            assert np.all(gaps >= think - 1e-12)
+            if think:
+                assert np.allclose(gaps, think, rtol=0, atol=1e-9)

@@ -27,7 +27,7 @@ from itertools import accumulate
 import numpy as np
 
 from simkit.sim.engine import PRIORITY_STEP
-from simkit.sim.rows import CACHED, NLEFT, STEP, UNITS
+from simkit.sim.rows import CACHED, ID, NLEFT, STEP, UNITS
 
 _I64 = np.int64
 #: longest decode run planned in one go (bounds the planning grid; a longer run is simply
@@ -259,7 +259,7 @@ def commit_run(rep, run: DecodeRun) -> None:
     ends = run.ends
     gaps = rep.sim.gaps
     if rep.rounds > 1:
-        _commit_round(rep, k, ends[-1])
+        _commit_round(rep, k, ends)
         return
     if idx is None and not rep._n_async:  # every member's last token came at the start
         rep._gap_append(ends[0] - rep._t_sync)
@@ -275,20 +275,37 @@ def commit_run(rep, run: DecodeRun) -> None:
         R[STEP, idx] += k
 
 
-def _commit_round(rep, k: int, end_s: float) -> None:
-    """A multi-step round of k steps (the whole batch) ended at end_s: its tokens reach the
-    client now, in one burst (one gap since each member's last token, then gaps of 0); a
-    member with fewer than k tokens left computed the rest for nothing and is done."""
+def _commit_round(rep, k: int, ends: list) -> None:
+    """A multi-step round of k steps (the whole batch) ended at ends[-1] (its steps at
+    `ends`). Streamed, a member's j-th token of the round reaches the client at ends[j - 1],
+    and one whose answer ends in the round is complete at its last token (`Replica.
+    _finish_at`); otherwise they all arrive now, in one burst (one gap since each member's
+    last token, then gaps of 0). A member with fewer than k tokens left computed the rest
+    for nothing and leaves the batch now."""
     R, n = rep.R, rep.n
+    end_s = ends[-1]
     nleft = R[NLEFT, :n]
-    tokens = int(np.add.reduce(np.minimum(-nleft, k)))
+    if rep.scheduler.stream_rounds:
+        first = ends[0]
+        made = np.minimum(-nleft, k)  # tokens each member makes in the round
+        if k > 1:  # step j's gap for every member still answering at step j
+            still = np.cumsum(np.bincount(made, minlength=k + 1)[::-1])[::-1]
+            for j in range(1, k):
+                if still[j + 1]:
+                    rep.sim.gaps.add_one(ends[j] - ends[j - 1], int(still[j + 1]))
+        done = np.flatnonzero(made < k) if k > 1 else ()
+        for i in done:  # answers that end mid-round
+            rep._finish_at[int(R[ID, i])] = ends[int(made[i]) - 1]
+    else:
+        first = end_s
+        tokens = int(np.add.reduce(np.minimum(-nleft, k)))
+        if tokens > n:
+            rep.sim.gaps.add_one(0.0, tokens - n)
     if not rep._n_async:
-        rep._gap_append(end_s - rep._t_sync)
+        rep._gap_append(first - rep._t_sync)
         rep._gap_weight(n)
     else:
-        rep._emit(slice(0, n), end_s)
-    if tokens > n:
-        rep.sim.gaps.add_one(0.0, tokens - n)
+        rep._emit(slice(0, n), first)
     # a finished answer's extra tokens are dropped: they never join its cache (prefix
     # caching registers only its real tokens); their blocks stay held until it leaves
     R[STEP, :n] += k - np.maximum(nleft + k, 0)

@@ -137,6 +137,9 @@ class Replica(Admission, TokenTimes, Handoff):
         # for a first token
         self._t_sync = 0.0
         self._last: dict[int, float] = {}
+        #: answers a streamed multi-step round completed before its end (request id -> the
+        #: time of their last token; they leave the batch when the round ends)
+        self._finish_at: dict[int, float] = {}
         self._n_async = 0  # sequences in the batch with ASYNC set
         # (the hot path's one weighted gap: two C appends, no calls)
         self._gap_append = sim.gaps.vals.append
@@ -440,12 +443,17 @@ class Replica(Admission, TokenTimes, Handoff):
         if self.spec is not None:  # a finished sequence's draws are no longer needed
             for rid in ids:
                 self.spec.release(int(rid))
+        when = None
+        if self._finish_at:  # answers complete at their last streamed token
+            when = {int(r): self._finish_at.pop(int(r), now_s) for r in ids}
+            for rid, t in when.items():
+                tab.finish_s[rid] = t
         self.completed += len(where)
         self.sim.on_completed(len(where))
         on_finished = self.sim.on_finished
         if on_finished is not None:
             for rid in ids:
-                on_finished(int(rid), now_s)
+                on_finished(int(rid), now_s if when is None else when[int(rid)])
 
     def _begin(self, now_s: float) -> None:
         self._swap_pending = 0.0

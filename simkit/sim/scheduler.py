@@ -38,12 +38,22 @@ vLLM RFC #6854, PR #7000): when an iteration would only decode, the scheduler ha
 batch to the GPU for a round of that many iterations and is not called again until it ends.
 Nothing joins the round (arrivals wait for its end) and nothing leaves it: a sequence that
 reaches its last token mid-round keeps computing throw-away tokens in the slots reserved for
-the round (vLLM's lookahead slots) and finishes at the round's end. The round's tokens reach
-the client in one burst at its end (vLLM streams them then), and only its first iteration pays
-the engine's per-sequence host work (`StepCostModel.sequence_host_time_s`: scheduling each
-sequence, building its inputs and processing its output once a round is the point of
-multi-step); the engine loop, model runner and sampler still run at every step
-(`step_overhead_s`). An iteration that prefills runs alone, one step (vLLM 0.6's single-step
+the round (vLLM's lookahead slots) and leaves the batch at the round's end. How the client
+sees it is ``multi_step_stream_outputs`` (vLLM's ``--multi-step-stream-outputs``: PR #8335
+added it, PR #9047 turned it on by default for v0.6.3):
+- on (the default): each step's tokens are streamed when the step ends, so a sequence's
+  answer is complete at the step of its last token;
+- off (vLLM 0.6.0-0.6.2): the round's tokens reach the client in one burst at its end, and
+  the answer is complete then.
+Either way only the round's first iteration pays the engine's per-sequence host work
+(`StepCostModel.sequence_host_time_s`: scheduling each sequence, building its inputs and
+processing its output once a round is the point of multi-step), and the engine loop, model
+runner and sampler run at every step (`step_overhead_s`). Streaming processes outputs every
+step, asynchronously with the next step on the GPU; PR #9047 measured its price at about 6%
+of TPOT (Llama-3.1-8B on an H100), which simkit leaves out: charging the whole
+per-sequence host work at every streamed step put AMD's MLPerf v5.1 vLLM 0.9 runs (rounds of
+7-13 steps) about 5% further below their measured throughput.
+An iteration that prefills runs alone, one step (vLLM 0.6's single-step
 prefills). A round whose blocks would run out stops where they do (vLLM would preempt a
 sequence to make room for the round's lookahead slots).
 
@@ -93,6 +103,8 @@ class Scheduler:
         #: that only decodes runs a round of this many iterations, nothing joining or
         #: leaving until it ends (`simkit.sim.decoderun`)
         self.rounds = int(getattr(serving, "scheduler_steps", 1))
+        #: a round's tokens reach the client step by step (True) or at its end
+        self.stream_rounds = bool(getattr(serving, "multi_step_stream_outputs", True))
 
     # ---- policy -------------------------------------------------------------------------
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:

@@ -433,6 +433,10 @@ class SessionArrivals:
         j = self._first[s] + k
         think = float(self.plan.think_s[j])
         t = now_s + think if think == think else max(float(self.plan.recorded_s[j]), now_s)
+        # (an answer a streamed multi-step round completed mid-round is reported when the
+        # round ends: a think time shorter than the rest of the round starts the next turn
+        # at that end, when the replica can next take it anyway)
+        t = max(t, self.engine.now_s)
         self._seq += 1
         heapq.heappush(self._pending, (t, self._seq))
         self.engine.schedule(t, PRIORITY_ARRIVAL, self._on_follow_up, (s, k))

@@ -60,6 +60,8 @@ def title_data(s) -> TitleData:
                     + (f", chunks of {sv.chunk_tokens} tokens" if sv.scheduler == "chunked"
                        else "")
                     + (f", multi-step rounds of {sv.scheduler_steps} decode steps"
+                       + (" streamed step by step" if sv.multi_step_stream_outputs
+                          else " sent at each round's end")
                        if sv.scheduler_steps > 1 else "")
                     + f"), {sv.kv_memory} KV memory"
                     + (f" (blocks of {sv.block_size})" if sv.kv_memory == "paged" else "")
