@@ -260,12 +260,15 @@ def mlperf_stats(dataset: str, mean_output: float,
     return float(prompt.mean()), float(out.mean()), ctx
 
 
-def version_of(row) -> tuple[int, int]:
-    """(major, minor) of the row's engine version; (0, 0) where the source states none."""
+def version_of(row) -> tuple[int, int, int]:
+    """(major, minor, patch) of the row's engine version (patch 0 where it states none);
+    (0, 0, 0) where the source states no version."""
     import re
 
-    version = re.search(r"(\d+)\.(\d+)", row["engine_version"])
-    return (int(version[1]), int(version[2])) if version else (0, 0)
+    version = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", row["engine_version"])
+    if not version:
+        return (0, 0, 0)
+    return (int(version[1]), int(version[2]), int(version[3] or 0))
 
 
 def is_vllm_v1(row) -> bool:

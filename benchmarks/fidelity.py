@@ -409,9 +409,7 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
         d["serving"]["scheduler"] = "prefill_first"
         # vLLM streams each step's tokens since v0.6.3 (`--multi-step-stream-outputs`, on by
         # default: PR #9047; no run here turns it off); 0.6.0-0.6.2 sent a round's at its end
-        v = re.search(r"(\d+)\.(\d+)\.?(\d*)", row["engine_version"])
-        d["serving"]["multi_step_stream_outputs"] = \
-            (int(v[1]), int(v[2]), int(v[3] or 0)) >= (0, 6, 3)
+        d["serving"]["multi_step_stream_outputs"] = version_of(row) >= (0, 6, 3)
     if slo:
         d["slo"] = dict(slo)
         d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}

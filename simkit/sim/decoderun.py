@@ -293,8 +293,7 @@ def _commit_round(rep, k: int, ends: list) -> None:
             for j in range(1, k):
                 if still[j + 1]:
                     rep.sim.gaps.add_one(ends[j] - ends[j - 1], int(still[j + 1]))
-        done = np.flatnonzero(made < k) if k > 1 else ()
-        for i in done:  # answers that end mid-round
+        for i in np.flatnonzero(made < k):  # answers that end mid-round
             rep._finish_at[int(R[ID, i])] = ends[int(made[i]) - 1]
     else:
         first = end_s
