@@ -38,6 +38,7 @@ KV_MEMORY = ("paged", "contiguous")
 ROUTERS = ("round_robin", "least_loaded", "session_affinity")
 TIME_DISTS = ("fixed", "exponential", "lognormal")
 PREEMPTION = ("recompute", "swap")
+ADMISSIONS = ("greedy", "no_evict")
 LINKS = ("nvlink", "network")
 TRANSFERS = ("after_prefill", "layerwise")
 
@@ -510,6 +511,11 @@ class ServingSection:
     replicas: int = _f(1, _int())
     router: str = _f("least_loaded", _enum(ROUTERS))
     preemption: str = _f("recompute", _enum(PREEMPTION))
+    #: what a request needs free to join a running batch: its prompt's blocks (greedy:
+    #: vLLM, TensorRT-LLM's MAX_UTILIZATION), or room for its whole answer beside what the
+    #: running sequences will still grow by (no_evict: TensorRT-LLM's GUARANTEED_NO_EVICT,
+    #: trtllm-bench's default): `simkit.sim.scheduler`
+    admission: str = _f("greedy", _enum(ADMISSIONS))
     #: chunked scheduler: prompt tokens prefilled per step
     chunk_tokens: int = _f(512, _int())
     #: cap on tokens (prefill + decode) per step; None -> no cap
@@ -712,7 +718,7 @@ class Scenario:
     def to_toml(self) -> str:
         """TOML text that `load_scenario` / `scenario_from_dict` read back to an equal Scenario."""
         d = self.to_dict()
-        lines = [f"# resolved scenario written by simkit (every default filled in)"]
+        lines = ["# resolved scenario written by simkit (every default filled in)"]
         tables = []
         for k, v in d.items():
             if isinstance(v, dict):

@@ -129,6 +129,9 @@ def test_the_setup_says_when_decodes_run_in_multi_step_rounds():
     assert "rounds of 8 decode steps sent at each round's end" in \
         serving_row(scheduler_steps=8, multi_step_stream_outputs=False)
     assert "multi-step" not in serving_row()
+    assert "preemption by recompute" in serving_row()
+    no_evict = serving_row(admission="no_evict")
+    assert "no eviction" in no_evict and "preemption" not in no_evict
 
 
 def test_the_setup_says_how_a_benchmark_client_sends():

@@ -149,6 +149,58 @@ def test_prefill_first_keeps_vllm_v0_watermark_free(prompt, waits):
     assert np.all(r["start_s"] == 0.0)
 
 
+# ---- admission = "no_evict" (TensorRT-LLM's GUARANTEED_NO_EVICT) ----
+
+def _pair(admission: str, output: int):
+    """Two 400-token prompts at t = 0 into 1.6 MB of cache at 1,000 B per token: 100 blocks
+    of 16."""
+    sc = toy_scenario(**{"workload.requests": 2, "workload.arrival.process": "burst",
+                         "workload.prompt_tokens": length(value=400),
+                         "workload.output_tokens": length(value=output),
+                         "serving.admission": admission, "serving.prefix_caching": False})
+    return simulate(sc, step_model=ToyStepModel(capacity_bytes=1.6e6), seed=0)
+
+
+@pytest.mark.parametrize("output, waits", [(401, False), (402, True)])
+def test_no_evict_admits_only_what_can_run_to_the_end(output, waits):
+    """A sequence caches prompt + output - 1 tokens by its last step: 800 tokens = 50 blocks
+    with 401 output tokens, 801 = 51 blocks with 402. The first prompt takes the empty
+    replica (25 blocks; 75 free). The second needs its own 25 blocks plus the 25 or 26 it
+    will grow by, beside the first's 25 or 26 still to come: 75 - 25 - 25 = 25 >= 25 fits
+    (both end at exactly 100 blocks), 75 - 26 - 26 = 23 < 25 waits for the first to finish.
+    Greedy admission takes both at once either way, and at 402 runs out of blocks near the
+    end (51 + 51 > 100): it preempts, where no_evict never does."""
+    r = _pair("no_evict", output)
+    first, second = np.argsort(r.requests["start_s"], kind="stable")
+    assert r.summary["preemptions"] == 0
+    if waits:
+        assert r.requests["start_s"][second] >= r.requests["finish_s"][first]
+    else:
+        assert r.requests["start_s"][second] == r.requests["start_s"][first] == 0.0
+    g = _pair("greedy", output)
+    assert np.all(g.requests["start_s"] == 0.0)
+    assert (g.summary["preemptions"] > 0) == waits
+
+
+def test_no_evict_never_preempts_and_is_the_same_planned_or_stepped():
+    """A load that preempts under greedy admission: no_evict holds fewer sequences, never
+    preempts, serves every request, and the fast path plans the same run as stepping."""
+    from conftest import assert_same_run
+
+    d = _real_dict("continuous", rate=50.0)
+    d["workload"]["requests"] = 300
+    d["serving"]["memory_fraction"] = 0.2
+    greedy = simulate(scenario.scenario_from_dict(d), seed=4).summary
+    assert greedy["preemptions"] > 0
+    d["serving"]["admission"] = "no_evict"
+    sc = scenario.scenario_from_dict(d)
+    fast = simulate(sc, seed=4)
+    assert fast.summary["preemptions"] == 0
+    assert fast.summary["requests_completed"] == 300
+    assert fast.summary["batch_size_mean"] < greedy["batch_size_mean"]
+    assert_same_run(fast, simulate(sc, seed=4, fast=False))
+
+
 # ---- multi-step scheduling (serving.scheduler_steps: vLLM 0.6's --num-scheduler-steps) ----
 
 def _multi_step(steps: int, requests: int = 1, gap_s: float = 1.0, prompt: int = 100,

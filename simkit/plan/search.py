@@ -57,8 +57,7 @@ from typing import Any, Callable, Mapping
 
 from simkit.errors import SimkitError
 from simkit.plan import bounds
-from simkit.plan.sweep import (RESULTS_FILE, SweepPoint, point_key, read_results, run_sweep,
-                               task_scenario)
+from simkit.plan.sweep import SweepPoint, point_key, run_sweep, task_scenario
 from simkit.scenario import Scenario, SweepGrid
 
 @dataclass

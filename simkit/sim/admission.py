@@ -32,10 +32,35 @@ class Admission:
         self._memo = (rid, tokens, cache.version, hit)
         return hit
 
-    def _reserve_units(self) -> int:
-        """Units an admission or a swap-in must leave free (the scheduler's
-        `admission_reserve`), while others run: an empty replica takes what fits."""
-        return self._reserve if self.n else 0
+    def _room(self, rid: int, tokens: int) -> int:
+        """Units free for request `rid` to join holding `tokens`: the pool's free units, less
+        the scheduler's `admission_reserve` while others run, and with `reserves_output`
+        (admission = "no_evict") less what the running sequences and `rid` itself will
+        still grow by up to their last tokens. An empty replica takes what fits."""
+        free = self.pool.free_units(1)
+        if not self.n:
+            return free
+        free -= self._reserve
+        if self.scheduler.reserves_output:
+            free -= self._growth_ahead() + max(self._units_at_end(rid, tokens), 0)
+        return free
+
+    def _end_tokens(self, rids):
+        """Tokens cached at a request's last step: prompt + output - 1, and the throw-away
+        steps of a multi-step round past its end."""
+        return self.table.stream_tokens[rids] + (self.rounds - 2)
+
+    def _units_at_end(self, rid: int, tokens: int) -> int:
+        """Units request `rid` will hold by its last token beyond what `tokens` hold."""
+        policy = self.policy
+        return policy.peak_units_one(tokens, int(self._end_tokens(rid))) - \
+            policy.units_one(tokens)
+
+    def _growth_ahead(self) -> int:
+        """Units the running sequences will still take up to their last tokens."""
+        n = self.n
+        peak = self.policy.peak_units(self.R[CACHED, :n], self._end_tokens(self.R[ID, :n]))
+        return int(np.maximum(peak - self.R[UNITS, :n], 0).sum())
 
     def head_prefill(self) -> tuple[int, int]:
         """(tokens the prefix cache serves, tokens to hold) of the head of the queue: a
@@ -47,7 +72,7 @@ class Admission:
     def head_might_fit(self) -> bool:
         """Whether the head of the swapped or waiting queue could fit the memory free now
         (counting every block it could share: an upper bound)."""
-        policy, pool = self.policy, self.pool
+        policy = self.policy
         if self.swapped:
             rid, cached, _ = self.swapped[0]
             tokens = cached + 1
@@ -58,7 +83,7 @@ class Admission:
             else policy.units_one(tokens)
         if self.cache is not None:
             need -= self.cache.shared_bound(rid, tokens)
-        return need <= pool.free_units(1) - self._reserve_units()
+        return need <= self._room(rid, tokens)
 
     def admit_head(self, now_s: float) -> bool:
         """Admit the head of the waiting queue if its blocks fit; False leaves it queued."""
@@ -67,7 +92,7 @@ class Admission:
         g = int(tab.generated[rid])
         tokens = int(tab.prompt_tokens[rid]) + g
         cache = self.cache
-        free = pool.free_units(1) - self._reserve_units()
+        free = self._room(rid, tokens)
         if cache is None and self._end_units:  # (the plain path first: fewest steps)
             need = policy.units_one(tokens)
             if need > free:
@@ -121,7 +146,7 @@ class Admission:
         rid, cached, units = self.swapped[0]
         need = policy.units_one(cached + 1)
         hit = self._lookup(rid, cached + 1)
-        if need - hit.shared > pool.free_units(1) - self._reserve_units():
+        if need - hit.shared > self._room(rid, cached + 1):
             return False
         self.swapped.popleft()
         if self.cache is not None:

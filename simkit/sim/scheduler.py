@@ -62,6 +62,19 @@ under chunked prefill; ``prefill_first`` also keeps vLLM v0's watermark (1% of t
 stay free after an admission or a swap-in while others run). Preempted requests return to
 the front of the queue; the victim is the most recently admitted running sequence (vLLM v0
 ``_preempt`` pops the running queue's tail; v1 ``running.pop()``).
+
+``admission`` says what a request needs free to join a running batch:
+- ``greedy`` (the default): its prompt's blocks. The batch fills the memory and sequences are
+  preempted when their growth runs short (vLLM; TensorRT-LLM's MAX_UTILIZATION, which
+  NVIDIA's MLPerf harness sets).
+- ``no_evict``: room for its whole answer (prompt + output tokens) beside what every running
+  sequence will still grow by up to its last token. Nothing is preempted for memory; the
+  batch is smaller, and no work is recomputed. This is TensorRT-LLM's GUARANTEED_NO_EVICT
+  capacity scheduler (``GuaranteedNoEvictScheduler`` counts each request's blocks "to
+  completion"), the default of its LLM API and of ``trtllm-bench throughput``
+  (``--scheduler_policy``, default ``guaranteed_no_evict``: NVIDIA/TensorRT-LLM
+  ``tensorrt_llm/bench/benchmark/throughput.py``). An empty replica takes what fits its
+  prompt, as under ``greedy``.
 """
 
 from __future__ import annotations
@@ -105,6 +118,9 @@ class Scheduler:
         self.rounds = int(getattr(serving, "scheduler_steps", 1))
         #: a round's tokens reach the client step by step (True) or at its end
         self.stream_rounds = bool(getattr(serving, "multi_step_stream_outputs", True))
+        #: admissions leave room for every running answer's remaining growth and reserve
+        #: their own (`admission = "no_evict"`)
+        self.reserves_output = getattr(serving, "admission", "greedy") == "no_evict"
 
     # ---- policy -------------------------------------------------------------------------
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:

@@ -86,6 +86,11 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
             raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
                               f"got {budget}")
     _check_rounds(serving)
+    no_evict = getattr(serving, "admission", "greedy") == "no_evict"
+    if no_evict and getattr(serving, "disaggregation", None):
+        raise SimkitError("serving.admission = no_evict: not modelled with "
+                          "serving.disaggregation (the decode pool takes arriving caches as "
+                          "memory frees)")
     specs = _pool_models(scenario, step_model)
     context = min(int(sm.max_context) for _, sm, _, _ in specs)
     last = specs[-1][1]  # the pool that decodes

@@ -67,7 +67,9 @@ def title_data(s) -> TitleData:
                     + (f" (blocks of {sv.block_size})" if sv.kv_memory == "paged" else "")
                     + f", memory_fraction {sv.memory_fraction:g}, max_seq_len "
                     + (f"{sv.max_seq_len:,}" if sv.max_seq_len else "model's")
-                    + f", preemption by {sv.preemption}"),
+                    + (", admission reserving each answer's whole length (no eviction)"
+                       if sv.admission == "no_evict"
+                       else f", preemption by {sv.preemption}")),
         ("SLOs", slo_txt),
     ]
     dis = getattr(sv, "disaggregation", None)
