@@ -62,7 +62,7 @@ MEASURED = {
     "a100-80gb": (MAMF["a100"], (1794, 2039)),  # gpu-stream a100_80 triad
     "h100-sxm": (MAMF["h100"], (3000, 3350)),  # FlashMLA decode on H800 SXM5, same HBM3
     "h100-pcie": ((495.93, 756.5), (1832, 2000)),  # torch-perf-test-data #95; gpu-stream
-    "h200": (MAMF["h100"], None),  # MAMF: "H200 is the same"; no HBM measurement found
+    "h200": (MAMF["h100"], (4150, 4800)),  # MAMF: "H200 is the same"; Azure ND H200 v5 triad
     "b200": (MAMF["b200"], (0.90, 1)),  # arXiv:2510.27583: "up to 90% ... B200"
     "l4": ((70.89, 121), None),  # torch-perf-test-data #120
     "l40s": ((269.15, 366.5), (831, 864)),  # torch-perf-test-data #43; gpu-stream on L40

@@ -86,6 +86,10 @@ _AIC_FP4 = ("NVFP4 GEMMs reach 0.82 of the FP4 peak relative to fp8 GEMMs' fract
             "peak, and stream weights at 0.73 of an fp8 GEMM's rate: AIC-GEMM (NVIDIA's "
             "aiconfigurator B200 GEMM latencies for TensorRT-LLM 1.2.0rc5 and vLLM 0.19.0)")
 _STREAM = "GPU-STREAM triad (RRZE-HPC/gpu-benches, 2025-02-11)"
+# AZURE-HBM = the HBM bandwidth table of Azure's AI benchmarking guide (BabelStream-style
+#   kernels on an 8-GPU ND v5 VM, the triad A[i] = B[i] + s*C[i]):
+#   github.com/Azure/AI-benchmarking-guide Azure_Results/ at commit 8fd0c6e (2024-09-27).
+_AZURE_HBM = "triad in the HBM table of AZURE-HBM (Azure/AI-benchmarking-guide, 2024-09-24)"
 _NO_MEMORY_MEASUREMENT = (f"memory: no published STREAM-like measurement found for this GPU; "
                           f"the assumed default {DEFAULT_MEMORY_EFFICIENCY} applies")
 # Prices: CoreWeave's on-demand page (coreweave.com/pricing) read 2026-09-20, as transcribed
@@ -276,12 +280,12 @@ CATALOG: dict[str, HardwareProfile] = {
         "('NVIDIA H200', github.com/sgl-project/sglang/issues/3196)",
         dense_tflops=_HOPPER, bw_gbps=4800, driver_mib=143771, link=_nvlink(900),
         host=PCIE5_X16_BYTES_PER_S,
-        compute_eff=794.5 / 989.5, memory_eff=DEFAULT_MEMORY_EFFICIENCY,
+        compute_eff=794.5 / 989.5, memory_eff=4150 / 4800,
         efficiency_source=f"compute: 794.5 of 989.5 TFLOP/s, the 'NVIDIA H100 SXM' row of "
-                          f"{_MAMF}, which notes 'H200 is the same'; {_NO_MEMORY_MEASUREMENT} "
-                          "(te42kyfo/gpu-benches once listed an 'h200' gpu-stream triad of "
-                          "3534 GB/s, 74% and still rising at full occupancy, later replaced "
-                          "by a GH200 file, so it is not used)",
+                          f"{_MAMF}, which notes 'H200 is the same'; memory: 4150 of 4800 "
+                          f"GB/s, {_AZURE_HBM} 'ND H200 v5' (Azure_Results/"
+                          "ND_H200_v5_results.md; the same suite's ND H100 v5 triad, 2.97 "
+                          "TB/s, is within 1% of the H100's 3000 GB/s above)",
         price=50.44 / 8, price_source=f"{_COREWEAVE}: 'NVIDIA HGX H200 (on-demand)' 8 GPUs "
                                       "$50.44/h / 8 (RunPod Secure Cloud H200 $4.59, "
                                       "runpod.io/pricing checked 2026-09-25 per "
