@@ -24,7 +24,11 @@ dataset was compared:
   largest batch the KV cache and the 2048 batch limit allow; at least 1,000, at most 30,000:
   the source ran 1,000-30,000), KV cache in 95% of memory
   (trtllm-bench's kv_cache_free_gpu_mem_fraction), at most 8192 tokens per step
-  (TensorRT-LLM's default max_num_tokens), batch at most 2048; online rows (Poisson arrivals
+  (TensorRT-LLM's default max_num_tokens), batch at most 2048, admission `no_evict`
+  (trtllm-bench's `--scheduler_policy` default, GUARANTEED_NO_EVICT: a request joins only
+  with room for its whole answer, and nothing is preempted; NVIDIA's MLPerf harness, below,
+  sets MAX_UTILIZATION, simkit's `greedy`); online rows (Triton's backend, whose policy the
+  page does not state: `greedy`; Poisson arrivals
   at the stated QPS, 500 requests as the source) through the simulator, comparing mean TTFT,
   mean ITL (simkit's mean TPOT), request and token throughputs.
 - dataset-driven serving runs -- `throughput_mlperf_inference_v4.1.csv` (TensorRT-LLM, vLLM
@@ -194,7 +198,7 @@ def splitwise(table: Table) -> None:
 
 
 def _scenario(setup, engine, *, requests, rate, prompt, output, max_batch, fraction,
-              batch_tokens):
+              batch_tokens, admission="greedy"):
     from simkit import api
 
     return api.from_dict({
@@ -208,7 +212,7 @@ def _scenario(setup, engine, *, requests, rate, prompt, output, max_batch, fract
                      "output_tokens": {"dist": "fixed", "value": output}},
         "serving": {"scheduler": "continuous", "max_batch": max_batch,
                     "memory_fraction": fraction, "max_batch_tokens": batch_tokens,
-                    "max_seq_len": prompt + output}})
+                    "max_seq_len": prompt + output, "admission": admission}})
 
 
 def _simulate(s):
@@ -261,7 +265,8 @@ TRTLLM_OVERVIEWS = ("throughput_tensorrt_llm_perf_overview.csv",
 def trtllm_overview(table: Table, quick: bool, name: str) -> None:
     table.method[name] = ("simulator: offline max-load throughput (1,000-30,000 requests at "
                           "t = 0) and "
-                          "online Poisson runs at the stated QPS (500 requests)")
+                          "online Poisson runs at the stated QPS (500 requests); offline "
+                          "admission no_evict (trtllm-bench's default GUARANTEED_NO_EVICT)")
     rows = read_rows(name)
     if quick:
         rows = rows[::9]
@@ -284,7 +289,8 @@ def trtllm_overview(table: Table, quick: bool, name: str) -> None:
                         setup, prof, rate=rate,
                         requests=_offline_requests(setup, n_in + n_out) if offline else 500,
                         prompt=n_in, output=n_out, max_batch=MAX_BATCH, fraction=0.95,
-                        batch_tokens=_trtllm_tokens(n_in)))
+                        batch_tokens=_trtllm_tokens(n_in),
+                        admission="no_evict" if offline else "greedy"))
                 except SimkitError as e:
                     runs[key] = None
                     table.skipped[name][e.messages[0][:80]] += 1
