@@ -75,6 +75,16 @@ def test_json_summary_and_requests_csv(tmp_path, capsys):
     assert (tmp_path / "r.csv.scenario.toml").is_file()
 
 
+def test_the_admission_policy_is_named(tmp_path, capsys):
+    f = _write(tmp_path)
+    assert main(["simulate", str(f), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["admission"] == "greedy"
+    assert main(["simulate", str(f)]) == 0
+    assert "admission" not in capsys.readouterr().out.splitlines()[0]
+    assert main(["simulate", str(f), "--set", "serving.admission=no_evict"]) == 0
+    assert "paged KV, no-evict admission, engine" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_seed_option_changes_and_reproduces(tmp_path, capsys):
     f = _write(tmp_path)
     outs = []

@@ -192,10 +192,12 @@ def test_no_evict_never_preempts_and_is_the_same_planned_or_stepped():
     d["serving"]["memory_fraction"] = 0.2
     greedy = simulate(scenario.scenario_from_dict(d), seed=4).summary
     assert greedy["preemptions"] > 0
+    assert greedy["admission"] == "greedy"
     d["serving"]["admission"] = "no_evict"
     sc = scenario.scenario_from_dict(d)
     fast = simulate(sc, seed=4)
     assert fast.summary["preemptions"] == 0
+    assert fast.summary["admission"] == "no_evict"
     assert fast.summary["requests_completed"] == 300
     assert fast.summary["batch_size_mean"] < greedy["batch_size_mean"]
     assert_same_run(fast, simulate(sc, seed=4, fast=False))

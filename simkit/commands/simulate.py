@@ -49,7 +49,9 @@ def _text(s: dict, scenario) -> str:
     lines = [
         f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on "
         f"{where}"
-        f"{s['scheduler']} batching, {s['kv_memory']} KV, engine {s.get('engine')}, seed "
+        f"{s['scheduler']} batching, {s['kv_memory']} KV"
+        f"{', no-evict admission' if s.get('admission') == 'no_evict' else ''}, "
+        f"engine {s.get('engine')}, seed "
         f"{s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "
         f"{s['requests_rejected']} rejected, {s['requests_in_flight']} in flight",

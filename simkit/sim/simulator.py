@@ -315,6 +315,7 @@ def _result(run: Run) -> SimResult:
         "scheduler": serving.scheduler,
         "scheduler_steps": int(getattr(serving, "scheduler_steps", 1)),
         "kv_memory": policy.kind,
+        "admission": getattr(serving, "admission", "greedy"),
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
         "kv_bytes_per_token": float(policy.layout.bytes_per_token),
