@@ -89,7 +89,8 @@ _STREAM = "GPU-STREAM triad (RRZE-HPC/gpu-benches, 2025-02-11)"
 # AZURE-HBM = the HBM bandwidth table of Azure's AI benchmarking guide (BabelStream-style
 #   kernels on an 8-GPU ND v5 VM, the triad A[i] = B[i] + s*C[i]):
 #   github.com/Azure/AI-benchmarking-guide Azure_Results/ at commit 8fd0c6e (2024-09-27).
-_AZURE_HBM = "triad in the HBM table of AZURE-HBM (Azure/AI-benchmarking-guide, 2024-09-24)"
+_AZURE_HBM = ("triad in the HBM table of AZURE-HBM (Azure/AI-benchmarking-guide @8fd0c6e, "
+              "2024-09-27; the H200 file added 2024-09-24)")
 _NO_MEMORY_MEASUREMENT = (f"memory: no published STREAM-like measurement found for this GPU; "
                           f"the assumed default {DEFAULT_MEMORY_EFFICIENCY} applies")
 # Prices: CoreWeave's on-demand page (coreweave.com/pricing) read 2026-09-20, as transcribed

@@ -85,6 +85,12 @@ from simkit.errors import SimkitError
 from simkit.sim.rows import PRE
 
 
+def admission_of(serving) -> str:
+    """The serving section's admission policy (``greedy`` where a duck-typed section has
+    none): read here once for the scheduler, the setup's checks and the summary."""
+    return getattr(serving, "admission", "greedy")
+
+
 class Scheduler:
     """Interface and the FCFS mechanics the policies share.
 
@@ -120,7 +126,7 @@ class Scheduler:
         self.stream_rounds = bool(getattr(serving, "multi_step_stream_outputs", True))
         #: admissions leave room for every running answer's remaining growth and reserve
         #: their own (`admission = "no_evict"`)
-        self.reserves_output = getattr(serving, "admission", "greedy") == "no_evict"
+        self.reserves_output = admission_of(serving) == "no_evict"
 
     # ---- policy -------------------------------------------------------------------------
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:

@@ -66,6 +66,7 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
     """Build each pool's step model and KV policy; `SimkitError` (naming the key) when the
     settings cannot run on this model and hardware (see the module docstring). `seed` feeds
     a speculating pool's per-request acceptance streams (default: the scenario's)."""
+    from simkit.sim.scheduler import admission_of
     from simkit.sim.workload import beyond_context
 
     serving = scenario.serving
@@ -86,8 +87,7 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
             raise SimkitError(f"serving.kv_budget_tokens: must exceed sink_tokens ({sinks}), "
                               f"got {budget}")
     _check_rounds(serving)
-    no_evict = getattr(serving, "admission", "greedy") == "no_evict"
-    if no_evict and getattr(serving, "disaggregation", None):
+    if admission_of(serving) == "no_evict" and getattr(serving, "disaggregation", None):
         raise SimkitError("serving.admission = no_evict: not modelled with "
                           "serving.disaggregation (the decode pool takes arriving caches as "
                           "memory frees)")

@@ -28,7 +28,7 @@ from simkit.sim.replica import Replica, iteration_log
 from simkit.sim.request import (COLUMNS, COMPLETED, DISAGG_COLUMNS, EXTRA_COLUMNS, REJECTED,
                                 SPEC_COLUMNS, RequestTable)
 from simkit.sim.router import make_router
-from simkit.sim.scheduler import make_scheduler
+from simkit.sim.scheduler import admission_of, make_scheduler
 from simkit.sim.setup import PoolSetup, draw_requests, prepare
 
 from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
@@ -315,7 +315,7 @@ def _result(run: Run) -> SimResult:
         "scheduler": serving.scheduler,
         "scheduler_steps": int(getattr(serving, "scheduler_steps", 1)),
         "kv_memory": policy.kind,
-        "admission": getattr(serving, "admission", "greedy"),
+        "admission": admission_of(serving),
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
         "kv_bytes_per_token": float(policy.layout.bytes_per_token),
