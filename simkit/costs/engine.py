@@ -127,6 +127,17 @@ class EngineProfile:
                 return self.gemm_fp8_efficiency * factor
         return self.gemm_fp8_efficiency
 
+    def step_overhead_on(self, hw) -> float:
+        """Fixed seconds per step on hardware profile `hw`: the engine's, or the hardware
+        profile's where the engine states none (the roofline)."""
+        return hw.step_overhead_s if self.step_overhead_s is None else self.step_overhead_s
+
+    def allreduce_latency_on(self, hw) -> float:
+        """Seconds of latency per all-reduce on `hw`: the engine's, or the hardware
+        profile's link latency where the engine states none."""
+        return hw.interconnect_latency_s if self.allreduce_latency_s is None \
+            else self.allreduce_latency_s
+
     def constants(self) -> dict[str, float | None]:
         """The constants alone (what a fit sets), by name."""
         return {k: getattr(self, k) for k in CONSTANTS}

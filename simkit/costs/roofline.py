@@ -110,12 +110,10 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
         bytes_per_s=bw * eng.memory_efficiency,
         weight_bytes_per_s=bw * eng.memory_efficiency * stream,
         attn_decode_bytes_per_s=bw * eng.attn_decode_efficiency,
-        overhead_s=prof.step_overhead_s if eng.step_overhead_s is None
-        else eng.step_overhead_s,
+        overhead_s=eng.step_overhead_on(prof),
         layer_overhead_s=eng.layer_overhead_s, sequence_overhead_s=eng.sequence_overhead_s,
         link_bytes_per_s=prof.interconnect_bytes_per_s * eng.allreduce_efficiency,
-        link_latency_s=prof.interconnect_latency_s if eng.allreduce_latency_s is None
-        else eng.allreduce_latency_s,
+        link_latency_s=eng.allreduce_latency_on(prof),
         link_step_latency_s=eng.allreduce_step_latency_s, ideal=ideal,
         moe_layer_s=moe_layer_s, moe_slot_s=moe_slot_s)
 

@@ -177,10 +177,9 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         eta_w: eng.memory_efficiency, f_s: eng.gemm_serial_fraction,
         eta_pa: eng.attn_prefill_efficiency,
         eta_da: eng.attn_decode_efficiency,
-        T_s: prof.step_overhead_s if eng.step_overhead_s is None else eng.step_overhead_s,
+        T_s: eng.step_overhead_on(prof),
         T_l: eng.layer_overhead_s, T_q: eng.sequence_overhead_s,
-        alpha: prof.interconnect_latency_s if eng.allreduce_latency_s is None
-        else eng.allreduce_latency_s,
+        alpha: eng.allreduce_latency_on(prof),
         alpha_r: eng.allreduce_step_latency_s, eta_ar: eng.allreduce_efficiency,
         L_b: len(arch.stack), A_r: mc.allreduces_per_step,
     })
