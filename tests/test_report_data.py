@@ -110,10 +110,23 @@ def test_assumptions_explain_default_efficiencies(tmp_path):
     p = tmp_path / "plain.toml"
     p.write_text('name = "plain"\nmemory_bandwidth_bytes_per_s = 2e12\n'
                  'memory_capacity_bytes = 80e9\n[peak_flops_per_s]\nbf16 = 1e15\n')
-    secs = dict(assumptions_data(scen(hardware={"name": str(p)})))
+    secs = dict(assumptions_data(scen(hardware={"name": str(p), "engine": "roofline"})))
     text = " ".join(sum(secs.values(), []))
     assert "arXiv:1804.06826" in text  # where the memory efficiency default comes from
-    assert "1 ms per forward step" in text
+    assert "1 ms per forward step" in text  # the roofline engine adds no fixed costs
+
+
+def test_assumptions_state_the_fixed_costs_the_engine_charges(tmp_path):
+    """An engine profile with its own step overhead and all-reduce latency replaces the
+    hardware profile's: the page states the engine's, not the hardware's 1 ms and 10 us."""
+    p = tmp_path / "fixed.toml"
+    p.write_text('name = "fixed"\n[constants]\nstep_overhead_s = 0.0025\n'
+                 'allreduce_latency_s = 2e-5\n')
+    secs = dict(assumptions_data(scen(hardware={"name": "h100-sxm", "engine": str(p)})))
+    line = secs["Efficiency constants of the profile"][0]
+    assert "step overhead 2.5 ms, 20 us latency per all-reduce" in line
+    assert "engine fixed's" in line
+    assert "1 ms per forward step" not in " ".join(sum(secs.values(), []))
 
 
 def test_the_setup_says_when_decodes_run_in_multi_step_rounds():

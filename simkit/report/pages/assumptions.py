@@ -22,14 +22,20 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
     if ideal:
         eff.append("hardware.ideal = true: the pure roofline (efficiencies 1, no step "
                    "overhead, no link latency), the bound LLM-Viewer and llm-analysis report.")
+    e = None if ideal else engine_of(s)
+    # the fixed costs the step-time formula charges: the engine's where it states them
+    step_s = e.step_overhead_on(hw) if e else hw.step_overhead_s
+    latency_s = e.allreduce_latency_on(hw) if e else hw.interconnect_latency_s
+    own = e is not None and (e.step_overhead_s is not None
+                             or e.allreduce_latency_s is not None)
     eff += [
         f"compute_efficiency = {hw.compute_efficiency:g}, memory_efficiency = "
-        f"{hw.memory_efficiency:g}, step_overhead_s = {hw.step_overhead_s:g} s, "
-        f"interconnect latency {fmt_seconds(hw.interconnect_latency_s)} per all-reduce"
-        + (" (profile values; replaced by the ideal roofline above)" if ideal else "") + ".",
+        f"{hw.memory_efficiency:g}, step overhead {fmt_seconds(step_s)}, "
+        f"{fmt_seconds(latency_s)} latency per all-reduce"
+        + (" (profile values; replaced by the ideal roofline above)" if ideal else "")
+        + (f" (the fixed costs are engine {e.name}'s)" if own else "") + ".",
     ]
-    if not ideal:
-        e = engine_of(s)
+    if e is not None:
         eff.append(f"Serving engine {e.name} ({e.description}): its constants scale the "
                    f"hardware's rates and add its fixed costs; fitted on {e.source}"
                    + (f" (data of {e.data_date})" if e.data_date else "") + ".")
@@ -53,7 +59,7 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
                 "(NVIDIA, Matrix Multiplication Background User's Guide), so 0.7; streaming "
                 "kernels reach about 80-90% of HBM peak (Jia et al., arXiv:1804.06826, ~83% "
                 "on V100), so 0.8.")
-        if (hw.step_overhead_s == hwcat.DEFAULT_STEP_OVERHEAD_S
+        if (not own and hw.step_overhead_s == hwcat.DEFAULT_STEP_OVERHEAD_S
                 and hw.interconnect_latency_s == hwcat.DEFAULT_INTERCONNECT_LATENCY_S):
             eff.append("A flat 1 ms per forward step for scheduling, sampling and kernel "
                        "launches, and 10 us per all-reduce (NCCL small-message latency), are "
