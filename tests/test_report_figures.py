@@ -77,10 +77,28 @@ def test_fmt_num(x, s):
 def test_text_page_is_a_pure_figure():
     from matplotlib.figure import Figure
 
-    fig = L.text_page("Title", [("Head", ["one paragraph", "two"])], subtitle="sub")
+    pages = L.text_pages("Title", [("Head", ["one paragraph", "two"])], subtitle="sub")
+    assert len(pages) == 1
+    fig = pages[0]
     assert isinstance(fig, Figure)
     texts = [t.get_text() for t in fig.texts]
     assert "Title" in texts and "Head" in texts and "two" in texts
+
+
+def test_long_text_continues_on_the_next_page_above_the_footer():
+    # 60 paragraphs of three wrapped lines cannot fit one page: every line is placed, in
+    # order, none below the footer's line, and later pages say they continue
+    paras = [f"paragraph {i:02d} " + "word " * 60 for i in range(60)]
+    pages = L.text_pages("Title", [("Head", paras[:30]), ("Second", paras[30:])])
+    assert len(pages) >= 2
+    placed = []
+    for fig in pages:
+        for t in fig.texts:
+            assert t.get_position()[1] >= L.NOTE_BOTTOM
+            if t.get_text().startswith("paragraph"):
+                placed.append(t.get_text()[:12])
+    assert placed == [f"paragraph {i:02d}" for i in range(60)]
+    assert [t.get_text() for t in pages[1].texts][0] == "Title (continued)"
 
 
 def test_sweep_figure_one_line_per_other_setting():

@@ -236,17 +236,36 @@ def note(fig: Figure, lines: Sequence[str], top: float = 1.0, size: float = 8,
 
 # --------------------------------------------------------------------------- text pages
 
-def text_page(title: str, sections: Sequence[tuple[str, Sequence[str]]],
-              subtitle: str = "") -> Figure:
-    """Headed paragraphs (assumptions and sources, notices)."""
-    fig = new_page()
-    page_title(fig, title, subtitle)
-    f = Flow(fig, top=0.93)
+def text_pages(title: str, sections: Sequence[tuple[str, Sequence[str]]],
+               subtitle: str = "", size: float = 8.8) -> list[Figure]:
+    """Headed paragraphs (assumptions and sources, notices), continued on as many pages as
+    they need: a paragraph that would reach below the footer (`NOTE_BOTTOM`) starts the next
+    page, titled "`title` (continued)", and a heading never ends a page alone."""
+    pages: list[Figure] = []
+
+    def new_flow() -> Flow:
+        fig = new_page()
+        if pages:
+            page_title(fig, f"{title} (continued)")
+        else:
+            page_title(fig, title, subtitle)
+        pages.append(fig)
+        return Flow(fig, top=0.93, bottom=NOTE_BOTTOM)
+
+    f = new_flow()
     for head, paras in sections:
-        f.heading(head, size=11)
-        for p in paras:
-            f.text(p, size=8.8)
-            f.space(0.004)
+        head_h = 0.010 + f.line_height(11)
+        for k, p in enumerate(paras or [""]):
+            need = len(f.wrap(p, size, f.right - f.left)) * f.line_height(size) if p else 0
+            if k == 0:
+                need += head_h
+            if f.y - need < f.bottom and f.y < 0.92:  # (a fresh page takes it anyway)
+                f = new_flow()
+            if k == 0:
+                f.heading(head, size=11)
+            if p:
+                f.text(p, size=size)
+                f.space(0.004)
         f.space(0.006)
-    return fig
+    return pages
 

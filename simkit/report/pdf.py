@@ -67,7 +67,7 @@ def check_output(out_path: str | Path, png_dir: str | Path | None = None) -> Pat
 
 def pages_for(d) -> list[tuple[str, Any]]:
     """(title, Figure) for every page after the title page, in report order."""
-    from simkit.report.layout import text_page
+    from simkit.report.layout import text_pages
     from simkit.report.pages import (calibration, capacity, costmodel, disaggregation,
                                      fidelity, roofline, scaling, search, simulation,
                                      speculative, sweep)
@@ -101,8 +101,9 @@ def pages_for(d) -> list[tuple[str, Any]]:
         pages.append(("Calibration", calibration.calibration_figure(d.calibration)))
     if d.fidelity is not None:
         pages.append(("Information retention", fidelity.fidelity_figure(d.fidelity)))
-    pages.append(("Assumptions and sources", text_page("Assumptions and sources",
-                                                       d.assumptions)))
+    title = "Assumptions and sources"
+    for i, fig in enumerate(text_pages(title, d.assumptions)):
+        pages.append((title + (" (continued)" if i else ""), fig))
     return pages
 
 
