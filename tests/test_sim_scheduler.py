@@ -182,6 +182,21 @@ def test_no_evict_admits_only_what_can_run_to_the_end(output, waits):
     assert (g.summary["preemptions"] > 0) == waits
 
 
+def test_recomputed_tokens_are_the_victims_prompt_and_answer_so_far():
+    """Greedy, 402-token answers (above): both sequences hold 50 blocks at 800 cached tokens
+    (400 + 400 decoded), 401 tokens generated each; the next token needs a 51st block each,
+    102 > 100, so the later one is preempted and later prefills its prompt and the 401
+    tokens it had: 801 tokens recomputed, its last token coming from that prefill. Tokens
+    processed: 400 + 400 + 801 prefilled, 2 x 402 generated -- vLLM's "recompute tax" is
+    801 / 2,405."""
+    s = _pair("greedy", 402).summary
+    assert s["preemptions"] == 1
+    assert s["recomputed_tokens"] == 400 + 401
+    assert s["recompute_fraction"] == pytest.approx(801 / (400 + 400 + 801 + 2 * 402))
+    calm = _pair("no_evict", 402).summary
+    assert calm["recomputed_tokens"] == 0 and calm["recompute_fraction"] == 0.0
+
+
 def test_no_evict_never_preempts_and_is_the_same_planned_or_stepped():
     """A load that preempts under greedy admission: no_evict holds fewer sequences, never
     preempts, serves every request, and the fast path plans the same run as stepping."""

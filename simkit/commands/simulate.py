@@ -67,7 +67,10 @@ def _text(s: dict, scenario) -> str:
         f"  KV memory    peak {fmt_bytes(s['kv_peak_bytes'])} of "
         f"{fmt_bytes(s['kv_capacity_bytes'])} per replica, useful fraction "
         f"{pct(s['kv_useful_fraction'])}",
-        f"  preemptions  {s['preemptions']}",
+        f"  preemptions  {s['preemptions']}"
+        + (f" ({s['recomputed_tokens']:,} tokens recomputed, "
+           f"{pct(s['recompute_fraction'])} of the tokens processed)"
+           if s.get("recomputed_tokens") else ""),
         f"  TBT          {dist(s['tbt_s'])} (time between tokens)",
     ]
     if s.get("prefix_caching"):

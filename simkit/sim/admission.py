@@ -105,6 +105,8 @@ class Admission:
                 tab.start_s[rid] = now_s
                 tab.cached_tokens[rid] = 0
             tab.prefill_tokens[rid] += tokens
+            if tab.preemptions[rid]:  # everything it prefills again was computed before
+                self.recomputed_tokens += tokens
             self.adm_start.append(0)
             self.adm_len.append(tokens)
             tab.status[rid] = RUNNING
@@ -134,6 +136,8 @@ class Admission:
             tab.start_s[rid] = now_s
             tab.cached_tokens[rid] = h
         tab.prefill_tokens[rid] += tokens - h
+        if tab.preemptions[rid]:
+            self.recomputed_tokens += tokens - h
         self.adm_start.append(h)
         self.adm_len.append(tokens - h)
         tab.status[rid] = RUNNING

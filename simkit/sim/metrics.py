@@ -87,6 +87,11 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
     out_tokens = int(tab.output_tokens[done].sum())
     in_tokens = int(tab.prompt_tokens[done].sum())
     span = simulated_s if simulated_s > 0 else float("nan")
+    recomputed = int(sum(r.recomputed_tokens for r in replicas))
+    # (a running sequence's count lives in its replica: the table has it as of its last
+    # preemption, a completed request's is its whole answer)
+    processed = int(tab.prefill_tokens.sum()) + int(
+        np.where(done, tab.output_tokens, tab.generated).sum())
     good = slo_mask(tab, slo_targets)
     n_good = int(np.count_nonzero(good))
     peaks = [float(log["reserved"].max()) if len(log["reserved"]) else 0.0
@@ -121,6 +126,11 @@ def summarise(tab: RequestTable, replicas, *, simulated_s: float, capacity_bytes
         "kv_capacity_bytes": float(capacity_bytes),
         "kv_useful_fraction": (useful_int / reserved_int) if reserved_int > 0 else None,
         "preemptions": int(sum(r.preemptions for r in replicas)),
+        # vLLM's "recompute tax" (vllm-project/vllm#54644): tokens prefilled again after a
+        # preemption, over every token processed (prompt tokens prefilled, recomputation
+        # included, and output tokens generated)
+        "recomputed_tokens": recomputed,
+        "recompute_fraction": (recomputed / processed) if processed else None,
         # sequences per iteration, time-weighted over busy time, and the largest batch
         "batch_size_mean": (batch_int / busy_s) if busy_s > 0 else None,
         "batch_size_max": batch_max,

@@ -155,6 +155,7 @@ class Replica(Admission, TokenTimes, Handoff):
         self._memo: tuple = (-1, -1, -1, None)  # (rid, tokens, cache version, Hit)
         self.completed = 0
         self.preemptions = 0
+        self.recomputed_tokens = 0  # prefilled again after a preemption by recompute
         self.swap_bytes_total = 0.0
         self.iterations = 0
         # per-iteration log: start, duration, sequences computed, KV units held, token

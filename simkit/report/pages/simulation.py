@@ -131,7 +131,10 @@ def latency_figure(sim) -> Figure:
                                f"{fmt_bytes(sm['kv_capacity_bytes'])}"],
         ["KV useful fraction (token states / reserved, time-averaged)",
          "-" if kvf is None else f"{kvf:.3f}"],
-        ["preemptions", f"{sm['preemptions']:,}"],
+        ["preemptions (tokens recomputed, share of tokens processed)",
+         f"{sm['preemptions']:,}" + (
+             f" ({sm['recomputed_tokens']:,}, {sm['recompute_fraction']:.1%})"
+             if sm.get("recomputed_tokens") else "")],
     ] + extra, cols=[0.6, 0.4], size=8.5)
     return fig
 
