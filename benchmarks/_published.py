@@ -164,6 +164,56 @@ def offline_throughputs(engine: str = "tensorrt-llm"):
     return out, skipped
 
 
+#: an online series' rates whose mean TTFT stays within this factor of the series' lowest
+#: rate's: the queue in front of the engine stays short, so the run is a steady state its
+#: mean iteration describes (at 32 QPS and INF the measured TTFTs grow 2-400x: queueing)
+ONLINE_TTFT_GROWTH = 1.5
+
+
+def online_runs(engine: str = "tensorrt-llm"):
+    """TensorRT-LLM 0.14's perf-overview online rows (Triton, Poisson arrivals at `rate` QPS,
+    fixed prompt and answer lengths) as mean steady-state iterations
+    (`Measurement.mean_step`, phase `server`), the rates that queue (`ONLINE_TTFT_GROWTH`)
+    left out.
+
+    A decoding request's tokens come one iteration apart, so the mean ITL is the mean
+    iteration it decodes in. Besides itself, that iteration holds the other sequences
+    decoding, rate x (output - 1) x ITL by Little's law, and prefills the rate x ITL prompts
+    that arrive per iteration; the contexts average prompt + output / 2."""
+    out, skipped = [], []
+    name = "throughput_tensorrt_llm_perf_overview.csv"
+    series: dict[tuple, dict[float, dict]] = {}
+    for i, row in enumerate(read_rows(name), start=2):
+        if row["engine"] != engine or not row["request_rate_per_s"] \
+                or row["request_rate_per_s"] == "inf":
+            continue
+        key = (row["source"], row["model"], row["hardware"], row["tensor_parallel"],
+               row["input_tokens"], row["output_tokens"])
+        run = series.setdefault(key, {}).setdefault(float(row["request_rate_per_s"]),
+                                                    {"line": i, "row": row})
+        run[row["metric"]] = float(row["value"])
+    for runs in series.values():
+        ttft0 = runs[min(runs)]["ttft_s"]
+        for rate, run in sorted(runs.items()):
+            where = f"{name}:{run['line']}"
+            setup = setup_of(run["row"])
+            why = loadable(setup)
+            if why:
+                skipped.append((where, why))
+                continue
+            if run["ttft_s"] > ONLINE_TTFT_GROWTH * ttft0:
+                skipped.append((where, f"queueing: TTFT {run['ttft_s']:.3f} s is over "
+                                       f"{ONLINE_TTFT_GROWTH} x the {min(runs):g}-QPS "
+                                       f"{ttft0:.3f} s"))
+                continue
+            n_in, n_out = int(run["row"]["input_tokens"]), int(run["row"]["output_tokens"])
+            itl = run["itl_s"]
+            out.append(Measurement.mean_step(
+                setup, 1 + round(rate * (n_out - 1) * itl), n_in + n_out // 2, rate * itl,
+                n_in, itl, where=where, phase="server"))
+    return out, skipped
+
+
 #: dataset-driven serving files with MLPerf runs
 MLPERF_FILES = ("throughput_mlperf_inference_v4.1.csv",
                 "throughput_mlperf_inference_v5.0_krai.csv",

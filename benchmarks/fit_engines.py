@@ -38,7 +38,11 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
 - `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches and times to first token in the same
   benchmark (A100-40GB, H100 SXM), TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
   performance overview (H100 SXM, H200, L40S in fp8; A100-80GB in fp16), each as the static
-  batch the engine keeps in flight (`_published.offline_throughputs`), and the MLPerf
+  batch the engine keeps in flight (`_published.offline_throughputs`), TensorRT-LLM 0.14's
+  online Triton runs in the same page (Llama-3.1-8B and 70B, bf16, H100 and H200, Poisson
+  arrivals at 2-32 QPS) at the rates whose queue stays short, as the mean iteration a
+  decoding request sees (`_published.online_runs`: the only serving measurements of small
+  and mid-size batches), and the MLPerf
   Inference v4.1 Llama-2-70B runs (NVIDIA's H100 and H200, Fujitsu's L40S; fp8) as mean
   steady-state iterations (`_published.mlperf_runs`; L40S Offline left out: its batch limit
   is not stated). The Argonne Mixtral
@@ -69,7 +73,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _published import (is_vllm_v1, mlperf_runs, offline_throughputs,  # noqa: E402
-                        static_batches, static_ttfts)
+                        online_runs, static_batches, static_ttfts)
 
 from simkit.calibrate.engine_fit import FITTED, calibrate_engine  # noqa: E402
 from simkit.calibrate.measurements import Design, read_measurements  # noqa: E402
@@ -83,7 +87,10 @@ ARGONNE = ("Argonne LLM-Inference-Bench (Chitty-Venkata et al., arXiv:2411.00136
 PERF_OVERVIEW = ("NVIDIA's TensorRT-LLM performance overview, version 0.17 'Throughput "
                  "Measurements' (docs/source/performance/perf-overview.md of "
                  "github.com/NVIDIA/TensorRT-LLM@258c7540c035): offline output tokens/s at "
-                 "maximum load, H100 SXM / H200 / L40S in fp8, A100-80GB in fp16; "
+                 "maximum load, H100 SXM / H200 / L40S in fp8, A100-80GB in fp16; and its "
+                 "version 0.14.0 'Online Serving Measurements' (Triton, Llama-3.1-8B/70B "
+                 "bf16 on H100 SXM and H200, Poisson arrivals; mean ITL at the rates whose "
+                 "TTFT stays within 1.5x of the 2-QPS one); "
                  "simkit/data/measurements/throughput_tensorrt_llm_perf_overview.csv "
                  "(catalog models only)")
 SPLITWISE = ("Splitwise step times (Patel et al., ISCA 2024, arXiv:2311.18677), "
@@ -179,15 +186,15 @@ PROFILES = {
     "tensorrt-llm": dict(
         rows=lambda: _join(_no_moe(static_batches("tensorrt-llm")),
                            static_ttfts("tensorrt-llm"), offline_throughputs(),
-                           mlperf_runs("tensorrt-llm")),
-        description="TensorRT-LLM 0.11-0.17 (fitted on static batches, max-load throughput "
-        "and MLPerf serving runs)",
+                           online_runs(), mlperf_runs("tensorrt-llm")),
+        description="TensorRT-LLM 0.11-0.17 (fitted on static batches, max-load throughput, "
+        "online Triton runs and MLPerf serving runs)",
         engine_version="TensorRT-LLM 0.11.0 (static batches), 0.17 (max-load throughput), "
-        "main@2d234357 of 2024-07-16 (MLPerf v4.1)",
+        "0.14.0 (online), main@2d234357 of 2024-07-16 (MLPerf v4.1)",
         source=ARGONNE + "; dense models (Mixtral rows left out: identical prompts route "
         "every sequence to the same experts). And " + PERF_OVERVIEW + ". And " + MLPERF41,
-        data_date="2024-09-27 (0.11 runs); 0.17 table of NVIDIA/TensorRT-LLM@258c7540c035; "
-        "August 2024 (MLPerf v4.1)"),
+        data_date="2024-09-27 (0.11 runs); 0.17 and 0.14.0 tables of "
+        "NVIDIA/TensorRT-LLM@258c7540c035; August 2024 (MLPerf v4.1)"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),

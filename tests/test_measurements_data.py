@@ -530,3 +530,37 @@ def test_tpot_matched_load_bisects_the_load_multiple(monkeypatch, measured_s, ex
     got = fid.tpot_matched_load({}, "vllm", 10.0, measured_s, steps=30)
     assert got == pytest.approx(expected, abs=1e-6)
     assert fid.metric_kind("server tpot-matched load") == "load at the measured TPOT"
+
+
+def test_online_runs_are_mean_iterations_by_hand():
+    """TensorRT-LLM 0.14's online rows as the iteration a decoding request sees: itself, the
+    rate x (output - 1) x ITL others decoding, rate x ITL prompts arriving per iteration.
+    Llama-3.1-70B on 4 H100s, 467/256 at 2 QPS, ITL 21 ms (the page's row): 1 + round(2 x
+    255 x 0.021) = 1 + 11 = 12 decodes at 467 + 128 = 595 tokens, 0.042 prompts of 467 per
+    iteration (4.2% of iterations hold one); at 16 QPS its TTFT (0.175 s) is 2.8 x the 2-QPS
+    0.062 s: queueing, left out."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _published as pub
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    runs, skipped = pub.online_runs()
+    by_line = {m.where.rsplit(":", 1)[1]: m for m in runs}
+    rows = pub.read_rows("throughput_tensorrt_llm_perf_overview.csv")
+    line = next(i for i, r in enumerate(rows, start=2)
+                if r["engine_version"] == "0.14.0" and r["model"] == "llama-3.1-70b" and r["hardware"] == "h100-sxm"
+                and (r["input_tokens"], r["output_tokens"], r["request_rate_per_s"])
+                == ("467", "256", "2"))
+    m = by_line[str(line)]
+    assert m.phase == "server" and m.seconds == pytest.approx(0.021)
+    (w0, s0), (w1, s1) = m.steps
+    assert (w0, w1) == (pytest.approx(1 - 0.042), pytest.approx(0.042))
+    assert (s0.decode_batch, s0.decode_context, s0.prefill_batch, s0.prompt_tokens) \
+        == (12, 595, 0, 467)
+    assert (s1.decode_batch, s1.prefill_batch) == (12, 1)
+    why = dict(skipped)
+    queued = [w for w, r in why.items() if r.startswith("queueing")]
+    assert any("TTFT 0.175 s" in why[w] for w in queued)
+    # every online ITL row at a finite rate is either kept or left out for queueing
+    assert len(runs) + len(queued) == sum(
+        1 for r in rows if r["metric"] == "itl_s" and r["request_rate_per_s"] not in ("", "inf"))
