@@ -335,3 +335,20 @@ def test_multi_step_trades_first_token_time_for_decode_speed():
     assert ten["ttft_s"]["p50"] > one["ttft_s"]["p50"] + 0.02
     assert ten["tpot_s"]["p50"] < one["tpot_s"]["p50"]
     assert ten["requests_completed"] == one["requests_completed"] == 600
+
+
+def test_simulate_prints_the_recomputed_tokens_beside_the_preemptions(run_cli):
+    """A cache too small for the chatbot's load preempts; the text summary states the
+    preemptions, the tokens recomputed and their share, as --json has them."""
+    from conftest import ROOT
+
+    args = ("simulate", ROOT / "scenarios" / "chatbot-llama3-8b-h100.toml", "--requests", "200",
+            "--set", "serving.memory_fraction=0.23")
+    d = run_cli(*args, "--json").json()
+    assert d["preemptions"] > 0 and d["recomputed_tokens"] > 0
+    text = run_cli(*args).out
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("preemptions"))
+    assert line.split() == ["preemptions", str(d["preemptions"]),
+                            f"({d['recomputed_tokens']:,}", "tokens", "recomputed,",
+                            f"{100 * d['recompute_fraction']:.1f}%", "of", "the", "tokens",
+                            "processed)"]

@@ -132,9 +132,9 @@ def latency_figure(sim) -> Figure:
         ["KV useful fraction (token states / reserved, time-averaged)",
          "-" if kvf is None else f"{kvf:.3f}"],
         ["preemptions (tokens recomputed, share of tokens processed)",
-         f"{sm['preemptions']:,}" + (
-             f" ({sm['recomputed_tokens']:,}, {sm['recompute_fraction']:.1%})"
-             if sm.get("recomputed_tokens") else "")],
+         f"{sm['preemptions']:,} ({sm['recomputed_tokens']:,}, "
+         f"{sm['recompute_fraction']:.1%})"] if sm.get("recomputed_tokens") else
+        ["preemptions", f"{sm['preemptions']:,}"],
     ] + extra, cols=[0.6, 0.4], size=8.5)
     return fig
 
