@@ -85,6 +85,13 @@ class Admission:
             need -= self.cache.shared_bound(rid, tokens)
         return need <= self._room(rid, tokens)
 
+    def _count_prefill(self, rid: int, computed: int) -> None:
+        """Prompt tokens an admission computes; after a preemption all of them were computed
+        before (`recomputed_tokens`)."""
+        self.table.prefill_tokens[rid] += computed
+        if self.table.preemptions[rid]:
+            self.recomputed_tokens += computed
+
     def admit_head(self, now_s: float) -> bool:
         """Admit the head of the waiting queue if its blocks fit; False leaves it queued."""
         tab, pool, policy = self.table, self.pool, self.policy
@@ -104,9 +111,7 @@ class Admission:
             if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
                 tab.start_s[rid] = now_s
                 tab.cached_tokens[rid] = 0
-            tab.prefill_tokens[rid] += tokens
-            if tab.preemptions[rid]:  # everything it prefills again was computed before
-                self.recomputed_tokens += tokens
+            self._count_prefill(rid, tokens)
             self.adm_start.append(0)
             self.adm_len.append(tokens)
             tab.status[rid] = RUNNING
@@ -135,9 +140,7 @@ class Admission:
         if tab.start_s[rid] != tab.start_s[rid]:  # NaN: first time scheduled
             tab.start_s[rid] = now_s
             tab.cached_tokens[rid] = h
-        tab.prefill_tokens[rid] += tokens - h
-        if tab.preemptions[rid]:
-            self.recomputed_tokens += tokens - h
+        self._count_prefill(rid, tokens - h)
         self.adm_start.append(h)
         self.adm_len.append(tokens - h)
         tab.status[rid] = RUNNING
