@@ -38,7 +38,7 @@ KV_MEMORY = ("paged", "contiguous")
 ROUTERS = ("round_robin", "least_loaded", "session_affinity")
 TIME_DISTS = ("fixed", "exponential", "lognormal")
 PREEMPTION = ("recompute", "swap")
-ADMISSIONS = ("greedy", "no_evict")
+ADMISSIONS = ("greedy", "no_evict", "new_token_ratio")
 LINKS = ("nvlink", "network")
 TRANSFERS = ("after_prefill", "layerwise")
 
@@ -427,6 +427,11 @@ class WorkloadSection:
     #: or when that many are still unanswered, as soon as one is answered; its TTFT and
     #: latency count from when it is sent. None: no cap
     max_concurrency: int | None = _f(None, _int(optional=True))
+    #: every request's token limit (the API's max_tokens / max_new_tokens): longer answers
+    #: stop there. None: each request's own output length (benchmark clients send the
+    #: sampled length). SGLang's admission (serving.admission = new_token_ratio) reserves
+    #: room by it
+    max_new_tokens: int | None = _f(None, _int(optional=True))
 
 
 def _hardware_or_none(v: Any, path: str, ctx: _Ctx) -> Any:
@@ -514,8 +519,12 @@ class ServingSection:
     #: what a request needs free to join a running batch: its prompt's blocks (greedy:
     #: vLLM, TensorRT-LLM's MAX_UTILIZATION), or room for its whole answer beside what the
     #: running sequences will still grow by (no_evict: TensorRT-LLM's GUARANTEED_NO_EVICT,
-    #: trtllm-bench's default): `simkit.sim.scheduler`
+    #: trtllm-bench's default), or room for its answer estimated from the answers' token
+    #: limits (new_token_ratio: SGLang's scheduler): `simkit.sim.scheduler`
     admission: str = _f("greedy", _enum(ADMISSIONS))
+    #: admission = new_token_ratio: SGLang's --schedule-conservativeness, which scales the
+    #: share of each running answer's remaining token limit the admission reserves
+    schedule_conservativeness: float = _f(1.0, _float(ge=0))
     #: chunked scheduler: prompt tokens prefilled per step
     chunk_tokens: int = _f(512, _int())
     #: cap on tokens (prefill + decode) per step; None -> no cap
@@ -1040,6 +1049,24 @@ def _check_serving(s: "Scenario", ctx: _Ctx) -> None:
                     "'network' with link_bytes_per_s and link_latency_s")
 
 
+def _check_serving_section(s: ServingSection, path: str, ctx: _Ctx) -> None:
+    if s.admission != "new_token_ratio":
+        if s.schedule_conservativeness != 1.0:
+            ctx.err(f"{path}.schedule_conservativeness", "scales SGLang's admission estimate; "
+                    f"needs {path}.admission = 'new_token_ratio'")
+        return
+    # SGLang's token pool, its retraction by recompute, one pool per engine
+    for key, value, why in (("kv_memory", "contiguous", "SGLang's KV pool is paged"),
+                            ("preemption", "swap", "SGLang retracts answers and recomputes "
+                             "them")):
+        if getattr(s, key) == value:
+            ctx.err(f"{path}.{key}", f"{value!r} is not modelled with admission = "
+                    f"'new_token_ratio' ({why})")
+    if s.disaggregation is not None:
+        ctx.err(f"{path}.disaggregation", "not modelled with admission = 'new_token_ratio' "
+                "(the decode pool takes arriving caches as memory frees)")
+
+
 def _base(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -1048,7 +1075,8 @@ _SECTION_CHECKS.update({ArrivalSpec: _check_arrival, LengthSpec: _check_length,
                         WorkloadSection: _check_workload, ModelSection: _check_model,
                         PlanSection: _check_plan, TimeSpec: _check_time,
                         DisaggregationSpec: _check_disaggregation,
-                        SpeculativeSpec: _check_speculative})
+                        SpeculativeSpec: _check_speculative,
+                        ServingSection: _check_serving_section})
 
 
 def _flatten_sweep(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

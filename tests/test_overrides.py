@@ -131,7 +131,8 @@ def test_report_takes_sets(run_cli, scen, tmp_path):
 @pytest.mark.parametrize("setting, message", [
     ("workload.arrival.rate=-3", "--set workload.arrival.rate: must be a number > 0, got -3"),
     ("workload.rate=3", "--set workload.rate: unknown key; known keys: arrival, "
-                        "max_concurrency, output_tokens, prompt_tokens, requests"),
+                        "max_concurrency, max_new_tokens, output_tokens, prompt_tokens, "
+                        "requests"),
     ("serving.kv_memory=virtual", "--set serving.kv_memory: must be one of paged, "
                                   "contiguous; got 'virtual'"),
     ("hardware.name=nope.toml", "--set hardware.name: no such profile file"),

@@ -45,6 +45,15 @@ CASES = {
     "closed-loop-poisson-three-replicas": {"workload.max_concurrency": 10,
                                            "workload.arrival.rate": 40.0,
                                            "serving.replicas": 3},
+    # SGLang's admission: estimated reservations, retraction, the batch-full mark
+    "new-token-ratio": {"serving.admission": "new_token_ratio", "workload.arrival.rate": 50.0},
+    "new-token-ratio-prefill-first": {"serving.admission": "new_token_ratio",
+                                      "serving.scheduler": "prefill_first",
+                                      "serving.block_size": 1, "workload.max_new_tokens": 120,
+                                      "workload.arrival.rate": 60.0},
+    "new-token-ratio-chunked": {"serving.admission": "new_token_ratio",
+                                "serving.scheduler": "chunked", "serving.chunk_tokens": 64,
+                                "workload.arrival.rate": 40.0},
     "closed-loop-chunked-swap": {"workload.arrival.process": "burst",
                                  "workload.max_concurrency": 12, "serving.scheduler": "chunked",
                                  "serving.chunk_tokens": 64, "serving.preemption": "swap"},
@@ -104,7 +113,9 @@ def test_constant_state_architecture_holds_fixed_bytes():
 
 @pytest.mark.parametrize("serving", [{}, {"scheduler": "chunked", "chunk_tokens": 256},
                                      {"kv_memory": "contiguous", "max_seq_len": 4096},
-                                     {"scheduler": "prefill_first"}])
+                                     {"scheduler": "prefill_first"},
+                                     {"scheduler": "prefill_first",
+                                      "admission": "new_token_ratio", "block_size": 1}])
 def test_fast_path_equals_step_by_step_with_the_real_cost_model(serving):
     scenario = pytest.importorskip("simkit.scenario")
     d = {"model": {"name": "mistral-7b"}, "hardware": {"name": "l4"},  # window 4096

@@ -352,3 +352,65 @@ def test_simulate_prints_the_recomputed_tokens_beside_the_preemptions(run_cli):
                             f"({d['recomputed_tokens']:,}", "tokens", "recomputed,",
                             f"{100 * d['recompute_fraction']:.1f}%", "of", "the", "tokens",
                             "processed)"]
+
+
+# ---- admission = "new_token_ratio" (SGLang's scheduler) ----
+
+def _sglang(requests: int, prompt: int, output: int, admission: str = "new_token_ratio",
+            **over):
+    """Prompts alone then decodes (SGLang's loop), 1,000 one-token blocks (SGLang's token
+    pool), no prefix cache."""
+    sc = toy_scenario(**{"workload.requests": requests, "workload.arrival.process": "burst",
+                         "workload.prompt_tokens": length(value=prompt),
+                         "workload.output_tokens": length(value=output),
+                         "serving.scheduler": "prefill_first", "serving.block_size": 1,
+                         "serving.max_batch": 64, "serving.admission": admission,
+                         "serving.prefix_caching": False, **over})
+    return simulate(sc, step_model=ToyStepModel(capacity_bytes=1e6), seed=0)
+
+
+def test_new_token_ratio_reserves_each_admitted_answers_whole_limit():
+    """SGLang's PrefillAdder: a request joins while prompt + min(limit, 4096) < the free
+    tokens less what the pass already reserved. With k admitted (100-token prompts, limit =
+    the 100-token answer): 200 < 1000 - 200 k holds for k = 0..3, so four run at once, and
+    the pass that stopped for memory marks the batch full until they finish (together).
+    Greedy takes all eight prompts (800 tokens) and preempts as the answers grow."""
+    r = _sglang(8, 100, 100)
+    start, finish = r.requests["start_s"], r.requests["finish_s"]
+    assert r.summary["batch_size_max"] == 4 and r.summary["preemptions"] == 0
+    assert np.count_nonzero(start == 0.0) == 4
+    assert np.min(start[start > 0]) == pytest.approx(np.max(finish[start == 0.0]))
+    g = _sglang(8, 100, 100, "greedy")
+    assert g.summary["batch_size_max"] == 8 and g.summary["preemptions"] > 0
+
+
+@pytest.mark.parametrize("conservativeness, joins", [(1.0, True), (1.5, False)])
+def test_new_token_ratio_reserves_a_share_of_the_running_answers_rest(conservativeness,
+                                                                      joins):
+    """A (150-token prompt, 400-token answer) runs; B (the same) arrives 0.1 s later, after
+    j < 10 decode iterations of ~11 ms, A having generated g = j + 1 tokens. B joins if
+    150 + 400 < 1000 - (150 + g) - ratio x (400 - g): at ratio 0.7 - j x 0.602 / 600 that
+    leaves 168-169 tokens where B's prompt needs 150. --schedule-conservativeness 1.5 starts
+    the ratio at min(1.05, 1) = 1, falling by 0.86 / 600 per iteration: A's reservation (~386
+    tokens) leaves ~54, so B waits, and the pass that turned it away marks the batch full:
+    B starts only when A has finished. Where B joins, the two answers end at 2 x 550 > 1000
+    tokens: memory runs short and SGLang retracts the answer with fewer tokens generated,
+    B's."""
+    sc = toy_scenario(**{"workload.requests": 2,
+                         "workload.arrival.process": "fixed", "workload.arrival.rate": 10.0,
+                         "workload.prompt_tokens": length(value=150),
+                         "workload.output_tokens": length(value=400),
+                         "serving.scheduler": "prefill_first", "serving.block_size": 1,
+                         "serving.admission": "new_token_ratio",
+                         "serving.schedule_conservativeness": conservativeness,
+                         "serving.prefix_caching": False})
+    r = simulate(sc, step_model=ToyStepModel(capacity_bytes=1e6), seed=0)
+    (ta, tb), (fa, _) = r.requests["arrival_s"], r.requests["finish_s"]
+    sa, sb = r.requests["start_s"]
+    assert tb - ta == pytest.approx(0.1) and sa == ta
+    if joins:
+        assert sb == pytest.approx(tb, abs=0.02)  # at the first boundary after its arrival
+        assert list(r.requests["preemptions"]) == [0, 1]
+    else:
+        assert sb == pytest.approx(fa)
+        assert r.summary["preemptions"] == 0

@@ -48,6 +48,19 @@ def test_each_turn_resends_the_history_and_arrives_after_the_answer():
         assert np.array_equal(arr[1:], fin[:-1] + 2.0)
 
 
+def test_a_token_limit_shortens_every_answer_and_so_the_history():
+    """workload.max_new_tokens = 12 < ANSWER: each answer stops at 12 tokens, and turn k
+    re-sends k earlier answers of 12."""
+    res = simulate(_chat(**{"workload.max_new_tokens": 12}),
+                   step_model=ToyStepModel(capacity_bytes=1e7), seed=1)
+    r = res.requests
+    assert set(r["output_tokens"].tolist()) == {12}
+    mine = np.flatnonzero(r["session_id"] == 0)
+    mine = mine[np.argsort(r["turn"][mine])]
+    assert r["prompt_tokens"][mine].tolist() == [SYSTEM + k * (USER + 12) + USER
+                                                 for k in range(4)]
+
+
 def _expected_hits(r):
     """Hits derived by hand: the first turn of the first session finds nothing; a later
     session's first turn (arriving 5 s later, long after that prefill) the full blocks of

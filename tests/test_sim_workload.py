@@ -70,6 +70,18 @@ def test_lognormal_median_and_clipping():
     assert abs(np.median(p) - 800) < 0.05 * 800
 
 
+def test_answers_stop_at_the_requests_token_limit():
+    """workload.max_new_tokens: an answer drawn at 3-9 tokens under a 6-token limit stops at
+    6; the other draws are untouched (same seed, same stream)."""
+    wl = _wl(NS(process="fixed", rate=1.0, cv=1.0, path=None),
+             output=_len("uniform", low=3, high=9), requests=3000)
+    free = _gen(wl).output_tokens
+    wl.max_new_tokens = 6
+    capped = _gen(wl).output_tokens
+    assert np.array_equal(capped, np.minimum(free, 6))
+    assert free.max() == 9 and capped.max() == 6
+
+
 def test_uniform_inclusive_bounds():
     wl = _wl(NS(process="fixed", rate=1.0, cv=1.0, path=None),
              output=_len("uniform", low=3, high=5), requests=3000)

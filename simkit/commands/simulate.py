@@ -21,6 +21,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: how the summary line names an admission policy other than the default (greedy)
+_ADMISSION_NOTE = {"no_evict": ", no-evict admission",
+                   "new_token_ratio": ", new-token-ratio admission (SGLang)"}
+
+
 def _text(s: dict, scenario) -> str:
     from simkit.units import fmt_bytes, fmt_seconds
 
@@ -50,7 +55,7 @@ def _text(s: dict, scenario) -> str:
         f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on "
         f"{where}"
         f"{s['scheduler']} batching, {s['kv_memory']} KV"
-        f"{', no-evict admission' if s.get('admission') == 'no_evict' else ''}, "
+        f"{_ADMISSION_NOTE.get(s.get('admission'), '')}, "
         f"engine {s.get('engine')}, seed "
         f"{s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "

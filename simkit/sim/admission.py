@@ -36,13 +36,19 @@ class Admission:
         """Units free for request `rid` to join holding `tokens`: the pool's free units, less
         the scheduler's `admission_reserve` while others run, and with `reserves_output`
         (admission = "no_evict") less what the running sequences and `rid` itself will
-        still grow by up to their last tokens. An empty replica takes what fits."""
+        still grow by up to their last tokens, or under SGLang's estimate (admission =
+        "new_token_ratio") less what it reserves for them. An empty replica takes what
+        fits."""
         free = self.pool.free_units(1)
         if not self.n:
             return free
         free -= self._reserve
-        if self.scheduler.reserves_output:
+        sched = self.scheduler
+        if sched.reserves_output:
             free -= self._growth_ahead() + max(self._units_at_end(rid, tokens), 0)
+        elif sched.ratio is not None:  # (SGLang admits while the total stays strictly below)
+            free -= sched.ratio.reserved_units(self) + sched.ratio.own_units(self, rid, tokens) \
+                + 1
         return free
 
     def _end_tokens(self, rids):
@@ -71,7 +77,11 @@ class Admission:
 
     def head_might_fit(self) -> bool:
         """Whether the head of the swapped or waiting queue could fit the memory free now
-        (counting every block it could share: an upper bound)."""
+        (counting every block it could share: an upper bound); never while SGLang's batch
+        is marked full."""
+        ratio = self.scheduler.ratio
+        if ratio is not None and ratio.blocked(self):
+            return False
         policy = self.policy
         if self.swapped:
             rid, cached, _ = self.swapped[0]
@@ -187,7 +197,10 @@ class Admission:
             tab.status[rid] = SWAPPED
         else:
             # recompute: drop the cache; prompt + emitted tokens are prefilled again
-            self.waiting.appendleft(rid)
+            if self.scheduler.requeue_front:
+                self.waiting.appendleft(rid)
+            else:
+                self.waiting.append(rid)
             tab.status[rid] = QUEUED
         self.sim.queue_log(now_s, 1)
         keep = np.ones(self.n, dtype=bool)
@@ -233,7 +246,7 @@ class Admission:
                         self.R[UNITS, :n] = new
                         pool.grow(total)
                     return preempted
-                self._preempt(self.scheduler.victim(self), now_s)
+                self._short(now_s)
                 preempted = True
                 continue
             if self.spec is None:
@@ -259,9 +272,18 @@ class Admission:
                     self.R[UNITS, :n] += need
                     pool.resize(max(total, 0), max(-total, 0))
                 return preempted
-            self._preempt(self.scheduler.victim(self), now_s)
+            self._short(now_s)
             preempted = True
         return preempted
+
+    def _short(self, now_s: float) -> None:
+        """The decodes' next tokens do not fit: preempt the scheduler's victim (SGLang
+        retracts until the rest have room to go on: `NewTokenRatio.retract`)."""
+        ratio = self.scheduler.ratio
+        if ratio is not None:
+            ratio.retract(self, now_s)
+        else:
+            self._preempt(self.scheduler.victim(self), now_s)
 
     def _slide_windows(self) -> None:
         """Prefix cache with window / chunked layers: before growing, every decoding

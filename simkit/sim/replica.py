@@ -475,6 +475,8 @@ class Replica(Admission, TokenTimes, Handoff):
         n = self.n
         if not n:
             self.busy = False
+            if sched.ratio is not None:
+                sched.ratio.idle(self)
             return
         if (self.plans and not preempted and not admitted and not self.n_pre
                 and self._swap_pending == 0.0 and self.n_done < n):

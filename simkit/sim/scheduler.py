@@ -75,6 +75,11 @@ the front of the queue; the victim is the most recently admitted running sequenc
   (``--scheduler_policy``, default ``guaranteed_no_evict``: NVIDIA/TensorRT-LLM
   ``tensorrt_llm/bench/benchmark/throughput.py``). An empty replica takes what fits its
   prompt, as under ``greedy``.
+- ``new_token_ratio``: SGLang's scheduler: its prompt and its whole token limit
+  (``workload.max_new_tokens``) beside a decaying share of what each running answer may
+  still generate; when memory runs short it retracts the answers with the fewest tokens
+  generated, sends them to the back of the queue and raises the share
+  (`simkit.sim.newtokens`). ``serving.schedule_conservativeness`` scales the share.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.errors import SimkitError
+from simkit.sim.newtokens import new_token_ratio_of
 from simkit.sim.rows import PRE
 
 
@@ -111,7 +117,7 @@ class Scheduler:
     #: share of the KV memory an admission (or a swap-in) must leave free while others run
     admission_reserve = 0.0
 
-    def __init__(self, serving) -> None:
+    def __init__(self, serving, max_new_tokens: int | None = None) -> None:
         self.max_batch = int(serving.max_batch)
         mbt = getattr(serving, "max_batch_tokens", None)
         self.max_batch_tokens = None if mbt is None else int(mbt)
@@ -127,6 +133,13 @@ class Scheduler:
         #: admissions leave room for every running answer's remaining growth and reserve
         #: their own (`admission = "no_evict"`)
         self.reserves_output = admission_of(serving) == "no_evict"
+        #: SGLang's estimate of the answers' growth (`admission = "new_token_ratio"`;
+        #: `simkit.sim.newtokens`), None under another policy
+        self.ratio = new_token_ratio_of(serving, max_new_tokens)
+        #: a preempted request returns to the front of the queue (vLLM), or its back (SGLang)
+        self.requeue_front = self.ratio is None
+        #: iterations that ran prompts alone (prefill_first): they do not decode
+        self.prefill_rounds = 0
 
     # ---- policy -------------------------------------------------------------------------
     def form_batch(self, rep, now_s: float) -> tuple[bool, int]:
@@ -148,7 +161,9 @@ class Scheduler:
 
     def victim(self, rep) -> int:
         """Batch index of the sequence to preempt: the most recently admitted one that is
-        still running."""
+        still running (SGLang: `NewTokenRatio.victim`)."""
+        if self.ratio is not None:
+            return self.ratio.victim(rep)
         n = rep.n
         if not rep.n_done:
             return n - 1
@@ -189,7 +204,14 @@ class Scheduler:
             return n  # swapped requests go first; new ones wait behind them
         if alone is None:
             alone = rep.n == 0
-        while rep.waiting and rep.n + len(rep.xfer) < self.max_batch:
+        ratio = self.ratio
+        if ratio is not None and ratio.blocked(rep):
+            return n  # SGLang's batch_is_full: not until the batch has shrunk
+        full = False
+        while rep.waiting:
+            if rep.n + len(rep.xfer) >= self.max_batch:
+                full = True
+                break
             if budget is not None and budget < 1 and not alone:
                 break
             if budget is not None:
@@ -198,11 +220,14 @@ class Scheduler:
                 if whole and pre > budget and not alone:
                     break
             if not rep.admit_head(now_s):
+                full = True
                 break
             alone = False
             if budget is not None:
                 budget -= pre
             n += 1
+        if full and ratio is not None:
+            ratio.mark_full(rep)
         return n
 
 
@@ -231,8 +256,8 @@ class ChunkedScheduler(Scheduler):
     name = "chunked"
     whole_prefill = False
 
-    def __init__(self, serving) -> None:
-        super().__init__(serving)
+    def __init__(self, serving, max_new_tokens: int | None = None) -> None:
+        super().__init__(serving, max_new_tokens)
         self.chunk_tokens = int(getattr(serving, "chunk_tokens", 512))
         if self.chunk_tokens < 1:
             raise SimkitError(f"serving.chunk_tokens: must be >= 1, got {self.chunk_tokens}")
@@ -281,6 +306,7 @@ class PrefillFirstScheduler(Scheduler):
             admitted = self.admit_fcfs(rep, now_s, self.max_batch_tokens, alone=True)
             if admitted:
                 self.prefill_only = True  # the running decodes stall this iteration
+                self.prefill_rounds += 1
                 return False, admitted
         preempted = rep.grow_decodes(now_s) if rep.n else False
         admitted = 0
@@ -293,11 +319,13 @@ SCHEDULERS = {"static": StaticScheduler, "continuous": ContinuousScheduler,
               "chunked": ChunkedScheduler, "prefill_first": PrefillFirstScheduler}
 
 
-def make_scheduler(serving) -> Scheduler:
+def make_scheduler(serving, max_new_tokens: int | None = None) -> Scheduler:
+    """The serving section's scheduler; `max_new_tokens`: the workload's token limit per
+    request (SGLang's admission reserves by it; None: each request's output length)."""
     name = getattr(serving, "scheduler", "continuous")
     try:
         cls = SCHEDULERS[name]
     except KeyError:
         raise SimkitError(f"serving.scheduler: unknown scheduler {name!r}; choose one of "
                           f"{', '.join(SCHEDULERS)}") from None
-    return cls(serving)
+    return cls(serving, max_new_tokens)

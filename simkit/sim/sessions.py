@@ -47,7 +47,8 @@ import numpy as np
 from simkit.errors import SimkitError
 from simkit.sim.engine import PRIORITY_ARRIVAL
 
-from simkit.sim.workload import _get, stream  # noqa: E402  (one stream per component: CRN)
+# (one stream per component: CRN)
+from simkit.sim.workload import _get, capped_outputs, stream  # noqa: E402
 
 
 def tenants_of(workload: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -223,9 +224,10 @@ def plan_sessions(workload: Any, n_turns: int, *, seed: int, context: int, model
 
     def lengths(name: str, comp: str, where: str):
         def draw(k: int) -> np.ndarray:
-            return generate_lengths(_get(workload, name), k, rngs[comp], where, context,
-                                    model_name, base_dir, None, None,
-                                    "prompt" if comp == "prompt" else "output")
+            x = generate_lengths(_get(workload, name), k, rngs[comp], where, context,
+                                 model_name, base_dir, None, None,
+                                 "prompt" if comp == "prompt" else "output")
+            return x if comp == "prompt" else capped_outputs(workload, x)
         return draw
 
     rngs = {k: stream(seed, k) for k in ("prompt", "output", "turns", "tenant")}
@@ -315,7 +317,7 @@ def _plan_trace(workload: Any, n_turns: int, sid: np.ndarray, *, seed: int, cont
         beyond_context(f"{where}: a recorded prompt of {int(prompt.max())} tokens", context,
                        model_name)
     prompt = np.minimum(prompt, context)
-    output = np.minimum(output, np.maximum(context - prompt + 1, 1))
+    output = capped_outputs(workload, np.minimum(output, np.maximum(context - prompt + 1, 1)))
     ten = tenants_of(workload)
     # sessions in order of their first turn; turns in file order within a session
     _, first_row, inverse = np.unique(sess_key, return_index=True, return_inverse=True)

@@ -28,6 +28,7 @@ from simkit.sim.replica import Replica, iteration_log
 from simkit.sim.request import (COLUMNS, COMPLETED, DISAGG_COLUMNS, EXTRA_COLUMNS, REJECTED,
                                 SPEC_COLUMNS, RequestTable)
 from simkit.sim.router import make_router
+from simkit.sim.newtokens import CLIP_TOKENS
 from simkit.sim.scheduler import admission_of, make_scheduler
 from simkit.sim.setup import PoolSetup, draw_requests, prepare
 
@@ -172,14 +173,17 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
     # the contiguous reservation; disaggregated, the prefill pool must hold its prompt and
     # the decode pool all of it (a preempted decode is recomputed there)
     table_hi = max(int(longest.max(initial=0)), max_seq_len if kind == "contiguous" else 0)
-    sched = make_scheduler(serving)
+    max_new = getattr(scenario.workload, "max_new_tokens", None)
+    sched = make_scheduler(serving, max_new)
     chunked = sched.whole_prefill is False  # (prefilled chunk by chunk)
     # a multi-step round computes up to rounds - 1 tokens past an answer's end
     extra = sched.rounds - 1
     table_hi += extra
     fits = np.ones(len(longest), dtype=bool)
+    # SGLang's admission looks up to a token limit (at most CLIP_TOKENS) past a prompt
+    units_hi = table_hi + (CLIP_TOKENS if sched.ratio is not None else 0)
     for pool in pools:
-        pool.policy.build_tables(table_hi)
+        pool.policy.build_tables(units_hi)
         for sm in (pool.model, pool.spec.draft if pool.spec is not None else None):
             if hasattr(sm, "ensure_tables"):  # the step model's lookups up to the same length
                 sm.ensure_tables(table_hi + 2)
@@ -206,7 +210,7 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
             pool.policy, bool(getattr(serving, "prefix_caching", True)))
         caching = caching or cache_on
         for _ in range(count):
-            pool.replicas.append(Replica(index, sim, pool.policy, make_scheduler(serving), sm,
+            pool.replicas.append(Replica(index, sim, pool.policy, make_scheduler(serving, max_new), sm,
                                          swap=serving.preemption == "swap",
                                          swap_bytes_per_s=swap_bw, fast=fast,
                                          prefix_caching=cache_on, spec=pool.spec))

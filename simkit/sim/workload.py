@@ -327,4 +327,10 @@ def generate_workload(workload: Any, *, n_requests: int, seed: int, context: int
     # length -- unless the workload itself asks for lengths beyond it (a what-if)
     if int(prompt.max(initial=0)) <= context:
         output = np.minimum(output, np.maximum(context - prompt + 1, 1))
-    return Workload(np.asarray(t, dtype=np.float64), prompt, output)
+    return Workload(np.asarray(t, dtype=np.float64), prompt, capped_outputs(workload, output))
+
+
+def capped_outputs(workload: Any, output: np.ndarray) -> np.ndarray:
+    """Answers stop at the requests' token limit (``workload.max_new_tokens``), if any."""
+    cap = _get(workload, "max_new_tokens", None)
+    return output if cap is None else np.minimum(output, int(cap))

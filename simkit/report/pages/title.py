@@ -55,7 +55,9 @@ def title_data(s) -> TitleData:
         ("Workload", f"{s.workload.requests:,} requests; arrivals "
                      f"{describe_workload_arrivals(s.workload)}"),
         ("Prompts", describe_lengths(s.workload.prompt_tokens)),
-        ("Outputs", describe_lengths(s.workload.output_tokens)),
+        ("Outputs", describe_lengths(s.workload.output_tokens)
+         + (f", at most {s.workload.max_new_tokens:,} tokens (max_new_tokens)"
+            if s.workload.max_new_tokens is not None else "")),
         ("Serving", f"{sv.scheduler} batching (max batch {sv.max_batch}"
                     + (f", chunks of {sv.chunk_tokens} tokens" if sv.scheduler == "chunked"
                        else "")
@@ -69,6 +71,9 @@ def title_data(s) -> TitleData:
                     + (f"{sv.max_seq_len:,}" if sv.max_seq_len else "model's")
                     + (", admission reserving each answer's whole length (no eviction)"
                        if sv.admission == "no_evict"
+                       else ", SGLang's admission (new_token_ratio, schedule_conservativeness "
+                       f"{sv.schedule_conservativeness:g}), retraction by recompute"
+                       if sv.admission == "new_token_ratio"
                        else f", preemption by {sv.preemption}")),
         ("SLOs", slo_txt),
     ]
