@@ -261,6 +261,13 @@ ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
                    "tensorrt-llm": (MAX_BATCH, 8192, 0.95)}
 
 
+#: max_new_tokens of MLPerf's Llama-2-70B reference harness (mlcommons/inference@0257f68baa72
+#: language/llama2-70b/SUT.py `gen_kwargs`), the token limit the OpenOrca runs' requests are
+#: taken to send (Krai's harness, requests through the engines' OpenAI-compatible servers,
+#: was not readable here)
+MLPERF_MAX_NEW_TOKENS = 1024
+
+
 def mlperf_lengths(dataset: str, mean_output: float, model: str = ""):
     """(prompt lengths, output lengths) of an MLPerf data set's samples, with outputs as a
     run of mean `mean_output` generated them (`MLPERF_LENGTHS`), prompts in `model`'s tokens

@@ -44,9 +44,14 @@ dataset was compared:
   source's means) and the engine settings the source states (`max_batch`,
   `max_batch_tokens`, `memory_fraction` columns; where empty, the engine's defaults,
   `_published.engine_settings`; vLLM's V1 engine with every prompt chunked within the token
-  budget, `chunked`). One data-parallel instance (`tensor_parallel` GPUs) is simulated and
-  its rates multiplied by the instances (`num_gpus / tensor_parallel`, each fed 1/instances of
-  the traffic, as MLPerf's harnesses and Krai's load balancer spread it). Offline runs: every
+  budget, `chunked`; SGLang as its scheduler runs: prompts in iterations of their own within
+  the chunked-prefill budget, `prefill_first`, its admission, `new_token_ratio`, and its
+  per-token KV pool, `block_size` 1, each request's token limit the MLPerf reference's 1,024
+  (`_published.MLPERF_MAX_NEW_TOKENS`) or, on ShareGPT, its own output length, as
+  sglang.bench_serving sends it). One data-parallel instance (`tensor_parallel` GPUs) is
+  simulated and its rates multiplied by the instances (`num_gpus / tensor_parallel`, each
+  fed 1/instances of the traffic, as MLPerf's harnesses and Krai's load balancer spread
+  it). Offline runs: every
   request at t = 0 (MLPerf: one whole sample set per instance -- an Offline query holds its
   expected rate x 1.1 x its minimum duration of samples, 124,080 on one B200 in NVIDIA's
   v5.0 logs (47/s x 2,640 s), so each instance runs the set several times and its
@@ -86,8 +91,10 @@ dataset was compared:
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
 compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with
 `vllm`, earlier versions with `vllm-0.6` and, to show what the default does on them, with
-`vllm`); `roofline` (no engine terms) is shown beside it as the baseline; DeepSpeed-MII and
-SGLang have no profile and are compared with the vLLM profile of their time. The last table
+`vllm`; SGLang 0.4 and later with `sglang`, which is `vllm`'s constants without host costs,
+and with `vllm`); `roofline` (no engine terms) is shown beside it as the baseline;
+DeepSpeed-MII and SGLang 0.3 (before its overlap scheduler) have no profile and are compared
+with the vLLM profile of their time. The last table
 gives, per simkit engine profile and metric kind, the errors over every dataset of the
 engine it models (the issue's targets apply to it).
 """
@@ -107,7 +114,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _workloads  # noqa: E402
-from _published import (DATA, MAX_BATCH, MLPERF_LENGTHS, engine_settings,  # noqa: E402
+from _published import (DATA, MAX_BATCH, MLPERF_LENGTHS,  # noqa: E402
+                        MLPERF_MAX_NEW_TOKENS, engine_settings,
                         is_vllm_v1, loadable, read_rows, setup_of, steady_batch,
                         version_of)
 
@@ -115,13 +123,14 @@ from simkit.errors import SimkitError  # noqa: E402
 
 #: measured engine (`engine_label`) -> simkit profiles compared with it (its own first):
 #: each vLLM generation against its own fit (vLLM 0.4-0.7 also against the default `vllm`:
-#: how the current engine's fit does on small batches), SGLang and DeepSpeed-MII (no
-#: profiles) against the vLLM of their time
+#: how the current engine's fit does on small batches), SGLang 0.4+ against `sglang` and
+#: the vLLM of its time, SGLang 0.3 and DeepSpeed-MII (no profiles) against the vLLM of theirs
 PROFILES_FOR = {"vllm 0.4-0.7": ("vllm-0.6", "vllm", "roofline"),
                 "vllm 0.8+": ("vllm", "roofline"),
                 "tensorrt-llm": ("tensorrt-llm", "roofline"),
                 "deepspeed-mii": ("vllm-0.6", "roofline"),
-                "sglang 0.3": ("vllm-0.6", "roofline"), "sglang 0.4": ("vllm", "roofline")}
+                "sglang 0.3": ("vllm-0.6", "roofline"),
+                "sglang 0.4": ("sglang", "vllm", "roofline")}
 SPLITWISE_PROFILES = ("splitwise-2023", "vllm", "vllm-0.6", "tensorrt-llm", "roofline")
 
 
@@ -421,6 +430,12 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
         d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}
     if scheduler == "chunked":  # V1: the token budget is also the prefill chunk
         d["serving"]["chunk_tokens"] = d["serving"]["max_batch_tokens"]
+    if row["engine"] == "sglang":
+        # prompts alone within chunked_prefill_size, SGLang's admission, its token pool
+        d["serving"].update(scheduler="prefill_first", admission="new_token_ratio",
+                            block_size=1)
+        if row["dataset"] in MLPERF_LENGTHS:
+            d["workload"]["max_new_tokens"] = MLPERF_MAX_NEW_TOKENS
     return api.from_dict(d)
 
 

@@ -51,6 +51,17 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   two experts, while simkit's MoE weight traffic assumes routing spread over the experts
   (at batch 16 all eight are read); those rows run ~1.5x faster than any uniform-routing
   model predicts.
+- `sglang`: SGLang 0.4 and later, derived from `vllm`, not fitted: the same kernel families
+  (FlashInfer / FlashAttention-3 attention, CUTLASS fp8 GEMMs, CUDA graphs), so `vllm`'s
+  constants, with no host costs per step or per sequence: SGLang 0.4's overlap scheduler
+  prepares the next batch while the GPU runs this one, and its Nsight profile of five
+  consecutive decode batches shows no GPU idle time between them (LMSYS, "SGLang v0.4",
+  2024-12-04, "Zero-Overhead Batch Scheduler"). Its only published serving measurements
+  (Krai's MLPerf v5.1 SGLang 0.4.9 runs: two checkpoints of Llama-3.1-70B fp8 on 8x H200,
+  whose speeds differ by 16% with the same shapes) are too few to fit eight constants; the
+  two Server runs (Little's law, as `mlperf_runs`) judge it held out; the Offline runs are
+  simulated by `benchmarks/fidelity.py` (their batch is SGLang's admission's, not the
+  memory-filling one `mlperf_runs` assumes).
 - `splitwise-2023`: the unnamed engine of Splitwise's step-level DGX-A100/H100 profiles
   (`simkit/data/measurements/splitwise.csv`), fitted exactly as `simkit calibrate
   --measurements` does.
@@ -125,6 +136,17 @@ ROCM51 = ("Krai's MLPerf Inference v5.1 open-division vLLM 0.9.2 runs for ROCm 6
           "and Server; the V1 runs of simkit/data/measurements/"
           "throughput_mlperf_inference_v5.1_rocm.csv (AMD's own, V0 with multi-step "
           "scheduling, are held out)")
+KRAI51_SGLANG = ("Krai's MLPerf Inference v5.1 open-division SGLang 0.4.9 runs (mlcommons/"
+                 "inference_results_v5.1@965182b03376: open/Krai/results/"
+                 "xd670_h200_x8_sglang_049): Llama-3.1-70B fp8 (fp8_dyn, fp8_pre) on 8 H200 "
+                 "(TP 1), OpenOrca Server; simkit/data/measurements/"
+                 "throughput_mlperf_inference_v5.1_krai.csv")
+SGLANG_OVERLAP = ("LMSYS, 'SGLang v0.4: Zero-Overhead Batch Scheduler, ...' "
+                  "(lmsys.org/blog/2024-12-04-sglang-v0-4/, 2024-12-04): the scheduler runs "
+                  "one batch ahead; no GPU idle time between five consecutive decode batches")
+#: constants the overlap scheduler takes off the step: host work per step and per sequence
+HOST_COSTS = ("step_overhead_s", "sequence_overhead_s")
+
 #: the vLLM 0.6-0.7 fit, whose constants the current vLLM's fit keeps where its data are blind
 VLLM_06 = "vllm-0.6"
 VLLM_FITTED = ("gemm_efficiency", "gemm_fp8_efficiency", "memory_efficiency",
@@ -195,6 +217,22 @@ PROFILES = {
         "every sequence to the same experts). And " + PERF_OVERVIEW + ". And " + MLPERF41,
         data_date="2024-09-27 (0.11 runs); 0.17 and 0.14.0 tables of "
         "NVIDIA/TensorRT-LLM@258c7540c035; August 2024 (MLPerf v4.1)"),
+    "sglang": dict(
+        rows=lambda: mlperf_runs("sglang", keep=lambda row: row["concurrency_or_batch"] !=
+                                 "max"),
+        derive=("vllm", HOST_COSTS),
+        # vLLM's L40S factor measures its fp8 GEMMs against SGLang's own sm_89 kernels
+        # (sgl-project/sglang#6756): SGLang runs the faster ones
+        fp8_by_hardware=(), fp8_source="",
+        description="SGLang 0.4 and later (vllm's kernel constants; host costs hidden by its "
+        "overlap scheduler; not fitted, checked on MLPerf v5.1 serving runs). Pair with "
+        "serving.scheduler = prefill_first, admission = new_token_ratio, block_size = 1",
+        engine_version="SGLang 0.4.9 (the runs it is checked on); the constants are vLLM "
+        "0.9.2-0.10.0's",
+        source="the constants of `vllm` (" + KRAI51 + "; " + REDHAT51 + "; " + ROCM51 +
+        ") with step_overhead_s and sequence_overhead_s 0: " + SGLANG_OVERLAP +
+        ". Checked, not fitted, on " + KRAI51_SGLANG,
+        data_date="July-August 2025 (MLPerf Inference v5.1, published 2025-09)"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),
@@ -203,6 +241,30 @@ PROFILES = {
         engine_version="not named by the source",
         source=SPLITWISE, data_date="2023-11"),
 }
+
+
+def derive(design: Design, name: str, spec: dict):
+    """A profile that is another's constants with some set to zero (`spec["derive"]`: the
+    base profile, as this run wrote it, and the constants zeroed), its errors on `design`
+    all held out (nothing was fitted to it)."""
+    from simkit.calibrate.engine_fit import ErrorStats
+
+    base_name, zeroed = spec["derive"]
+    base = read_engine(ENGINE_DIR / f"{base_name}.toml")
+    prof = replace(base, name=name, description=spec["description"], source=spec["source"],
+                   data_date=spec["data_date"], engine_version=spec["engine_version"],
+                   fit=f"not fitted: {base_name}'s constants, {' and '.join(zeroed)} 0; "
+                   f"errors on {len(design)} measurements, all held out", errors=(),
+                   path="", **{k: 0.0 for k in zeroed},
+                   fp8_gemm_by_hardware=spec.get("fp8_by_hardware", base.fp8_gemm_by_hardware),
+                   fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source))
+    err = design.predict(prof) / design.seconds - 1.0
+    pairs = []
+    for phase in sorted(set(design.phase.tolist())):
+        st = ErrorStats.of(err[design.phase == phase])
+        pairs += [(f"heldout_all.{phase}.{k}", round(getattr(st, k), 4))
+                  for k in ("median_abs", "median", "worst")]
+    return replace(prof, errors=tuple(pairs))
 
 
 def _join(*found):
@@ -246,6 +308,19 @@ def main(argv=None) -> int:
         spec = PROFILES[name]
         rows, skipped = spec["rows"]()
         design = Design(rows)
+        if "derive" in spec:
+            prof = derive(design, name, spec)
+            print(f"{name}: derived from {spec['derive'][0]}; {len(rows)} measurements "
+                  f"held out, {len(skipped)} left out")
+            errs = dict(prof.errors)
+            for k in sorted({k.rsplit(".", 1)[0] for k in errs}):
+                print(f"  {k:30} median|err|={errs[k + '.median_abs']:6.1%} "
+                      f"median={errs[k + '.median']:+6.1%} worst={errs[k + '.worst']:+7.1%}")
+            if not args.check:
+                out = ENGINE_DIR / f"{name}.toml"
+                out.write_text(engine_to_toml(prof))
+                print(f"  wrote {out}")
+            continue
         base = ROOFLINE
         if spec.get("base"):  # the constants it does not fit: as written by this run
             base = read_engine(ENGINE_DIR / f"{spec['base']}.toml")
