@@ -452,6 +452,30 @@ def engine_label(row) -> str:
     return e
 
 
+def offline_errors(engine: str, profile: str) -> list[tuple[str, float]]:
+    """(source, simulated / measured requests/s - 1) of every MLPerf Offline run of the
+    measured `engine` in `SERVING_FILES`, simulated as `serving` does with `profile` (a name
+    or an ENGINE.toml path): what `benchmarks/fit_engines.py` reports for a profile that is
+    checked, not fitted."""
+    out = []
+    for name in SERVING_FILES:
+        runs: dict[str, list[dict]] = defaultdict(list)
+        for row in read_rows(name):
+            if row["engine"] == engine and row["concurrency_or_batch"] == "max" and \
+                    row["dataset"] in MLPERF_SET:
+                runs[row["source"]].append(row)
+        for source, rows in runs.items():
+            row = rows[0]
+            if loadable(setup_of(row)):
+                continue
+            inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
+            summ = _simulate(_serving_scenario(row, profile, requests=MLPERF_SET[row["dataset"]],
+                                               rate=1e9))
+            meas = next(float(r["value"]) for r in rows if r["metric"] == "requests_per_s")
+            out.append((source, summ["throughput_requests_per_s"] * inst / meas - 1.0))
+    return out
+
+
 def serving(table: Table, quick: bool) -> None:
     """Dataset-driven serving runs through the simulator (and MLPerf Server runs through
     `max_qps`): see the module docstring."""
@@ -577,7 +601,8 @@ def _compare(table: Table, name: str, rows, prof: str, kind: str, summ, inst: in
 
 def _slo_key(row) -> str:
     """Which latency limits a run was held to: its scenario's (Interactive) or dataset's."""
-    return "interactive" if "/interactive/" in row["source"].lower() else row["dataset"]
+    src = row["source"].lower()  # (v5.0 names the benchmark llama3_1-70b-interactive-...)
+    return "interactive" if "/interactive/" in src or "-interactive-" in src else row["dataset"]
 
 
 def _system(source: str) -> str:

@@ -57,11 +57,13 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   prepares the next batch while the GPU runs this one, and its Nsight profile of five
   consecutive decode batches shows no GPU idle time between them (LMSYS, "SGLang v0.4",
   2024-12-04, "Zero-Overhead Batch Scheduler"). Its only published serving measurements
-  (Krai's MLPerf v5.1 SGLang 0.4.9 runs: two checkpoints of Llama-3.1-70B fp8 on 8x H200,
-  whose speeds differ by 16% with the same shapes) are too few to fit eight constants; the
-  two Server runs (Little's law, as `mlperf_runs`) judge it held out; the Offline runs are
-  simulated by `benchmarks/fidelity.py` (their batch is SGLang's admission's, not the
-  memory-filling one `mlperf_runs` assumes).
+  (Krai's MLPerf v5.0 SGLang 0.4.3 and v5.1 SGLang 0.4.9 runs: two checkpoints of
+  Llama-3.1-70B fp8 on 8x H200, whose speeds differ by 16% with the same shapes) are too few
+  to fit eight constants. They judge it held out, through the simulator with SGLang's
+  scheduler (`fidelity.offline_errors`: the five Offline runs' throughput). Not as
+  Little's-law mean iterations: SGLang runs its prompts in iterations of their own, each
+  streaming the weights again, which a mean iteration of decodes and prompts together
+  leaves out.
 - `splitwise-2023`: the unnamed engine of Splitwise's step-level DGX-A100/H100 profiles
   (`simkit/data/measurements/splitwise.csv`), fitted exactly as `simkit calibrate
   --measurements` does.
@@ -136,11 +138,13 @@ ROCM51 = ("Krai's MLPerf Inference v5.1 open-division vLLM 0.9.2 runs for ROCm 6
           "and Server; the V1 runs of simkit/data/measurements/"
           "throughput_mlperf_inference_v5.1_rocm.csv (AMD's own, V0 with multi-step "
           "scheduling, are held out)")
-KRAI51_SGLANG = ("Krai's MLPerf Inference v5.1 open-division SGLang 0.4.9 runs (mlcommons/"
-                 "inference_results_v5.1@965182b03376: open/Krai/results/"
-                 "xd670_h200_x8_sglang_049): Llama-3.1-70B fp8 (fp8_dyn, fp8_pre) on 8 H200 "
-                 "(TP 1), OpenOrca Server; simkit/data/measurements/"
-                 "throughput_mlperf_inference_v5.1_krai.csv")
+KRAI_SGLANG = ("Krai's MLPerf Inference v5.0 and v5.1 open-division SGLang 0.4.3 and 0.4.9 "
+               "runs (ntuhpc/mlperf_inference_results_v5.0@cf354115915e: open/Krai/results/"
+               "xd670_h200_x8_sglang; mlcommons/inference_results_v5.1@965182b03376: open/Krai/"
+               "results/xd670_h200_x8_sglang_049): Llama-3.1-70B fp8 (fp8_dyn, fp8_pre) on 8 "
+               "H200 (TP 1), OpenOrca Server and Interactive; simkit/data/measurements/"
+               "throughput_mlperf_inference_v5.0_krai.csv, "
+               "throughput_mlperf_inference_v5.1_krai.csv")
 SGLANG_OVERLAP = ("LMSYS, 'SGLang v0.4: Zero-Overhead Batch Scheduler, ...' "
                   "(lmsys.org/blog/2024-12-04-sglang-v0-4/, 2024-12-04): the scheduler runs "
                   "one batch ahead; no GPU idle time between five consecutive decode batches")
@@ -218,21 +222,20 @@ PROFILES = {
         data_date="2024-09-27 (0.11 runs); 0.17 and 0.14.0 tables of "
         "NVIDIA/TensorRT-LLM@258c7540c035; August 2024 (MLPerf v4.1)"),
     "sglang": dict(
-        rows=lambda: mlperf_runs("sglang", keep=lambda row: row["concurrency_or_batch"] !=
-                                 "max"),
-        derive=("vllm", HOST_COSTS),
+        derive=("vllm", HOST_COSTS), check=("sglang", "offline"),
         # vLLM's L40S factor measures its fp8 GEMMs against SGLang's own sm_89 kernels
         # (sgl-project/sglang#6756): SGLang runs the faster ones
         fp8_by_hardware=(), fp8_source="",
         description="SGLang 0.4 and later (vllm's kernel constants; host costs hidden by its "
         "overlap scheduler; not fitted, checked on MLPerf v5.1 serving runs). Pair with "
         "serving.scheduler = prefill_first, admission = new_token_ratio, block_size = 1",
-        engine_version="SGLang 0.4.9 (the runs it is checked on); the constants are vLLM "
-        "0.9.2-0.10.0's",
+        engine_version="SGLang 0.4.3 and 0.4.9 (the runs it is checked on); the constants "
+        "are vLLM 0.9.2-0.10.0's",
         source="the constants of `vllm` (" + KRAI51 + "; " + REDHAT51 + "; " + ROCM51 +
         ") with step_overhead_s and sequence_overhead_s 0: " + SGLANG_OVERLAP +
-        ". Checked, not fitted, on " + KRAI51_SGLANG,
-        data_date="July-August 2025 (MLPerf Inference v5.1, published 2025-09)"),
+        ". Checked, not fitted, on " + KRAI_SGLANG,
+        data_date="July-August 2025 (the constants: MLPerf Inference v5.1, published 2025-09); "
+        "February and July-August 2025 (the SGLang runs)"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),
@@ -243,28 +246,36 @@ PROFILES = {
 }
 
 
-def derive(design: Design, name: str, spec: dict):
+def derive(name: str, spec: dict):
     """A profile that is another's constants with some set to zero (`spec["derive"]`: the
-    base profile, as this run wrote it, and the constants zeroed), its errors on `design`
-    all held out (nothing was fitted to it)."""
+    base profile, as this run wrote it, and the constants zeroed), and the number of runs
+    that judged it: its errors are the simulated Offline throughputs of the measured engine
+    `spec["check"]` names (`fidelity.offline_errors`), all held out (nothing was fitted)."""
+    import tempfile
+
+    import numpy as np
+    from fidelity import offline_errors
+
     from simkit.calibrate.engine_fit import ErrorStats
 
     base_name, zeroed = spec["derive"]
     base = read_engine(ENGINE_DIR / f"{base_name}.toml")
     prof = replace(base, name=name, description=spec["description"], source=spec["source"],
                    data_date=spec["data_date"], engine_version=spec["engine_version"],
-                   fit=f"not fitted: {base_name}'s constants, {' and '.join(zeroed)} 0; "
-                   f"errors on {len(design)} measurements, all held out", errors=(),
-                   path="", **{k: 0.0 for k in zeroed},
+                   errors=(), path="", **{k: 0.0 for k in zeroed},
                    fp8_gemm_by_hardware=spec.get("fp8_by_hardware", base.fp8_gemm_by_hardware),
                    fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source))
-    err = design.predict(prof) / design.seconds - 1.0
-    pairs = []
-    for phase in sorted(set(design.phase.tolist())):
-        st = ErrorStats.of(err[design.phase == phase])
-        pairs += [(f"heldout_all.{phase}.{k}", round(getattr(st, k), 4))
-                  for k in ("median_abs", "median", "worst")]
-    return replace(prof, errors=tuple(pairs))
+    engine, phase = spec["check"]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"{name}.toml"
+        path.write_text(engine_to_toml(prof))
+        err = np.array([e for _, e in offline_errors(engine, str(path))])
+    st = ErrorStats.of(err)
+    pairs = tuple((f"heldout_simulated.{phase}.{k}", round(getattr(st, k), 4))
+                  for k in ("median_abs", "median", "worst"))
+    fit = (f"not fitted: {base_name}'s constants, {' and '.join(zeroed)} 0; errors: the "
+           f"simulated {phase} throughput of {len(err)} {engine} runs, all held out")
+    return replace(prof, errors=pairs, fit=fit), len(err)
 
 
 def _join(*found):
@@ -306,12 +317,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for name in args.names:
         spec = PROFILES[name]
-        rows, skipped = spec["rows"]()
-        design = Design(rows)
         if "derive" in spec:
-            prof = derive(design, name, spec)
-            print(f"{name}: derived from {spec['derive'][0]}; {len(rows)} measurements "
-                  f"held out, {len(skipped)} left out")
+            prof, n = derive(name, spec)
+            print(f"{name}: derived from {spec['derive'][0]}; {n} runs simulated, held out")
             errs = dict(prof.errors)
             for k in sorted({k.rsplit(".", 1)[0] for k in errs}):
                 print(f"  {k:30} median|err|={errs[k + '.median_abs']:6.1%} "
@@ -321,6 +329,8 @@ def main(argv=None) -> int:
                 out.write_text(engine_to_toml(prof))
                 print(f"  wrote {out}")
             continue
+        rows, skipped = spec["rows"]()
+        design = Design(rows)
         base = ROOFLINE
         if spec.get("base"):  # the constants it does not fit: as written by this run
             base = read_engine(ENGINE_DIR / f"{spec['base']}.toml")

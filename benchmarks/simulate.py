@@ -14,6 +14,8 @@ this run:
 - the ratio to a bare heapq loop doing one push + pop per request (the floor any Python
   event simulator pays), and the time spent inside the cost model's step-time functions;
 - the same workload on a mixed stack (Gemma-3-27B);
+- the same workload under SGLang's admission (`serving.admission = "new_token_ratio"`,
+  prompts alone, a per-token pool), against the same loop with greedy admission;
 - chat sessions with prefix caching (`session_rate`): --session-turns turns (100,000 by
   default) of multi-turn sessions behind two tenants' system prompts, every turn re-sending
   its history, vLLM-style prefix caching on, as simulated turns per wall second and as a
@@ -151,6 +153,28 @@ def main() -> None:
           f"({stack_it:,} iterations) = {stack_rate / full_rate:.2f} of the same model run "
           f"uniform (every layer full attention: {full_rate:,.0f}/s, {full_it:,} iterations) "
           f"and {stack_rate / (n / wall):.2f} of the llama-3-8b rate above")
+    sg_rate, sg_pre = loop_rate(d, args.requests, "new_token_ratio")
+    gr_rate, gr_pre = loop_rate(d, args.requests, "greedy")
+    print(f"SGLang's loop (prefill_first, per-token pool), same workload: new_token_ratio "
+          f"admission {sg_rate:,.0f} simulated requests/s ({sg_pre:,} preemptions) = "
+          f"{sg_rate / gr_rate:.2f} of greedy admission in the same loop ({gr_rate:,.0f}/s, "
+          f"{gr_pre:,} preemptions)")
+
+
+def loop_rate(d: dict, n: int, admission: str) -> tuple[float, int]:
+    """Simulated requests per wall second of `d` run as SGLang's loop (prompts alone,
+    one-token blocks) under `admission`, and its preemptions."""
+    from simkit.costs.compiled import step_model_for
+    from simkit.scenario import scenario_from_dict
+    from simkit.sim import simulate
+
+    sc = scenario_from_dict({**d, "serving": {**d["serving"], "scheduler": "prefill_first",
+                                              "block_size": 1, "admission": admission}})
+    m = step_model_for(sc)
+    simulate(sc, step_model=m, requests=200)
+    t0 = time.perf_counter()
+    s = simulate(sc, step_model=m, requests=n).summary
+    return n / (time.perf_counter() - t0), int(s["preemptions"])
 
 
 def session_line(args, uniform_rate: float) -> None:
