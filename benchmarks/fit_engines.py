@@ -36,8 +36,8 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   v4.1 vLLM 0.4.3 (ROCm); `benchmarks/fidelity.py` reports how far the NVIDIA-fitted profile
   is from them.
 - `tensorrt-llm`: TensorRT-LLM 0.11.0's static batches and times to first token in the same
-  benchmark (A100-40GB, H100 SXM), TensorRT-LLM 0.17's offline throughput at maximum load in NVIDIA's
-  performance overview (H100 SXM, H200, L40S in fp8; A100-80GB in fp16), each as the static
+  benchmark (A100-40GB, H100 SXM), TensorRT-LLM 0.17's offline throughput at maximum load in
+  NVIDIA's performance overview (H100 SXM, H200, L40S in fp8; A100-80GB in fp16), each as the static
   batch the engine keeps in flight (`_published.offline_throughputs`), TensorRT-LLM 0.14's
   online Triton runs in the same page (Llama-3.1-8B and 70B, bf16, H100 and H200, Poisson
   arrivals at 2-32 QPS) at the rates whose queue stays short, as the mean iteration a
@@ -142,7 +142,7 @@ KRAI_SGLANG = ("Krai's MLPerf Inference v5.0 and v5.1 open-division SGLang 0.4.3
                "runs (ntuhpc/mlperf_inference_results_v5.0@cf354115915e: open/Krai/results/"
                "xd670_h200_x8_sglang; mlcommons/inference_results_v5.1@965182b03376: open/Krai/"
                "results/xd670_h200_x8_sglang_049): Llama-3.1-70B fp8 (fp8_dyn, fp8_pre) on 8 "
-               "H200 (TP 1), OpenOrca Server and Interactive; simkit/data/measurements/"
+               "H200 (TP 1), OpenOrca Offline; simkit/data/measurements/"
                "throughput_mlperf_inference_v5.0_krai.csv, "
                "throughput_mlperf_inference_v5.1_krai.csv")
 SGLANG_OVERLAP = ("LMSYS, 'SGLang v0.4: Zero-Overhead Batch Scheduler, ...' "
@@ -227,7 +227,7 @@ PROFILES = {
         # (sgl-project/sglang#6756): SGLang runs the faster ones
         fp8_by_hardware=(), fp8_source="",
         description="SGLang 0.4 and later (vllm's kernel constants; host costs hidden by its "
-        "overlap scheduler; not fitted, checked on MLPerf v5.1 serving runs). Pair with "
+        "overlap scheduler; not fitted, checked on MLPerf v5.0 and v5.1 Offline runs). Pair with "
         "serving.scheduler = prefill_first, admission = new_token_ratio, block_size = 1",
         engine_version="SGLang 0.4.3 and 0.4.9 (the runs it is checked on); the constants "
         "are vLLM 0.9.2-0.10.0's",
