@@ -92,6 +92,9 @@ def scenarios(draw, max_requests: int = 40):
         "preemption": draw(st.sampled_from(["recompute", "swap"])),
         "chunk_tokens": draw(st.integers(16, 2048)),
     }
+    serving["admission"] = draw(st.sampled_from(["greedy", "no_evict", "new_token_ratio"]))
+    if serving["admission"] == "new_token_ratio" and draw(st.booleans()):
+        serving["schedule_conservativeness"] = draw(st.floats(0, 3))
     if draw(st.booleans()):
         serving["max_batch_tokens"] = draw(st.integers(64, 8192))
     if draw(st.integers(0, 3)) == 0:  # multi-step rounds (refused where not modelled)
@@ -134,6 +137,8 @@ def scenarios(draw, max_requests: int = 40):
         "prompt_tokens": draw(_lengths(6000)),
         "output_tokens": draw(_lengths(1500)),
     }
+    if draw(st.integers(0, 3)) == 0:  # the requests' token limit (answers stop there)
+        workload["max_new_tokens"] = draw(st.integers(1, 2000))
     chat = draw(st.sampled_from(["none", "system", "tenants", "sessions"]))
     if chat == "system":
         workload["system_prompt_tokens"] = draw(st.integers(1, 3000))
