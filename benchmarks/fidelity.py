@@ -76,11 +76,11 @@ dataset was compared:
   never gets as slow there or is always slower): an error of a few percent there means the
   latency error is the capacity error magnified; one at the range's end means simkit's
   steps themselves are off at the engine's batch.
-  A run whose engine version names `--num-scheduler-steps N` (vLLM 0.6-0.9 multi-step on the
-  V0 engine) is simulated with `serving.scheduler_steps = N` and `prefill_first` (its
-  configuration leaves chunked prefill off, so vLLM V0 runs prompts alone; the other V0 runs
-  do not state their chunked-prefill setting and run `continuous`, as the profile was
-  fitted). ITL
+  vLLM's V0 engine runs are simulated with `prefill_first` (vLLM V0's default scheduler:
+  without chunked prefill, which V0 turns on by itself only past 32K tokens of
+  max_model_len, prompts run alone; none of these runs turns it on); one whose engine
+  version names `--num-scheduler-steps N` (vLLM 0.6-0.9 multi-step) also with
+  `serving.scheduler_steps = N`. ITL
   medians (`itl_p50_s`: the gaps between streamed chunks, which multi-step makes N tokens
   long) are compared with simkit's `itl_s`, which counts a burst as one chunk. The ShareGPT
   medians of end-to-end latency are not compared: they are set by the median output length,
@@ -397,8 +397,14 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
 
     setup = setup_of(row)
     mb, mbt, mf = engine_settings(row)
-    # V1 prefills every prompt in chunks within the token budget
-    scheduler = "chunked" if is_vllm_v1(row) else "continuous"
+    # V1 prefills every prompt in chunks within the token budget; V0 without chunked prefill
+    # runs prompts alone (prefill_first, with its watermark): V0 turns chunked prefill on by
+    # itself only past 32K tokens of max_model_len (vllm/engine/arg_utils.py of 0.4-0.7:
+    # "enable chunked prefill by default for long context (> 32K) models"), and every V0 run
+    # here serves Llama-2 (4K) or sets max_model_len 4096; other engines mix prompts and
+    # decodes in one iteration (TensorRT-LLM's in-flight batching; SGLang: below)
+    scheduler = "chunked" if is_vllm_v1(row) else \
+        "prefill_first" if row["engine"] == "vllm" else "continuous"
     if row["dataset"] in MLPERF_LENGTHS:
         lengths = _workloads.mlperf(row["dataset"], float(row["mean_output_tokens"]),
                                     row["model"])
@@ -417,11 +423,8 @@ def _serving_scenario(row, engine, *, requests, rate, slo=None):
          "serving": {"scheduler": scheduler,
                      "max_batch": mb, "memory_fraction": mf, "max_batch_tokens": mbt}}
     steps = re.search(r"--num-scheduler-steps (\d+)", row["engine_version"])
-    if steps:  # vLLM 0.6 multi-step scheduling
+    if steps:  # vLLM 0.6 multi-step scheduling (prompts alone, as every V0 run above)
         d["serving"]["scheduler_steps"] = int(steps.group(1))
-        # the source's command line leaves chunked prefill off (vLLM V0's default below
-        # 32K of max_model_len; these runs set 4096): V0 then runs prompts alone
-        d["serving"]["scheduler"] = "prefill_first"
         # vLLM streams each step's tokens since v0.6.3 (`--multi-step-stream-outputs`, on by
         # default: PR #9047; no run here turns it off); 0.6.0-0.6.2 sent a round's at its end
         d["serving"]["multi_step_stream_outputs"] = version_of(row) >= (0, 6, 3)

@@ -532,6 +532,34 @@ def test_tpot_matched_load_bisects_the_load_multiple(monkeypatch, measured_s, ex
     assert fid.metric_kind("server tpot-matched load") == "load at the measured TPOT"
 
 
+def test_serving_runs_are_simulated_with_their_engines_schedulers():
+    """Each engine's loop as its source sets it: vLLM V1 chunks every prompt within its token
+    budget; vLLM V0 without chunked prefill (off below 32K tokens of max_model_len) runs
+    prompts alone with its watermark; SGLang runs prompts alone, admits by its estimate on a
+    per-token pool, and MLPerf's requests carry the reference harness's 1,024-token limit;
+    TensorRT-LLM mixes prompts and decodes."""
+    fid = _fidelity()
+    seen = set()
+    for name in fid.SERVING_FILES:
+        for row in fid.read_rows(name):
+            key = (row["engine"], fid.is_vllm_v1(row), "--num-scheduler-steps" in
+                   row["engine_version"], row["dataset"] in fid.MLPERF_SET)
+            if key in seen or fid.loadable(fid.setup_of(row)):
+                continue
+            seen.add(key)
+            sv = fid._serving_scenario(row, "vllm", requests=10, rate=1.0)
+            engine, v1, steps, mlperf = key
+            expected = {"vllm": "chunked" if v1 else "prefill_first",
+                        "sglang": "prefill_first", "tensorrt-llm": "continuous"}
+            assert sv.serving.scheduler == expected[engine], key
+            assert (sv.serving.admission == "new_token_ratio") == (engine == "sglang"), key
+            assert (sv.serving.scheduler_steps > 1) == steps, key
+            if engine == "sglang":
+                assert sv.serving.block_size == 1
+                assert sv.workload.max_new_tokens == (1024 if mlperf else None)
+    assert {k[0] for k in seen} == {"vllm", "sglang", "tensorrt-llm"}
+
+
 def test_online_runs_are_mean_iterations_by_hand():
     """TensorRT-LLM 0.14's online rows as the iteration a decoding request sees: itself, the
     rate x (output - 1) x ITL others decoding, rate x ITL prompts arriving per iteration.
