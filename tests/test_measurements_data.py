@@ -576,7 +576,8 @@ def test_online_runs_are_mean_iterations_by_hand():
     by_line = {m.where.rsplit(":", 1)[1]: m for m in runs}
     rows = pub.read_rows("throughput_tensorrt_llm_perf_overview.csv")
     line = next(i for i, r in enumerate(rows, start=2)
-                if r["engine_version"] == "0.14.0" and r["model"] == "llama-3.1-70b" and r["hardware"] == "h100-sxm"
+                if (r["engine_version"], r["model"], r["hardware"]) ==
+                ("0.14.0", "llama-3.1-70b", "h100-sxm")
                 and (r["input_tokens"], r["output_tokens"], r["request_rate_per_s"])
                 == ("467", "256", "2"))
     m = by_line[str(line)]

@@ -210,7 +210,8 @@ def build(scenario, *, seed: int | None = None, requests: int | None = None,
             pool.policy, bool(getattr(serving, "prefix_caching", True)))
         caching = caching or cache_on
         for _ in range(count):
-            pool.replicas.append(Replica(index, sim, pool.policy, make_scheduler(serving, max_new), sm,
+            pool.replicas.append(Replica(index, sim, pool.policy,
+                                         make_scheduler(serving, max_new), sm,
                                          swap=serving.preemption == "swap",
                                          swap_bytes_per_s=swap_bw, fast=fast,
                                          prefix_caching=cache_on, spec=pool.spec))
