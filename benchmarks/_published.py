@@ -349,6 +349,16 @@ def engine_settings(row) -> tuple[int, int, float]:
             float(row["memory_fraction"] or mf))
 
 
+def runs_prompts_alone(row) -> bool:
+    """Whether a run's engine prefills its prompts in iterations of their own: vLLM's V0
+    engine without chunked prefill (which V0 turns on by itself only past 32K tokens of
+    max_model_len; every V0 run shipped serves a 4K-context Llama-2 or sets max_model_len
+    4096) and SGLang (prefill batches apart from decode batches unless --enable-mixed-chunk);
+    not vLLM V1 (chunked prefill, prompts beside decodes) nor TensorRT-LLM (in-flight
+    batching)."""
+    return (row["engine"] == "vllm" and not is_vllm_v1(row)) or row["engine"] == "sglang"
+
+
 def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     """MLPerf runs of `engine` (`MLPERF_FILES`; `hardware`: only those GPUs; `keep`: a
     predicate on a run's first row) as mean steady-state iterations of one data-parallel
@@ -365,8 +375,10 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     batch limit); the iteration then
     lasts B / (lambda x mean output) and prefills B / mean output prompts; a V0 Offline run
     whose source states no batch limit is skipped (its batch is unknown; V1 runs without one
-    ran vLLM's default, `engine_settings`). Phases `server` and `offline`; Interactive runs
-    are Server runs under tighter latency limits."""
+    ran vLLM's default, `engine_settings`). An engine that runs prompts in iterations of
+    their own (`runs_prompts_alone`) spends those between its decode iterations
+    (`Measurement.mean_step`'s `prompts_alone`). Phases `server` and `offline`; Interactive
+    runs are Server runs under tighter latency limits."""
     import numpy as np
 
     from simkit.calibrate.measurements import step_model
@@ -411,5 +423,6 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
                 t = m["tpot_s"]
                 phase = "server"
             out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
-                                             where=where, phase=phase))
+                                             where=where, phase=phase,
+                                             prompts_alone=runs_prompts_alone(row)))
     return out, skipped

@@ -29,8 +29,9 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   (`_published.static_ttfts`), which pins the prefill constants. (b) Krai's
   MLPerf Inference v5.0 runs of vLLM 0.6.4 (two attention backends) and 0.7.3 on 8x H200:
   Llama-2-70B with fp8 weights, OpenOrca, Offline and Server, each as its mean steady-state
-  iteration (`_published.mlperf_runs`, Little's law). The same benchmark's MI300X runs
-  (vLLM 0.6.1 built for ROCm) are NOT fitted: relative to the hardware they are 2-20x
+  iteration (`_published.mlperf_runs`, Little's law), its prompts in iterations of their own
+  as V0 runs them without chunked prefill (`runs_prompts_alone`). The same benchmark's MI300X
+  runs (vLLM 0.6.1 built for ROCm) are NOT fitted: relative to the hardware they are 2-20x
   slower than vLLM on NVIDIA (e.g. Llama-2-70B on one MI300X at batch 256 takes 1.1 s per
   decode step, ~2.5% of the GPU's dense peak), a different kernel stack; nor is AMD's MLPerf
   v4.1 vLLM 0.4.3 (ROCm); `benchmarks/fidelity.py` reports how far the NVIDIA-fitted profile

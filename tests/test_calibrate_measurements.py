@@ -136,6 +136,32 @@ def test_mean_step_averages_the_two_neighbouring_prompt_counts():
     assert len(Measurement.mean_step(s, 10, 300, 2.0, 200, 0.02).steps) == 1
 
 
+@pytest.mark.parametrize("phase, prompts, runs, per", [
+    # Poisson arrivals: a prompt-only iteration whenever one arrived during the last decode
+    # iteration, 1 - e^-0.5 = 0.3935 of them, holding 0.5 / 0.3935 = 1.2707 prompts
+    ("server", 0.5, 1 - math.exp(-0.5), 0.5 / (1 - math.exp(-0.5))),
+    # a queue that never empties: one prompt-only iteration per decode iteration of 1.6
+    ("offline", 1.6, 1.0, 1.6),
+    # fewer than one completion per iteration: 0.4 iterations of one prompt
+    ("offline", 0.4, 0.4, 1.0),
+])
+def test_mean_step_with_prompts_alone_adds_prompt_only_iterations(phase, prompts, runs, per):
+    """An engine that runs prompts in iterations of their own (vLLM V0 without chunked
+    prefill, SGLang): a decode step of the same decodes plus `runs` prompt-only steps per
+    decode step, of `per` prompts each (split between the neighbouring whole counts)."""
+    s = Setup("llama-3-8b", "h100-sxm", 1)
+    m = Measurement.mean_step(s, decodes=10, context=300, prompts=prompts, prompt_tokens=200,
+                              seconds=0.05, phase=phase, prompts_alone=True)
+    assert m.steps[0] == (1.0, Step(decode_batch=10, decode_context=300))
+    lo = math.floor(per)
+    want = [(runs * (1 - (per - lo)), lo), (runs * (per - lo), lo + 1)]
+    got = [(w, st.prefill_batch) for w, st in m.steps[1:]]
+    assert [k for _, k in got] == [k for w, k in want if w > 0]
+    assert [w for w, _ in got] == pytest.approx([w for w, _ in want if w > 0])
+    assert sum(w * k for w, k in got) == pytest.approx(prompts)  # the run's prompt rate
+    assert all(st.decode_batch == 0 and st.prompt_tokens == 200 for _, st in m.steps[1:])
+
+
 def test_source_weights_give_every_source_the_same_say():
     from simkit.calibrate.engine_fit import source_weights
 

@@ -112,20 +112,42 @@ class Measurement:
     @classmethod
     def mean_step(cls, setup: Setup, decodes: int, context: int, prompts: float,
                   prompt_tokens: int, seconds: float, where: str = "",
-                  phase: str = "server") -> "Measurement":
+                  phase: str = "server", prompts_alone: bool = False) -> "Measurement":
         """The mean iteration of a serving run in steady state: `decodes` sequences decoding
         at `context` each, plus `prompts` (a mean, fractional) prompts of `prompt_tokens`
         prefilled per iteration -- as the average of an iteration with floor(prompts) and one
         with ceil(prompts), weighted so the mean prompt count is `prompts`. Exact for step
-        times linear in the prompt count between the two (one side of the roofline)."""
-        lo = math.floor(prompts)
-        frac = prompts - lo
-        steps = []
-        for k, w in ((lo, 1.0 - frac), (lo + 1, frac)):
-            if w > 0:
-                steps.append((w, Step(decode_batch=decodes, decode_context=context,
-                                      prefill_batch=k, prompt_tokens=prompt_tokens)))
-        return cls(setup, phase, float(seconds), tuple(steps), where)
+        times linear in the prompt count between the two (one side of the roofline).
+
+        `prompts_alone`: the engine runs prompts in iterations of their own (vLLM V0 without
+        chunked prefill, SGLang), so the time between two decode iterations is the decode step
+        plus the prompt-only iterations run in between: on a Server run (Poisson arrivals) one
+        whenever a prompt arrived during the last, 1 - exp(-prompts) per decode iteration,
+        holding prompts / (1 - exp(-prompts)) each; on an Offline run (a queue that never
+        empties) min(prompts, 1) per decode iteration holding max(prompts, 1)."""
+        if not prompts_alone or prompts <= 0:
+            return cls(setup, phase, float(seconds),
+                       _split(prompts, lambda k: Step(decode_batch=decodes,
+                                                      decode_context=context,
+                                                      prefill_batch=k,
+                                                      prompt_tokens=prompt_tokens)), where)
+        if phase == "offline":
+            runs, per = min(prompts, 1.0), max(prompts, 1.0)
+        else:
+            runs = 1.0 - math.exp(-prompts)
+            per = prompts / runs
+        alone = _split(per, lambda k: Step(prefill_batch=k, prompt_tokens=prompt_tokens))
+        steps = ((1.0, Step(decode_batch=decodes, decode_context=context)),) + tuple(
+            (runs * w, s) for w, s in alone if s.prefill_batch)
+        return cls(setup, phase, float(seconds), steps, where)
+
+
+def _split(mean: float, step) -> tuple:
+    """(weight, step(k)) for k = floor(mean) and ceil(mean), weighted so the mean k is
+    `mean` (the second left out when `mean` is whole)."""
+    lo = math.floor(mean)
+    frac = mean - lo
+    return tuple((w, step(k)) for k, w in ((lo, 1.0 - frac), (lo + 1, frac)) if w > 0)
 
 
 def _int(text: str, col: str, where: str, lo: int) -> int:
