@@ -349,6 +349,12 @@ def engine_settings(row) -> tuple[int, int, float]:
             float(row["memory_fraction"] or mf))
 
 
+def instances(row) -> int:
+    """Data-parallel engine instances of a run: its GPUs over one instance's tensor
+    parallelism."""
+    return int(row["num_gpus"]) // int(row["tensor_parallel"])
+
+
 def runs_prompts_alone(row) -> bool:
     """Whether a run's engine prefills its prompts in iterations of their own: vLLM's V0
     engine without chunked prefill (which V0 turns on by itself only past 32K tokens of
@@ -400,7 +406,7 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
                 skipped.append((where, why))
                 continue
             m = {r["metric"]: float(r["value"]) for _, r in rows}
-            inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
+            inst = instances(row)
             lam = m["requests_per_s"] / inst
             e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
                                             row["model"])

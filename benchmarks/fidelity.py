@@ -115,7 +115,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _workloads  # noqa: E402
 from _published import (DATA, MAX_BATCH, MLPERF_LENGTHS,  # noqa: E402
-                        MLPERF_MAX_NEW_TOKENS, engine_settings,
+                        MLPERF_MAX_NEW_TOKENS, engine_settings, instances,
                         is_vllm_v1, loadable, read_rows, setup_of, steady_batch,
                         version_of)
 
@@ -471,12 +471,17 @@ def offline_errors(engine: str, profile: str) -> list[tuple[str, float]]:
             row = rows[0]
             if loadable(setup_of(row)):
                 continue
-            inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
             summ = _simulate(_serving_scenario(row, profile, requests=MLPERF_SET[row["dataset"]],
                                                rate=1e9))
-            meas = next(float(r["value"]) for r in rows if r["metric"] == "requests_per_s")
-            out.append((source, summ["throughput_requests_per_s"] * inst / meas - 1.0))
+            out.append((source, _capacity_ratio(summ, rows) - 1.0))
     return out
+
+
+def _capacity_ratio(summ: dict, rows: list[dict]) -> float:
+    """An Offline run's simulated requests/s (one instance's, times the instances) over the
+    measured."""
+    meas = next(float(r["value"]) for r in rows if r["metric"] == "requests_per_s")
+    return summ["throughput_requests_per_s"] * instances(rows[0]) / meas
 
 
 def serving(table: Table, quick: bool) -> None:
@@ -505,7 +510,7 @@ def serving(table: Table, quick: bool) -> None:
             if why:
                 table.skipped[name][why] += len(rows)
                 continue
-            inst = int(row["num_gpus"]) // int(row["tensor_parallel"])
+            inst = instances(row)
             offline = row["concurrency_or_batch"] == "max"
             mlperf = row["dataset"] in MLPERF_SET
             if offline:
@@ -526,9 +531,7 @@ def serving(table: Table, quick: bool) -> None:
                     break
                 _compare(table, name, rows, prof, kind, summ, inst)
                 if offline:
-                    meas = next(float(r["value"]) for r in rows
-                                if r["metric"] == "requests_per_s")
-                    capacity[(system, prof)] = summ["throughput_requests_per_s"] * inst / meas
+                    capacity[(system, prof)] = _capacity_ratio(summ, rows)
                 if mlperf and not offline:
                     cap = max_qps(_serving_scenario(row, prof, requests=n, rate=rate,
                                                     slo=MLPERF_SLOS[_slo_key(row)]))

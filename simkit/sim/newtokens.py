@@ -164,12 +164,11 @@ class NewTokenRatio:
             self._set(rep, min(1.0, est))
 
 
-def new_token_ratio_of(serving, max_new_tokens: int | None) -> NewTokenRatio | None:
-    """The replica's SGLang admission state, or None under another admission policy."""
-    if getattr(serving, "admission", "greedy") != "new_token_ratio":
-        return None
+def new_token_ratio_of(serving, max_new_tokens: int | None) -> NewTokenRatio:
+    """A replica's SGLang admission state from its serving section (SGLang's
+    --schedule-conservativeness: `serving.schedule_conservativeness`)."""
     c = float(getattr(serving, "schedule_conservativeness", 1.0))
-    if not c >= 0 or math.isinf(c):
+    if not 0 <= c < math.inf:
         from simkit.errors import SimkitError
         raise SimkitError(f"serving.schedule_conservativeness: must be a number >= 0, got {c}")
     return NewTokenRatio(c, max_new_tokens)

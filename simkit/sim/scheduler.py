@@ -135,7 +135,8 @@ class Scheduler:
         self.reserves_output = admission_of(serving) == "no_evict"
         #: SGLang's estimate of the answers' growth (`admission = "new_token_ratio"`;
         #: `simkit.sim.newtokens`), None under another policy
-        self.ratio = new_token_ratio_of(serving, max_new_tokens)
+        self.ratio = new_token_ratio_of(serving, max_new_tokens) \
+            if admission_of(serving) == "new_token_ratio" else None
         #: a preempted request returns to the front of the queue (vLLM), or its back (SGLang)
         self.requeue_front = self.ratio is None
         #: iterations that ran prompts alone (prefill_first): they do not decode
