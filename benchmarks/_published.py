@@ -267,6 +267,9 @@ ENGINE_DEFAULTS = {"vllm": (256, 4096, 0.9), "sglang": (MAX_BATCH, 8192, 0.9),
 #: was not readable here)
 MLPERF_MAX_NEW_TOKENS = 1024
 
+#: samples per MLPerf data set (every log's performance_sample_count)
+MLPERF_SET = {"openorca": 24576, "cnn_dailymail": 13368, "mlperf_mixtral": 15000}
+
 
 def mlperf_lengths(dataset: str, mean_output: float, model: str = ""):
     """(prompt lengths, output lengths) of an MLPerf data set's samples, with outputs as a
@@ -367,28 +370,23 @@ def runs_prompts_alone(row) -> bool:
 
 def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     """MLPerf runs of `engine` (`MLPERF_FILES`; `hardware`: only those GPUs; `keep`: a
-    predicate on a run's first row) as mean steady-state iterations of one data-parallel
-    instance (`Measurement.mean_step`), and the runs skipped with why.
+    predicate on a run's first row) as `Measurement`s of one data-parallel instance, and the
+    runs skipped with why.
 
-    Little's law makes a serving run's averages into an iteration: a Server run completes
-    lambda requests/s per instance, each spending e2e - TTFT seconds decoding, so
-    B = lambda x (e2e - TTFT) sequences decode in every iteration, which lasts the mean TPOT,
-    and lambda x TPOT prompts (of the mean prompt length) are prefilled per iteration. An
-    Offline run keeps the engine full: B = the largest batch its memory (the mean decode
-    context per sequence, `mlperf_stats`), its batch limit and its token budget allow (B
-    decodes plus the B x mean prompt / mean output prompt tokens that replace the answers
-    finished, per iteration: Red Hat's H100 run, 4,096 tokens, holds 524, not its 1,024
-    batch limit); the iteration then
-    lasts B / (lambda x mean output) and prefills B / mean output prompts; a V0 Offline run
-    whose source states no batch limit is skipped (its batch is unknown; V1 runs without one
-    ran vLLM's default, `engine_settings`). An engine that runs prompts in iterations of
-    their own (`runs_prompts_alone`) spends those between its decode iterations
-    (`Measurement.mean_step`'s `prompts_alone`). Phases `server` and `offline`; Interactive
-    runs are Server runs under tighter latency limits."""
-    import numpy as np
+    An Offline run is the iterations its engine ran (`_runs.offline_schedule`: simulated in
+    the engine's loop with its settings; with every request queued at once they do not
+    depend on the step times), whose sum is the run's wall time per instance, its samples
+    over its requests/s per instance: preemptions and recomputed prompts count, as they
+    did. A V0 Offline run whose source states no batch limit is skipped (its batch is
+    unknown; V1 runs without one ran vLLM's default, `engine_settings`).
 
-    from simkit.calibrate.measurements import step_model
-
+    A Server run is its mean steady-state iteration by Little's law: it completes lambda
+    requests/s per instance, each spending e2e - TTFT seconds decoding, so B = lambda x
+    (e2e - TTFT) sequences decode in every iteration, which lasts the mean TPOT, and lambda x
+    TPOT prompts (of the mean prompt length) are prefilled per iteration
+    (`Measurement.mean_step`; an engine that runs prompts in iterations of their own,
+    `runs_prompts_alone`, spends those between its decode iterations). Phases `server` and
+    `offline`; Interactive runs are Server runs under tighter latency limits."""
     out, skipped = [], []
     for name in MLPERF_FILES:
         runs: dict[str, list[dict]] = {}
@@ -408,27 +406,22 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
             m = {r["metric"]: float(r["value"]) for _, r in rows}
             inst = instances(row)
             lam = m["requests_per_s"] / inst
-            e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
-                                            row["model"])
             if row["concurrency_or_batch"] == "max":
                 if not row["max_batch"] and not is_vllm_v1(row):
                     skipped.append((where, "offline run without a stated batch limit: the "
                                            "batch it kept in flight is unknown"))
                     continue
-                max_batch, budget, frac = engine_settings(row)
-                sm = step_model(setup)
-                room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
-                per_seq = float(sm.kv_bytes(np.array([round(ctx)]))[0])
-                # each iteration's tokens, B decodes + the B e_in / e_out prompt tokens that
-                # keep the batch full, fit the engine's token budget
-                b = min(max_batch, int(room // per_seq), int(budget // (1 + e_in / e_out)))
-                t = b / (lam * e_out)
-                phase = "offline"
-            else:
-                b = round(lam * (m["e2e_s"] - m["ttft_s"]))
-                t = m["tpot_s"]
-                phase = "server"
+                from _runs import offline_schedule
+
+                n = MLPERF_SET[row["dataset"]]
+                _, steps = offline_schedule(row, n)
+                out.append(Measurement(setup, "offline", n / lam, steps, where))
+                continue
+            e_in, _, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
+                                        row["model"])
+            b = round(lam * (m["e2e_s"] - m["ttft_s"]))
+            t = m["tpot_s"]
             out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
-                                             where=where, phase=phase,
+                                             where=where, phase="server",
                                              prompts_alone=runs_prompts_alone(row)))
     return out, skipped

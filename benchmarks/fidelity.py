@@ -103,7 +103,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from collections import defaultdict
@@ -113,11 +112,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _workloads  # noqa: E402
-from _published import (DATA, MAX_BATCH, MLPERF_LENGTHS,  # noqa: E402
-                        MLPERF_MAX_NEW_TOKENS, engine_settings, instances,
-                        is_vllm_v1, loadable, read_rows, setup_of, steady_batch,
-                        version_of)
+from _runs import serving_scenario  # noqa: E402
+from _published import (DATA, MAX_BATCH, MLPERF_SET, instances,  # noqa: E402
+                        loadable, read_rows, setup_of, steady_batch, version_of)
 
 from simkit.errors import SimkitError  # noqa: E402
 
@@ -374,8 +371,6 @@ MLPERF_SLOS = {"openorca": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
                "cnn_dailymail": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1},
                "mlperf_mixtral": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.2},
                "interactive": {"ttft_p99_s": 0.45, "tpot_p99_s": 0.04}}
-#: samples per MLPerf data set (every log's performance_sample_count)
-MLPERF_SET = {"openorca": 24576, "cnn_dailymail": 13368, "mlperf_mixtral": 15000}
 MLPERF_SERVER_S = 600.0  # min_duration of a Server run (the logs: 600000 ms)
 
 _SERVING_METRICS = {
@@ -389,57 +384,6 @@ _SERVING_METRICS = {
     "tpot_s": lambda s: s["tpot_s"]["mean"], "tpot_p50_s": lambda s: s["tpot_s"]["p50"],
     "tpot_p90_s": lambda s: s["tpot_s"]["p90"], "tpot_p99_s": lambda s: s["tpot_s"]["p99"]}
 _RATES = ("requests_per_s", "output_tokens_per_s")
-
-
-def _serving_scenario(row, engine, *, requests, rate, slo=None):
-    """One data-parallel instance of a dataset-driven run (see the module docstring)."""
-    from simkit import api
-
-    setup = setup_of(row)
-    mb, mbt, mf = engine_settings(row)
-    # V1 prefills every prompt in chunks within the token budget; V0 without chunked prefill
-    # runs prompts alone (prefill_first, with its watermark): V0 turns chunked prefill on by
-    # itself only past 32K tokens of max_model_len (vllm/engine/arg_utils.py of 0.4-0.7:
-    # "enable chunked prefill by default for long context (> 32K) models"), and every V0 run
-    # here serves Llama-2 (4K) or sets max_model_len 4096; other engines mix prompts and
-    # decodes in one iteration (TensorRT-LLM's in-flight batching; SGLang: below)
-    scheduler = "chunked" if is_vllm_v1(row) else \
-        "prefill_first" if row["engine"] == "vllm" else "continuous"
-    if row["dataset"] in MLPERF_LENGTHS:
-        lengths = _workloads.mlperf(row["dataset"], float(row["mean_output_tokens"]),
-                                    row["model"])
-    else:
-        lengths = _workloads.sharegpt(float(row["mean_input_tokens"] or
-                                            _workloads.SGLANG_SHAREGPT_MEAN_PROMPT),
-                                      float(row["mean_output_tokens"] or
-                                            _workloads.SGLANG_SHAREGPT_MEAN_OUTPUT))
-    d = {"name": "fidelity", "seed": 0,
-         "model": {"name": setup.model, "kv_dtype": setup.kv_dtype,
-                   "weight_dtype": setup.weight_dtype},
-         "hardware": {"name": setup.hardware, "gpus_per_replica": setup.tensor_parallel,
-                      "engine": engine},
-         "workload": {"requests": requests, "arrival": {"process": "poisson", "rate": rate},
-                      **lengths},
-         "serving": {"scheduler": scheduler,
-                     "max_batch": mb, "memory_fraction": mf, "max_batch_tokens": mbt}}
-    steps = re.search(r"--num-scheduler-steps (\d+)", row["engine_version"])
-    if steps:  # vLLM 0.6 multi-step scheduling (prompts alone, as every V0 run above)
-        d["serving"]["scheduler_steps"] = int(steps.group(1))
-        # vLLM streams each step's tokens since v0.6.3 (`--multi-step-stream-outputs`, on by
-        # default: PR #9047; no run here turns it off); 0.6.0-0.6.2 sent a round's at its end
-        d["serving"]["multi_step_stream_outputs"] = version_of(row) >= (0, 6, 3)
-    if slo:
-        d["slo"] = dict(slo)
-        d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}
-    if scheduler == "chunked":  # V1: the token budget is also the prefill chunk
-        d["serving"]["chunk_tokens"] = d["serving"]["max_batch_tokens"]
-    if row["engine"] == "sglang":
-        # prompts alone within chunked_prefill_size, SGLang's admission, its token pool
-        d["serving"].update(scheduler="prefill_first", admission="new_token_ratio",
-                            block_size=1)
-        if row["dataset"] in MLPERF_LENGTHS:
-            d["workload"]["max_new_tokens"] = MLPERF_MAX_NEW_TOKENS
-    return api.from_dict(d)
 
 
 def engine_label(row) -> str:
@@ -471,7 +415,7 @@ def offline_errors(engine: str, profile: str) -> list[tuple[str, float]]:
             row = rows[0]
             if loadable(setup_of(row)):
                 continue
-            summ = _simulate(_serving_scenario(row, profile, requests=MLPERF_SET[row["dataset"]],
+            summ = _simulate(serving_scenario(row, profile, requests=MLPERF_SET[row["dataset"]],
                                                rate=1e9))
             out.append((source, _capacity_ratio(summ, rows) - 1.0))
     return out
@@ -525,7 +469,7 @@ def serving(table: Table, quick: bool) -> None:
             system = _system(source)
             for prof in PROFILES_FOR[engine_label(row)]:
                 try:
-                    summ = _simulate(_serving_scenario(row, prof, requests=n, rate=rate))
+                    summ = _simulate(serving_scenario(row, prof, requests=n, rate=rate))
                 except SimkitError as e:
                     table.skipped[name][e.messages[0][:80]] += len(rows)
                     break
@@ -533,7 +477,7 @@ def serving(table: Table, quick: bool) -> None:
                 if offline:
                     capacity[(system, prof)] = _capacity_ratio(summ, rows)
                 if mlperf and not offline:
-                    cap = max_qps(_serving_scenario(row, prof, requests=n, rate=rate,
+                    cap = max_qps(serving_scenario(row, prof, requests=n, rate=rate,
                                                     slo=MLPERF_SLOS[_slo_key(row)]))
                     table.add((name, engine_label(row), row["hardware"], prof, "plan max_qps"),
                               cap.max_qps * inst, float(row["request_rate_per_s"]))
@@ -546,7 +490,7 @@ def serving(table: Table, quick: bool) -> None:
                                    "server tpot-matched load"), s * rate, rate)
                     scale = capacity.get((system, prof))
                     if scale is not None:
-                        summ = _simulate(_serving_scenario(row, prof, requests=n,
+                        summ = _simulate(serving_scenario(row, prof, requests=n,
                                                            rate=rate * scale))
                         _compare(table, name, rows, prof, "server@load ", summ, inst,
                                  rates=False)
@@ -568,7 +512,7 @@ def tpot_matched_load(row, prof: str, rate: float, tpot_s: float, steps: int = 8
     def tpot_at(scale: float) -> float:
         r = rate * scale
         n = int(r * MLPERF_SERVER_S)
-        summ = _simulate(_serving_scenario(row, prof, rate=r,
+        summ = _simulate(serving_scenario(row, prof, rate=r,
                                            requests=n if max_requests is None
                                            else min(n, max_requests)))
         return summ["tpot_s"]["mean"]

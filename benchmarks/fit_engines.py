@@ -9,8 +9,10 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
 - `vllm` (the default): vLLM 0.9-0.10, the V1 engine -- what is deployed today. Its MLPerf
   Inference v5.1 serving runs (`_published.mlperf_runs`, the V1 ones): Krai's vLLM 0.9.2
   Llama-3.1-70B fp8 on 8-24 H200 and 8 H100 (TP 2), Red Hat's vLLM 0.10.0 Llama-3.1-8B fp8
-  on one H100 and one L40S, and Krai's vLLM 0.9.2 for ROCm on 8 MI300X -- 17 runs, each its
-  mean steady-state iteration. Large batches on one or two GPUs show the GEMM and fp8
+  on one H100 and one L40S, and Krai's vLLM 0.9.2 for ROCm on 8 MI300X -- 17 runs, each
+  Offline run as the iterations its engine ran (`_runs.offline_schedule`: simulated in V1's
+  loop, preemptions and recomputed prompts included), each Server run as its mean
+  steady-state iteration. Large batches on one or two GPUs show the GEMM and fp8
   rates, streaming, decode attention and fixed costs (the eight constants `VLLM_FITTED`);
   the shape factors, the prefill attention kernel and the all-reduce terms, which they
   cannot show, are `vllm-0.6`'s. AMD's own v5.1 runs (vLLM 0.9 for ROCm with the V0 engine
@@ -28,9 +30,10 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   benchmark's mean time to first token of 16 x 1024-token prompts = its prefill steps
   (`_published.static_ttfts`), which pins the prefill constants. (b) Krai's
   MLPerf Inference v5.0 runs of vLLM 0.6.4 (two attention backends) and 0.7.3 on 8x H200:
-  Llama-2-70B with fp8 weights, OpenOrca, Offline and Server, each as its mean steady-state
-  iteration (`_published.mlperf_runs`, Little's law), its prompts in iterations of their own
-  as V0 runs them without chunked prefill (`runs_prompts_alone`). The same benchmark's MI300X
+  Llama-2-70B with fp8 weights, OpenOrca, Offline and Server (`_published.mlperf_runs`: an
+  Offline run as the iterations V0 ran, a Server run as its mean steady-state iteration by
+  Little's law), prompts in iterations of their own as V0 runs them without chunked prefill
+  (`runs_prompts_alone`). The same benchmark's MI300X
   runs (vLLM 0.6.1 built for ROCm) are NOT fitted: relative to the hardware they are 2-20x
   slower than vLLM on NVIDIA (e.g. Llama-2-70B on one MI300X at batch 256 takes 1.1 s per
   decode step, ~2.5% of the GPU's dense peak), a different kernel stack; nor is AMD's MLPerf
@@ -44,9 +47,9 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   arrivals at 2-32 QPS) at the rates whose queue stays short, as the mean iteration a
   decoding request sees (`_published.online_runs`: the only serving measurements of small
   and mid-size batches), and the MLPerf
-  Inference v4.1 Llama-2-70B runs (NVIDIA's H100 and H200, Fujitsu's L40S; fp8) as mean
-  steady-state iterations (`_published.mlperf_runs`; L40S Offline left out: its batch limit
-  is not stated). The Argonne Mixtral
+  Inference v4.1 Llama-2-70B runs (NVIDIA's H100 and H200, Fujitsu's L40S; fp8) as their
+  iterations (Offline) and mean steady-state iterations (Server) (`_published.mlperf_runs`;
+  L40S Offline left out: its batch limit is not stated). The Argonne Mixtral
   rows are not fitted: the benchmark's `run.py` builds every request of a
   batch from the same input text, so with greedy decoding every sequence routes to the same
   two experts, while simkit's MoE weight traffic assumes routing spread over the experts

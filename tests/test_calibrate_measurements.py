@@ -140,10 +140,8 @@ def test_mean_step_averages_the_two_neighbouring_prompt_counts():
     # Poisson arrivals: a prompt-only iteration whenever one arrived during the last decode
     # iteration, 1 - e^-0.5 = 0.3935 of them, holding 0.5 / 0.3935 = 1.2707 prompts
     ("server", 0.5, 1 - math.exp(-0.5), 0.5 / (1 - math.exp(-0.5))),
-    # a queue that never empties: one prompt-only iteration per decode iteration of 1.6
-    ("offline", 1.6, 1.0, 1.6),
-    # fewer than one completion per iteration: 0.4 iterations of one prompt
-    ("offline", 0.4, 0.4, 1.0),
+    # 2.2 arrivals per iteration: 1 - e^-2.2 = 0.8892 iterations of 2.2 / 0.8892 = 2.474
+    ("server", 2.2, 1 - math.exp(-2.2), 2.2 / (1 - math.exp(-2.2))),
 ])
 def test_mean_step_with_prompts_alone_adds_prompt_only_iterations(phase, prompts, runs, per):
     """An engine that runs prompts in iterations of their own (vLLM V0 without chunked

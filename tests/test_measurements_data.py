@@ -524,7 +524,7 @@ def _fidelity():
 ])
 def test_tpot_matched_load_bisects_the_load_multiple(monkeypatch, measured_s, expected):
     fid = _fidelity()
-    monkeypatch.setattr(fid, "_serving_scenario", lambda row, prof, requests, rate: rate)
+    monkeypatch.setattr(fid, "serving_scenario", lambda row, prof, requests, rate: rate)
     monkeypatch.setattr(fid, "_simulate",
                         lambda rate: {"tpot_s": {"mean": 0.01 / (1 - rate / 20.0)}})
     got = fid.tpot_matched_load({}, "vllm", 10.0, measured_s, steps=30)
@@ -542,12 +542,12 @@ def test_serving_runs_are_simulated_with_their_engines_schedulers():
     seen = set()
     for name in fid.SERVING_FILES:
         for row in fid.read_rows(name):
-            key = (row["engine"], fid.is_vllm_v1(row), "--num-scheduler-steps" in
+            key = (row["engine"], sys.modules["_published"].is_vllm_v1(row), "--num-scheduler-steps" in
                    row["engine_version"], row["dataset"] in fid.MLPERF_SET)
             if key in seen or fid.loadable(fid.setup_of(row)):
                 continue
             seen.add(key)
-            sv = fid._serving_scenario(row, "vllm", requests=10, rate=1.0)
+            sv = fid.serving_scenario(row, "vllm", requests=10, rate=1.0)
             engine, v1, steps, mlperf = key
             expected = {"vllm": "chunked" if v1 else "prefill_first",
                         "sglang": "prefill_first", "tensorrt-llm": "continuous"}
@@ -593,3 +593,46 @@ def test_online_runs_are_mean_iterations_by_hand():
     # every online ITL row at a finite rate is either kept or left out for queueing
     assert len(runs) + len(queued) == sum(
         1 for r in rows if r["metric"] == "itl_s" and r["request_rate_per_s"] not in ("", "inf"))
+
+
+#: Krai's v5.1 vLLM 0.9.2 Offline run on 8x H200 (Llama-3.1-70B fp8, V1 chunked prefill)
+KRAI51_OFFLINE = ("mlcommons/inference_results_v5.1@965182b03376:open/Krai/results/"
+                  "xd670_h200_x8_vllm_092/llama3_1-70b-fp8_dyn/offline/performance/run_1/"
+                  "mlperf_log_summary.txt")
+
+
+@pytest.mark.parametrize("engine", ["vllm", "roofline"])
+def test_an_offline_schedule_is_the_simulated_run_under_any_profile(engine):
+    """With every request queued at t = 0 the iterations do not depend on the step times:
+    the schedule recorded once (under `roofline`) and summed with a profile's step times
+    gives that profile's simulated wall time (to the grouping's 0.5%), in as many
+    iterations."""
+    fid = _fidelity()
+    runs = sys.modules["_runs"]
+    from simkit.calibrate.measurements import Design, Measurement
+    from simkit.costs.engine import load_engine
+
+    row = next(r for r in fid.read_rows("throughput_mlperf_inference_v5.1_krai.csv")
+               if r["source"] == KRAI51_OFFLINE)
+    iterations, steps = runs.offline_schedule(row, 1500)
+    summ = fid._simulate(fid.serving_scenario(row, engine, requests=1500, rate=1e9))
+    assert summ["preemptions"] > 0  # (memory-bound: the schedule holds recomputed prompts)
+    assert iterations == summ["iterations"]
+    assert sum(c for c, _ in steps) == iterations
+    got = Design([Measurement(fid.setup_of(row), "offline", 1.0, steps)]).predict(
+        load_engine(engine))[0]
+    assert got == pytest.approx(summ["simulated_seconds"], rel=0.005)
+
+
+def test_an_offline_run_is_fitted_as_its_wall_time():
+    """The fit's Offline measurement is the run's wall time per engine instance: its
+    24,576 samples at 104.369 samples/s over 8 single-GPU instances."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _published
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    (m,), skipped = _published.mlperf_runs("vllm", keep=lambda r: r["source"] == KRAI51_OFFLINE
+                                           and r["concurrency_or_batch"] == "max")
+    assert not skipped and m.phase == "offline"
+    assert m.seconds == pytest.approx(24576 / (104.369 / 8))

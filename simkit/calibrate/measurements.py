@@ -121,21 +121,17 @@ class Measurement:
 
         `prompts_alone`: the engine runs prompts in iterations of their own (vLLM V0 without
         chunked prefill, SGLang), so the time between two decode iterations is the decode step
-        plus the prompt-only iterations run in between: on a Server run (Poisson arrivals) one
-        whenever a prompt arrived during the last, 1 - exp(-prompts) per decode iteration,
-        holding prompts / (1 - exp(-prompts)) each; on an Offline run (a queue that never
-        empties) min(prompts, 1) per decode iteration holding max(prompts, 1)."""
+        plus the prompt-only iterations run in between: with Poisson arrivals one whenever a
+        prompt arrived during the last, 1 - exp(-prompts) per decode iteration, holding
+        prompts / (1 - exp(-prompts)) each."""
         if not prompts_alone or prompts <= 0:
             return cls(setup, phase, float(seconds),
                        _split(prompts, lambda k: Step(decode_batch=decodes,
                                                       decode_context=context,
                                                       prefill_batch=k,
                                                       prompt_tokens=prompt_tokens)), where)
-        if phase == "offline":
-            runs, per = min(prompts, 1.0), max(prompts, 1.0)
-        else:
-            runs = 1.0 - math.exp(-prompts)
-            per = prompts / runs
+        runs = 1.0 - math.exp(-prompts)
+        per = prompts / runs
         alone = _split(per, lambda k: Step(prefill_batch=k, prompt_tokens=prompt_tokens))
         steps = ((1.0, Step(decode_batch=decodes, decode_context=context)),) + tuple(
             (runs * w, s) for w, s in alone if s.prefill_batch)
