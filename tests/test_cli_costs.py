@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from simkit.catalog import model_names
+from simkit.catalog import load_model, model_names
 
 COST_KEYS = {"param_count", "weight_bytes", "kv_cache_bytes", "kv_cache_bytes_per_sequence",
              "kv_cache_bytes_per_token", "prefill_flops", "attention_prefill_flops",
@@ -53,9 +53,15 @@ def test_cost_json_has_the_contract_keys(run_cli, name):
     assert d["prefill_bound"] in ("compute", "memory") and d["decode_bound"] == "memory"
     assert set(d["complexity"]) == {"time", "cache"}
     assert d["fits"] is True
-    if d["expert_weight_dtype"] == d["weight_dtype"]:  # one dtype: every weight that size
-        assert d["weight_bytes"] == pytest.approx(d["param_count"] * _SIZE[d["weight_dtype"]],
-                                                  rel=1e-9)
+    if d["expert_weight_dtype"] == d["weight_dtype"]:
+        # one dtype: every weight that size, but the token embedding and the LM head, which
+        # stay 16-bit beside layers quantized below that
+        m = load_model(name)
+        vocab = m.vocab_size * m.d_model * (1 if m.tie_embeddings else 2) \
+            + m.learned_positions * m.d_model
+        size = _SIZE[d["weight_dtype"]]
+        assert d["weight_bytes"] == pytest.approx(
+            (d["param_count"] - vocab) * size + vocab * max(size, 2), rel=1e-9)
 
 
 def test_cost_ideal_is_faster_and_options_apply(run_cli):

@@ -208,14 +208,11 @@ def test_a_gpu_without_a_price_stops_the_search_in_one_line(run_cli, tmp_path, m
 
 def test_bundled_cheapest_70b_search_cost_model_pass(catalog_prices):
     """The bundled scenario: 144 configurations; the cost model rules out TP 1 on the 80 GB
-    and 141 GB GPUs (141.1 GB of bf16 weights > 0.9 x capacity), keeps TP 1 on MI300X, and,
-    under the `vllm` profile fitted to measured times to first token, rules out TP 2 on
-    A100-80GB: the trace's p99 prompt (4,142 tokens after the 7,000 clip) alone is 4,142 x 2 x
-    69.5e9 non-embedding weights = 0.58 PFLOP of GEMMs, which 2 A100s run at 2 x 312 TFLOP/s
-    dense x 0.869 (their best GEMM) x vLLM's fitted 0.561 x its shard-width factor 4096 /
-    (4096 + 265) = 285 TFLOP/s: over 2.0 s, so p99 TTFT <= 2 s holds at no load. One MI300X
-    runs the same at 1,307.4 TFLOP/s x 0.511 x 0.561 x 8192 / (8192 + 265) = 363 TFLOP/s,
-    1.6 s."""
+    and 141 GB GPUs (141.1 GB of bf16 weights > 0.9 x capacity) and keeps TP 1 on MI300X.
+    Every other configuration passes the bounds, TP 2 on A100-80GB by a hair: a decode step
+    of one streams the 139.0 GB a step reads (every weight but the embedding table, which
+    gives only its tokens' rows) over two GPUs in just under the 50 ms p99 TPOT limit, so
+    the simulator judges it."""
     from simkit.plan.search import configurations
 
     s = load_scenario(ROOT / "scenarios" / "cheapest-70b-20qps.toml")
@@ -224,11 +221,10 @@ def test_bundled_cheapest_70b_search_cost_model_pass(catalog_prices):
     no_fit = {(c.params["hardware.name"], c.params["hardware.gpus_per_replica"])
               for c in cfgs if c.reason and c.reason.startswith("weights do not fit")}
     assert no_fit == {("a100-80gb", 1), ("h100-sxm", 1), ("h200", 1)}
-    slo = {(c.params["hardware.name"], c.params["hardware.gpus_per_replica"])
-           for c in cfgs if c.reason and c.reason.startswith("SLOs cannot be met")}
-    assert slo == {("a100-80gb", 2)}
+    # 3 GPU kinds x the 9 scheduler and batch settings
+    assert sum(1 for c in cfgs if c.reason) == 3 * 9
     ok = [c for c in cfgs if c.reason is None]
-    assert len(ok) == 144 - 36
+    assert len(ok) == 144 - 27
     assert all(c.cost_lower_bound > 0 for c in ok)
 
 

@@ -203,6 +203,19 @@ class ArchSpec:
     def expert_weight_bytes_per_element(self) -> float:
         return DTYPE_BYTES[self.expert_weight_dtype or self.weight_dtype]
 
+    @property
+    def vocab_bytes_per_element(self) -> float:
+        """The token embedding and LM head: 16-bit where the linear layers are quantized
+        below that, as the engines keep them. vLLM's quantization configs quantize linear
+        (and fused-MoE) layers only, and its LM head is a vocabulary embedding, not a linear
+        layer (vllm/model_executor/layers/quantization/fp8.py `Fp8Config.get_quant_method`;
+        `ParallelLMHead` subclasses `VocabParallelEmbedding`); NVIDIA's Model Optimizer,
+        which makes TensorRT-LLM's fp8 and fp4 checkpoints, leaves "*lm_head*" unquantized
+        in every preset (NVIDIA/TensorRT-Model-Optimizer@0991404680 modelopt/torch/
+        quantization/config.py `_default_disabled_quantizer_cfg`) and quantizes no
+        embedding."""
+        return max(self.weight_bytes_per_element, DTYPE_BYTES["bf16"])
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("stack")

@@ -27,7 +27,8 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
   streaming that the longer does not hide (0: the roofline's max); eta_gemm(M, w) = eta_g x M / (M + M_half) x w / (w + w_half) is the GEMM
   shape factor (few tokens fill few rows of a tile; a narrow shard gives too few tiles);
   F_lin counts every projection, FFN and the LM head of each sequence's last position;
-  W = weights read once per step (MoE: the experts the step's tokens touch); BW_w = the
+  W = weights read once per step (every weight but the embedding table, whose rows are
+  gathered; MoE: the experts the step's tokens touch); BW_w = the
   weight-streaming rate (the prefill's cache reads and writes stream at it too), BW_dec = the
   decode attention kernel's rate, P_attn = the attention core's FLOP rate; E = routed-expert
   (MoE) layers, k = experts per token, T_moe and B_slot their kernels' latency per layer and
@@ -213,7 +214,8 @@ class StepCostModel:
     gpus: int
     ideal: bool
     roof: Roofline
-    weight_bytes: float
+    weight_bytes: float  # held in memory
+    streamed_weight_bytes: float  # read by every step (all but the embedding table's rows)
     expert_bytes: float
     n_experts: int
     experts_per_token: int
@@ -288,12 +290,13 @@ class StepCostModel:
 
     # -- THE formula ------------------------------------------------------------------
     def _weight_read_bytes(self, tokens: float) -> float:
-        """Weights streamed once per step; MoE reads only the experts its tokens touch:
+        """Weights streamed once per step (the layers and the LM head; the embedding table
+        gives only its tokens' rows); MoE reads only the experts its tokens touch:
         E (1 - (1 - k/E)^tokens) of E per layer in expectation (uniform routing)."""
         if not self.n_experts:
-            return self.weight_bytes
+            return self.streamed_weight_bytes
         frac = 1.0 - (1.0 - self.experts_per_token / self.n_experts) ** tokens
-        return self.weight_bytes - self.expert_bytes * (1.0 - frac)
+        return self.streamed_weight_bytes - self.expert_bytes * (1.0 - frac)
 
     def _base_s(self, n_dec: int, n_pre_tok: int, n_chunks: int) -> float:
         """The step's time outside the attention cores: fixed costs, the weight matmuls
@@ -665,7 +668,8 @@ def build_step_model(model, arch: ArchSpec, hw: HardwareProfile, gpus: int = 1,
                                      global_tokens=g.spec.global_tokens))
     sm = StepCostModel(
         model=model, arch=arch, hardware=hw, gpus=gpus, ideal=bool(ideal), roof=roof,
-        weight_bytes=num(mc.weight_bytes), expert_bytes=num(mc.expert_bytes),
+        weight_bytes=num(mc.weight_bytes), streamed_weight_bytes=num(mc.streamed_weight_bytes),
+        expert_bytes=num(mc.expert_bytes),
         n_experts=model.n_experts, experts_per_token=model.experts_per_token,
         kv_layout=KVLayout(tuple(kv_groups), fixed),
         lin_prefill_flops_per_token=num(mc.linear_prefill_flops_per_token),

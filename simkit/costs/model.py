@@ -17,6 +17,12 @@ invocation computes and keeps its own cache, and may own small weights of its ow
 per-invocation output projection and LoRA adapters, `_invocation_params`). Cross-layer weight sharing (ALBERT,
 arXiv:1909.11942, `weight_share`): stored layer weights / c_w; FLOPs unchanged. The LM head
 runs for the last prompt position of a prefill and for every generated token.
+
+Weights in memory: the layers at `beta_w` (routed experts at `beta_e`), the embedding and
+LM head at `beta_v`, 16-bit when the layers are quantized below that, as engines keep them
+(`ArchSpec.vocab_bytes_per_element`). Weights a step reads (`streamed_weight_bytes`): all
+but the embedding table, whose tokens' rows are gathered; a tied LM head is that matrix,
+read whole.
 """
 
 from __future__ import annotations
@@ -98,7 +104,8 @@ class ModelCosts:
     params: sp.Expr  # stored parameters (after weight sharing)
     params_per_layer_computed: sp.Expr  # what every token multiplies through (all layers)
     active_params: sp.Expr
-    weight_bytes: sp.Expr
+    weight_bytes: sp.Expr  # held in memory
+    streamed_weight_bytes: sp.Expr  # read by every step: all but the embedding table's rows
     expert_bytes: sp.Expr  # bytes of all routed experts (0 for dense)
     prefill_flops: sp.Expr  # n
     attn_prefill_flops: sp.Expr  # n: token-mixing part only
@@ -235,6 +242,7 @@ def model_costs(model, arch: ArchSpec) -> ModelCosts:
     uniform_count = len(gs) == 1
     values: dict = {S.L: model.n_layers, S.V: model.vocab_size, S.d: model.d_model,
                     S.beta_w: arch.weight_bytes_per_element,
+                    S.beta_v: arch.vocab_bytes_per_element,
                     S.beta_kv: arch.kv_bytes_per_element, S.P_pos: model.learned_positions}
     taken: set = set()
     out: list[GroupCosts] = []
@@ -347,21 +355,29 @@ def _assemble(model, arch: ArchSpec, gs: tuple[GroupCosts, ...], values: dict) -
             "attention_decode_flops": g_core_dec,
             "cache_bytes": g.cache_bytes,
             "decode_bytes": g_active * S.beta_w + g_experts[1] * extra + g_read + g_write})
+    # the token embedding (+ learned positions) and the LM head -- one matrix when tied --
+    # weigh beta_v: 16-bit beside layers quantized below that (`vocab_bytes_per_element`)
     embed = S.V * S.d * (1 if model.tie_embeddings else 2) + S.P_pos * S.d
+    head = S.V * S.d  # read whole by every step; the input table only row by row (gathered)
     if arch.weight_share > 1:
         values[c_w] = arch.weight_share
         stored = stored / c_w
         expert_elems = expert_elems / c_w
-    params = stored + embed + norm
+    body = stored + norm
+    params = body + embed
     active = active + embed + norm
     lm_head = 2 * S.d * S.V
-    # a single sequence's decode step reads its active weights (MoE: only its k experts);
-    # shared weights are re-read by every layer that uses them, so sharing saves no traffic
-    decode_bytes = active * S.beta_w + active_experts * extra + read + write
+    # a single sequence's decode step reads its active weights (MoE: only its k experts) and
+    # the LM head, not the embedding table; shared weights are re-read by every layer that
+    # uses them, so sharing saves no traffic
+    decode_bytes = (active - embed) * S.beta_w + head * S.beta_v + active_experts * extra \
+        + read + write
     big_time, big_cache = _big_o(gs)
     return ModelCosts(
         model=model, arch=arch, groups=gs, params=params, params_per_layer_computed=computed,
-        active_params=active, weight_bytes=params * S.beta_w + expert_elems * extra,
+        active_params=active,
+        weight_bytes=body * S.beta_w + embed * S.beta_v + expert_elems * extra,
+        streamed_weight_bytes=body * S.beta_w + head * S.beta_v + expert_elems * extra,
         expert_bytes=expert_elems * (S.beta_e if mixed else S.beta_w),
         prefill_flops=S.n * lin_pre + core_pre + lm_head, attn_prefill_flops=core_pre,
         decode_flops=lin_dec + core_dec + lm_head, attn_decode_flops=core_dec,

@@ -128,7 +128,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         """Weight matmuls: compute at the shaped GEMM rate vs streaming the weights read
         (MoE: the experts M tokens touch, uniform routing), the longer plus the unhidden
         share of the shorter."""
-        read = mc.weight_bytes
+        read = mc.streamed_weight_bytes
         if model.is_moe:
             read = read - mc.expert_bytes * (1 - S.k_e / S.E) ** M
         c, w = flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w * eta_4)

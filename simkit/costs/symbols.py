@@ -64,6 +64,7 @@ F_s = sp.Symbol("F_s", **_i)  # shared-expert FFN width (one shared expert)
 # bytes per element
 beta_w = sp.Symbol("beta_w", **_p)  # weight bytes / element
 beta_e = sp.Symbol("beta_e", **_p)  # routed-expert weight bytes / element (MX FP4 gpt-oss)
+beta_v = sp.Symbol("beta_v", **_p)  # token embedding and LM head bytes / element (16-bit)
 beta_kv = sp.Symbol("beta_kv", **_p)  # cache bytes / element
 
 #: a one-line meaning for each symbol (printed by `simkit formula`)
@@ -85,5 +86,6 @@ MEANING = {
     K_cv: "SSM conv width", R_dt: "SSM dt rank", E: "routed experts",
     k_e: "experts per token", F_e: "expert FFN width", F_s: "shared expert FFN width",
     beta_w: "weight bytes/element", beta_e: "routed-expert weight bytes/element",
+    beta_v: "embedding and LM head bytes/element",
     beta_kv: "cache bytes/element",
 }
