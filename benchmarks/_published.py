@@ -378,7 +378,15 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     depend on the step times), whose sum is the run's wall time per instance, its samples
     over its requests/s per instance: preemptions and recomputed prompts count, as they
     did. A V0 Offline run whose source states no batch limit is skipped (its batch is
-    unknown; V1 runs without one ran vLLM's default, `engine_settings`).
+    unknown). Except vLLM V1's: at its memory limit simkit's V1 loop thrashes where the
+    engine did not (Krai's v5.1 Server runs on 16 and 24 H200s held 520-546 sequences per
+    instance at a 0.4 s TTFT, rates at which simkit's V1 loop preempts thousands of times
+    and its queue grows without bound), so a V1 Offline run is the steady batch its memory,
+    batch limit and token budget allow (V1's defaults where the run states none,
+    `engine_settings`) at the run's mean decode context (`mlperf_stats`): B decodes plus the
+    B x mean prompt / mean output prompt tokens that replace the answers finished, per
+    iteration (Red Hat's H100 run, 4,096 tokens, holds 524, not its 1,024 batch limit),
+    lasting B / (lambda x mean output).
 
     A Server run is its mean steady-state iteration by Little's law: it completes lambda
     requests/s per instance, each spending e2e - TTFT seconds decoding, so B = lambda x
@@ -387,6 +395,10 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     (`Measurement.mean_step`; an engine that runs prompts in iterations of their own,
     `runs_prompts_alone`, spends those between its decode iterations). Phases `server` and
     `offline`; Interactive runs are Server runs under tighter latency limits."""
+    import numpy as np
+
+    from simkit.calibrate.measurements import step_model
+
     out, skipped = [], []
     for name in MLPERF_FILES:
         runs: dict[str, list[dict]] = {}
@@ -411,14 +423,27 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
                     skipped.append((where, "offline run without a stated batch limit: the "
                                            "batch it kept in flight is unknown"))
                     continue
-                from _runs import offline_schedule
+                if not is_vllm_v1(row):
+                    from _runs import offline_schedule
 
-                n = MLPERF_SET[row["dataset"]]
-                _, steps = offline_schedule(row, n)
-                out.append(Measurement(setup, "offline", n / lam, steps, where))
+                    n = MLPERF_SET[row["dataset"]]
+                    _, steps = offline_schedule(row, n)
+                    out.append(Measurement(setup, "offline", n / lam, steps, where))
+                    continue
+            e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
+                                            row["model"])
+            if row["concurrency_or_batch"] == "max":  # V1: the batch its memory holds
+                max_batch, budget, frac = engine_settings(row)
+                sm = step_model(setup)
+                room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
+                per_seq = float(sm.kv_bytes(np.array([round(ctx)]))[0])
+                # each iteration's tokens, B decodes + the B e_in / e_out prompt tokens that
+                # keep the batch full, fit the engine's token budget
+                b = min(max_batch, int(room // per_seq), int(budget // (1 + e_in / e_out)))
+                t = b / (lam * e_out)
+                out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
+                                                 where=where, phase="offline"))
                 continue
-            e_in, _, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
-                                        row["model"])
             b = round(lam * (m["e2e_s"] - m["ttft_s"]))
             t = m["tpot_s"]
             out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,

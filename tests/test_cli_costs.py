@@ -62,6 +62,10 @@ def test_cost_json_has_the_contract_keys(run_cli, name):
         size = _SIZE[d["weight_dtype"]]
         assert d["weight_bytes"] == pytest.approx(
             (d["param_count"] - vocab) * size + vocab * max(size, 2), rel=1e-9)
+        # a step reads the LM head, not the embedding table (nor learned positions)
+        assert d["streamed_weight_bytes"] == pytest.approx(
+            (d["param_count"] - vocab) * size + m.vocab_size * m.d_model * max(size, 2),
+            rel=1e-9)
 
 
 def test_cost_ideal_is_faster_and_options_apply(run_cli):

@@ -64,12 +64,6 @@ def test_fitted_profiles_cite_their_data_and_stay_physical(name):
 _KRAI = ("Krai's three MLPerf v5.0 runs are vLLM's only Llama-2-70B, TP 1, H200 and fp8 "
          "measurements: held out, the fp8 GEMM efficiency they alone show falls back to its "
          "prior and they come out 15-36% fast")
-_V1_OFFLINE = ("Krai's five MLPerf v5.1 Offline runs as V1's loop runs them in simkit "
-               "(greedy admission, no watermark: 0.4 preemptions per request, 13% of the "
-               "tokens recomputed) come out 5-24% slow while the same systems' Server runs fit "
-               "within 8%: at the Server runs' step times the Offline runs' extra tokens would "
-               "need more than the fp8 peak, so the measured engine recomputes far less than "
-               "simkit's V1 loop does (README, 'How close to measured engines')")
 _TTFT = ("the six times to first token (16 x 1024 tokens, TP 1) are prefills at 77% of the "
          "A100's dense peak but 59% of the H100's: one set of engine constants relative to "
          "the hardware's measured GEMM efficiency (0.87 and 0.80) splits the difference; "
@@ -79,8 +73,6 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("vllm-0.6", "heldout_leave_one_model_out.server.median_abs"): _KRAI,
     ("vllm-0.6", "heldout_leave_one_TP_degree_out.offline.median_abs"): _KRAI,
     ("vllm-0.6", "heldout_leave_one_TP_degree_out.server.median_abs"): _KRAI,
-    ("vllm", "in_sample.offline.median_abs"): _V1_OFFLINE,
-    ("vllm", "in_sample.offline.median"): _V1_OFFLINE,
     ("vllm-0.6", "in_sample.ttft.median_abs"): _TTFT,
     ("vllm-0.6", "heldout_leave_one_model_out.ttft.median_abs"): _TTFT,
     ("vllm-0.6", "heldout_leave_one_TP_degree_out.ttft.median_abs"): _TTFT,

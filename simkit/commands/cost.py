@@ -58,7 +58,8 @@ def run(args) -> int:
         ("parameters", f"{r['param_count'] / 1e9:.3f} B (active {r['active_param_count'] / 1e9:.3f} B)"),
         ("weights", f"{fmt_bytes(r['weight_bytes'])} ({r['weight_dtype']}"
                     + (f"; routed experts {r['expert_weight_dtype']})"
-                       if r["expert_weight_dtype"] != r["weight_dtype"] else ")")),
+                       if r["expert_weight_dtype"] != r["weight_dtype"] else ")")
+                    + f"; {fmt_bytes(r['streamed_weight_bytes'])} read per step"),
         ("KV cache, batch", fmt_bytes(r["kv_cache_bytes"])),
         ("KV cache per sequence", fmt_bytes(r["kv_cache_bytes_per_sequence"])),
         ("KV cache per token", f"{fmt_bytes(r['kv_cache_bytes_per_token'])} ({args.kv_dtype})"),

@@ -13,7 +13,8 @@ def register(sub) -> None:
                        "model's numbers, and the big-O of time and cache in n.")
     p.add_argument("model")
     p.add_argument("--quantity", default=None, help="one quantity (default: all but the "
-                   "step times): params, weight_bytes, prefill_flops, attention_prefill_flops, "
+                   "step times): params, weight_bytes, streamed_weight_bytes, prefill_flops, "
+                   "attention_prefill_flops, "
                    "decode_flops, attention_decode_flops, cache_bytes, decode_bytes; or "
                    "decode_step_time / prefill_time: THE step-time formula with the hardware's "
                    "and the engine's terms as symbols (--hardware, --gpus, --engine)")

@@ -25,6 +25,7 @@ from simkit.errors import SimkitError
 QUANTITIES = {
     "params": ("params", None, "parameters"),
     "weight_bytes": ("weight_bytes", None, "bytes"),
+    "streamed_weight_bytes": ("streamed_weight_bytes", None, "bytes per step"),
     "prefill_flops": ("prefill_flops", S.n, "FLOPs"),
     "attention_prefill_flops": ("attn_prefill_flops", S.n, "FLOPs"),
     "decode_flops": ("decode_flops", S.t, "FLOPs per token"),

@@ -60,6 +60,7 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
         "param_count": int(round(val(mc.params))),
         "active_param_count": int(round(val(mc.active_params))),
         "weight_bytes": weights,
+        "streamed_weight_bytes": sm.streamed_weight_bytes,
         "kv_cache_bytes": kv_seq * batch,
         "kv_cache_bytes_per_sequence": kv_seq,
         "kv_cache_bytes_per_token": val(mc.cache_bytes_per_token),

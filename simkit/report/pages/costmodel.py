@@ -117,6 +117,8 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
         ("Bytes moved per decoded token (weights + cache read + write)", "bytes",
          r"B_{\mathrm{decode}}(t)", mc.decode_bytes),
         ("Weight bytes", "bytes", r"W", mc.weight_bytes),
+        ("Weight bytes read per step (all but the embedding table's rows)", "bytes",
+         r"W_{\mathrm{step}}", mc.streamed_weight_bytes),
     ]
     fl = []
     for title, unit, lhs, expr in items:
@@ -152,6 +154,8 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
         ("parameters (stored)", f"{mc.value(mc.params):,.0f}"),
         ("parameters active per token", f"{mc.value(mc.active_params):,.0f}"),
         ("weight bytes", fmt_bytes(sm.weight_bytes) + f" ({sm.weight_bytes:,.0f} B)"),
+        ("weight bytes read per step", fmt_bytes(sm.streamed_weight_bytes)
+         + f" ({sm.streamed_weight_bytes:,.0f} B)"),
         ("KV cache per token (whole model)",
          fmt_bytes(per_tok) + f" ({per_tok:,.0f} B)" if per_tok else "0 B (no per-token cache)"),
         ("fixed state per sequence", fmt_bytes(sm.kv_fixed_bytes)),
