@@ -505,13 +505,13 @@ def test_openorca_prompts_of_llama3_runs_are_in_llama3_tokens():
 
 # --- benchmarks/fidelity.py: the load at which simkit matches a measured TPOT -------------
 
-def _fidelity():
+def _benchmark(name: str):
+    """A module of benchmarks/ (they import one another as top-level modules)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import fidelity
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    return fidelity
 
 
 @pytest.mark.parametrize("measured_s, expected", [
@@ -523,7 +523,7 @@ def _fidelity():
     (1.0, 1.5),  # never as slow within the range: the upper end
 ])
 def test_tpot_matched_load_bisects_the_load_multiple(monkeypatch, measured_s, expected):
-    fid = _fidelity()
+    fid = _benchmark("fidelity")
     monkeypatch.setattr(fid, "serving_scenario", lambda row, prof, requests, rate: rate)
     monkeypatch.setattr(fid, "_simulate",
                         lambda rate: {"tpot_s": {"mean": 0.01 / (1 - rate / 20.0)}})
@@ -538,7 +538,7 @@ def test_serving_runs_are_simulated_with_their_engines_schedulers():
     prompts alone with its watermark; SGLang runs prompts alone, admits by its estimate on a
     per-token pool, and MLPerf's requests carry the reference harness's 1,024-token limit;
     TensorRT-LLM mixes prompts and decodes."""
-    fid = _fidelity()
+    fid = _benchmark("fidelity")
     seen = set()
     for name in fid.SERVING_FILES:
         for row in fid.read_rows(name):
@@ -607,7 +607,7 @@ def test_an_offline_schedule_is_the_simulated_run_under_any_profile(engine):
     the schedule recorded once (under `roofline`) and summed with a profile's step times
     gives that profile's simulated wall time (to the grouping's 0.5%), in as many
     iterations."""
-    fid = _fidelity()
+    fid = _benchmark("fidelity")
     runs = sys.modules["_runs"]
     from simkit.calibrate.measurements import Design, Measurement
     from simkit.costs.engine import load_engine
@@ -629,20 +629,11 @@ KRAI50_OFFLINE = ("ntuhpc/mlperf_inference_results_v5.0@cf354115915e (copy of "
                   "llama2-70b-fp8_dyn/offline/performance/run_1/mlperf_log_summary.txt")
 
 
-def _published_module():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import _published
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return _published
-
-
 def test_an_offline_run_is_fitted_as_its_wall_time():
     """A V0 Offline run is fitted as its simulated iterations against its wall time per
     engine instance: Krai's vLLM 0.6.4 run, 24,576 samples at 53.6459 samples/s over 8
     single-GPU instances."""
-    pub = _published_module()
+    pub = _benchmark("_published")
     (m,), skipped = pub.mlperf_runs("vllm", keep=lambda r: r["source"] == KRAI50_OFFLINE
                                     and r["concurrency_or_batch"] == "max")
     assert not skipped and m.phase == "offline"
@@ -654,7 +645,7 @@ def test_a_v1_offline_run_is_fitted_as_its_steady_batch():
     """A V1 Offline run keeps the closed form (simkit's V1 loop thrashes at the memory limit
     where the engine did not): B = the sequences its KV memory holds at the run's mean decode
     context, each iteration lasting B / (samples/s per instance x mean output)."""
-    pub = _published_module()
+    pub = _benchmark("_published")
     (m,), _ = pub.mlperf_runs("vllm", keep=lambda r: r["source"] == KRAI51_OFFLINE
                               and r["concurrency_or_batch"] == "max")
     _, e_out, ctx = pub.mlperf_stats("openorca", 296.0, "llama-3.1-70b")
