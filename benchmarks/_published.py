@@ -418,21 +418,21 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
             m = {r["metric"]: float(r["value"]) for _, r in rows}
             inst = instances(row)
             lam = m["requests_per_s"] / inst
-            if row["concurrency_or_batch"] == "max":
-                if not row["max_batch"] and not is_vllm_v1(row):
+            offline = row["concurrency_or_batch"] == "max"
+            if offline and not is_vllm_v1(row):
+                if not row["max_batch"]:
                     skipped.append((where, "offline run without a stated batch limit: the "
                                            "batch it kept in flight is unknown"))
                     continue
-                if not is_vllm_v1(row):
-                    from _runs import offline_schedule
+                from _runs import offline_schedule
 
-                    n = MLPERF_SET[row["dataset"]]
-                    _, steps = offline_schedule(row, n)
-                    out.append(Measurement(setup, "offline", n / lam, steps, where))
-                    continue
+                n = MLPERF_SET[row["dataset"]]
+                _, steps = offline_schedule(row, n)
+                out.append(Measurement(setup, "offline", n / lam, steps, where))
+                continue
             e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
                                             row["model"])
-            if row["concurrency_or_batch"] == "max":  # V1: the batch its memory holds
+            if offline:  # V1: the steady batch its memory holds (the docstring)
                 max_batch, budget, frac = engine_settings(row)
                 sm = step_model(setup)
                 room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
@@ -441,12 +441,10 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
                 # keep the batch full, fit the engine's token budget
                 b = min(max_batch, int(room // per_seq), int(budget // (1 + e_in / e_out)))
                 t = b / (lam * e_out)
-                out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
-                                                 where=where, phase="offline"))
-                continue
-            b = round(lam * (m["e2e_s"] - m["ttft_s"]))
-            t = m["tpot_s"]
+            else:
+                b = round(lam * (m["e2e_s"] - m["ttft_s"]))
+                t = m["tpot_s"]
             out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
-                                             where=where, phase="server",
-                                             prompts_alone=runs_prompts_alone(row)))
+                                             where=where, phase="offline" if offline else
+                                             "server", prompts_alone=runs_prompts_alone(row)))
     return out, skipped

@@ -1,6 +1,7 @@
 """The scenario a dataset-driven serving run is simulated as (`benchmarks/fidelity.py`), and
 the iterations an Offline run's engine runs (`offline_schedule`, which the engine fits in
-`benchmarks/fit_engines.py` read through `_published.mlperf_runs`).
+`benchmarks/fit_engines.py` read through `_published.mlperf_runs` -- for every engine but
+vLLM V1, whose memory-bound runs simkit's V1 loop thrashes where the engine did not).
 
 An Offline run has every request queued at t = 0, so what its scheduler does in each iteration
 (which sequences decode, which prompts or chunks prefill, whom memory preempts) depends on
