@@ -322,7 +322,9 @@ class LengthSpec:
 
     fixed: value; uniform: low..high (inclusive); lognormal: median, sigma; empirical: draw
     from `column` of the CSV at `path`; trace: the lengths recorded in the arrival trace.
-    Every draw is clipped to [min, max].
+    Every draw is clipped to [min, max]. `paired` (output_tokens only, empirical from the
+    prompt's file): each answer comes from its prompt's row, keeping the file's joint
+    distribution of the two (by default each column is drawn on its own).
     """
 
     dist: str = _f("fixed", _enum(LENGTH_DISTS))
@@ -337,6 +339,8 @@ class LengthSpec:
     #: empirical: CSV column (None -> num_prefill_tokens / num_decode_tokens, as the
     #: simulator's trace reader names them)
     column: str | None = _f(None, _str(optional=True))
+    #: empirical output_tokens: take each answer from the row its prompt was drawn from
+    paired: bool = _f(False, _bool)
 
 
 @dataclass(frozen=True)
@@ -873,6 +877,8 @@ def _check_length(s: LengthSpec, path: str, ctx: _Ctx) -> None:
         ctx.err(f"{path}.min", f"must be <= max ({s.max}), got {s.min}")
     if s.dist == "empirical" and s.path is not None and s.column is not None:
         _check_csv_column(s.path, s.column, f"{path}.column", ctx)
+    if s.paired and s.dist != "empirical":
+        ctx.err(f"{path}.paired", f"pairs rows of an empirical file; dist is {s.dist!r}")
 
 
 def _check_csv_column(file: str, column: str, path: str, ctx: _Ctx) -> None:
@@ -899,6 +905,18 @@ def _check_workload(w: WorkloadSection, path: str, ctx: _Ctx) -> None:
         if spec.dist == "trace" and w.arrival.process != "trace":
             ctx.err(f"{path}.{nm}.dist", "'trace' takes lengths from the arrival trace; "
                     f"needs {path}.arrival.process = 'trace'")
+    if w.prompt_tokens.paired:
+        ctx.err(f"{path}.prompt_tokens.paired", "set paired on output_tokens: an answer is "
+                "drawn from its prompt's row")
+    if w.output_tokens.paired and w.output_tokens.dist == "empirical":
+        p, o = w.prompt_tokens, w.output_tokens
+        if p.dist != "empirical" or p.path is None or o.path is None \
+                or Path(p.path).resolve() != Path(o.path).resolve():
+            ctx.err(f"{path}.output_tokens.paired", "needs prompt_tokens drawn (dist = "
+                    "'empirical') from the same file as output_tokens")
+        if w.sessions is not None:
+            ctx.err(f"{path}.output_tokens.paired", "pairs independent requests; a session "
+                    "draws its turns one by one: drop paired or sessions")
     if w.tenants is not None and w.system_prompt_tokens:
         ctx.err(f"{path}.tenants", "set either tenants or system_prompt_tokens (one tenant), "
                 "not both")

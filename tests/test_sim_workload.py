@@ -16,7 +16,7 @@ TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
 
 def _len(dist="fixed", **kw):
     base = dict(dist=dist, value=None, low=None, high=None, median=None, sigma=None, min=1,
-                max=None, path=None, column=None)
+                max=None, path=None, column=None, paired=False)
     base.update(kw)
     return NS(**base)
 
@@ -141,6 +141,29 @@ def test_empirical_lengths_come_from_the_column():
                          names=True)["num_prefill_tokens"]
     assert np.isin(p, data).all()
     assert abs(p.mean() - data.mean()) < 4 * data.std() / np.sqrt(len(p))
+
+
+def test_paired_answers_come_from_their_prompts_rows(tmp_path):
+    """`paired` takes each answer from the row its prompt was drawn from: every request is
+    one of the file's (prompt, answer) rows, the prompts are the ones drawn without pairing
+    (the same stream), and a file whose answers fall as prompts grow keeps that sign, which
+    independent draws lose."""
+    f = tmp_path / "rows.csv"
+    rows = [(i, 1000 - 2 * i) for i in range(1, 400)]  # correlation -1 by construction
+    f.write_text("prompt,answer\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    arrival = NS(process="fixed", rate=1.0, cv=1.0, path=None)
+
+    def draw(paired):
+        return _gen(_wl(arrival, prompt=_len("empirical", path=str(f), column="prompt"),
+                        output=_len("empirical", path=str(f), column="answer", paired=paired),
+                        requests=3000))
+
+    p, q = draw(True), draw(False)
+    assert set(zip(p.prompt_tokens.tolist(), p.output_tokens.tolist())) <= set(rows)
+    assert p.output_tokens.tolist() == [1000 - 2 * a for a in p.prompt_tokens.tolist()]
+    assert p.prompt_tokens.tolist() == q.prompt_tokens.tolist()
+    # independent draws: |r| below 4 standard errors of zero correlation (1 / sqrt(n))
+    assert abs(np.corrcoef(q.prompt_tokens, q.output_tokens)[0, 1]) < 4 / np.sqrt(3000)
 
 
 def test_missing_trace_file_and_bad_column(tmp_path):

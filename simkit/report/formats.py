@@ -162,7 +162,8 @@ def describe_lengths(spec) -> str:
         text = f"lognormal (median {spec.median:,.0f}, sigma {spec.sigma:g})"
     elif d == "empirical":
         text = f"empirical from {basename(spec.path)}" + (f" [{spec.column}]"
-                                                           if spec.column else "")
+                                                           if spec.column else "") \
+            + (", each from its prompt's row" if spec.paired else "")
     else:
         text = "as recorded in the arrival trace"
     clip = []

@@ -6,7 +6,9 @@ t = 0), ``trace`` (replay a CSV's arrival times, optionally rescaled to a mean `
 ``burst`` (every request at t = 0; with ``max_concurrency`` a closed loop:
 `simkit.sim.concurrency`).
 Lengths: ``fixed``, ``uniform`` (inclusive), ``lognormal`` (median, sigma), ``empirical``
-(resampled with replacement from a CSV column) and ``trace`` (the arrival trace's own
+(resampled with replacement from a CSV column; an empirical ``output_tokens`` with
+``paired = true`` takes each answer from its prompt's row of the same file, keeping the
+file's correlation of the two) and ``trace`` (the arrival trace's own
 lengths, row by row). Every length is clipped to [min, max] where max defaults to the
 model's context; a ``max`` beyond the context is a user error. Outputs are then cut so
 that prompt + output - 1 <= context (generation stops at the model's maximum length).
@@ -242,10 +244,11 @@ def beyond_context(what: str, context: int, model_name: str) -> None:
 def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
                      context: int, model_name: str, base_dir: Any,
                      trace: _Trace | None, trace_rows: np.ndarray | None,
-                     trace_attr: str) -> np.ndarray:
+                     trace_attr: str, rows: np.ndarray | None = None) -> np.ndarray:
     """n token lengths drawn from `spec`, clipped to [min, max]. Without a max, draws are
     clipped to the deployed context (as servers truncate at their max length); an explicit
-    length beyond that context is a what-if (one warning), not an error."""
+    length beyond that context is a what-if (one warning), not an error. `rows`: an
+    empirical file's rows to take (`paired_rows`) instead of drawing them."""
     dist = _get(spec, "dist", "fixed")
     lo = _int_field(spec, "min", where, required=False)
     lo = 1 if lo is None else lo
@@ -283,13 +286,8 @@ def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
             raise SimkitError(f"{where}.sigma: must be >= 0, got {sigma!r}")
         x = np.rint(rng.lognormal(math.log(float(med)), float(sigma), size=n))
     elif dist == "empirical":
-        p = resolve_path(_get(spec, "path"), base_dir, f"{where}.path")
-        cols = read_csv_columns(p, f"{where}.path")
-        col = _get(spec, "column")
-        names = (col,) if col else (PROMPT_COLUMNS if trace_attr == "prompt" else OUTPUT_COLUMNS)
-        data = _lengths_of(_column(cols, names, p, f"{where}.column"), p,
-                           col or names[0], f"{where}.column")
-        x = data[rng.integers(0, len(data), size=n)].astype(np.float64)
+        data = _empirical_column(spec, where, base_dir, trace_attr)
+        x = data[_draw_rows(len(data), n, rng) if rows is None else rows].astype(np.float64)
     elif dist == "trace":
         if trace is None:
             raise SimkitError(f"{where}.dist: 'trace' takes lengths from the arrival trace; "
@@ -306,6 +304,33 @@ def generate_lengths(spec: Any, n: int, rng: np.random.Generator, where: str,
     return np.clip(x, lo, top).astype(np.int64)
 
 
+def _empirical_column(spec: Any, where: str, base_dir: Any, trace_attr: str) -> np.ndarray:
+    """The lengths of an empirical spec's file column, one per row."""
+    p = resolve_path(_get(spec, "path"), base_dir, f"{where}.path")
+    cols = read_csv_columns(p, f"{where}.path")
+    col = _get(spec, "column")
+    names = (col,) if col else (PROMPT_COLUMNS if trace_attr == "prompt" else OUTPUT_COLUMNS)
+    return _lengths_of(_column(cols, names, p, f"{where}.column"), p, col or names[0],
+                       f"{where}.column")
+
+
+def _draw_rows(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n rows of an empirical file, resampled with replacement."""
+    return rng.integers(0, n_rows, size=n)
+
+
+def paired_rows(workload: Any, n: int, seed: int, base_dir: Any = None) -> np.ndarray | None:
+    """The file rows both lengths of each request come from when output_tokens is `paired`
+    (None otherwise): the rows the prompt stream draws anyway, so pairing moves no prompt
+    (common random numbers) and each answer is its prompt's row's. The scenario checks
+    that both come from one file (`simkit.scenario._check_workload`)."""
+    p_spec, o_spec = _get(workload, "prompt_tokens"), _get(workload, "output_tokens")
+    if not _get(o_spec, "paired", False):
+        return None
+    n_rows = len(_empirical_column(p_spec, "workload.prompt_tokens", base_dir, "prompt"))
+    return _draw_rows(n_rows, n, stream(seed, "prompt"))
+
+
 def generate_workload(workload: Any, *, n_requests: int, seed: int, context: int,
                       model_name: str, base_dir: Any = None) -> Workload:
     """The scenario's request stream: n arrivals with prompt and output lengths, each
@@ -316,12 +341,13 @@ def generate_workload(workload: Any, *, n_requests: int, seed: int, context: int
     trace = _Trace(arrival, base_dir) if _get(arrival, "process") == "trace" else None
     rows = trace.rows(n_requests) if trace is not None else None
     t = generate_arrivals(arrival, n_requests, stream(seed, "arrival"), trace)
+    pair = paired_rows(workload, n_requests, seed, base_dir)
     prompt = generate_lengths(_get(workload, "prompt_tokens"), n_requests,
                               stream(seed, "prompt"), "workload.prompt_tokens", context,
-                              model_name, base_dir, trace, rows, "prompt")
+                              model_name, base_dir, trace, rows, "prompt", pair)
     output = generate_lengths(_get(workload, "output_tokens"), n_requests,
                               stream(seed, "output"), "workload.output_tokens", context,
-                              model_name, base_dir, trace, rows, "output")
+                              model_name, base_dir, trace, rows, "output", pair)
     # a sequence holds at most prompt + output - 1 token positions (the last token is never
     # fed back); generation stops at the deployed context, as servers truncate at max
     # length -- unless the workload itself asks for lengths beyond it (a what-if)
