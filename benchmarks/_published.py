@@ -235,7 +235,8 @@ MLPERF_LENGTHS = {"openorca": ("lengths_openorca_llama2.csv", True),
 #: arXiv:2407.21783, on its tokenizer; "roughly 3.2 to 4" in Meta's DeepLearning.AI course
 #: on Llama 3.2's tokenizer). Answers need no such factor: each run's own mean, in its model's
 #: tokens, sets their level.
-RETOKENIZED = {("openorca", "llama-3"): 3.17 / 3.94}
+LLAMA2_CHARS_PER_TOKEN, LLAMA3_CHARS_PER_TOKEN = 3.17, 3.94
+RETOKENIZED = {("openorca", "llama-3"): LLAMA2_CHARS_PER_TOKEN / LLAMA3_CHARS_PER_TOKEN}
 #: vLLM >= 0.8 (the V1 engine, every prompt prefilled in chunks within the token budget):
 #: `EngineArgs` defaults of the LLM class by device -- at least 70 GiB and not an A100
 #: (H100, H200, B200, MI300X, MI325X): max_num_seqs 1024, max_num_batched_tokens 16384;
@@ -383,7 +384,9 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     instance at a 0.4 s TTFT, rates at which simkit's V1 loop preempts thousands of times
     and its queue grows without bound), so a V1 Offline run is the steady batch its memory,
     batch limit and token budget allow (V1's defaults where the run states none,
-    `engine_settings`) at the run's mean decode context (`mlperf_stats`): B decodes plus the
+    `engine_settings`) at the run's mean decode context (`mlperf_stats`; its memory less the
+    prefix cache's one copy of shared openings, `_workloads.shared_prefix_tokens`): B decodes
+    plus the
     B x mean prompt / mean output prompt tokens that replace the answers finished, per
     iteration (Red Hat's H100 run, 4,096 tokens, holds 524, not its 1,024 batch limit),
     lasting B / (lambda x mean output).
@@ -433,10 +436,14 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
             e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
                                             row["model"])
             if offline:  # V1: the steady batch its memory holds (the docstring)
+                from _workloads import shared_prefix_tokens
+
                 max_batch, budget, frac = engine_settings(row)
                 sm = step_model(setup)
                 room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
-                per_seq = float(sm.kv_bytes(np.array([round(ctx)]))[0])
+                # (the shared openings' full blocks are held once, not per sequence)
+                held = ctx - shared_prefix_tokens(row["dataset"], row["model"])
+                per_seq = float(sm.kv_bytes(np.array([round(held)]))[0])
                 # each iteration's tokens, B decodes + the B e_in / e_out prompt tokens that
                 # keep the batch full, fit the engine's token budget
                 b = min(max_batch, int(room // per_seq), int(budget // (1 + e_in / e_out)))

@@ -67,6 +67,11 @@ def serving_scenario(row, engine, *, requests, rate, slo=None):
     if slo:
         d["slo"] = dict(slo)
         d["plan"] = {"requests": requests, "qps_rel_tol": 0.02}
+    # prefix caching (simkit's default: on) finds the workload's shared openings
+    # (`_workloads.openorca_system_prompts`) as vLLM V1 (its default since 0.8) and SGLang's
+    # radix cache do; vLLM V0 had it off (EngineArgs.enable_prefix_caching = False, 0.4-0.7)
+    if row["engine"] == "vllm" and not is_vllm_v1(row):
+        d["serving"]["prefix_caching"] = False
     if scheduler == "chunked":  # V1: the token budget is also the prefill chunk
         d["serving"]["chunk_tokens"] = d["serving"]["max_batch_tokens"]
     if row["engine"] == "sglang":

@@ -506,9 +506,11 @@ def test_openorca_prompts_of_llama3_runs_are_in_llama3_tokens():
 # --- benchmarks/fidelity.py: the load at which simkit matches a measured TPOT -------------
 
 def _benchmark(name: str):
-    """A module of benchmarks/ (they import one another as top-level modules)."""
+    """A module of benchmarks/ (they import one another as top-level modules, some lazily:
+    `fidelity` is imported first, which imports every module the others reach for)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
+        importlib.import_module("fidelity")
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
@@ -643,18 +645,72 @@ def test_an_offline_run_is_fitted_as_its_wall_time():
 
 def test_a_v1_offline_run_is_fitted_as_its_steady_batch():
     """A V1 Offline run keeps the closed form (simkit's V1 loop thrashes at the memory limit
-    where the engine did not): B = the sequences its KV memory holds at the run's mean decode
-    context, each iteration lasting B / (samples/s per instance x mean output)."""
+    with every sample queued at once): B = the sequences its KV memory holds at the run's
+    mean decode context, each iteration lasting B / (samples/s per instance x mean output)."""
     pub = _benchmark("_published")
     (m,), _ = pub.mlperf_runs("vllm", keep=lambda r: r["source"] == KRAI51_OFFLINE
                               and r["concurrency_or_batch"] == "max")
     _, e_out, ctx = pub.mlperf_stats("openorca", 296.0, "llama-3.1-70b")
     # H200: 143,771 MiB (nvidia-smi) x 0.95, less Llama-3.1-70B's fp8 layers (68.45e9 weights,
     # 1 byte) and its bf16 embedding and LM head (2 x 128,256 x 8,192 x 2 bytes); 327,680
-    # bytes of bf16 KV per token (80 layers x 2 x 8 heads x 128 x 2), 16-token blocks
+    # bytes of bf16 KV per token (80 layers x 2 x 8 heads x 128 x 2)
     room = 143771 * 2**20 * 0.95 - (70_553_706_496 - 2 * 128256 * 8192) - 2 * 128256 * 8192 * 2
-    per_seq = -(-round(ctx) // 16) * 16 * 327680
+    # a sequence holds its mean context less the prefix cache's one copy of the shared
+    # openings: 3.083 blocks of 16 on average (`test_openorca_openings_by_hand`)
+    per_seq = round(ctx - OPENORCA_SHARED_BLOCKS * 16) * 327680
     b = min(1232, int(room // per_seq), int(8121 // (1 + 178.88 / e_out)))
     assert m.steps[0][1].decode_batch == b
     assert sum(w for w, _ in m.steps) == pytest.approx(1.0)
     assert m.seconds == pytest.approx(b / (104.369 / 8 * e_out))
+
+
+#: Krai's Llama-3 OpenOrca prompts open with 11 template tokens and an Orca system message;
+#: each message's full 16-token blocks by hand (characters / 3.94 + 11 tokens): 3: 96 chars
+#: -> 35 tokens, 2 blocks; 4: 109 -> 39, 2; 6: 148 -> 49, 3; 7: 184 -> 58, 3; 8: 224 -> 68,
+#: 4; 10: 267 -> 79, 4; 11: 203 -> 63, 3; 13: 164 -> 53, 3; 14: 270 -> 80, 5; 15: 400 ->
+#: 113, 7; 16: 59 -> 26, 1. Each sub-collection is a quarter of the set and its messages
+#: equally likely: cot {6, 11, 16}, niv {7, 13, 14, 15}, t0 {3, 7}, flan {3, 4, 7, 8, 10}
+OPENORCA_SHARED_BLOCKS = ((3 + 3 + 1) / 12 + (3 + 3 + 5 + 7) / 16 + (2 + 3) / 8
+                          + (2 + 2 + 3 + 4 + 4) / 20)
+
+
+def test_openorca_openings_by_hand():
+    """The shared openings of Krai's Llama-3 OpenOrca prompts: message 16 ("You are an AI
+    assistant that helps people find information.", 59 characters) is 11 + 15 = 26 tokens;
+    message 7 carries 1/16 (niv) + 1/8 (t0) + 1/20 (flan) of the set; with 16-token blocks a
+    sequence shares 3.083 blocks on average, with SGLang's per-token pool every token of
+    the opening. Llama-2 runs (vLLM V0, TensorRT-LLM) get none."""
+    wl = _benchmark("_workloads")
+    tenants = wl.openorca_system_prompts("llama-3.1-70b")
+    by_tokens = {t["system_prompt_tokens"]: t["weight"] for t in tenants}
+    assert sum(by_tokens.values()) == pytest.approx(1.0)
+    assert by_tokens[26] == pytest.approx(1 / 12)
+    assert by_tokens[58] == pytest.approx(1 / 16 + 1 / 8 + 1 / 20)
+    assert wl.shared_prefix_tokens("openorca", "llama-3.1-70b") == \
+        pytest.approx(OPENORCA_SHARED_BLOCKS * 16)
+    assert wl.shared_prefix_tokens("openorca", "llama-3.1-70b", block_size=1) == \
+        pytest.approx(sum(k * w for k, w in by_tokens.items()))
+    assert wl.openorca_system_prompts("llama-2-70b") is None
+    assert wl.shared_prefix_tokens("cnn_dailymail", "llama-3.1-8b") == 0
+
+
+def test_openorca_runs_carry_their_openings_and_paired_answers():
+    """A Llama-3 OpenOrca run is simulated with its openings as tenants, the user's tokens
+    after them (the mean prompt kept) and each answer from its prompt's row; vLLM V1 and
+    SGLang cache prefixes, vLLM V0 does not (its default)."""
+    import numpy as np
+
+    fid = _benchmark("fidelity")
+    pub = sys.modules["_published"]
+    v1 = next(r for r in fid.read_rows("throughput_mlperf_inference_v5.1_krai.csv")
+              if r["source"] == KRAI51_OFFLINE)
+    s = fid.serving_scenario(v1, "vllm", requests=10, rate=1.0)
+    assert s.serving.prefix_caching and s.workload.output_tokens.paired
+    opening = sum(t.weight * t.system_prompt_tokens for t in s.workload.tenants)
+    user = np.loadtxt(s.workload.prompt_tokens.path, delimiter=",", skiprows=1)[:, 0]
+    full, _ = pub.mlperf_lengths("openorca", float(v1["mean_output_tokens"]), v1["model"])
+    assert user.mean() + opening == pytest.approx(full.mean(), rel=2e-3)
+    v0 = next(r for r in fid.read_rows("throughput_mlperf_inference_v5.0_krai.csv")
+              if r["source"] == KRAI50_OFFLINE)
+    s0 = fid.serving_scenario(v0, "vllm-0.6", requests=10, rate=1.0)
+    assert not s0.serving.prefix_caching and not s0.workload.tenants
