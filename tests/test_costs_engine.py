@@ -280,6 +280,30 @@ def test_nvfp4_decode_reads_4_5_bit_weights_at_b200_s_fp4_streaming_rate():
                                   rel=0.01)
 
 
+@pytest.mark.parametrize("dtype, layers_peak", [("fp8", 1979e12), ("bf16", 989.5e12)])
+def test_the_lm_head_multiplies_in_16_bit_beside_fp8_layers(dtype, layers_peak):
+    """The LM head stays bf16 beside fp8 layers, and its matmul runs at bf16's rate: a
+    decode step of 256 Llama-3.1-8B sequences on one H100 spends its layers' FLOPs at the
+    fp8 rate (1,979 TFLOP/s dense x the engine's fp8 efficiency) and the head's at bf16's
+    989.5 (H100 SXM datasheet), both under the same GEMM shape factor; in bf16 both run at
+    989.5."""
+    from simkit.costs.compiled import step_breakdown
+
+    hw = load_hardware("h100-sxm")
+    eng = dataclasses.replace(TOY, gemm_fp8_efficiency=0.8)
+    sm = build_step_model(load_model("llama-3.1-8b"), ArchSpec(weight_dtype=dtype), hw,
+                          engine=eng)
+    b, d, L, F, V = 256, 4096, 32, 14336, 128256
+    # q and o 4096 x 4096, k and v 4096 x 1024 (8 KV heads of 128), SwiGLU 3 x 4096 x 14336
+    layers = b * 2 * L * (2 * d * d + 2 * d * 1024 + 3 * d * F)
+    head = b * 2 * d * V
+    low = 0.8 if dtype == "fp8" else 1.0
+    shape = 0.5 * b / (b + 16) * d / (d + 1024)  # TOY's GEMM factor at 256 tokens
+    want = (layers / (layers_peak * low) + head / 989.5e12) / (hw.compute_efficiency * shape)
+    got = step_breakdown(sm, decode_ctx=[100] * b)["linear_compute_s"]
+    assert got == pytest.approx(want, rel=1e-9)
+
+
 def test_symbolic_step_time_shows_engine_terms_as_symbols():
     from simkit.costs import steptime as T
 

@@ -269,8 +269,8 @@ def step_model(setup: Setup):
                             gpus=setup.tensor_parallel, engine=ROOFLINE)
 
 
-_TERMS = ("tokens", "sequences", "lin_flops", "weight_bytes", "pre_flops", "pre_bytes",
-          "dec_flops", "dec_bytes")
+_TERMS = ("tokens", "sequences", "lin_flops", "head_flops", "weight_bytes", "pre_flops",
+          "pre_bytes", "dec_flops", "dec_bytes")
 
 
 @dataclass
@@ -327,10 +327,11 @@ class Design:
         for g in self.groups:
             sm, T = g.sm, g.terms
             r = roofline_for(sm.hardware, sm.arch.gemm_weight_dtype, g.setup.kv_dtype, sm.gpus,
-                             engine=engine)
+                             engine=engine, head_dtype=sm.arch.vocab_dtype)
             t = base_time_s(r, T["tokens"], T["sequences"], T["lin_flops"], T["weight_bytes"],
                             sm.allreduces_per_step, sm.d_model, sm.blocks, mx=np.maximum,
-                            moe_blocks=sm.moe_blocks, experts_per_token=sm.experts_per_token) \
+                            moe_blocks=sm.moe_blocks, experts_per_token=sm.experts_per_token,
+                            head_flops=T["head_flops"]) \
                 + attention_time_s(r, T["pre_flops"], T["pre_bytes"], T["dec_flops"],
                                    T["dec_bytes"], mx=np.maximum)
             np.add.at(out, g.rows, g.counts * t)

@@ -205,8 +205,14 @@ class ArchSpec:
 
     @property
     def vocab_bytes_per_element(self) -> float:
-        """The token embedding and LM head: 16-bit where the linear layers are quantized
-        below that, as the engines keep them. vLLM's quantization configs quantize linear
+        """Bytes per element of the token embedding and the LM head (`vocab_dtype`)."""
+        return DTYPE_BYTES[self.vocab_dtype]
+
+    @property
+    def vocab_dtype(self) -> str:
+        """The dtype the token embedding and the LM head are stored and multiplied in:
+        16-bit where the linear layers are quantized below that, as the engines keep them
+        (and run the head's matmul in it). vLLM's quantization configs quantize linear
         (and fused-MoE) layers only, and its LM head is a vocabulary embedding, not a linear
         layer (vllm/model_executor/layers/quantization/fp8.py `Fp8Config.get_quant_method`;
         `ParallelLMHead` subclasses `VocabParallelEmbedding`); NVIDIA's Model Optimizer,
@@ -214,7 +220,9 @@ class ArchSpec:
         in every preset (NVIDIA/TensorRT-Model-Optimizer@0991404680 modelopt/torch/
         quantization/config.py `_default_disabled_quantizer_cfg`) and quantizes no
         embedding."""
-        return max(self.weight_bytes_per_element, DTYPE_BYTES["bf16"])
+        if self.weight_bytes_per_element >= DTYPE_BYTES["bf16"]:
+            return self.weight_dtype
+        return "bf16"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -15,7 +15,7 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
 
   t = T_step + L x T_layer + S x T_seq                                 fixed costs
     + max(C, W') + f_s x min(C, W'),                                   weight matmuls
-      C = F_lin / (P x eta_gemm(M, d/N)), W' = W / BW_w
+      C = (F_lin + h_v x F_head) / (P x eta_gemm(M, d/N)), W' = W / BW_w
     + A x (alpha + 2 (N-1) alpha_step + 2 (N-1)/N x M x d x 2 B / (link x eta_ar))  all-reduces
     + E x (T_moe + M x k x B_slot / BW_gpu)                            routed-expert kernels
     + max(F_pre / P_attn, B_pre / BW_w)                                prefill attention core
@@ -26,7 +26,9 @@ profile's achievable efficiency x the engine profile's fraction of it, `simkit.c
   none on one GPU); f_s = the share of the shorter of the GEMMs' compute and their weight
   streaming that the longer does not hide (0: the roofline's max); eta_gemm(M, w) = eta_g x M / (M + M_half) x w / (w + w_half) is the GEMM
   shape factor (few tokens fill few rows of a tile; a narrow shard gives too few tiles);
-  F_lin counts every projection, FFN and the LM head of each sequence's last position;
+  F_lin counts every projection and FFN, F_head the LM head of each sequence's last
+  position, which runs in the vocabulary's dtype: h_v = the layers' GEMM rate over the head's
+  (16-bit beside fp8 layers: about 1.8 on an H100 under `vllm`; 1 when the dtypes match);
   W = weights read once per step (every weight but the embedding table, whose rows are
   gathered; MoE: the experts the step's tokens touch); BW_w = the
   weight-streaming rate (the prefill's cache reads and writes stream at it too), BW_dec = the
@@ -94,16 +96,19 @@ def _lambdify(mc: ModelCosts, expr, var) -> Callable[[np.ndarray], np.ndarray]:
 
 def base_time_s(r: Roofline, tokens, sequences, lin_flops, weight_bytes, allreduces: int,
                 d_model: int, blocks: int, mx=max, moe_blocks: int = 0,
-                experts_per_token: int = 0):
+                experts_per_token: int = 0, head_flops=0.0):
     """THE formula, part 1: a step's time outside the attention cores -- the weight matmuls
     against their roofline with the engine's GEMM shape factor, the tensor-parallel
     all-reduces, the routed-expert layers' kernel costs and the fixed costs (see the module
     docstring). `tokens` > 0.
 
     Scalars with `mx=max` (Python floats: the same IEEE operations, so the same bits as
-    numpy's elementwise maximum), or numpy arrays of steps with `mx=np.maximum` (the fits)."""
+    numpy's elementwise maximum), or numpy arrays of steps with `mx=np.maximum` (the fits).
+    `lin_flops` leaves out the LM head's `head_flops`, which run at the vocabulary dtype's
+    rate (`Roofline.head_flops_scale`; a scale of 1 adds them unchanged)."""
     rate = r.matmul_flops_per_s * r.engine.gemm_factor(tokens, d_model / r.gpus)
-    c, w = lin_flops / rate, weight_bytes / r.weight_bytes_per_s
+    c = (lin_flops + r.head_flops_scale * head_flops) / rate
+    w = weight_bytes / r.weight_bytes_per_s
     hi = mx(c, w)
     t = hi + r.engine.gemm_serial_fraction * (c + w - hi)  # + f_s x min(c, w)
     if r.gpus > 1:
@@ -310,12 +315,12 @@ class StepCostModel:
         if tokens == 0:
             return 0.0
         flops = (n_dec * self.lin_decode_flops_per_token
-                 + n_pre_tok * self.lin_prefill_flops_per_token
-                 + (n_dec + n_chunks) * self.lm_head_flops)
+                 + n_pre_tok * self.lin_prefill_flops_per_token)
         t = float(base_time_s(self.roof, tokens, n_dec + n_chunks, flops,
                               self._weight_read_bytes(tokens), self.allreduces_per_step,
                               self.d_model, self.blocks, moe_blocks=self.moe_blocks,
-                              experts_per_token=self.experts_per_token))
+                              experts_per_token=self.experts_per_token,
+                              head_flops=(n_dec + n_chunks) * self.lm_head_flops))
         if len(self._base_cache) > 65536:
             self._base_cache.clear()
         self._base_cache[key] = t
@@ -593,11 +598,12 @@ class StepCostModel:
         n_tok = int(pl.sum())
         pre_f, pre_b = self._prefill_sums(ps, pl)
         logits = int(vl.sum()) + (ps.size - vs.size)
-        flops = n_tok * self.lin_prefill_flops_per_token + logits * self.lm_head_flops
-        base = float(base_time_s(self.roof, n_tok, ps.size, flops,
+        base = float(base_time_s(self.roof, n_tok, ps.size,
+                                 n_tok * self.lin_prefill_flops_per_token,
                                  self._weight_read_bytes(n_tok), self.allreduces_per_step,
                                  self.d_model, self.blocks, moe_blocks=self.moe_blocks,
-                                 experts_per_token=self.experts_per_token))
+                                 experts_per_token=self.experts_per_token,
+                                 head_flops=logits * self.lm_head_flops))
         return self._time_s(base, pre_f, pre_b, 0.0, 0.0)
 
     def step_terms(self, decode_ctx=(), prefill_start=(), prefill_len=()) -> dict:
@@ -613,8 +619,8 @@ class StepCostModel:
         return {
             "tokens": tokens, "sequences": float(dc.size + ps.size),
             "lin_flops": (dc.size * self.lin_decode_flops_per_token
-                          + n_tok * self.lin_prefill_flops_per_token
-                          + (dc.size + ps.size) * self.lm_head_flops),
+                          + n_tok * self.lin_prefill_flops_per_token),
+            "head_flops": (dc.size + ps.size) * self.lm_head_flops,
             "weight_bytes": self._weight_read_bytes(tokens) if tokens else 0.0,
             "pre_flops": pre_f, "pre_bytes": pre_b, "dec_flops": dec_f, "dec_bytes": dec_b}
 
@@ -640,7 +646,8 @@ def build_step_model(model, arch: ArchSpec, hw: HardwareProfile, gpus: int = 1,
     if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus <= 0:
         raise SimkitError(f"gpus: must be a positive integer, got {gpus!r}")
     arch = arch.resolve(model)
-    roof = roofline_for(hw, arch.gemm_weight_dtype, arch.kv_dtype, gpus, ideal, engine)
+    roof = roofline_for(hw, arch.gemm_weight_dtype, arch.kv_dtype, gpus, ideal, engine,
+                        head_dtype=arch.vocab_dtype)
     key = (model, arch, _hw_key(hw), gpus, bool(ideal), roof.engine)
     hit = _CACHE.get(key)
     if hit is not None:
@@ -744,7 +751,8 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
     Reads the same sums and rates as `StepCostModel.step_time_s`; `total_s` is that call.
     """
     term = sm.step_terms(decode_ctx, prefill_start, prefill_len)
-    tokens, lin_flops, lin_bytes = term["tokens"], term["lin_flops"], term["weight_bytes"]
+    tokens, lin_bytes = term["tokens"], term["weight_bytes"]
+    lin_flops = term["lin_flops"] + term["head_flops"]
     pre_f, pre_b, dec_f, dec_b = (term["pre_flops"], term["pre_bytes"], term["dec_flops"],
                                   term["dec_bytes"])
     r = sm.roof
@@ -758,7 +766,8 @@ def step_breakdown(sm: StepCostModel, decode_ctx=(), prefill_start=(), prefill_l
                + term["sequences"] * r.sequence_overhead_s
                + r.moe_kernels_s(sm.moe_blocks, tokens * sm.experts_per_token)
                ) if tokens else 0.0
-    lin_c, lin_m = lin_flops / rate, lin_bytes / r.weight_bytes_per_s
+    lin_c = (term["lin_flops"] + r.head_flops_scale * term["head_flops"]) / rate
+    lin_m = lin_bytes / r.weight_bytes_per_s
     att_c = (pre_f + dec_f) / r.attn_flops_per_s
     att_m = pre_b / r.bytes_per_s + dec_b / r.attn_decode_bytes_per_s
     compute_s, memory_s = lin_c + att_c, lin_m + att_m

@@ -70,6 +70,10 @@ class Roofline:
     ideal: bool
     moe_layer_s: float = 0.0  # per routed-expert layer and step (`MOE_KERNEL_COSTS`)
     moe_slot_s: float = 0.0  # per routed token-expert slot and MoE layer (each GPU)
+    #: the LM head's FLOPs in weight-matmul time: the layers' GEMM rate over the head's,
+    #: which runs in the vocabulary's dtype (`ArchSpec.vocab_dtype`: 16-bit beside fp8 or
+    #: fp4 layers; 1 when they match)
+    head_flops_scale: float = 1.0
 
     def op_time_s(self, flops, bytes_, flops_per_s, bytes_per_s=None):
         """max(compute, memory) of one operator (numpy broadcasts)."""
@@ -92,7 +96,10 @@ class Roofline:
 
 
 def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str = "bf16",
-                 gpus: int = 1, ideal: bool = False, engine=None) -> Roofline:
+                 gpus: int = 1, ideal: bool = False, engine=None,
+                 head_dtype: str | None = None) -> Roofline:
+    """The rates of `gpus` x `hw` for weights in `weight_dtype` (the GEMMs' dtype), a cache
+    in `kv_dtype` and an LM head in `head_dtype` (None: the weights')."""
     prof = hw.ideal() if ideal else hw
     eng = IDEAL if ideal else load_engine(engine)
     attn_dtype = "fp32" if kv_dtype == "fp32" else "bf16"
@@ -102,8 +109,10 @@ def roofline_for(hw: HardwareProfile, weight_dtype: str = "bf16", kv_dtype: str 
     if eng.moe_kernels:
         moe_layer_s, slot_bytes = moe_kernel_costs(prof, weight_dtype)
         moe_slot_s = slot_bytes / prof.memory_bandwidth_bytes_per_s
+    head_scale = 1.0 if head_dtype is None else \
+        prof.peak_for(weight_dtype) * low / prof.peak_for(head_dtype)
     return Roofline(
-        gpus=gpus, engine=eng,
+        gpus=gpus, engine=eng, head_flops_scale=head_scale,
         matmul_flops_per_s=prof.peak_for(weight_dtype) * prof.compute_efficiency * gpus * low,
         attn_flops_per_s=prof.peak_for(attn_dtype) * prof.compute_efficiency * gpus
         * eng.attn_prefill_efficiency,

@@ -23,6 +23,7 @@ _nn = dict(nonnegative=True)
 N_tp = sp.Symbol("N_tp", positive=True, integer=True)  # tensor-parallel GPUs
 P_w = sp.Symbol("P_w", **_p)  # dense peak FLOP/s per GPU, weight dtype
 P_a = sp.Symbol("P_a", **_p)  # dense peak FLOP/s per GPU, attention dtype
+P_v = sp.Symbol("P_v", **_p)  # dense peak FLOP/s per GPU, vocabulary dtype (the LM head)
 B_m = sp.Symbol("B_m", **_p)  # memory bandwidth per GPU (bytes/s)
 B_l = sp.Symbol("B_l", **_p)  # GPU link bandwidth, one direction (bytes/s)
 eta_c = sp.Symbol("eta_c", **_p)  # hardware: best GEMM / peak
@@ -50,7 +51,9 @@ B_e = sp.Symbol("B_e", **_nn)  # MoE kernels' HBM bytes per token-expert slot, p
 
 MEANING = {
     N_tp: "tensor-parallel GPUs", P_w: "dense peak FLOP/s per GPU (weight dtype)",
-    P_a: "dense peak FLOP/s per GPU (attention dtype)", B_m: "memory bandwidth per GPU",
+    P_a: "dense peak FLOP/s per GPU (attention dtype)",
+    P_v: "dense peak FLOP/s per GPU (vocabulary dtype: the LM head, 16-bit beside fp8 or fp4 "
+    "layers)", B_m: "memory bandwidth per GPU",
     B_l: "GPU link bandwidth (one direction)",
     eta_c: "hardware: best GEMM / peak", eta_m: "hardware: STREAM-like kernel / bandwidth",
     eta_g: "engine: weight GEMMs at large shapes / best GEMM",
@@ -124,14 +127,15 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         w = S.d / N_tp
         return eta_c * eta_g * eta_8 * M / (M + M_h) * w / (w + w_h)
 
-    def weights(M, flops):
-        """Weight matmuls: compute at the shaped GEMM rate vs streaming the weights read
-        (MoE: the experts M tokens touch, uniform routing), the longer plus the unhidden
-        share of the shorter."""
+    def weights(M, flops, head_flops):
+        """Weight matmuls: compute at the shaped GEMM rate (the LM head's at its dtype's
+        peak) vs streaming the weights read (MoE: the experts M tokens touch, uniform
+        routing), the longer plus the unhidden share of the shorter."""
         read = mc.streamed_weight_bytes
         if model.is_moe:
             read = read - mc.expert_bytes * (1 - S.k_e / S.E) ** M
-        c, w = flops / (N_tp * P_w * gemm(M)), read / (N_tp * B_m * eta_m * eta_w * eta_4)
+        c = (flops + head_flops * P_w * eta_8 / P_v) / (N_tp * P_w * gemm(M))
+        w = read / (N_tp * B_m * eta_m * eta_w * eta_4)
         return sp.Max(c, w) + f_s * sp.Min(c, w)
 
     def comm(M):
@@ -148,8 +152,9 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
         return E_l * (T_e + M * S.k_e * B_e / B_m)
 
     moe_blocks = arch.moe_layers
-    lin_dec = b * (mc.linear_decode_flops_per_token + mc.lm_head_flops)
-    lin_pre = b * n * mc.linear_prefill_flops_per_token + b * mc.lm_head_flops
+    lin_dec = b * mc.linear_decode_flops_per_token
+    lin_pre = b * n * mc.linear_prefill_flops_per_token
+    head = b * mc.lm_head_flops  # one position's logits per sequence
     att_dec = sp.Max(b * mc.attn_decode_flops / (N_tp * P_a * eta_c * eta_pa),
                      b * dec_bytes / (N_tp * B_m * eta_m * eta_da))
     core_pre = mc.attn_prefill_flops - sp.sympify(mc.attn_prefill_flops).subs(n, 0)
@@ -157,7 +162,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
                      b * pre_bytes_per_seq / (N_tp * B_m * eta_m * eta_w))
     terms = {
         "fixed": (fixed(b), fixed(b)),
-        "weight matmuls": (weights(b, lin_dec), weights(b * n, lin_pre)),
+        "weight matmuls": (weights(b, lin_dec, head), weights(b * n, lin_pre, head)),
         "all-reduces": (comm(b), comm(b * n)),
         **({"routed-expert kernels": (moe(b), moe(b * n))} if moe_blocks else {}),
         "attention": (att_dec, att_pre),
@@ -170,6 +175,7 @@ def step_time_exprs(model, arch, hw, gpus: int = 1, engine=None,
     values = dict(mc.values)
     values.update({
         N_tp: gpus, P_w: prof.peak_for(arch.gemm_weight_dtype), P_a: prof.peak_for(attn_dtype),
+        P_v: prof.peak_for(arch.vocab_dtype),
         B_m: prof.memory_bandwidth_bytes_per_s, B_l: prof.interconnect_bytes_per_s,
         eta_c: prof.compute_efficiency, eta_m: prof.memory_efficiency,
         eta_g: eng.gemm_efficiency, M_h: eng.gemm_tokens_half, w_h: eng.gemm_width_half,
