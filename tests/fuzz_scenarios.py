@@ -155,6 +155,13 @@ def scenarios(draw, max_requests: int = 40):
                 {"dist": "lognormal", "median": 2.0, "sigma": 1.0}]))}
         if draw(st.booleans()):
             workload["system_prompt_tokens"] = draw(st.integers(1, 3000))
+    if chat != "sessions" and draw(st.integers(0, 4)) == 0:  # a trace's rows, maybe as pairs
+        trace = str(_REPO / "scenarios" / "traces" / "azure_llm_2023_conv.csv")
+        workload["prompt_tokens"] = {"dist": "empirical", "path": trace,
+                                     "column": "num_prefill_tokens", "max": 6000}
+        workload["output_tokens"] = {"dist": "empirical", "path": trace,
+                                     "column": "num_decode_tokens", "max": 1500,
+                                     "paired": draw(st.booleans())}
     return {"name": "fuzz", "seed": draw(st.integers(0, 2**31)), "model": model,
             "hardware": hardware, "workload": workload, "serving": serving,
             "slo": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1}}
