@@ -379,10 +379,12 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     depend on the step times), whose sum is the run's wall time per instance, its samples
     over its requests/s per instance: preemptions and recomputed prompts count, as they
     did. A V0 Offline run whose source states no batch limit is skipped (its batch is
-    unknown). Except vLLM V1's: at its memory limit simkit's V1 loop thrashes where the
-    engine did not (Krai's v5.1 Server runs on 16 and 24 H200s held 520-546 sequences per
-    instance at a 0.4 s TTFT, rates at which simkit's V1 loop preempts thousands of times
-    and its queue grows without bound), so a V1 Offline run is the steady batch its memory,
+    unknown). Except vLLM V1's: with every sample queued, simkit's V1 loop admits up to
+    the run's batch limit and preempts whenever memory runs out (12,534 times in Krai's
+    v5.1 8x H200 run, 14% of its tokens recomputed), and its schedule misses how the
+    engine's throughput moved with those limits (Krai's x8 run, 1,232 sequences and 8,121
+    tokens per iteration, was 22% slower per instance than the x16 one, 1,029 and 21,307;
+    simulated, the two are equal), so a V1 Offline run is the steady batch its memory,
     batch limit and token budget allow (V1's defaults where the run states none,
     `engine_settings`) at the run's mean decode context (`mlperf_stats`; its memory less the
     prefix cache's one copy of shared openings, `_workloads.shared_prefix_tokens`): B decodes

@@ -644,9 +644,10 @@ def test_an_offline_run_is_fitted_as_its_wall_time():
 
 
 def test_a_v1_offline_run_is_fitted_as_its_steady_batch():
-    """A V1 Offline run keeps the closed form (simkit's V1 loop thrashes at the memory limit
-    with every sample queued at once): B = the sequences its KV memory holds at the run's
-    mean decode context, each iteration lasting B / (samples/s per instance x mean output)."""
+    """A V1 Offline run keeps the closed form (`_published.mlperf_runs`: simkit's V1 loop
+    preempts at the memory limit with every sample queued): B = the sequences its KV memory
+    holds at the run's mean decode context, each iteration lasting B / (samples/s per
+    instance x mean output)."""
     pub = _benchmark("_published")
     (m,), _ = pub.mlperf_runs("vllm", keep=lambda r: r["source"] == KRAI51_OFFLINE
                               and r["concurrency_or_batch"] == "max")
