@@ -22,7 +22,7 @@ import numpy as np
 
 import _workloads
 from _published import (MLPERF_LENGTHS, MLPERF_MAX_NEW_TOKENS, engine_settings, is_vllm_v1,
-                        setup_of, version_of)
+                        runs_prompts_alone, setup_of, version_of)
 
 
 def serving_scenario(row, engine, *, requests, rate, slo=None):
@@ -34,14 +34,13 @@ def serving_scenario(row, engine, *, requests, rate, slo=None):
 
     setup = setup_of(row)
     mb, mbt, mf = engine_settings(row)
-    # V1 prefills every prompt in chunks within the token budget; V0 without chunked prefill
-    # runs prompts alone (prefill_first, with its watermark): V0 turns chunked prefill on by
-    # itself only past 32K tokens of max_model_len (vllm/engine/arg_utils.py of 0.4-0.7:
-    # "enable chunked prefill by default for long context (> 32K) models"), and every V0 run
-    # here serves Llama-2 (4K) or sets max_model_len 4096; other engines mix prompts and
-    # decodes in one iteration (TensorRT-LLM's in-flight batching; SGLang: below)
+    # V1 prefills every prompt in chunks within the token budget; vLLM V0 without chunked
+    # prefill (off below 32K tokens of max_model_len: vllm/engine/arg_utils.py of 0.4-0.7,
+    # "enable chunked prefill by default for long context (> 32K) models") and SGLang run
+    # prompts alone (`runs_prompts_alone`; prefill_first, V0 with its watermark); TensorRT-LLM
+    # mixes prompts and decodes in one iteration (in-flight batching)
     scheduler = "chunked" if is_vllm_v1(row) else \
-        "prefill_first" if row["engine"] == "vllm" else "continuous"
+        "prefill_first" if runs_prompts_alone(row) else "continuous"
     if row["dataset"] in MLPERF_LENGTHS:
         lengths = _workloads.mlperf(row["dataset"], float(row["mean_output_tokens"]),
                                     row["model"])
@@ -76,9 +75,8 @@ def serving_scenario(row, engine, *, requests, rate, slo=None):
     if scheduler == "chunked":  # V1: the token budget is also the prefill chunk
         d["serving"]["chunk_tokens"] = d["serving"]["max_batch_tokens"]
     if row["engine"] == "sglang":
-        # prompts alone within chunked_prefill_size, SGLang's admission, its token pool
-        d["serving"].update(scheduler="prefill_first", admission="new_token_ratio",
-                            block_size=1)
+        # (prompts alone within chunked_prefill_size:) SGLang's admission, its token pool
+        d["serving"].update(admission="new_token_ratio", block_size=1)
         if row["dataset"] in MLPERF_LENGTHS:
             d["workload"]["max_new_tokens"] = MLPERF_MAX_NEW_TOKENS
     return api.from_dict(d)

@@ -170,8 +170,8 @@ def mlperf(dataset: str, mean_output: float, model: str = "") -> dict:
     if not path.exists():
         prompt, out = mlperf_lengths(dataset, mean_output, model)
         if tenants:  # the user's tokens follow the shared opening: the mean prompt is kept
-            opening = sum(t["weight"] * t["system_prompt_tokens"] for t in tenants)
-            prompt = np.maximum(1, np.rint(prompt - opening))
+            # (the mean opening: every token of it, a cache of 1-token blocks' share)
+            prompt = np.maximum(1, np.rint(prompt - shared_prefix_tokens(dataset, model, 1)))
         with open(path, "w") as f:
             f.write("input_length,output_length\n")
             f.writelines(f"{int(a)},{int(b)}\n" for a, b in zip(prompt, out))
