@@ -71,7 +71,7 @@ def static_batches(engine: str, hardware=None):
     for i, row, setup in _bench_rows(engine, "e2e_s", hardware, skipped):
         b, n_in, n_out = int(row["concurrency_or_batch"]), int(row["input_tokens"]), \
             int(row["output_tokens"])
-        if not fits(setup, b, n_in + n_out):
+        if not fits(setup, b, n_in + n_out, pass_=static_pass(b, n_in)):
             skipped.append((i, "KV cache of the batch does not fit"))
             continue
         out.append(Measurement.static_batch(setup, b, n_in, n_out, float(row["value"]),
@@ -102,14 +102,44 @@ def static_ttfts(engine: str, hardware=None):
     return out, skipped
 
 
-def fits(setup: Setup, batch: int, tokens: int, memory_fraction: float = 0.9) -> bool:
+def kv_room(setup: Setup, memory_fraction: float, pass_tokens: int = 0,
+            pass_sequences: int = 0) -> float:
+    """KV bytes a measured vLLM or TensorRT-LLM instance holds: THE capacity formula
+    (`StepCostModel.kv_capacity_bytes`: device memory x GPUs x fraction - weights - the
+    activations of a profiling pass of `pass_tokens` tokens and `pass_sequences` sampled
+    rows, both engines' reserve: `simkit.costs.activations`); 0 when nothing is left."""
+    from dataclasses import replace
+
+    from simkit.catalog import load_hardware, load_model
+    from simkit.costs.arch import ArchSpec
+    from simkit.costs.compiled import build_step_model
+    from simkit.costs.engine import ROOFLINE
+
+    sm = build_step_model(load_model(setup.model),
+                          ArchSpec(kv_dtype=setup.kv_dtype, weight_dtype=setup.weight_dtype),
+                          load_hardware(setup.hardware), gpus=setup.tensor_parallel,
+                          engine=replace(ROOFLINE, reserves_activations=True))
+    try:
+        return float(sm.kv_capacity_bytes(memory_fraction, pass_tokens, pass_sequences))
+    except SimkitError:
+        return 0.0
+
+
+def static_pass(batch: int, prompt: int) -> tuple[int, int]:
+    """(tokens, sequences) of the profiling pass of an LLM-Inference-Bench static batch: the
+    step budget `benchmarks/fidelity.py` runs it with (8192 tokens, or the prompt when
+    longer) and the batch."""
+    return max(8192, prompt), batch
+
+
+def fits(setup: Setup, batch: int, tokens: int, memory_fraction: float = 0.9,
+         pass_: tuple[int, int] = (0, 0)) -> bool:
     import numpy as np
 
     from simkit.calibrate.measurements import step_model
 
-    sm = step_model(setup)
-    room = sm.hardware.memory_capacity_bytes * sm.gpus * memory_fraction - sm.weight_bytes
-    return room > 0 and batch * float(sm.kv_bytes(np.array([tokens]))[0]) <= room
+    room = kv_room(setup, memory_fraction, *pass_)
+    return room > 0 and batch * float(step_model(setup).kv_bytes(np.array([tokens]))[0]) <= room
 
 
 #: the largest batch the shipped throughput comparisons let an engine run (TensorRT-LLM's
@@ -117,16 +147,27 @@ def fits(setup: Setup, batch: int, tokens: int, memory_fraction: float = 0.9) ->
 MAX_BATCH = 2048
 
 
-def steady_batch(setup: Setup, tokens: int, memory_fraction: float = 0.95) -> int:
+def trtllm_tokens(prompt: int) -> int:
+    """The per-iteration token budget (TensorRT-LLM's max_num_tokens, 8192 by default) of an
+    in-flight batch. It counts context and generation tokens alike, as simkit's
+    max_batch_tokens does: a budget of exactly the prompt would admit a 20,000-token prompt
+    only into an empty batch (simulated batches of one, 4-7% of the measured throughput).
+    The engine fits those prompts beside a running batch (chunked context), so a prompt
+    longer than 8192 - MAX_BATCH gets room for a full batch's generation tokens too."""
+    return max(8192, prompt + MAX_BATCH)
+
+
+def steady_batch(setup: Setup, tokens: int, memory_fraction: float = 0.95,
+                 prompt: int = 0) -> int:
     """The batch an engine holds at maximum load: as many sequences of `tokens` as the KV
-    cache (the memory left beside the weights) holds, at most MAX_BATCH."""
+    cache (the memory left beside the weights and the activations of a MAX_BATCH-sequence
+    pass at `trtllm_tokens(prompt)`) holds, at most MAX_BATCH."""
     import numpy as np
 
     from simkit.calibrate.measurements import step_model
 
-    sm = step_model(setup)
-    room = sm.hardware.memory_capacity_bytes * sm.gpus * memory_fraction - sm.weight_bytes
-    per_seq = float(sm.kv_bytes(np.array([tokens]))[0])
+    room = kv_room(setup, memory_fraction, trtllm_tokens(prompt), MAX_BATCH)
+    per_seq = float(step_model(setup).kv_bytes(np.array([tokens]))[0])
     return MAX_BATCH if per_seq <= 0 else max(1, min(MAX_BATCH, int(room // per_seq)))
 
 
@@ -157,7 +198,7 @@ def offline_throughputs(engine: str = "tensorrt-llm"):
             skipped.append((i, f"context {n_in + n_out} passes the model's {window}-token "
                                "window (the engine ran full attention)"))
             continue
-        b = steady_batch(setup, n_in + n_out)
+        b = steady_batch(setup, n_in + n_out, prompt=n_in)
         out.append(Measurement.static_batch(
             setup, b, n_in, n_out, b * n_out / float(row["value"]), phase="offline",
             where=f"throughput_tensorrt_llm_perf_overview.csv:{i}"))
@@ -442,7 +483,7 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
 
                 max_batch, budget, frac = engine_settings(row)
                 sm = step_model(setup)
-                room = sm.hardware.memory_capacity_bytes * sm.gpus * frac - sm.weight_bytes
+                room = kv_room(setup, frac, budget, max_batch)
                 # (the shared openings' full blocks are held once, not per sequence)
                 held = ctx - shared_prefix_tokens(row["dataset"], row["model"])
                 per_seq = float(sm.kv_bytes(np.array([round(held)]))[0])

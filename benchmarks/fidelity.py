@@ -114,7 +114,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _runs import serving_scenario  # noqa: E402
 from _published import (DATA, MAX_BATCH, MLPERF_SET, instances,  # noqa: E402
-                        loadable, read_rows, setup_of, steady_batch, version_of)
+                        loadable, read_rows, setup_of, steady_batch, trtllm_tokens,
+                        version_of)
 
 from simkit.errors import SimkitError  # noqa: E402
 
@@ -293,9 +294,9 @@ def trtllm_overview(table: Table, quick: bool, name: str) -> None:
                 try:
                     runs[key] = _simulate(_scenario(
                         setup, prof, rate=rate,
-                        requests=_offline_requests(setup, n_in + n_out) if offline else 500,
+                        requests=_offline_requests(setup, n_in, n_out) if offline else 500,
                         prompt=n_in, output=n_out, max_batch=MAX_BATCH, fraction=0.95,
-                        batch_tokens=_trtllm_tokens(n_in),
+                        batch_tokens=trtllm_tokens(n_in),
                         admission="no_evict" if offline else "greedy"))
                 except SimkitError as e:
                     runs[key] = None
@@ -312,21 +313,12 @@ def trtllm_overview(table: Table, quick: bool, name: str) -> None:
                       float(row["value"]))
 
 
-def _trtllm_tokens(prompt: int) -> int:
-    """The per-iteration token budget (TensorRT-LLM's max_num_tokens, 8192 by default) of an
-    in-flight batch. It counts context and generation tokens alike, as simkit's
-    max_batch_tokens does: a budget of exactly the prompt would admit a 20,000-token prompt
-    only into an empty batch (simulated batches of one, 4-7% of the measured throughput).
-    The engine fits those prompts beside a running batch (chunked context), so a prompt
-    longer than 8192 - MAX_BATCH gets room for a full batch's generation tokens too."""
-    return max(8192, prompt + MAX_BATCH)
-
-
-def _offline_requests(setup, tokens: int) -> int:
+def _offline_requests(setup, prompt: int, output: int) -> int:
     """Enough requests that the run spends most of its time at the largest batch the KV
     cache (95% of memory) and the batch limit allow (`_published.steady_batch`): four
     batches' worth, at least 1,000 and at most 30,000 (the source's range)."""
-    return int(min(30000, max(1000, 4 * steady_batch(setup, tokens))))
+    return int(min(30000, max(1000, 4 * steady_batch(setup, prompt + output,
+                                                         prompt=prompt))))
 
 
 def oracle(table: Table) -> None:

@@ -199,7 +199,8 @@ PROFILES = {
         engine_version="vLLM 0.6.1.x (static batches: pip, version not pinned; the scripts' "
         "requirements match vLLM between 0.6.1.post2 and 0.6.2), 0.6.4 and 0.7.3 (MLPerf)",
         source=ARGONNE + "; NVIDIA rows only (A100-40GB, H100 SXM). And " + KRAI,
-        data_date="2024-09-27 (static batches); February 2025 (MLPerf v5.0)"),
+        data_date="2024-09-27 (static batches); February 2025 (MLPerf v5.0)",
+        reserves_activations=True),
     "vllm": dict(
         rows=lambda: mlperf_runs("vllm", keep=is_vllm_v1),
         description="vLLM 0.9-0.10, the V1 engine (fitted on MLPerf v5.1 serving runs on "
@@ -209,6 +210,7 @@ PROFILES = {
         "runs cannot show are `vllm-0.6`'s",
         data_date="July-August 2025 (MLPerf Inference v5.1, published 2025-09)",
         base=VLLM_06, fp8_by_hardware=VLLM_FP8_BY_HARDWARE, fp8_source=VLLM_FP8_SOURCE,
+        reserves_activations=True,
         # what large serving batches on one or two GPUs per instance show; the shape factors
         # (few tokens, narrow shards), the prefill attention kernel and the all-reduce terms
         # stay vLLM 0.6's: MLPerf's steps hold hundreds of tokens, short prompts, TP <= 2
@@ -224,7 +226,8 @@ PROFILES = {
         source=ARGONNE + "; dense models (Mixtral rows left out: identical prompts route "
         "every sequence to the same experts). And " + PERF_OVERVIEW + ". And " + MLPERF41,
         data_date="2024-09-27 (0.11 runs); 0.17 and 0.14.0 tables of "
-        "NVIDIA/TensorRT-LLM@258c7540c035; August 2024 (MLPerf v4.1)"),
+        "NVIDIA/TensorRT-LLM@258c7540c035; August 2024 (MLPerf v4.1)",
+        reserves_activations=True),
     "sglang": dict(
         derive=("vllm", HOST_COSTS), check=("sglang", "offline"),
         # vLLM's L40S factor measures its fp8 GEMMs against SGLang's own sm_89 kernels
@@ -268,7 +271,8 @@ def derive(name: str, spec: dict):
                    data_date=spec["data_date"], engine_version=spec["engine_version"],
                    errors=(), path="", **{k: 0.0 for k in zeroed},
                    fp8_gemm_by_hardware=spec.get("fp8_by_hardware", base.fp8_gemm_by_hardware),
-                   fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source))
+                   fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source),
+                   reserves_activations=spec.get("reserves_activations", False))
     engine, phase = spec["check"]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"{name}.toml"
@@ -339,7 +343,9 @@ def main(argv=None) -> int:
         if spec.get("base"):  # the constants it does not fit: as written by this run
             base = read_engine(ENGINE_DIR / f"{spec['base']}.toml")
         base = replace(base, fp8_gemm_by_hardware=spec.get("fp8_by_hardware", ()),
-                       fp8_gemm_source=spec.get("fp8_source", ""))
+                       fp8_gemm_source=spec.get("fp8_source", ""),
+                       # how the engine sizes its cache: `EngineProfile.reserves_activations`
+                       reserves_activations=spec.get("reserves_activations", False))
         cal = calibrate_engine(design, base, name, description=spec["description"],
                                source=spec["source"], data_date=spec["data_date"],
                                engine_version=spec["engine_version"], group_splits=SPLITS,

@@ -252,6 +252,10 @@ CASES = [
     C("cost: engine unknown key", "cost", "llama-3-8b", "--engine", "eng.toml",
       files={"eng.toml": engine_toml('name = "vllm"', 'name = "vllm"\nspeed = 2')},
       culprit="speed"),
+    C("cost: engine flag not a boolean", "cost", "llama-3-8b", "--engine", "eng.toml",
+      files={"eng.toml": engine_toml("reserves_activations = true",
+                                     "reserves_activations = 1")},
+      culprit="reserves_activations"),
 
     # ---- Hugging Face configs (cost reads them; the scenario loader shares the reader)
     C("hf: not JSON", "cost", "cfg.json", files={"cfg.json": "{ nope"}, culprit="cfg.json"),
@@ -703,6 +707,10 @@ CASES = [
       culprit="serving.memory_fraction"),
     C("memory_fraction 1.5", "simulate", S, files={S: scen({"serving.memory_fraction": 1.5})},
       culprit="serving.memory_fraction"),
+    # 0.195 of an H100 holds Llama-3-8B's 16.06 GB of weights, not the 0.84 GB of vLLM's
+    # profiling pass beside them
+    C("memory_fraction no room beside the activations", "simulate", S,
+      files={S: scen({"serving.memory_fraction": 0.195})}, culprit="leaves no KV memory"),
     C("memory_fraction no room for a reservation", "simulate", S,
       files={S: scen({"model.name": "llama-3.1-8b", "hardware.name": "l4",
                       "serving.kv_memory": "contiguous"})}, culprit="serving.memory_fraction"),

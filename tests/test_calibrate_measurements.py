@@ -280,6 +280,22 @@ def test_calibrate_refuses_a_profile_above_the_threshold(run_cli, splitwise, tmp
     r = run_cli("calibrate", "--measurements", part, "-o", out,
                 "--max-heldout-error", "0.01", "--force")
     assert r.code == 0 and out.exists()
+    assert not load_engine(str(out)).reserves_activations
+
+
+def test_a_calibrated_profile_says_how_its_engine_sizes_the_cache(run_cli, splitwise,
+                                                                  tmp_path):
+    lines = splitwise.read_text().splitlines()
+    part = tmp_path / "part.csv"
+    part.write_text("\n".join([lines[0]] + lines[1::8]) + "\n")
+    out = tmp_path / "mine.toml"
+    r = run_cli("calibrate", "--measurements", part, "-o", out, "--force",
+                "--reserves-activations")
+    assert r.code == 0, r.err
+    assert load_engine(str(out)).reserves_activations
+    assert "reserves_activations = true" in out.read_text()
+    r = run_cli("calibrate", "--reserves-activations")
+    assert r.code == 2 and "--reserves-activations: applies with --measurements only" in r.err
 
 
 @pytest.mark.parametrize("args, msg", [

@@ -119,6 +119,8 @@ def test_profile_toml_round_trips_exactly(tmp_path, name):
      "step_overhead_s: must be a number in [0, 10]"),
     ('name = "x"\n[errors]\n"a.b.c" = "big"\n', "errors.a.b.c: must be a number"),
     ('name = \n', "not valid TOML"),
+    ('name = "x"\nreserves_activations = "yes"\n',
+     "x.toml.reserves_activations: must be true or false"),
 ])
 def test_bad_engine_files_give_one_line(tmp_path, text, msg):
     f = tmp_path / "x.toml"
@@ -367,7 +369,8 @@ def test_constants_table_covers_every_profile_constant():
     assert set(CONSTANTS) <= names
     meta = {"name", "description", "source", "data_date", "engine_version", "fit", "errors",
             "path"}
-    switches = {"moe_kernels"}  # not fitted: measured kernel costs, off only in the roofline
+    # not fitted: measured kernel costs (off only in the roofline); how the cache is sized
+    switches = {"moe_kernels", "reserves_activations"}
     per_gpu = {"fp8_gemm_by_hardware", "fp8_gemm_source"}  # measured kernels, not fitted
     assert names - set(CONSTANTS) == meta | switches | per_gpu
     assert all(math.isfinite(v) for v in (lo for lo, _, _, _ in CONSTANTS.values()))

@@ -91,16 +91,34 @@ def test_a_multi_step_round_lowers_the_tpot_floor_by_the_per_sequence_cost():
     assert verdict(case(8, target)) is None
 
 
+#: vLLM's activation reserve for Llama-3-70B on 2 GPUs, its profiling pass at the serving
+#: defaults (8,192 tokens, 256 sequences): each GPU's widest layer holds the residual stream
+#: and the layer's input (2 x 8192) beside its half of the gate|up and activation
+#: (3 x 28,672 / 2), 2 bytes each, more than its sampler's 256 x 128,256 logits x 14 bytes
+#: and 8,192 x 8,192 hidden states (594 MB)
+LLAMA3_70B_TP2_RESERVE = 2 * 8192 * 2 * (2 * 8192 + 3 * 28672 // 2)
+
+
 def test_requests_that_do_not_fit_the_kv_memory():
-    # 2 x 81,559 MiB (an H100 80GB as nvidia-smi reports it) x 0.83 leaves ~0.9 GB after
-    # the weights: ~2.6k tokens at 320 KiB per token (80 layers x 8 KV heads x 128 x 2 (K, V)
-    # x 2 bytes); 6,000-token prompts
+    # 2 x 81,559 MiB (an H100 80GB as nvidia-smi reports it) x 0.84 leaves ~0.65 GB after
+    # the weights and the activation reserve: ~2.0k tokens at 320 KiB per token (80 layers
+    # x 8 KV heads x 128 x 2 (K, V) x 2 bytes); 6,000-token prompts
     per_token = 80 * 8 * 128 * 2 * 2
-    free = 2 * 81559 * 2**20 * 0.83 - LLAMA3_70B_BF16_BYTES
+    free = 2 * 81559 * 2**20 * 0.84 - LLAMA3_70B_BF16_BYTES - LLAMA3_70B_TP2_RESERVE
     assert 0 < free / per_token < 6000
-    r = verdict(scen(hardware={"gpus_per_replica": 2}, serving={"memory_fraction": 0.83},
+    r = verdict(scen(hardware={"gpus_per_replica": 2}, serving={"memory_fraction": 0.84},
                      workload={"prompt_tokens": {"dist": "fixed", "value": 6000}}))
     assert r.startswith("100% of requests need more KV memory than one replica holds")
+
+
+def test_weights_that_fit_beside_no_activation_reserve():
+    # at 0.83 the weights fit (0.88 GB to spare) but not beside the 1.95 GB reserve
+    spare = 2 * 81559 * 2**20 * 0.83 - LLAMA3_70B_BF16_BYTES
+    assert 0 < spare < LLAMA3_70B_TP2_RESERVE
+    r = verdict(scen(hardware={"gpus_per_replica": 2}, serving={"memory_fraction": 0.83}))
+    assert r.startswith("llama-3-70b leaves no KV memory: on 2 x h100-sxm x memory_fraction "
+                        "0.83 its weights take 131.4 GiB and the vllm engine's activations "
+                        "for 8192 tokens and 256 sequences 1.8 GiB")
 
 
 @pytest.mark.parametrize("name, gpus, scheduler", [

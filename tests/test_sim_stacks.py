@@ -151,7 +151,9 @@ def test_the_interleaved_scenario_fits_37_sequences_of_128k_against_6(repo_root)
     an H200 (143,771 MiB as nvidia-smi reports it) at memory_fraction 0.9 less the weights
     -- each as its checkpoint stores them: gpt-oss's routed experts (24 x 32 x (3 x 2880^2
     + 3 x 2880) elements) in MX FP4 at 4.25 bits and the rest of its 20.91B in bf16, Llama's
-    8.03B in bf16 -- holds 37 of the first and 6 of the second."""
+    8.03B in bf16, and less the vLLM profile's activation reserve for its chunked pass of
+    8,192 tokens (`simkit.costs.activations`) -- holds 37 of the first and 6 of the
+    second."""
     from simkit.scenario import load_scenario
 
     t = 131072
@@ -164,8 +166,14 @@ def test_the_interleaved_scenario_fits_37_sequences_of_128k_against_6(repo_root)
                "llama-3.1-8b": 8.03e9 * 2}
     assert per_seq["gpt-oss-20b"] / 2**30 == pytest.approx(3.0, abs=0.01)  # "3 GiB"
     assert per_seq["llama-3.1-8b"] / 2**30 == 16  # "16 GiB"
+    # the pass's widest layer, 2 bytes per activation: the residual stream and the layer's
+    # input (2 d) beside Llama's gate|up and activation (3 x 14,336) or gpt-oss's fused-MoE
+    # caches for its 4 experts (4 x (3 x 2880 + 2880)); its 64 sampled rows hold less
+    # (Llama: 64 x 128,256 x 14 + 8192 x 4096 x 2 bytes = 182 MB)
+    reserve = {"gpt-oss-20b": 8192 * 2 * (2 * 2880 + 4 * (3 * 2880 + 2880)),
+               "llama-3.1-8b": 8192 * 2 * (2 * 4096 + 3 * 14336)}
     room = 143771 * 2**20 * 0.9
-    assert {n: int((room - weights[n]) // per_seq[n]) for n in per_seq} == \
+    assert {n: int((room - weights[n] - reserve[n]) // per_seq[n]) for n in per_seq} == \
         {"gpt-oss-20b": 37, "llama-3.1-8b": 6}
     base = load_scenario(repo_root / "scenarios" / "interleaved-vs-uniform-128k.toml")
     fit = {}
@@ -173,6 +181,8 @@ def test_the_interleaved_scenario_fits_37_sequences_of_128k_against_6(repo_root)
         s = simulate(base.with_(**{"model.name": name}), requests=4).summary
         assert s["weight_bytes"] == pytest.approx(weights[name], rel=0.01)
         cap = s["kv_capacity_bytes"]
-        assert cap == pytest.approx(143771 * 2**20 * 0.9 - s["weight_bytes"], rel=1e-12)
+        assert s["activation_reserve_bytes"] == reserve[name]
+        assert cap == pytest.approx(143771 * 2**20 * 0.9 - s["weight_bytes"] - reserve[name],
+                                    rel=1e-12)
         fit[name] = int(cap // per_seq[name])
     assert fit == {"gpt-oss-20b": 37, "llama-3.1-8b": 6}

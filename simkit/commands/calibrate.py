@@ -40,6 +40,10 @@ def register(subparsers) -> None:
                    "simkit.calibrate.engine_fit.HELDOUT_THRESHOLD)")
     p.add_argument("--force", action="store_true",
                    help="with --measurements: write the profile even above that threshold")
+    p.add_argument("--reserves-activations", action="store_true",
+                   help="with --measurements: the measured engine sizes its KV cache after "
+                   "a profiling pass's activations (vLLM, TensorRT-LLM; step times cannot "
+                   "show it, so the profile says it: reserves_activations)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if args.measurements is not None:
         return _run_measurements(args)
     for opt, v in (("--force", args.force),
-                   ("--max-heldout-error", args.max_heldout_error is not None)):
+                   ("--max-heldout-error", args.max_heldout_error is not None),
+                   ("--reserves-activations", args.reserves_activations)):
         if v:
             raise SimkitError(f"{opt}: applies with --measurements only")
     if args.output is not None:
@@ -122,13 +127,16 @@ def _run_measurements(args: argparse.Namespace) -> int:
     for opt, v in (("--quick", args.quick), ("--seed", args.seed is not None)):
         if v:
             raise SimkitError(f"{opt}: applies to kernel timing, not with --measurements")
+    from dataclasses import replace
+
     if args.output is not None:
         check_writable(args.output, "-o/--output")  # before the fit
     if args.max_heldout_error is None:
         args.max_heldout_error = HELDOUT_THRESHOLD
     name = args.name or (Path(args.output).stem if args.output else "calibrated-engine")
     measurements = read_measurements(args.measurements)
-    cal = calibrate_engine(Design(measurements), ROOFLINE, name,
+    base = replace(ROOFLINE, reserves_activations=bool(args.reserves_activations))
+    cal = calibrate_engine(Design(measurements), base, name,
                            description=f"fitted by simkit calibrate --measurements "
                            f"{Path(args.measurements).name}",
                            source=f"{len(measurements)} measured steps in {args.measurements}",

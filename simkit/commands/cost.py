@@ -75,7 +75,10 @@ def run(args) -> int:
     if r["fits"] or r["fits_limit"] == "kv_cache":
         rows.append(("KV capacity", f"{fmt_bytes(r['kv_capacity_bytes'])}"
                      + (f" -> max batch {r['max_batch_at_seq']} at seq {args.seq}"
-                        if r.get("max_batch_at_seq") is not None else "")))
+                        if r.get("max_batch_at_seq") is not None else "")
+                     + (f" (after {fmt_bytes(r['activation_reserve_bytes'])} of "
+                        f"{r['engine']}'s activations)" if r["activation_reserve_bytes"]
+                        else "")))
         mc = r["max_context_at_batch"]
         rows.append(("longest context", "unbounded by memory (the cache stops growing)"
                      if mc is None else f"{mc} tokens for batch {args.batch}"))
@@ -83,6 +86,10 @@ def run(args) -> int:
             rows.append(("does not fit", f"batch {args.batch} x {args.seq} tokens needs "
                          f"{fmt_bytes(r['kv_cache_bytes_physical'])} of KV cache; "
                          f"{fmt_bytes(r['kv_capacity_bytes'])} is left beside the weights"))
+    elif r["fits_limit"] == "activations":
+        rows.append(("does not fit", f"the weights fit, but {r['engine']}'s activation "
+                     f"reserve ({fmt_bytes(r['activation_reserve_bytes'])}) leaves no KV "
+                     "memory beside them"))
     else:
         rows.append(("does not fit", f"weights exceed {args.gpus} GPU(s); needs at least "
                                      f"{r['min_gpus']} {hw.name}"))

@@ -46,6 +46,10 @@ def run(args) -> int:
             print(f"    {k:26} {shown:>22}  {meaning}")
         print(f"    {'moe_kernels':26} {'measured' if p.moe_kernels else 'off':>22}  "
               f"routed-expert layers: {moe_costs if p.moe_kernels else 'no kernel costs'}")
+        print(f"    {'reserves_activations':26} {'yes' if p.reserves_activations else 'no':>22}  "
+              + ("the KV cache gets the memory fraction less the weights and the "
+                 "activations of a profiling pass" if p.reserves_activations else
+                 "the memory fraction holds weights and KV cache only"))
         for gpu, factor in p.fp8_gemm_by_hardware:
             shown = f"x {factor:.4g} on {gpu}"
             print(f"    {'gemm_fp8_efficiency':26} {shown:>22}  this engine's fp8 GEMM kernels "

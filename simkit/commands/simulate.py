@@ -71,7 +71,9 @@ def _text(s: dict, scenario) -> str:
         f"  queue wait   {dist(s['queue_wait_s'])}",
         f"  KV memory    peak {fmt_bytes(s['kv_peak_bytes'])} of "
         f"{fmt_bytes(s['kv_capacity_bytes'])} per replica, useful fraction "
-        f"{pct(s['kv_useful_fraction'])}",
+        f"{pct(s['kv_useful_fraction'])}"
+        + (f" (after {fmt_bytes(s['activation_reserve_bytes'])} of activations)"
+           if s.get("activation_reserve_bytes") else ""),
         f"  preemptions  {s['preemptions']}"
         + (f" ({s['recomputed_tokens']:,} tokens recomputed, "
            f"{pct(s['recompute_fraction'])} of the tokens processed)"

@@ -275,16 +275,39 @@ class StepCostModel:
         """Cache + state bytes of one sequence at context t, one copy of every group."""
         return self._kv_logical(t)
 
-    def kv_capacity_bytes(self, memory_fraction: float = 0.9) -> float:
+    def activation_reserve_bytes(self, tokens: int = 0, sequences: int = 0) -> float:
+        """Bytes the engine holds back on the TP group for the activations of its profiling
+        pass of `tokens` tokens and `sequences` sampled rows (`simkit.costs.activations`);
+        0 when the engine profile reserves none."""
+        if not self.engine.reserves_activations or (tokens <= 0 and sequences <= 0):
+            return 0.0
+        from simkit.costs.activations import profile_peak_bytes
+
+        return self.gpus * profile_peak_bytes(self.model, self.arch.stack, self.gpus,
+                                              int(tokens), int(sequences))
+
+    def kv_capacity_bytes(self, memory_fraction: float = 0.9, tokens: int = 0,
+                          sequences: int = 0) -> float:
         """Physical cache bytes the TP group can hold: device memory x gpus x fraction -
-        weights (vLLM's gpu_memory_utilization)."""
+        weights (vLLM's gpu_memory_utilization) - the engine's activation reserve for a
+        profiling pass of `tokens` tokens and `sequences` sequences (none by default)."""
+        reserve = self.activation_reserve_bytes(tokens, sequences)
         free = self.hardware.memory_capacity_bytes * self.gpus * memory_fraction \
-            - self.weight_bytes
+            - self.weight_bytes - reserve
         if free <= 0:
             need = self.gpus
             while self.hardware.memory_capacity_bytes * need * memory_fraction \
                     <= self.weight_bytes:
                 need += 1
+            if reserve and need == self.gpus:  # the weights fit; their activations do not
+                raise SimkitError(
+                    f"{self.model.name} leaves no KV memory: on {self.gpus} x "
+                    f"{self.hardware.name} x memory_fraction {memory_fraction} its weights "
+                    f"take {self.weight_bytes / 2**30:.1f} GiB and the {self.engine.name} "
+                    f"engine's activations for {tokens} tokens and {sequences} sequences "
+                    f"{reserve / 2**30:.1f} GiB of "
+                    f"{self.hardware.memory_capacity_bytes * self.gpus * memory_fraction / 2**30:.1f}"
+                    " GiB (serving.max_batch_tokens, serving.max_batch, or more GPUs)")
             raise SimkitError(
                 f"{self.model.name} does not fit: its weights take "
                 f"{self.weight_bytes / 2**30:.1f} GiB but {self.gpus} x {self.hardware.name} "
@@ -292,6 +315,21 @@ class StepCostModel:
                 f"{self.hardware.memory_capacity_bytes * self.gpus * memory_fraction / 2**30:.1f}"
                 f" GiB; it needs at least {need} GPUs (hardware.gpus_per_replica / --gpus)")
         return free
+
+    def kv_capacity_for(self, serving) -> float:
+        """`kv_capacity_bytes` under a serving section: its memory fraction, and the
+        profiling pass its token budget and batch limit give (`activations.profile_pass`).
+        The one place a scenario's KV capacity is computed."""
+        from simkit.costs.activations import profile_pass
+
+        tokens, sequences = profile_pass(serving, self.max_context)
+        return self.kv_capacity_bytes(float(serving.memory_fraction), tokens, sequences)
+
+    def activation_reserve_for(self, serving) -> float:
+        """`activation_reserve_bytes` of a serving section's profiling pass."""
+        from simkit.costs.activations import profile_pass
+
+        return self.activation_reserve_bytes(*profile_pass(serving, self.max_context))
 
     # -- THE formula ------------------------------------------------------------------
     def _weight_read_bytes(self, tokens: float) -> float:
@@ -717,8 +755,9 @@ def _check_tensor_parallel(model, mc: ModelCosts, gpus: int) -> None:
 def step_model_for(scenario, **overrides) -> StepCostModel:
     """THE builder: the step model of one replica of `scenario` (duck-typed: its [model]
     and [hardware] sections). `overrides` replace hardware keys (`gpus_per_replica`, `name`:
-    a disaggregated pool's own GPU) or, with `draft`, build a speculative draft model (a
-    catalog name or config path) in the scenario's dtypes, its own layer stack."""
+    a disaggregated pool's own GPU; `engine`: a profile object) or, with `draft`, build a
+    speculative draft model (a catalog name or config path) in the scenario's dtypes, its
+    own layer stack."""
     from types import SimpleNamespace
 
     from simkit.catalog import load_hardware, load_model
@@ -735,7 +774,7 @@ def step_model_for(scenario, **overrides) -> StepCostModel:
     arch = ArchSpec.from_scenario_model(model, section)
     return build_step_model(model, arch, load_hardware(hw_name), gpus=gpus,
                             ideal=bool(getattr(hw_sec, "ideal", False)),
-                            engine=getattr(hw_sec, "engine", None))
+                            engine=overrides.get("engine") or getattr(hw_sec, "engine", None))
 
 
 def min_gpus(model, arch: ArchSpec, hw: HardwareProfile, memory_fraction: float = 0.9) -> int:

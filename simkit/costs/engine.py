@@ -46,6 +46,11 @@ The constants and what each one means physically:
 - routed-expert (MoE) layers also pay their kernels' latency and per-slot traffic, measured
   on the GPU rather than fitted here (`simkit.costs.roofline.MOE_KERNEL_COSTS`); only the
   `roofline` and `--ideal` profiles leave them out.
+- `reserves_activations` (a flag, not a fitted constant): the engine sizes its KV cache from
+  the memory fraction less the activations of its profiling pass (vLLM's profile run,
+  TensorRT-LLM's activation buffers), which grow with the step's token budget and the
+  sequences sampled (`simkit.costs.activations`). False: the fraction holds weights and
+  cache only (SGLang's ``mem_fraction_static``, the roofline).
 - all-reduce (Megatron tensor parallelism, one after every token mixer and every FFN):
   `allreduce_latency_s` per collective plus `allreduce_step_latency_s` per step of the ring
   (a ring all-reduce over N GPUs takes 2 (N-1) dependent steps: NCCL's latency grows with
@@ -100,6 +105,10 @@ class EngineProfile:
     #: whether routed-expert layers pay their kernels' measured latency and per-slot
     #: traffic (`simkit.costs.roofline.MOE_KERNEL_COSTS`); False only for the roofline
     moe_kernels: bool = True
+    #: whether the engine sizes its KV cache after reserving the activations of its
+    #: profiling pass (vLLM, TensorRT-LLM) or counts weights and cache alone in the memory
+    #: fraction (SGLang's mem_fraction_static, the roofline): `simkit.costs.activations`
+    reserves_activations: bool = False
     fit: str = ""  # how the constants were fitted
     #: the fit's errors: (name, fraction) pairs, e.g. ("heldout_kfold.decode.median_abs", 0.04)
     errors: tuple[tuple[str, float], ...] = ()
@@ -180,6 +189,8 @@ _EFFICIENCIES = {k for k in CONSTANTS if k.endswith("efficiency")}
 _META = ("name", "description", "source", "data_date", "engine_version", "fit",
          "fp8_gemm_source")
 _TABLES = ("constants", "errors", "fp8_gemm_by_hardware")
+#: top-level true/false keys
+_FLAGS = ("reserves_activations",)
 
 
 #: the pure roofline: no engine losses beyond the hardware profile, no engine overheads
@@ -224,14 +235,17 @@ def _number(v: Any) -> bool:
 def engine_from_dict(data: Mapping[str, Any], where: str = "engine",
                      path: str = "") -> EngineProfile:
     """Build a profile from a TOML document, checking every key (errors name `where.key`)."""
-    errors = [f"{where}.{k}: unknown key (known: {', '.join(_META)}, "
+    errors = [f"{where}.{k}: unknown key (known: {', '.join(_META + _FLAGS)}, "
               f"{', '.join(f'[{t}]' for t in _TABLES)})"
-              for k in data if k not in _META and k not in _TABLES]
+              for k in data if k not in _META and k not in _TABLES and k not in _FLAGS]
     if "name" not in data:
         errors.append(f"{where}.name: missing")
     for k in _META:
         if k in data and not isinstance(data[k], str):
             errors.append(f"{where}.{k}: must be a string, got {data[k]!r}")
+    for k in _FLAGS:
+        if k in data and not isinstance(data[k], bool):
+            errors.append(f"{where}.{k}: must be true or false, got {data[k]!r}")
     consts = data.get("constants", {})
     if not isinstance(consts, Mapping):
         errors.append(f"{where}.constants: must be a table")
@@ -270,8 +284,9 @@ def engine_from_dict(data: Mapping[str, Any], where: str = "engine",
         meta["description"] = meta["name"]
     if not meta["source"]:
         meta["source"] = "user profile"
-    return EngineProfile(**meta, **kw, errors=tuple(err_pairs), fp8_gemm_by_hardware=by_hw,
-                         path=path)
+    flags = {k: bool(data[k]) for k in _FLAGS if k in data}
+    return EngineProfile(**meta, **kw, **flags, errors=tuple(err_pairs),
+                         fp8_gemm_by_hardware=by_hw, path=path)
 
 
 def _fp8_by_hardware(table: Any, where: str, errors: list[str]) -> tuple[tuple[str, float], ...]:
@@ -350,6 +365,9 @@ def engine_to_toml(profile: EngineProfile) -> str:
         v = getattr(profile, k)
         if v:
             lines.append(f"{k} = {s(v)}")
+    for k in _FLAGS:
+        if getattr(profile, k):
+            lines.append(f"{k} = true")
     lines += ["", "[constants]"]
     for k, (_, _, _, meaning) in CONSTANTS.items():
         v = getattr(profile, k)

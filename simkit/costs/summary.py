@@ -4,17 +4,21 @@
 are bytes, times seconds, FLOPs counted with a multiply-add = 2. KV figures per sequence and
 per token are one copy of the cache (what papers report); `kv_capacity_bytes`, `fits` and
 `max_batch_at_seq` count the physical bytes on the tensor-parallel GPUs (replicated KV heads
-and MLA latents once per GPU that holds them).
+and MLA latents once per GPU that holds them), beside the weights and the engine's
+`activation_reserve_bytes` (`simkit.costs.activations`; `fits_limit` "activations" when the
+weights fit but not beside it).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from simkit.costs.activations import DEFAULT_MAX_BATCH, profile_pass
 from simkit.costs.arch import ArchSpec
 from simkit.costs.compiled import build_step_model, step_breakdown
 from simkit.costs.model import model_costs
@@ -82,6 +86,7 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
         "min_gpus": max(1, math.floor(weights / (hw.memory_capacity_bytes * memory_fraction))
                         + 1),
         "memory_bytes": device,
+        "activation_reserve_bytes": 0.0,
         "kv_cache_bytes_physical": kv_phys * batch,
         "prefill_breakdown": pre, "decode_breakdown": dec,
     }
@@ -90,7 +95,16 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
     if weights >= device:
         out.update(fits=False, fits_limit="weights")
         return out
-    cap = sm.kv_capacity_bytes(memory_fraction)
+    # the engine's activation reserve, for the profiling pass of a serving section's
+    # defaults (`activations.profile_pass`) with room for this batch
+    tokens, sequences = profile_pass(SimpleNamespace(max_batch=max(batch, DEFAULT_MAX_BATCH)),
+                                     context)
+    reserve = sm.activation_reserve_bytes(tokens, sequences)
+    out["activation_reserve_bytes"] = reserve
+    if weights + reserve >= device:
+        out.update(fits=False, fits_limit="activations")
+        return out
+    cap = sm.kv_capacity_bytes(memory_fraction, tokens, sequences)
     fits = kv_phys * batch <= cap
     out.update(fits=bool(fits), fits_limit=None if fits else "kv_cache", kv_capacity_bytes=cap,
                max_batch_at_seq=int(cap // kv_phys) if kv_phys > 0 else None)

@@ -179,7 +179,7 @@ def _draft(s, sm):
 def _memory(s, sm):
     """(KV capacity bytes of one replica, context -> bytes a request holds there): the
     draft's weights and cache share the memory when the scenario speculates."""
-    cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
+    cap = float(sm.kv_capacity_for(s.serving))
     d = _draft(s, sm)
     if d is None:
         return cap, lambda t: np.asarray(sm.kv_bytes(t), dtype=np.float64)

@@ -206,7 +206,7 @@ def analytic_qps(s: Scenario, sm=None) -> float:
     p, o = typical_request(s)
     pools = bounds.pool_models(s, sm)
     sm = pools[-1][1]  # the pool that decodes
-    cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
+    cap = sm.kv_capacity_for(s.serving)
     per_seq = float(sm.kv_bytes(p + o))
     b_kv = int(cap // per_seq) if per_seq > 0 else s.serving.max_batch
     b = max(1, min(s.serving.max_batch, b_kv))
@@ -235,7 +235,7 @@ def max_context(s: Scenario, sm=None) -> tuple[int, str, float]:
     from simkit.costs.analysis import max_context as solve_max_context
 
     sm = sm or step_model(s)
-    cap = float(sm.kv_capacity_bytes(s.serving.memory_fraction))
+    cap = float(sm.kv_capacity_for(s.serving))
     model_max = int(sm.max_context)
     longest = solve_max_context(sm.model, sm.arch, cap, batch=1, gpus=sm.gpus)
     if longest is None or longest >= model_max:

@@ -206,7 +206,9 @@ def _kv_policy(serving, m, spec, kind: str, max_seq_len: int, budget, where: str
 
     from simkit.sim.kvcache import KVPolicy
 
-    capacity_bytes = float(m.kv_capacity_bytes(float(serving.memory_fraction)))
+    # (a duck-typed step model without an engine has no activation reserve)
+    capacity_bytes = float(m.kv_capacity_for(serving) if hasattr(m, "kv_capacity_for")
+                           else m.kv_capacity_bytes(float(serving.memory_fraction)))
     layout_of = m
     if spec is not None:
         from simkit.sim.speculative import combined_layout

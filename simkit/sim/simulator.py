@@ -328,6 +328,9 @@ def _result(run: Run) -> SimResult:
         "layers": m.arch.describe() if hasattr(m, "arch") else None,
         "engine": m.engine.name if hasattr(m, "roof") else None,
         "weight_bytes": float(m.weight_bytes),
+        # the engine's activation reserve on one replica (`simkit.costs.activations`)
+        "activation_reserve_bytes": float(m.activation_reserve_for(serving))
+        if hasattr(m, "activation_reserve_for") else 0.0,
         "events": int(engine.events_processed),
         "tbt_s": tbt_stats(sim.gaps, *_completed_decode(table)),
         "itl_s": itl_stats(sim.gaps, *_completed_decode(table)[:2]),

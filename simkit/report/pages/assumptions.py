@@ -92,7 +92,7 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
             "plus a fixed step overhead and tensor-parallel all-reduces "
             "(Williams et al. 2009, 'Roofline', CACM 52(4); LLM-Viewer, arXiv:2402.16363).",
             "KV memory per replica = device memory x GPUs x serving.memory_fraction - weights "
-            "(vLLM's gpu_memory_utilization).",
+            "(vLLM's gpu_memory_utilization)" + _reserve_line(s, e) + ".",
         ]),
         ("Efficiency constants of the profile", eff),
         ("Simulation and planning", [
@@ -192,3 +192,20 @@ def _serving_sections(s) -> list[tuple[str, list[str]]]:
             "lookahead slots).",
         ]))
     return out
+
+
+def _reserve_line(s, e) -> str:
+    """What the KV memory also leaves out: the engine's activation reserve, if it takes one
+    (`simkit.costs.activations`)."""
+    if e is None or not e.reserves_activations:
+        return ""
+    from simkit.costs.activations import profile_pass
+    from simkit.report.costlayer import step_model
+    from simkit.units import fmt_bytes
+
+    sm = step_model(s)
+    tokens, sequences = profile_pass(s.serving, sm.max_context)
+    return (f" - the {e.name} engine's activation reserve, "
+            f"{fmt_bytes(sm.activation_reserve_bytes(tokens, sequences))}: the tensors of its "
+            f"profiling pass of {tokens:,} tokens and {sequences:,} sampled sequences at "
+            "the widest layer, or their logits (simkit/costs/activations.py)")

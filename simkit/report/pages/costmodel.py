@@ -141,7 +141,7 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
         fl.append(item)
         symbols += rows
 
-    cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
+    cap = sm.kv_capacity_for(s.serving)
     per_tok = sm.kv_layout.bytes_per_token
     longest = max_context(model, arch, cap, 1, gpus=sm.gpus)
     if longest is None:

@@ -44,7 +44,7 @@ def roofline_data(s) -> RooflineData:
     for n in lengths:
         b = step_breakdown(sm, (), [0], [n])
         pts.append(_roof_point(f"prefill {n:,} tokens", "prefill", b))
-    cap = sm.kv_capacity_bytes(s.serving.memory_fraction)
+    cap = sm.kv_capacity_for(s.serving)
     per_seq = float(sm.kv_bytes(np.array([float(ctx)]))[0])
     b_kv = int(cap // per_seq) if per_seq > 0 else s.serving.max_batch
     batches = sorted({1, max(1, min(s.serving.max_batch, b_kv))})

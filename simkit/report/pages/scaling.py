@@ -86,7 +86,7 @@ def scaling_data(s, kinds: tuple[str, ...]) -> ScalingData:
         np.int64)
     batch = min(s.serving.max_batch, 64)
     own_sm = step_model(s)
-    cap = own_sm.kv_capacity_bytes(s.serving.memory_fraction)
+    cap = own_sm.kv_capacity_for(s.serving)
     pre, dec, decb, cache, labels, mx, sms, archs = {}, {}, {}, {}, {}, {}, {}, {}
     for k in kinds:
         try:
