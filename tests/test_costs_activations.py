@@ -131,3 +131,17 @@ def test_cost_shows_the_reserve_and_where_memory_runs_out():
     r = _cost("llama-3.1-8b", "--hardware", "h100-sxm", "--engine", "sglang",
               "--memory-fraction", "0.195")
     assert r["fits"] is True and r["activation_reserve_bytes"] == 0
+
+
+def test_cost_takes_the_engines_limits():
+    # Krai's 8-H200 vLLM settings for Llama-3.1-70B in fp8: 8,121 tokens, 1,232 sequences;
+    # the sampler's 1,232 x 128,256 logits x 14 bytes and 8,121 x 8,192 bf16 hidden states
+    # hold more than the forward's 8,121 x 2 x (2 x 8192 + 3 x 28,672)
+    r = _cost("llama-3.1-70b", "--hardware", "h200", "--weight-dtype", "fp8",
+              "--max-batch-tokens", "8121", "--max-batch", "1232")
+    assert 8121 * 2 * (2 * 8192 + 3 * 28672) < 1232 * 128256 * 14 + 8121 * 8192 * 2
+    assert r["activation_reserve_bytes"] == 1232 * 128256 * 14 + 8121 * 8192 * 2
+    # a budget alone: the forward of 32,768 tokens, and 256 rows
+    r = _cost("llama-3.1-70b", "--hardware", "h200", "--weight-dtype", "fp8",
+              "--max-batch-tokens", "32768")
+    assert r["activation_reserve_bytes"] == 32768 * 2 * (2 * 8192 + 3 * 28672)

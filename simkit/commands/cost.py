@@ -22,6 +22,12 @@ def register(sub) -> None:
     p.add_argument("--engine", default=None, metavar="NAME|FILE",
                    help="serving-engine profile (`simkit engines`; default: the default "
                    "engine)")
+    p.add_argument("--max-batch-tokens", type=positive_int, default=None, metavar="N",
+                   help="the engine's token budget per step (vLLM's max_num_batched_tokens), "
+                   "which sizes its activation reserve (default: the context, at most 8192)")
+    p.add_argument("--max-batch", type=positive_int, default=None, metavar="N",
+                   help="the engine's batch limit (vLLM's max_num_seqs), which sizes its "
+                   "sampler's share of the reserve (default: 256, or --batch if larger)")
     add_arch_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -43,7 +49,8 @@ def run(args) -> int:
     check_engine(args.engine, "--engine")
     arch = arch_from_args(model, args)
     r = evaluate_costs(model, arch, hw, args.seq, args.batch, args.gpus, args.ideal,
-                       args.memory_fraction, engine=args.engine)
+                       args.memory_fraction, engine=args.engine,
+                       max_batch_tokens=args.max_batch_tokens, max_batch=args.max_batch)
     if args.json:
         print_json(r)
         return 0

@@ -27,12 +27,21 @@ from simkit.errors import SimkitError, SimkitWarning
 
 def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: int = 1,
                    ideal: bool = False, memory_fraction: float = 0.9,
-                   engine=None) -> dict[str, Any]:
+                   engine=None, max_batch_tokens: int | None = None,
+                   max_batch: int | None = None) -> dict[str, Any]:
     """Costs of `batch` sequences of context `seq` (prefill of `seq` tokens each, then one
-    decode step at context `seq`)."""
-    for name, v in (("seq", seq), ("batch", batch), ("gpus", gpus)):
+    decode step at context `seq`). `max_batch_tokens` and `max_batch` are the engine's step
+    budget and batch limit, which size its activation reserve (None: a serving section's
+    defaults, the batch limit at least `batch`)."""
+    for name, v in (("seq", seq), ("batch", batch), ("gpus", gpus),
+                    ("max-batch-tokens", max_batch_tokens), ("max-batch", max_batch)):
+        if v is None and name.startswith("max"):
+            continue
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise SimkitError(f"--{name}: must be a positive integer, got {v!r}")
+    if max_batch is not None and max_batch < batch:
+        raise SimkitError(f"--max-batch: {max_batch} is below --batch {batch}: the engine "
+                          "could not hold the batch")
     arch = arch.resolve(model)
     mc = model_costs(model, arch)
     sm = build_step_model(model, arch, hw, gpus=gpus, ideal=ideal, engine=engine)
@@ -95,9 +104,11 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
     if weights >= device:
         out.update(fits=False, fits_limit="weights")
         return out
-    # the engine's activation reserve, for the profiling pass of a serving section's
-    # defaults (`activations.profile_pass`) with room for this batch
-    tokens, sequences = profile_pass(SimpleNamespace(max_batch=max(batch, DEFAULT_MAX_BATCH)),
+    # the engine's activation reserve, for the profiling pass of a serving section with
+    # these limits (`activations.profile_pass`), room for this batch by default
+    limit = max(batch, DEFAULT_MAX_BATCH) if max_batch is None else max_batch
+    tokens, sequences = profile_pass(SimpleNamespace(max_batch=limit,
+                                                     max_batch_tokens=max_batch_tokens),
                                      context)
     reserve = sm.activation_reserve_bytes(tokens, sequences)
     out["activation_reserve_bytes"] = reserve
