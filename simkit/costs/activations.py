@@ -8,8 +8,7 @@ vllm/worker/worker.py, which logs "PyTorch activation peak memory takes X GiB").
 over ``max_num_seqs`` dummy requests, then the sampler on ``max_num_seqs`` rows of logits, so
 the reserve grows with the token budget: one DGX-Spark deployment logged a 5.30 GiB peak at
 8,224 batched tokens and 1.39 GiB at 2,048 (MiaAI-Lab/DeepSeek-v4-Flash-One-DGX-Spark issue
-#4, 2026-08-21), and simkit's own README listed "no activation reserve" among the causes of
-its worst memory-bound cases. TensorRT-LLM likewise takes its activation buffers (sized for
+#4, 2026-08-21). TensorRT-LLM likewise takes its activation buffers (sized for
 ``max_num_tokens``) before ``kv_cache_free_gpu_mem_fraction`` of what is free goes to the
 cache. SGLang's ``mem_fraction_static`` counts weights and cache only (activations come out
 of the rest), and the roofline reserves nothing: an engine profile says which it does
@@ -43,10 +42,9 @@ counted.
 
 from __future__ import annotations
 
+from simkit.costs.roofline import ACTIVATION_BYTES as ACT_BYTES  # 16-bit activations
 from simkit.stack import groups
 
-#: bytes of one 16-bit activation
-ACT_BYTES = 2
 #: bytes held per logit by the sampler pass: 2 (16-bit, gathered) + 4 (fp32 copy) + 4 (fp32
 #: probabilities) + 4 (fp32 exponential draws; vllm/v1/sample/ops/topk_topp_sampler.py
 #: `random_sample`)
