@@ -102,25 +102,28 @@ def static_ttfts(engine: str, hardware=None):
     return out, skipped
 
 
+def reserving_roofline():
+    """The roofline's step times with the memory of an engine that reserves its profiling
+    pass's activations, as every fitted engine (vLLM, TensorRT-LLM) does
+    (`EngineProfile.reserves_activations`)."""
+    from dataclasses import replace
+
+    from simkit.costs.engine import ROOFLINE
+
+    return replace(ROOFLINE, reserves_activations=True)
+
+
 def kv_room(setup: Setup, memory_fraction: float, pass_tokens: int = 0,
             pass_sequences: int = 0) -> float:
     """KV bytes a measured vLLM or TensorRT-LLM instance holds: THE capacity formula
     (`StepCostModel.kv_capacity_bytes`: device memory x GPUs x fraction - weights - the
     activations of a profiling pass of `pass_tokens` tokens and `pass_sequences` sampled
     rows, both engines' reserve: `simkit.costs.activations`); 0 when nothing is left."""
-    from dataclasses import replace
+    from simkit.calibrate.measurements import step_model
 
-    from simkit.catalog import load_hardware, load_model
-    from simkit.costs.arch import ArchSpec
-    from simkit.costs.compiled import build_step_model
-    from simkit.costs.engine import ROOFLINE
-
-    sm = build_step_model(load_model(setup.model),
-                          ArchSpec(kv_dtype=setup.kv_dtype, weight_dtype=setup.weight_dtype),
-                          load_hardware(setup.hardware), gpus=setup.tensor_parallel,
-                          engine=replace(ROOFLINE, reserves_activations=True))
     try:
-        return float(sm.kv_capacity_bytes(memory_fraction, pass_tokens, pass_sequences))
+        return float(step_model(setup, reserving_roofline()).kv_capacity_bytes(
+            memory_fraction, pass_tokens, pass_sequences))
     except SimkitError:
         return 0.0
 

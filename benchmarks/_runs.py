@@ -23,7 +23,7 @@ import numpy as np
 
 import _workloads
 from _published import (MLPERF_LENGTHS, MLPERF_MAX_NEW_TOKENS, engine_settings, is_vllm_v1,
-                        runs_prompts_alone, setup_of, version_of)
+                        reserving_roofline, runs_prompts_alone, setup_of, version_of)
 
 
 def serving_scenario(row, engine, *, requests, rate, slo=None):
@@ -116,14 +116,8 @@ def _schedule(key: tuple, requests: int) -> tuple[int, tuple]:
     from simkit.costs.compiled import step_model_for
     from simkit.sim.simulator import build
 
-    # the roofline's step times, the memory of an engine that reserves its profiling pass's
-    # activations as every fitted engine (vLLM, TensorRT-LLM) does
-    from dataclasses import replace
-
-    from simkit.costs.engine import ROOFLINE
-
     s = serving_scenario(row, "roofline", requests=requests, rate=1e9)
-    rec = _Recorder(step_model_for(s, engine=replace(ROOFLINE, reserves_activations=True)))
+    rec = _Recorder(step_model_for(s, engine=reserving_roofline()))
     run = build(s, step_model=rec, fast=False)  # one iteration per step_time_s call
     run.engine.run()
     a = np.array(rec.log, dtype=float).reshape(-1, 5)

@@ -256,8 +256,9 @@ def _check_setup(setup: Setup, where: str) -> None:
         raise SimkitError(f"{where}: {e.messages[0]}", *e.messages[1:]) from None
 
 
-def step_model(setup: Setup):
-    """The step model of a setup (engine-independent terms; cached by the cost layer)."""
+def step_model(setup: Setup, engine=None):
+    """The step model of a setup (engine-independent terms; cached by the cost layer), with
+    `engine`'s memory rules where given (default: the roofline)."""
     from simkit.catalog import load_hardware, load_model
     from simkit.costs.arch import ArchSpec
     from simkit.costs.compiled import build_step_model
@@ -266,7 +267,7 @@ def step_model(setup: Setup):
     model = load_model(setup.model)
     arch = ArchSpec(kv_dtype=setup.kv_dtype, weight_dtype=setup.weight_dtype)
     return build_step_model(model, arch, load_hardware(setup.hardware),
-                            gpus=setup.tensor_parallel, engine=ROOFLINE)
+                            gpus=setup.tensor_parallel, engine=engine or ROOFLINE)
 
 
 _TERMS = ("tokens", "sequences", "lin_flops", "head_flops", "weight_bytes", "pre_flops",

@@ -95,15 +95,11 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
         "min_gpus": max(1, math.floor(weights / (hw.memory_capacity_bytes * memory_fraction))
                         + 1),
         "memory_bytes": device,
-        "activation_reserve_bytes": 0.0,
         "kv_cache_bytes_physical": kv_phys * batch,
         "prefill_breakdown": pre, "decode_breakdown": dec,
     }
     # fits: weights plus this batch's caches at this context, in the memory the fraction
     # leaves; `fits_limit` says which one binds when it does not
-    if weights >= device:
-        out.update(fits=False, fits_limit="weights")
-        return out
     # the engine's activation reserve, for the profiling pass of a serving section with
     # these limits (`activations.profile_pass`), room for this batch by default
     limit = max(batch, DEFAULT_MAX_BATCH) if max_batch is None else max_batch
@@ -112,6 +108,9 @@ def evaluate_costs(model, arch: ArchSpec, hw, seq: int, batch: int = 1, gpus: in
                                      context)
     reserve = sm.activation_reserve_bytes(tokens, sequences)
     out["activation_reserve_bytes"] = reserve
+    if weights >= device:
+        out.update(fits=False, fits_limit="weights")
+        return out
     if weights + reserve >= device:
         out.update(fits=False, fits_limit="activations")
         return out
