@@ -403,6 +403,22 @@ def instances(row) -> int:
     return int(row["num_gpus"]) // int(row["tensor_parallel"])
 
 
+def caches_prefixes(row) -> bool:
+    """Whether a run's engine kept a prefix cache: every engine here but vLLM's V0, which had
+    it off by default (`EngineArgs.enable_prefix_caching = False`, 0.4-0.7); V1 turned it on
+    by default (0.8), SGLang's radix cache is on unless disabled."""
+    return not (row["engine"] == "vllm" and not is_vllm_v1(row))
+
+
+def shared_openings(row) -> float:
+    """Tokens per prompt a run's prefix cache holds once for every prompt of the same opening
+    (`_workloads.shared_prefix_tokens`: full blocks of the template and system message);
+    0 where the engine kept no prefix cache (`caches_prefixes`)."""
+    from _workloads import shared_prefix_tokens
+
+    return shared_prefix_tokens(row["dataset"], row["model"]) if caches_prefixes(row) else 0.0
+
+
 def runs_prompts_alone(row) -> bool:
     """Whether a run's engine prefills its prompts in iterations of their own: vLLM's V0
     engine without chunked prefill (which V0 turns on by itself only past 32K tokens of
@@ -430,10 +446,8 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     tokens per iteration, was 22% slower per instance than the x16 one, 1,029 and 21,307;
     simulated, the two are equal), so a V1 Offline run is the steady batch its memory,
     batch limit and token budget allow (V1's defaults where the run states none,
-    `engine_settings`) at the run's mean decode context (`mlperf_stats`; its memory less the
-    prefix cache's one copy of shared openings, `_workloads.shared_prefix_tokens`): B decodes
-    plus the
-    B x mean prompt / mean output prompt tokens that replace the answers finished, per
+    `engine_settings`) at the run's mean decode context (`mlperf_stats`): B decodes plus the B x
+    computed prompt / mean output prompt tokens that replace the answers finished, per
     iteration (Red Hat's H100 run, 4,096 tokens, holds 524, not its 1,024 batch limit),
     lasting B / (lambda x mean output).
 
@@ -442,8 +456,14 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     (e2e - TTFT) sequences decode in every iteration, which lasts the mean TPOT, and lambda x
     TPOT prompts (of the mean prompt length) are prefilled per iteration
     (`Measurement.mean_step`; an engine that runs prompts in iterations of their own,
-    `runs_prompts_alone`, spends those between its decode iterations). Phases `server` and
-    `offline`; Interactive runs are Server runs under tighter latency limits."""
+    `runs_prompts_alone`, spends those between its decode iterations).
+
+    Both kinds count a prompt as the simulator runs it: an engine with a prefix cache
+    (`caches_prefixes`) holds the full blocks of the openings its prompts share once and
+    computes only the rest (`shared_openings`: 49 of Krai's 179 Llama-3.1 tokens per
+    OpenOrca prompt), so the mean prompt is computed from there and a sequence holds the
+    rest of its context. Phases `server` and `offline`; Interactive runs are Server runs
+    under tighter latency limits."""
     import numpy as np
 
     from simkit.calibrate.measurements import step_model
@@ -481,23 +501,25 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
                 continue
             e_in, e_out, ctx = mlperf_stats(row["dataset"], float(row["mean_output_tokens"]),
                                             row["model"])
+            # the shared openings' full blocks a prefix cache holds: computed once, held once
+            # (as the simulator runs the run: `_runs.serving_scenario`)
+            cached = shared_openings(row)
             if offline:  # V1: the steady batch its memory holds (the docstring)
-                from _workloads import shared_prefix_tokens
-
                 max_batch, budget, frac = engine_settings(row)
                 sm = step_model(setup)
                 room = kv_room(setup, frac, budget, max_batch)
-                # (the shared openings' full blocks are held once, not per sequence)
-                held = ctx - shared_prefix_tokens(row["dataset"], row["model"])
-                per_seq = float(sm.kv_bytes(np.array([round(held)]))[0])
-                # each iteration's tokens, B decodes + the B e_in / e_out prompt tokens that
-                # keep the batch full, fit the engine's token budget
-                b = min(max_batch, int(room // per_seq), int(budget // (1 + e_in / e_out)))
+                per_seq = float(sm.kv_bytes(np.array([round(ctx - cached)]))[0])
+                # each iteration's tokens, B decodes + the B (e_in - cached) / e_out prompt
+                # tokens that keep the batch full, fit the engine's token budget
+                b = min(max_batch, int(room // per_seq),
+                        int(budget // (1 + (e_in - cached) / e_out)))
                 t = b / (lam * e_out)
             else:
                 b = round(lam * (m["e2e_s"] - m["ttft_s"]))
                 t = m["tpot_s"]
-            out.append(Measurement.mean_step(setup, b, round(ctx), lam * t, round(e_in), t,
-                                             where=where, phase="offline" if offline else
-                                             "server", prompts_alone=runs_prompts_alone(row)))
+            out.append(Measurement.mean_step(setup, b, round(ctx), lam * t,
+                                             round(e_in - cached), t, where=where,
+                                             phase="offline" if offline else "server",
+                                             prompts_alone=runs_prompts_alone(row),
+                                             cached_tokens=round(cached)))
     return out, skipped

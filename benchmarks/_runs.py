@@ -22,7 +22,8 @@ import re
 import numpy as np
 
 import _workloads
-from _published import (MLPERF_LENGTHS, MLPERF_MAX_NEW_TOKENS, engine_settings, is_vllm_v1,
+from _published import (MLPERF_LENGTHS, MLPERF_MAX_NEW_TOKENS, caches_prefixes,
+                        engine_settings, is_vllm_v1,
                         reserving_roofline, runs_prompts_alone, setup_of, version_of)
 
 
@@ -71,7 +72,7 @@ def serving_scenario(row, engine, *, requests, rate, slo=None):
     # prefix caching (simkit's default: on) finds the workload's shared openings
     # (`_workloads.openorca_system_prompts`) as vLLM V1 (its default since 0.8) and SGLang's
     # radix cache do; vLLM V0 had it off (EngineArgs.enable_prefix_caching = False, 0.4-0.7)
-    if row["engine"] == "vllm" and not is_vllm_v1(row):
+    if not caches_prefixes(row):
         d["serving"]["prefix_caching"] = False
     if scheduler == "chunked":  # V1: the token budget is also the prefill chunk
         d["serving"]["chunk_tokens"] = d["serving"]["max_batch_tokens"]

@@ -136,6 +136,33 @@ def test_mean_step_averages_the_two_neighbouring_prompt_counts():
     assert len(Measurement.mean_step(s, 10, 300, 2.0, 200, 0.02).steps) == 1
 
 
+def test_mean_step_computes_prompts_after_their_cached_opening():
+    """A prompt whose opening a prefix cache holds computes only the rest, after it: 1.5
+    prompts of 130 computed tokens each start at position 49 -- the same steps as
+    `step_time_s` with those starts, and cheaper than computing all 179 tokens."""
+    from simkit.catalog import load_hardware, load_model
+    from simkit.costs.arch import ArchSpec
+    from simkit.costs.compiled import build_step_model
+
+    s = Setup("llama-3-8b", "h100-sxm", 1)
+    m = Measurement.mean_step(s, decodes=10, context=300, prompts=1.5, prompt_tokens=130,
+                              seconds=0.02, cached_tokens=49)
+    assert all(st.cached_tokens == 49 and st.prompt_tokens == 130 for _, st in m.steps)
+    sm = build_step_model(load_model("llama-3-8b"), ArchSpec(), load_hardware("h100-sxm"),
+                          engine="vllm")
+    dec = [300] * 10
+    want = 0.5 * sm.step_time_s(dec, [49], [130]) + 0.5 * sm.step_time_s(dec, [49, 49],
+                                                                         [130, 130])
+    got = Design([m]).predict(load_engine("vllm"))[0]
+    assert got == pytest.approx(want, rel=1e-12)
+    whole = Measurement.mean_step(s, 10, 300, 1.5, 179, 0.02)
+    assert got < Design([whole]).predict(load_engine("vllm"))[0]
+    # prompts alone: the prompt-only iterations start there too
+    alone = Measurement.mean_step(s, 10, 300, 0.5, 130, 0.05, prompts_alone=True,
+                                  cached_tokens=49)
+    assert all(st.cached_tokens == 49 for _, st in alone.steps[1:])
+
+
 @pytest.mark.parametrize("phase, prompts, runs, per", [
     # Poisson arrivals: a prompt-only iteration whenever one arrived during the last decode
     # iteration, 1 - e^-0.5 = 0.3935 of them, holding 0.5 / 0.3935 = 1.2707 prompts

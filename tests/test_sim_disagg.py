@@ -274,7 +274,7 @@ def test_requests_csv_has_the_transfer_columns(tmp_path):
 
 def _tpot_p99(prompt: int, output: int, rate: float, serving: dict) -> tuple[float, float]:
     # under `vllm-0.6`, the engine the README's figures name (both orders hold under `vllm`
-    # too, at other TPOTs: 17.2 / 13.0 ms on long prompts, 10.0 / 11.8 ms on short ones)
+    # too, at other TPOTs: 18.9 / 12.4 ms on long prompts, 9.7 / 11.4 ms on short ones)
     d = {"model": {"name": "llama-3-8b"},
          "hardware": {"name": "h100-sxm", "engine": "vllm-0.6"}, "seed": 1,
          "workload": {"requests": 300, "arrival": {"process": "poisson", "rate": rate},

@@ -112,12 +112,15 @@ class Measurement:
     @classmethod
     def mean_step(cls, setup: Setup, decodes: int, context: int, prompts: float,
                   prompt_tokens: int, seconds: float, where: str = "",
-                  phase: str = "server", prompts_alone: bool = False) -> "Measurement":
+                  phase: str = "server", prompts_alone: bool = False,
+                  cached_tokens: int = 0) -> "Measurement":
         """The mean iteration of a serving run in steady state: `decodes` sequences decoding
         at `context` each, plus `prompts` (a mean, fractional) prompts of `prompt_tokens`
         prefilled per iteration -- as the average of an iteration with floor(prompts) and one
         with ceil(prompts), weighted so the mean prompt count is `prompts`. Exact for step
         times linear in the prompt count between the two (one side of the roofline).
+        `cached_tokens`: each prompt's opening that a prefix cache already holds (computed
+        prompt tokens start there: `prompt_tokens` counts only the ones computed).
 
         `prompts_alone`: the engine runs prompts in iterations of their own (vLLM V0 without
         chunked prefill, SGLang), so the time between two decode iterations is the decode step
@@ -129,10 +132,12 @@ class Measurement:
                        _split(prompts, lambda k: Step(decode_batch=decodes,
                                                       decode_context=context,
                                                       prefill_batch=k,
-                                                      prompt_tokens=prompt_tokens)), where)
+                                                      prompt_tokens=prompt_tokens,
+                                                      cached_tokens=cached_tokens)), where)
         runs = 1.0 - math.exp(-prompts)
         per = prompts / runs
-        alone = _split(per, lambda k: Step(prefill_batch=k, prompt_tokens=prompt_tokens))
+        alone = _split(per, lambda k: Step(prefill_batch=k, prompt_tokens=prompt_tokens,
+                                           cached_tokens=cached_tokens))
         steps = ((1.0, Step(decode_batch=decodes, decode_context=context)),) + tuple(
             (runs * w, s) for w, s in alone if s.prefill_batch)
         return cls(setup, phase, float(seconds), steps, where)

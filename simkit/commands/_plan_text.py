@@ -55,7 +55,8 @@ def print_plan(r) -> None:
     if r.replica_probes:
         tested = ", ".join(f"{p.replicas} {'met' if p.met else 'missed'}"
                            for p in sorted(r.replica_probes, key=lambda p: p.replicas))
-        print(f"replicas simulated at the target ({r.requests_at_target:,} requests each): "
+        print(f"replicas simulated at the target ({r.requests_per_probe:,} requests a run, "
+              f"{r.requests_at_target:,} at the planned count): "
               f"{tested}")
     if r.cost_per_gpu_hour is None:
         print(f"cost: unknown -- {r.price_source.removeprefix('no price: ')}")

@@ -16,8 +16,10 @@ the plan cannot be made:
    The answer is the highest rate *measured* to meet the SLOs.
 3. With `plan.target_qps`: the fewest replicas that meet the SLOs there, found by
    simulation (`simkit.plan.replicas`): the planned count meets them, one fewer does not.
-   Each of those runs holds at least as many requests as a probe and spans at least
-   `SPAN_LIFETIMES` mean request lifetimes (measured at max_qps).
+   Each count is judged as every probe is (`steady_probe`): a run of a probe's requests,
+   run again spanning `SPAN_LIFETIMES` mean request lifetimes when it meets the SLOs too
+   soon to trust -- the same verdict a search's cost-cut probe gets at that count
+   (`simkit.plan.search`), so pruning on it never contradicts a plan.
 4. Cost: GPUs x the price per GPU-hour (`simkit.plan.prices`: the scenario's
    hardware.cost_per_gpu_hour, else the catalog's dated list price; without either the
    plan reports no cost and says so).
@@ -50,7 +52,8 @@ import numpy as np
 
 from simkit.errors import SimkitError
 from simkit.plan import bounds
-from simkit.plan.slo import MIN_COMPLETED_FRACTION, Probe, describe, judge, run_probe, slo_met
+from simkit.plan.slo import (MIN_COMPLETED_FRACTION, Probe, describe, judge, latencies_met,
+                             run_probe, slo_met)
 from simkit.scenario import LengthSpec, Scenario, SweepGrid
 from simkit.sim.stats import requests_for_tail, too_few_for_p99
 
@@ -121,8 +124,8 @@ class PlanResult:
     replica_probes: list[Probe] = field(default_factory=list)  # the target load, N replicas
     rate_bound_per_s: float | None = None  # cost-model bound on one replica's rate
     replicas_lower_bound: int | None = None  # what the bound allows at the target
-    requests_per_probe: int = 0
-    requests_at_target: int = 0
+    requests_per_probe: int = 0  # requests a probe starts with (`steady_probe`)
+    requests_at_target: int = 0  # requests of the run at the planned replica count
     reason: str | None = None  # why there is no replica count, when there is none
     warnings: list[str] = field(default_factory=list)
 
@@ -305,12 +308,7 @@ def max_qps(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | 
     best: dict[str, Any] = {}
 
     def run(rate: float) -> bool:
-        p, summary = run_probe(s, rate, replicas=1, requests=n, simulate=simulate)
-        longer = span_requests(summary, rate, n) if p.met else n
-        if longer > n:
-            # too short for its request lifetimes to trust a pass (a queue may still be
-            # building): once more, long enough. A miss stands: longer only grows a queue
-            p, summary = run_probe(s, rate, replicas=1, requests=longer, simulate=simulate)
+        p, summary = steady_probe(s, rate, replicas=1, requests=n, simulate=simulate)
         probes.append(p)
         if progress is not None:
             progress(describe(s, p))
@@ -357,6 +355,24 @@ def span_requests(summary: Mapping[str, Any], rate_per_s: float, n: int) -> int:
         return n
     need = int(math.ceil(SPAN_LIFETIMES * float(mean) * rate_per_s))
     return n if need <= n else min(need, MAX_SPAN_FACTOR * n)
+
+
+def steady_probe(s: Scenario, rate_per_s: float, *, replicas: int, requests: int,
+                 simulate: SimulateFn) -> tuple[Probe, dict[str, Any]]:
+    """The verdict on `replicas` replicas at `rate_per_s`, as every probe of a plan or a
+    search judges it, so the same question gets the same answer wherever it is asked: a run
+    of `requests`; one too short for its request lifetimes runs once more, long enough
+    (`span_requests`), when it met the SLOs (a queue may still be building) or missed only
+    by completing too few (its batches may still be filling: many replicas at a low rate
+    each). A latency miss stands: longer only grows a queue."""
+    p, summary = run_probe(s, rate_per_s, replicas=replicas, requests=requests,
+                           simulate=simulate)
+    unsure = p.met or latencies_met(s, p)
+    longer = span_requests(summary, rate_per_s, requests) if unsure else requests
+    if longer > requests:
+        p, summary = run_probe(s, rate_per_s, replicas=replicas, requests=longer,
+                               simulate=simulate)
+    return p, summary
 
 
 def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | None = None,
@@ -409,11 +425,11 @@ def plan(s: Scenario, *, simulate: SimulateFn | None = None, requests: int | Non
     elif target is None:
         replicas, metrics = 1, dict(cap.summary)
     else:
-        n_target = span_requests(cap.summary, target, n)
         hint = math.ceil(target / cap.max_qps - 1e-9)
-        rp = min_replicas(s, target, simulate=simulate, requests=n_target, lower=lower,
+        rp = min_replicas(s, target, simulate=simulate, requests=n, lower=lower,
                           upper_hint=hint, max_replicas=max_rep, progress=progress)
         replicas, metrics, replica_probes = rp.replicas, dict(rp.summary), rp.probes
+        n_target = int(metrics.get("requests_arrived") or n)
     unit = unit_cost(s)  # a replica, or one group of prefill + decode replicas
     if replicas is not None:
         gpus = replicas * unit.gpus

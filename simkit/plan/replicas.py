@@ -2,7 +2,8 @@
 
 Every candidate count N is simulated as it would run: N replicas behind the scenario's
 router, the target load, the same requests each time (common random numbers), and judged by
-`simkit.plan.slo`. The search keeps two facts, a count known to miss (`lo`, 0 at first) and
+`simkit.plan.slo` as every probe is (`simkit.plan.capacity.steady_probe`: a pass in a run
+too short for its request lifetimes is checked in a longer one). The search keeps two facts, a count known to miss (`lo`, 0 at first) and
 one known to meet (`hi`), and bisects between them until they are adjacent, so the answer
 is tested twice: `hi` meets the SLOs and `hi - 1` does not.
 
@@ -14,7 +15,7 @@ each other's bursts), then doubling. The old planner multiplied one replica's li
 ever added replicas, one simulation of n x N requests each: it over-provisioned (19 H100s
 for a load 7 carry) and, where each replica carried little, ran for many minutes.
 
-Bounded work and memory. Every simulation has the same number of requests whatever N is,
+Bounded work and memory. Every simulation starts with the same number of requests whatever N is,
 and only the summary of the best candidate so far is kept. The search never goes past
 `plan.max_replicas`: when the bound alone shows that count cannot carry the load it stops
 before simulating; when a simulation at that count misses, it stops with how far short.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from simkit.errors import SimkitError
-from simkit.plan.slo import Probe, describe, run_probe, shortfall
+from simkit.plan.slo import Probe, describe, shortfall
 
 SimulateFn = Callable[..., Any]
 
@@ -47,12 +48,14 @@ def min_replicas(s, target_qps: float, *, simulate: SimulateFn, requests: int, l
     """Fewest replicas meeting the SLOs at `target_qps` (see the module docstring).
 
     Raises `SimkitError` naming `plan.max_replicas` when that many cannot carry the load."""
+    from simkit.plan.capacity import steady_probe
+
     probes: list[Probe] = []
     met_summary: dict[int, dict[str, Any]] = {}
 
     def test(n: int) -> bool:
-        p, summary = run_probe(s, target_qps, replicas=n, requests=requests,
-                               simulate=simulate)
+        p, summary = steady_probe(s, target_qps, replicas=n, requests=requests,
+                                  simulate=simulate)
         probes.append(p)
         if progress is not None:
             progress(describe(s, p))
@@ -94,7 +97,7 @@ def min_replicas(s, target_qps: float, *, simulate: SimulateFn, requests: int, l
         else:
             lo = mid
     if hi not in met_summary:  # (cannot happen: `hi` only ever moves to a count that met)
-        p, summary = run_probe(s, target_qps, replicas=hi, requests=requests,
-                               simulate=simulate)
+        p, summary = steady_probe(s, target_qps, replicas=hi, requests=requests,
+                                  simulate=simulate)
         met_summary = {hi: summary}
     return ReplicaPlan(replicas=hi, probes=probes, summary=met_summary[hi])

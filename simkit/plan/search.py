@@ -27,8 +27,9 @@ Every configuration keeps the scenario's seed, so all of them serve the same req
    be the cheapest: its lower bound is above the cut, or the replicas the cut buys miss the
    SLOs, so it needs more (meeting the SLOs is taken to be monotone in the replica count,
    as the replica bisection takes it). Should the cheapest planned cost come out above the
-   cut (a plan's probes use more requests than a cut's, and the verdict at one count can
-   differ), the configurations that count cannot rule out are probed again at that cost, and
+   cut (a plan's replica search judges a count as a cut does, `simkit.plan.capacity.
+   steady_probe`, but need not ask the cut's count, and meeting the SLOs need not be
+   monotone in it), the configurations that count cannot rule out are probed again at that cost, and
    so on until every pruned one provably costs more than the cheapest. A probe costs one
    simulation, a full plan twenty or so, and the latency-bound configurations a throughput
    bound cannot see (one GPU per replica under a tight TTFT, static batching) need a
@@ -186,22 +187,17 @@ def plan_point(task: Mapping[str, Any]) -> dict[str, Any]:
 
 def cut_point(task: Mapping[str, Any]) -> dict[str, Any]:
     """One cost-cut probe (in a worker): the configuration's `serving.replicas` replicas at
-    `plan.target_qps`, judged like every probe of a plan (`simkit.plan.slo`). A run that
-    meets the SLOs but is too short for its request lifetimes runs again, long enough, as a
-    plan's probes do (`simkit.plan.capacity.span_requests`)."""
-    from simkit.plan.capacity import check_probe_requests, probe_requests, span_requests
-    from simkit.plan.slo import run_probe, shortfall
+    `plan.target_qps`, judged as every probe of a plan is (`simkit.plan.capacity.
+    steady_probe`): the verdict a plan's replica search gets at that count."""
+    from simkit.plan.capacity import check_probe_requests, probe_requests, steady_probe
+    from simkit.plan.slo import shortfall
     from simkit.sim import simulate
 
     s = task_scenario(task)
     n = probe_requests(s)
     check_probe_requests(n, "plan.requests")
     target, replicas = float(s.plan.target_qps), int(s.serving.replicas)
-    p, summary = run_probe(s, target, replicas=replicas, requests=n, simulate=simulate)
-    longer = span_requests(summary, target, n) if p.met else n
-    if longer > n:
-        p, summary = run_probe(s, target, replicas=replicas, requests=longer,
-                               simulate=simulate)
+    p, _ = steady_probe(s, target, replicas=replicas, requests=n, simulate=simulate)
     return {**p.to_dict(), "shortfall": None if p.met else shortfall(s, p)}
 
 

@@ -123,6 +123,13 @@ def run_probe(s, rate_per_s: float, *, replicas: int, requests: int, simulate: S
     return judge(s, res.summary, rate_per_s=rate_per_s, replicas=replicas), res.summary
 
 
+def latencies_met(s, p: Probe) -> bool:
+    """Whether every p99 the scenario targets is within its target (the completion checks
+    aside)."""
+    return all(v is not None and math.isfinite(v) and v <= bound
+               for v, bound in ((p.p99(m), b) for m, b in s.slo.targets().items()))
+
+
 def shortfall(s, p: Probe) -> str:
     """How far a missed probe is from the SLOs, in words ('p99 TTFT 5.1 s > 2 s')."""
     parts = []

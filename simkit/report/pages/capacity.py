@@ -169,7 +169,8 @@ def _replica_axes(fig, rect, r, slo) -> None:
                     (xs.max() if xs.size else 1.0) + 1.0)
     _room_for_slo(ax)
     ax.set_xlabel(f"replicas at the target, {r.target_qps:g} req/s "
-                  f"({r.requests_at_target:,} requests each)", fontsize=8.5)
+                  f"({r.requests_per_probe:,} requests a run, {r.requests_at_target:,} at the "
+                  f"planned count)", fontsize=8.5)
     ax.set_ylabel("p99 / SLO target", fontsize=8.5)
     ax.set_title("The target load on N replicas behind the router (o met, x missed)",
                  fontsize=9, loc="left", pad=14)
