@@ -25,7 +25,8 @@ SHIPPED_FITTED = ("vllm", "vllm-0.6", "tensorrt-llm", "splitwise-2023")
 TOY = EngineProfile(
     name="toy", description="toy", source="test", data_date="", gemm_efficiency=0.5,
     gemm_tokens_half=16.0, gemm_width_half=1024.0, memory_efficiency=0.8,
-    gemm_serial_fraction=0.5, attn_prefill_efficiency=0.5, attn_decode_efficiency=0.5, step_overhead_s=2e-3,
+    gemm_serial_fraction=0.5, attn_prefill_efficiency=0.5, attn_decode_efficiency=0.5,
+    step_overhead_s=2e-3,
     layer_overhead_s=1e-5, sequence_overhead_s=5e-5, allreduce_latency_s=2e-5,
     allreduce_step_latency_s=1e-6, allreduce_efficiency=0.5)
 

@@ -3,9 +3,10 @@
 Every candidate count N is simulated as it would run: N replicas behind the scenario's
 router, the target load, the same requests each time (common random numbers), and judged by
 `simkit.plan.slo` as every probe is (`simkit.plan.capacity.steady_probe`: a pass in a run
-too short for its request lifetimes is checked in a longer one). The search keeps two facts, a count known to miss (`lo`, 0 at first) and
-one known to meet (`hi`), and bisects between them until they are adjacent, so the answer
-is tested twice: `hi` meets the SLOs and `hi - 1` does not.
+too short for its request lifetimes is checked in a longer one). The search keeps two
+facts, a count known to miss (`lo`, 0 at first) and one known to meet (`hi`), and bisects
+between them until they are adjacent, so the answer is tested twice: `hi` meets the SLOs
+and `hi - 1` does not.
 
 Where it starts. The cost model's bound (`simkit.plan.bounds`) gives a count below which no
 policy can keep up; it is the first candidate. If that misses, the next is the count one
@@ -15,8 +16,9 @@ each other's bursts), then doubling. The old planner multiplied one replica's li
 ever added replicas, one simulation of n x N requests each: it over-provisioned (19 H100s
 for a load 7 carry) and, where each replica carried little, ran for many minutes.
 
-Bounded work and memory. Every simulation starts with the same number of requests whatever N is,
-and only the summary of the best candidate so far is kept. The search never goes past
+Bounded work and memory. Every simulation starts with the same number of requests whatever
+N is (a longer rerun is at most `MAX_SPAN_FACTOR` times that), and only the summary of the
+best candidate so far is kept. The search never goes past
 `plan.max_replicas`: when the bound alone shows that count cannot carry the load it stops
 before simulating; when a simulation at that count misses, it stops with how far short.
 """

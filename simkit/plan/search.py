@@ -27,10 +27,11 @@ Every configuration keeps the scenario's seed, so all of them serve the same req
    be the cheapest: its lower bound is above the cut, or the replicas the cut buys miss the
    SLOs, so it needs more (meeting the SLOs is taken to be monotone in the replica count,
    as the replica bisection takes it). Should the cheapest planned cost come out above the
-   cut (a plan's replica search judges a count as a cut does, `simkit.plan.capacity.
-   steady_probe`, but need not ask the cut's count, and meeting the SLOs need not be
-   monotone in it), the configurations that count cannot rule out are probed again at that cost, and
-   so on until every pruned one provably costs more than the cheapest. A probe costs one
+   cut (a plan's replica search judges a count as a cut does,
+   `simkit.plan.capacity.steady_probe`, but need not ask the cut's count, and meeting the
+   SLOs need not be monotone in it), the configurations that count cannot rule out are
+   probed again at that cost, and so on until every pruned one provably costs more than the
+   cheapest. A probe costs one
    simulation, a full plan twenty or so, and the latency-bound configurations a throughput
    bound cannot see (one GPU per replica under a tight TTFT, static batching) need a
    hundred replicas or more: they are ruled out by one probe each instead of planned. Every
