@@ -103,8 +103,7 @@ def judge(s, summary: Mapping[str, Any], *, rate_per_s: float, replicas: int = 1
         if c is not None:
             ci[m] = c
     for metric, bound in s.slo.targets().items():
-        v = p99[metric]
-        ok = ok and v is not None and math.isfinite(v) and v <= bound
+        ok = ok and _within(p99[metric], bound)
         c = ci.get(metric)
         if c is not None and c[0] <= bound <= c[1]:
             marginal = True
@@ -123,11 +122,15 @@ def run_probe(s, rate_per_s: float, *, replicas: int, requests: int, simulate: S
     return judge(s, res.summary, rate_per_s=rate_per_s, replicas=replicas), res.summary
 
 
+def _within(p99_s: float | None, bound_s: float) -> bool:
+    """A p99 within its target (a missing or infinite one is not)."""
+    return p99_s is not None and math.isfinite(p99_s) and p99_s <= bound_s
+
+
 def latencies_met(s, p: Probe) -> bool:
-    """Whether every p99 the scenario targets is within its target (the completion checks
-    aside)."""
-    return all(v is not None and math.isfinite(v) and v <= bound
-               for v, bound in ((p.p99(m), b) for m, b in s.slo.targets().items()))
+    """Whether every p99 the scenario targets is within its target (`judge`'s latency
+    checks, the completion checks aside)."""
+    return all(_within(p.p99(m), bound) for m, bound in s.slo.targets().items())
 
 
 def shortfall(s, p: Probe) -> str:

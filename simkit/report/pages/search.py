@@ -187,12 +187,14 @@ def search_table_page(res) -> Figure:
         "req/s per replica", "replicas", "GPUs", "USD/h", "USD/M tok", "p99 TTFT", "p99 TPOT"]
     rows = []
     for r in ranked[:TABLE_ROWS]:
-        rows.append([f"{r['rank']}{' P' if r['index'] in frontier else ''}"]
+        # the marks go with the rank: in the narrow p99 column a mark wraps to a line of
+        # its own
+        rows.append([f"{r['rank']}{' P' if r['index'] in frontier else ''}"
+                     f"{' *' if r['marginal'] else ''}"]
                     + [plain_value(r["params"][k]) for k in keys]
                     + [f"{r['max_qps']:.3g}", f"{r['replicas']}", f"{r['gpus']}",
                        f"{r['cost_per_hour']:.4g}", f"{r['cost_per_million_tokens']:.3g}",
-                       fmt_s(r["ttft_p99_s"]), fmt_s(r["tpot_p99_s"])
-                       + (" *" if r["marginal"] else "")])
+                       fmt_s(r["ttft_p99_s"]), fmt_s(r["tpot_p99_s"])])
     nk = len(keys)
     kw = min(0.13, 0.42 / max(nk, 1))
     rest = (1 - 0.06 - kw * nk) / 7
