@@ -88,16 +88,16 @@ def _int(lo: int = 1, optional: bool = False) -> Callable:
 
 
 def _float(gt: float | None = None, ge: float | None = None, le: float | None = None,
-           optional: bool = False) -> Callable:
+           optional: bool = False, lt: float | None = None) -> Callable:
     parts = [f"> {gt:g}" if gt is not None else "", f">= {ge:g}" if ge is not None else "",
-             f"<= {le:g}" if le is not None else ""]
+             f"<= {le:g}" if le is not None else "", f"< {lt:g}" if lt is not None else ""]
     what = "a number " + " and ".join(p for p in parts if p) if any(parts) else "a number"
 
     def check(v: Any, path: str, ctx: _Ctx) -> Any:
         if v is None and optional:
             return None
         if (not _is_num(v) or (gt is not None and not v > gt) or (ge is not None and not v >= ge)
-                or (le is not None and not v <= le)):
+                or (le is not None and not v <= le) or (lt is not None and not v < lt)):
             return ctx.err(path, f"must be {what}, got {v!r}")
         return float(v)
     return check
@@ -529,6 +529,11 @@ class ServingSection:
     #: admission = new_token_ratio: SGLang's --schedule-conservativeness, which scales the
     #: share of each running answer's remaining token limit the admission reserves
     schedule_conservativeness: float = _f(1.0, _float(ge=0))
+    #: share of the KV memory an admission must leave free while others run (vLLM's
+    #: watermark: V0's block manager kept 0.01; V1 keeps none unless its scheduler's
+    #: `watermark` is set, vllm-project/vllm#44594); None -> the scheduler's own
+    #: (`simkit.sim.scheduler`)
+    watermark: float | None = _f(None, _float(ge=0, lt=1, optional=True))
     #: chunked scheduler: prompt tokens prefilled per step
     chunk_tokens: int = _f(512, _int())
     #: cap on tokens (prefill + decode) per step; None -> no cap

@@ -97,6 +97,8 @@ def scenarios(draw, max_requests: int = 40):
         serving["schedule_conservativeness"] = draw(st.floats(0, 3))
     if draw(st.booleans()):
         serving["max_batch_tokens"] = draw(st.integers(64, 8192))
+    if draw(st.integers(0, 3)) == 0:
+        serving["watermark"] = draw(st.floats(0, 0.2))
     if draw(st.integers(0, 3)) == 0:  # multi-step rounds (refused where not modelled)
         serving["scheduler_steps"] = draw(st.integers(2, 12))
     if serving["kv_memory"] == "contiguous":

@@ -145,6 +145,10 @@ def test_the_setup_says_when_decodes_run_in_multi_step_rounds():
     assert "preemption by recompute" in serving_row()
     no_evict = serving_row(admission="no_evict")
     assert "no eviction" in no_evict and "preemption" not in no_evict
+    # the watermark: named when admissions keep memory back (vLLM V0's 1% by default)
+    assert "leave 2% of the KV memory free (watermark)" in serving_row(watermark=0.02)
+    assert "leave 1% of the KV memory" in serving_row(scheduler="prefill_first")
+    assert "watermark" not in serving_row()
 
 
 def test_the_setup_says_how_a_benchmark_client_sends():

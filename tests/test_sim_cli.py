@@ -85,6 +85,18 @@ def test_the_admission_policy_is_named(tmp_path, capsys):
     assert "paged KV, no-evict admission, engine" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_the_watermark_is_named(tmp_path, capsys):
+    f = _write(tmp_path)
+    assert main(["simulate", str(f), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["watermark"] == 0.0
+    assert main(["simulate", str(f)]) == 0
+    assert "watermark" not in capsys.readouterr().out.splitlines()[0]
+    assert main(["simulate", str(f), "--set", "serving.watermark=0.02", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["watermark"] == 0.02
+    assert main(["simulate", str(f), "--set", "serving.watermark=0.02"]) == 0
+    assert "paged KV, watermark 0.02, engine" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_seed_option_changes_and_reproduces(tmp_path, capsys):
     f = _write(tmp_path)
     outs = []

@@ -149,6 +149,72 @@ def test_prefill_first_keeps_vllm_v0_watermark_free(prompt, waits):
     assert np.all(r["start_s"] == 0.0)
 
 
+@pytest.mark.parametrize("sched", ["continuous", "chunked"])
+@pytest.mark.parametrize("prompt, waits", [(736, True), (720, False)])
+def test_watermark_keeps_its_share_of_the_blocks_free(sched, prompt, waits):
+    """`serving.watermark` (vLLM's KV-manager watermark, vllm-project/vllm#44594): an
+    admission beside running requests must leave int(watermark x blocks) free. 1.6 MB at
+    1,000 B per token = 100 blocks of 16; watermark 0.1 keeps 10. Two prompts arrive
+    together: the first takes the empty replica; a second of 736 tokens (46 blocks) would
+    leave 54 - 46 = 8 < 10 and waits, one of 720 (45) leaves 55 - 45 = 10 and joins. Without
+    a watermark both 736-token prompts (92 blocks) start at once."""
+    def run(prompt, watermark):
+        sc = toy_scenario(**{"workload.requests": 2, "workload.arrival.process": "burst",
+                             "workload.prompt_tokens": length(value=prompt),
+                             "workload.output_tokens": length(value=20),
+                             "serving.scheduler": sched, "serving.chunk_tokens": 4096,
+                             "serving.watermark": watermark,
+                             "serving.prefix_caching": False})
+        res = simulate(sc, step_model=ToyStepModel(capacity_bytes=1.6e6), seed=0)
+        assert res.summary["watermark"] == watermark
+        return res.requests
+
+    r = run(prompt, 0.1)
+    first, second = np.argsort(r["start_s"])
+    if waits:
+        assert r["start_s"][second] >= r["finish_s"][first]
+    else:
+        assert r["start_s"][second] == r["start_s"][first] == 0.0
+    assert np.all(run(736, 0.0)["start_s"] == 0.0)
+
+
+def test_watermark_defaults_are_each_engines():
+    """vLLM v0's block manager keeps 1% (prefill_first), v1 none (the other loops), unless
+    the scenario sets it; 0 turns v0's off."""
+    from types import SimpleNamespace
+
+    from simkit.sim.scheduler import watermark_of
+
+    assert watermark_of(SimpleNamespace(scheduler="prefill_first")) == 0.01
+    for sched in ("continuous", "chunked", "static"):
+        assert watermark_of(SimpleNamespace(scheduler=sched)) == 0.0
+    assert watermark_of(SimpleNamespace(scheduler="prefill_first", watermark=0.0)) == 0.0
+    assert watermark_of(SimpleNamespace(scheduler="chunked", watermark=0.02)) == 0.02
+
+
+def test_watermark_curbs_preemption_at_the_memory_limit():
+    """Every request queued at once, greedy admission: without a watermark the batch fills
+    the memory and the decodes' growth preempts freshly admitted requests over and over
+    (vLLM v1's behaviour that #44594's watermark targets: "to avoid frequent preemptions");
+    with 5% of the blocks kept back at admission the growth finds room, so fewer are
+    preempted and less work is recomputed, and every request still completes."""
+    def run(watermark):
+        sc = toy_scenario(**{"workload.requests": 300, "workload.arrival.process": "burst",
+                             "workload.prompt_tokens": length("uniform", low=50, high=150),
+                             "workload.output_tokens": length("uniform", low=50, high=400),
+                             "serving.scheduler": "chunked", "serving.chunk_tokens": 2048,
+                             "serving.max_batch": 256, "serving.watermark": watermark,
+                             "serving.prefix_caching": False})
+        s = simulate(sc, step_model=ToyStepModel(capacity_bytes=1e7), seed=0).summary
+        assert s["requests_completed"] == 300
+        return s
+
+    bare, kept = run(0.0), run(0.05)
+    assert bare["preemptions"] > 0
+    assert kept["preemptions"] < bare["preemptions"] / 2
+    assert kept["recompute_fraction"] < bare["recompute_fraction"]
+
+
 # ---- admission = "no_evict" (TensorRT-LLM's GUARANTEED_NO_EVICT) ----
 
 def _pair(admission: str, output: int):

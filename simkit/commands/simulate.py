@@ -55,7 +55,8 @@ def _text(s: dict, scenario) -> str:
         f"{scenario.name}: {scenario.model_config().name} ({_kind(scenario)} attention) on "
         f"{where}"
         f"{s['scheduler']} batching, {s['kv_memory']} KV"
-        f"{_ADMISSION_NOTE.get(s.get('admission'), '')}, "
+        f"{_ADMISSION_NOTE.get(s.get('admission'), '')}"
+        + (f", watermark {s['watermark']:.3g}" if s.get("watermark") else "") + ", "
         f"engine {s.get('engine')}, seed "
         f"{s['seed']}",
         f"  requests     {s['requests_arrived']} arrived, {s['requests_completed']} completed, "

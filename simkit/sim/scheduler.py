@@ -58,8 +58,13 @@ prefills). A round whose blocks would run out stops where they do (vLLM would pr
 sequence to make room for the round's lookahead slots).
 
 Admission allocates KV blocks for the whole prompt at once (vLLM's ``can_allocate``), also
-under chunked prefill; ``prefill_first`` also keeps vLLM v0's watermark (1% of the blocks
-stay free after an admission or a swap-in while others run). Preempted requests return to
+under chunked prefill. The watermark (``serving.watermark``) is the share of the KV memory an
+admission or a swap-in must leave free while others run; the running decodes' growth may
+use it. ``prefill_first`` keeps vLLM v0's 1% by default (``BlockSpaceManager(watermark=
+0.01)``); the others keep none, as vLLM v1 did until its KV manager took a watermark
+(vllm-project/vllm#44594, merged 2026-06, off by default: ``int(watermark x blocks)`` kept
+free when waiting or preempted requests are admitted beside scheduled ones, "to avoid
+frequent preemptions"). Preempted requests return to
 the front of the queue; the victim is the most recently admitted running sequence (vLLM v0
 ``_preempt`` pops the running queue's tail; v1 ``running.pop()``).
 
@@ -114,11 +119,13 @@ class Scheduler:
     #: the queue is offered memory before the running decodes grow (prefill_first): memory
     #: a decode frees at a boundary reaches the queue only at the next one
     admits_before_growing = False
-    #: share of the KV memory an admission (or a swap-in) must leave free while others run
+    #: share of the KV memory an admission (or a swap-in) must leave free while others run,
+    #: unless `serving.watermark` sets it
     admission_reserve = 0.0
 
     def __init__(self, serving, max_new_tokens: int | None = None) -> None:
         self.max_batch = int(serving.max_batch)
+        self.admission_reserve = watermark_of(serving)
         mbt = getattr(serving, "max_batch_tokens", None)
         self.max_batch_tokens = None if mbt is None else int(mbt)
         if self.max_batch_tokens is not None and self.max_batch_tokens < 1:
@@ -318,6 +325,16 @@ class PrefillFirstScheduler(Scheduler):
 
 SCHEDULERS = {"static": StaticScheduler, "continuous": ContinuousScheduler,
               "chunked": ChunkedScheduler, "prefill_first": PrefillFirstScheduler}
+
+
+def watermark_of(serving) -> float:
+    """Share of the KV memory admissions leave free while others run: `serving.watermark`,
+    else the scheduler's own (`Scheduler.admission_reserve`)."""
+    w = getattr(serving, "watermark", None)
+    if w is not None:
+        return float(w)
+    cls = SCHEDULERS.get(getattr(serving, "scheduler", "continuous"), Scheduler)
+    return float(cls.admission_reserve)
 
 
 def make_scheduler(serving, max_new_tokens: int | None = None) -> Scheduler:

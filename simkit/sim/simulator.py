@@ -29,7 +29,7 @@ from simkit.sim.request import (COLUMNS, COMPLETED, DISAGG_COLUMNS, EXTRA_COLUMN
                                 SPEC_COLUMNS, RequestTable)
 from simkit.sim.router import make_router
 from simkit.sim.newtokens import CLIP_TOKENS
-from simkit.sim.scheduler import admission_of, make_scheduler
+from simkit.sim.scheduler import admission_of, make_scheduler, watermark_of
 from simkit.sim.setup import PoolSetup, draw_requests, prepare
 
 from simkit.sim import prefix as prefix_mod  # noqa: E402  (sessions & prefix caching)
@@ -321,6 +321,8 @@ def _result(run: Run) -> SimResult:
         "scheduler_steps": int(getattr(serving, "scheduler_steps", 1)),
         "kv_memory": policy.kind,
         "admission": admission_of(serving),
+        # share of the KV memory admissions leave free while others run (`serving.watermark`)
+        "watermark": watermark_of(serving),
         "kv_units_allocated": int(sum(r.pool.units_allocated for r in replicas)),
         "kv_units_freed": int(sum(r.pool.units_freed for r in replicas)),
         "kv_bytes_per_token": float(policy.layout.bytes_per_token),

@@ -13,6 +13,7 @@ from simkit.report.formats import (describe_arch, describe_lengths,
                                    describe_workload_arrivals, fmt_s, model_basename,
                                    plain_value, pq, short_key)
 from simkit.report.layout import Flow, new_page
+from simkit.sim.scheduler import watermark_of
 
 if TYPE_CHECKING:
     from simkit.report.gather import ReportData
@@ -74,7 +75,9 @@ def title_data(s) -> TitleData:
                        else ", SGLang's admission (new_token_ratio, schedule_conservativeness "
                        f"{sv.schedule_conservativeness:g}), retraction by recompute"
                        if sv.admission == "new_token_ratio"
-                       else f", preemption by {sv.preemption}")),
+                       else f", preemption by {sv.preemption}")
+                    + (f", admissions leave {100 * watermark_of(sv):.3g}% of the KV memory "
+                       "free (watermark)" if watermark_of(sv) else "")),
         ("SLOs", slo_txt),
     ]
     dis = getattr(sv, "disaggregation", None)
