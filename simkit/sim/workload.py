@@ -323,7 +323,7 @@ def paired_rows(workload: Any, n: int, seed: int, base_dir: Any = None) -> np.nd
     """The file rows both lengths of each request come from when output_tokens is `paired`
     (None otherwise): the rows the prompt stream draws anyway, so pairing moves no prompt
     (common random numbers) and each answer is its prompt's row's. The scenario checks
-    that both come from one file (`simkit.scenario._check_workload`)."""
+    that both come from one file (`simkit.scenario.load._check_workload`)."""
     p_spec, o_spec = _get(workload, "prompt_tokens"), _get(workload, "output_tokens")
     if not _get(o_spec, "paired", False):
         return None
