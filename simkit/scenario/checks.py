@@ -150,34 +150,33 @@ def _resolve(p: str, base_dir: Path) -> Path:
     return q if q.is_absolute() else (base_dir / q).resolve()
 
 
+def _catalog_name(v: Any, path: str, ctx: _Ctx, catalog: Mapping, load: Callable,
+                  suffix: str, what: str, word: str) -> Any:
+    """A catalog entry's name, or a path to a file of `suffix` that `load` reads."""
+    if not isinstance(v, str) or not v:
+        return ctx.err(path, f"must be {what}, got {v!r}")
+    key = _name_or_path(v, catalog, suffix, ctx)
+    try:
+        load(key)
+    except SimkitError as e:
+        for m in e.messages:
+            ctx.err(path, _strip_prefix(m, word))
+        return _BAD
+    return key
+
+
 def _model_name(v: Any, path: str, ctx: _Ctx) -> Any:
     from simkit.catalog.models import CATALOG, load_model
 
-    if not isinstance(v, str) or not v:
-        return ctx.err(path, f"must be a catalog model name or a config.json path, got {v!r}")
-    key = _name_or_path(v, CATALOG, ".json", ctx)
-    try:
-        load_model(key)
-    except SimkitError as e:
-        for m in e.messages:
-            ctx.err(path, _strip_prefix(m, "model"))
-        return _BAD
-    return key
+    return _catalog_name(v, path, ctx, CATALOG, load_model, ".json",
+                         "a catalog model name or a config.json path", "model")
 
 
 def _hardware_name(v: Any, path: str, ctx: _Ctx) -> Any:
     from simkit.catalog.hardware import CATALOG, load_hardware
 
-    if not isinstance(v, str) or not v:
-        return ctx.err(path, f"must be a hardware name or a profile .toml path, got {v!r}")
-    key = _name_or_path(v, CATALOG, ".toml", ctx)
-    try:
-        load_hardware(key)
-    except SimkitError as e:
-        for m in e.messages:
-            ctx.err(path, _strip_prefix(m, "hardware"))
-        return _BAD
-    return key
+    return _catalog_name(v, path, ctx, CATALOG, load_hardware, ".toml",
+                         "a hardware name or a profile .toml path", "hardware")
 
 
 def _engine_name(v: Any, path: str, ctx: _Ctx) -> Any:
