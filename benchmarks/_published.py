@@ -441,9 +441,12 @@ def mlperf_runs(engine: str, hardware=None, keep=lambda row: True):
     did. A V0 Offline run whose source states no batch limit is skipped (its batch is
     unknown). Except vLLM V1's: with every sample queued, simkit's V1 loop admits up to
     the run's batch limit and preempts whenever memory runs out (12,534 times in Krai's
-    v5.1 8x H200 run, 14% of its tokens recomputed), and its schedule misses how the
-    engine's throughput moved with those limits (Krai's x8 run, 1,232 sequences and 8,121
-    tokens per iteration, was 22% slower per instance than the x16 one, 1,029 and 21,307;
+    v5.1 8x H200 run, 14% of its tokens recomputed) -- as often as the engine does, where a
+    measured V1 run counts its preemptions (`preemptions_vllm_pr44594.csv`) -- but the step
+    formula prices those iterations 8-22% above Krai's runs' wall time while it prices
+    their Server runs within a few percent, and its schedule misses how the engine's
+    throughput moved with the runs' limits (Krai's x8 run, 1,232 sequences and 8,121
+    tokens per iteration, was 5% faster per instance than the x16 one, 1,029 and 21,307;
     simulated, the two are equal), so a V1 Offline run is the steady batch its memory,
     batch limit and token budget allow (V1's defaults where the run states none,
     `engine_settings`) at the run's mean decode context (`mlperf_stats`): B decodes plus the B x

@@ -1,8 +1,8 @@
 """The scenario a dataset-driven serving run is simulated as (`benchmarks/fidelity.py`), and
 the iterations an Offline run's engine runs (`offline_schedule`, which the engine fits in
 `benchmarks/fit_engines.py` read through `_published.mlperf_runs` -- for every engine but
-vLLM V1, whose Offline schedules preempt at the memory limit in a way the measured runs do not
-bear out: `_published.mlperf_runs`).
+vLLM V1, whose Offline schedules, preempting at the memory limit as the engine does, the step
+formula prices above the measured runs' wall time: `_published.mlperf_runs`).
 
 An Offline run has every request queued at t = 0, so what its scheduler does in each iteration
 (which sequences decode, which prompts or chunks prefill, whom memory preempts) depends on

@@ -87,6 +87,14 @@ dataset was compared:
   which the sources do not state (the log-normal's median is an assumption).
 - `throughput_vllm_mi300x_oracle.csv`: static batches and offline throughput of Llama 3.1
   405B through the simulator, when the model catalog has llama-3.1-405b.
+- `preemptions_vllm_pr44594.csv`: vLLM V1's preemptions under KV-cache pressure, with and
+  without its watermark (vllm-project/vllm#44594: Qwen2.5-7B-Instruct, 16 GiB of KV cache,
+  450 requests of 800-1,200 prompt and 4,000-6,000 output tokens, at most 128 in flight),
+  through the simulator with V1's loop (`pr44594_scenario`: chunked prefill, 256 sequences,
+  8,192 tokens per step, `serving.kv_cache_bytes` 16 GiB, `serving.watermark`). Compared:
+  the preemption count, which with a closed-loop client depends on token counts and memory
+  only, not on the GPU or the step times (the run was on a GB200, which the catalog lacks;
+  simulated on a B200), and each watermark's throughput over the run without one.
 
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
 compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with
@@ -175,6 +183,8 @@ def metric_kind(metric: str) -> str:
     their own kind, "near capacity", and the load at which simkit's TPOT matches theirs."""
     if metric in ("decode", "prefill"):
         return "step " + metric
+    if metric in ("preemptions", WATERMARK_GAIN):
+        return metric
     if metric == "server tpot-matched load":
         return "load at the measured TPOT"
     if metric.startswith("server@load "):
@@ -319,6 +329,50 @@ def _offline_requests(setup, prompt: int, output: int) -> int:
     batches' worth, at least 1,000 and at most 30,000 (the source's range)."""
     return int(min(30000, max(1000, 4 * steady_batch(setup, prompt + output,
                                                          prompt=prompt))))
+
+
+#: the watermark sweep's relative metric: throughput with the watermark over without one
+WATERMARK_GAIN = "throughput over no watermark"
+PR44594 = "preemptions_vllm_pr44594.csv"
+
+
+def pr44594_scenario(watermark: float, profile: str = "vllm", seed: int = 0):
+    """vllm-project/vllm#44594's benchmark as a scenario: Qwen/Qwen2.5-7B-Instruct, TP 1, 16
+    GiB of KV cache, prefix caching off, max-model-len 8192, max-num-seqs 256, chunked
+    prefill (V1) within `vllm serve`'s 8,192-token default budget (`EngineArgs`, GPUs of 70
+    GiB or more); the random dataset's 450 prompts of 1,000 +- 20% tokens answered with
+    5,000 +- 20% (--ignore-eos), at most 128 in flight (--max-concurrency). The run was on
+    a GB200; B200 stands in (the preemptions do not depend on it)."""
+    from simkit import api
+
+    return api.from_dict({
+        "name": "vllm-pr44594", "seed": seed, "model": {"name": "qwen2.5-7b"},
+        "hardware": {"name": "b200", "engine": profile},
+        "workload": {"requests": 450, "arrival": {"process": "burst"}, "max_concurrency": 128,
+                     "prompt_tokens": {"dist": "uniform", "low": 800, "high": 1200},
+                     "output_tokens": {"dist": "uniform", "low": 4000, "high": 6000}},
+        "serving": {"scheduler": "chunked", "max_batch": 256, "kv_cache_bytes": 16 * 2**30,
+                    "max_batch_tokens": 8192, "chunk_tokens": 8192, "prefix_caching": False,
+                    "max_seq_len": 8192, "watermark": watermark}})
+
+
+def watermark_sweep(table: Table) -> None:
+    """`preemptions_vllm_pr44594.csv` through the simulator: see the module docstring."""
+    table.method[PR44594] = ("simulator: V1's loop on the PR's setup (a closed loop of 128 "
+                             "requests in flight), one run per watermark; preemptions, and "
+                             "throughput relative to the run without a watermark")
+    rows = read_rows(PR44594)
+    base = None
+    for row in rows:
+        w = float(row["watermark"])
+        s = _simulate(pr44594_scenario(w))
+        key = (PR44594, "vllm 0.8+", "gb200 (b200)", "vllm")
+        table.add((*key, "preemptions"), s["preemptions"], float(row["preemptions"]))
+        ours, theirs = s["throughput_tokens_per_s"], float(row["output_tokens_per_s"])
+        if base is None:
+            base = (ours, theirs)
+            continue
+        table.add((*key, WATERMARK_GAIN), ours / base[0], theirs / base[1])
 
 
 def oracle(table: Table) -> None:
@@ -595,6 +649,7 @@ def main(argv=None) -> int:
     for name in TRTLLM_OVERVIEWS:
         trtllm_overview(table, args.quick, name)
     oracle(table)
+    watermark_sweep(table)
     serving(table, args.quick)
     if args.markdown:
         _markdown_rows(table)

@@ -11,8 +11,8 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   Llama-3.1-70B fp8 on 8-24 H200 and 8 H100 (TP 2), Red Hat's vLLM 0.10.0 Llama-3.1-8B fp8
   on one H100 and one L40S, and Krai's vLLM 0.9.2 for ROCm on 8 MI300X -- 17 runs, each its
   mean steady-state iteration (an Offline run: the batch its memory holds, not the
-  simulated iterations, whose preemptions at the memory limit the measured runs do not
-  bear out: `_published.mlperf_runs`). Large batches on one or two GPUs show the GEMM and fp8
+  simulated iterations, which preempt at the memory limit as V1 does but which the step
+  formula prices above the measured runs' wall time: `_published.mlperf_runs`). Large batches on one or two GPUs show the GEMM and fp8
   rates, streaming, decode attention and fixed costs (the eight constants `VLLM_FITTED`);
   the shape factors, the prefill attention kernel and the all-reduce terms, which they
   cannot show, are `vllm-0.6`'s. AMD's own v5.1 runs (vLLM 0.9 for ROCm with the V0 engine

@@ -99,6 +99,8 @@ def scenarios(draw, max_requests: int = 40):
         serving["max_batch_tokens"] = draw(st.integers(64, 8192))
     if draw(st.integers(0, 3)) == 0:
         serving["watermark"] = draw(st.floats(0, 0.2))
+    if draw(st.integers(0, 5)) == 0:  # a cache sized in bytes (refused where it cannot fit)
+        serving["kv_cache_bytes"] = draw(st.integers(2**26, 2**36))
     if draw(st.integers(0, 3)) == 0:  # multi-step rounds (refused where not modelled)
         serving["scheduler_steps"] = draw(st.integers(2, 12))
     if serving["kv_memory"] == "contiguous":

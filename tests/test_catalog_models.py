@@ -220,6 +220,7 @@ RECENT = {
     "llama-3.1-8b": ("meta-llama__Llama-3.1-8B.json", "llama-3.1-8b", "model", None),
     "llama-3.1-70b": ("meta-llama__Llama-3.1-70B.json", "llama-3.1-70b", "model", None),
     "llama-3.1-405b": ("meta-llama__Llama-3.1-405B.json", "llama-3.1-405b", "model", None),
+    "qwen2.5-7b": ("Qwen__Qwen2.5-7B-Instruct.json", "qwen2.5-7b", "model", None),
     "qwen3-32b": ("Qwen__Qwen3-32B.json", "qwen3-32b", "model", None),
     # Qwen counts active weights with both vocabulary matrices (3.35B without rounding up:
     # "3.3B"; without them it would be 2.73B)
@@ -327,6 +328,7 @@ KV_PER_TOKEN = {
     "llama-3.1-8b": 32 * 2 * 8 * 128 * 2,
     "llama-3.1-70b": 80 * 2 * 8 * 128 * 2,
     "llama-3.1-405b": 126 * 2 * 8 * 128 * 2,
+    "qwen2.5-7b": 28 * 2 * 4 * 128 * 2,
     "qwen3-32b": 64 * 2 * 8 * 128 * 2,
     "qwen3-30b-a3b": 48 * 2 * 4 * 128 * 2,
     "gpt-oss-20b": 24 * 2 * 8 * 64 * 2,

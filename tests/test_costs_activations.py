@@ -14,6 +14,7 @@ from simkit.catalog import load_hardware, load_model
 from simkit.costs.activations import profile_pass, profile_peak_bytes
 from simkit.costs.arch import ArchSpec
 from simkit.costs.compiled import build_step_model
+from simkit.errors import SimkitError
 from simkit.scenario import scenario_from_dict
 from simkit.sim import simulate
 
@@ -108,6 +109,27 @@ def test_every_path_reads_the_same_capacity():
     assert sm.kv_capacity_for(s.serving) == pytest.approx(want, rel=1e-12)
     assert simulate(s).summary["kv_capacity_bytes"] == pytest.approx(want, rel=1e-12)
     assert max_context(s)[2] == pytest.approx(want, rel=1e-12)
+
+
+
+def test_kv_cache_bytes_sizes_the_cache_per_gpu():
+    """`serving.kv_cache_bytes` is vLLM's --kv-cache-memory-bytes: that much per GPU,
+    whatever memory_fraction and the activation reserve would give; more than fits beside
+    the weights is refused, naming the key."""
+    per_gpu = 12 * 2**30
+    s = scenario_from_dict({"model": {"name": "llama-3.1-8b"},
+                            "hardware": {"name": "h100-sxm", "gpus_per_replica": 2},
+                            "workload": {"requests": 2},
+                            "serving": {"kv_cache_bytes": per_gpu, "memory_fraction": 0.5}})
+    summ = simulate(s).summary
+    assert summ["kv_capacity_bytes"] == 2 * per_gpu
+    assert summ["activation_reserve_bytes"] == 0.0
+    # 2 x 80 GiB hold the 16.06 GB of weights and up to 2 x 80 GiB - 16.06 GB of cache
+    room = (2 * H100_BYTES - LLAMA31_8B_BYTES) / 2
+    fits = s.with_(**{"serving.kv_cache_bytes": int(room)})
+    assert simulate(fits).summary["kv_capacity_bytes"] == 2 * int(room)
+    with pytest.raises(SimkitError, match=r"^serving\.kv_cache_bytes: .* does not fit"):
+        s.with_(**{"serving.kv_cache_bytes": int(room) + 1})
 
 
 def _cost(*args):

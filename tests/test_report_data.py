@@ -149,6 +149,9 @@ def test_the_setup_says_when_decodes_run_in_multi_step_rounds():
     assert "leave 2% of the KV memory free (watermark)" in serving_row(watermark=0.02)
     assert "leave 1% of the KV memory" in serving_row(scheduler="prefill_first")
     assert "watermark" not in serving_row()
+    # a cache the scenario sizes (vLLM's --kv-cache-memory-bytes) replaces memory_fraction
+    assert "KV cache 16 GiB per GPU" in serving_row(kv_cache_bytes=16 * 2**30)
+    assert "memory_fraction" not in serving_row(kv_cache_bytes=16 * 2**30)
 
 
 def test_the_setup_says_how_a_benchmark_client_sends():

@@ -280,6 +280,13 @@ _PUBLISHED_CONFIGS: tuple = (
       "vocab_size": 128256, "max_position_embeddings": 131072, "attention_bias": False,
       "mlp_bias": False, "tie_word_embeddings": False},
      dict(total=405e9, total_source="arXiv:2407.21783, Table 3 (405B); model card")),
+    ("qwen2.5-7b", "huggingface.co/Qwen/Qwen2.5-7B-Instruct/config.json",
+     {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944,
+      "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
+      "vocab_size": 152064, "max_position_embeddings": 32768, "use_sliding_window": False,
+      "sliding_window": None, "max_window_layers": 28, "tie_word_embeddings": False},
+     dict(total=7.61e9, total_source="huggingface.co/Qwen/Qwen2.5-7B-Instruct model card: "
+          "'Number of Parameters: 7.61B'")),
     ("qwen3-32b", "huggingface.co/Qwen/Qwen3-32B/config.json",
      {"model_type": "qwen3", "hidden_size": 5120, "intermediate_size": 25600,
       "num_hidden_layers": 64, "num_attention_heads": 64, "num_key_value_heads": 8,

@@ -318,17 +318,31 @@ class StepCostModel:
 
     def kv_capacity_for(self, serving) -> float:
         """`kv_capacity_bytes` under a serving section: its memory fraction, and the
-        profiling pass its token budget and batch limit give (`activations.profile_pass`).
-        The one place a scenario's KV capacity is computed."""
+        profiling pass its token budget and batch limit give (`activations.profile_pass`);
+        or, with `serving.kv_cache_bytes`, that much per GPU (vLLM's --kv-cache-memory-bytes),
+        if it fits beside the weights. The one place a scenario's KV capacity is computed."""
         from simkit.costs.activations import profile_pass
 
+        per_gpu = getattr(serving, "kv_cache_bytes", None)
+        if per_gpu is not None:
+            room = self.hardware.memory_capacity_bytes * self.gpus - self.weight_bytes
+            if per_gpu * self.gpus > room:
+                raise SimkitError(
+                    f"serving.kv_cache_bytes: {per_gpu / 2**30:.3g} GiB per GPU does not fit: "
+                    f"{self.gpus} x {self.hardware.name} hold "
+                    f"{self.hardware.memory_capacity_bytes * self.gpus / 2**30:.1f} GiB, "
+                    f"{self.weight_bytes / 2**30:.1f} GiB of it {self.model.name}'s weights")
+            return float(per_gpu * self.gpus)
         tokens, sequences = profile_pass(serving, self.max_context)
         return self.kv_capacity_bytes(float(serving.memory_fraction), tokens, sequences)
 
     def activation_reserve_for(self, serving) -> float:
-        """`activation_reserve_bytes` of a serving section's profiling pass."""
+        """`activation_reserve_bytes` of a serving section's profiling pass (0 with
+        `serving.kv_cache_bytes`: the cache is then sized without it)."""
         from simkit.costs.activations import profile_pass
 
+        if getattr(serving, "kv_cache_bytes", None) is not None:
+            return 0.0
         return self.activation_reserve_bytes(*profile_pass(serving, self.max_context))
 
     # -- THE formula ------------------------------------------------------------------

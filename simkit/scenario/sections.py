@@ -292,6 +292,10 @@ class ServingSection:
     block_size: int = _f(16, _int())
     #: KV capacity = device memory x gpus x fraction - weights (vLLM's gpu_memory_utilization)
     memory_fraction: float = _f(0.9, _float(gt=0, le=1))
+    #: KV cache bytes per GPU, replacing memory_fraction's share (vLLM's
+    #: --kv-cache-memory-bytes, which "ignores gpu_memory_utilization"); None -> device memory
+    #: x memory_fraction - weights - the engine's activation reserve
+    kv_cache_bytes: int | None = _f(None, _int(optional=True))
     #: longest sequence admitted; contiguous memory reserves this much per request
     #: (None -> the model's max context)
     max_seq_len: int | None = _f(None, _int(optional=True))

@@ -108,7 +108,8 @@ def prepare(scenario, step_model=None, seed: int | None = None) -> Setup:
             if name != "replicas":
                 raise SimkitError(*(m if m.startswith("serving.") else _pool_message(name, m)
                                     for m in e.messages)) from None
-            if "does not fit" in e.messages[0]:  # the weights do not fit
+            # the weights do not fit (a cache the scenario sized names its own key)
+            if "does not fit" in e.messages[0] and not e.messages[0].startswith("serving."):
                 raise _keyed(e, "hardware.gpus_per_replica") from None
             raise
         pools.append(PoolSetup(name, sm, policy, cap, gpus, hw, spec))
@@ -228,10 +229,11 @@ def _kv_policy(serving, m, spec, kind: str, max_seq_len: int, budget, where: str
         what = ("the constant state of one sequence" if policy.unit_bytes <= 0 else
                 f"reserving {max_seq_len} tokens per request (serving.max_seq_len)"
                 if kind == "contiguous" else f"one block of {serving.block_size} tokens")
-        raise SimkitError(f"serving.memory_fraction: {what} needs "
+        key = "kv_cache_bytes" if getattr(serving, "kv_cache_bytes", None) is not None \
+            else "memory_fraction"
+        raise SimkitError(f"serving.{key}: {what} needs "
                           f"{(policy.unit_bytes + policy.fixed_bytes) / GiB:.3g} GiB of KV "
-                          f"memory but only {capacity_bytes / GiB:.3g} GiB is left after the "
-                          f"weights{where}")
+                          f"memory but only {capacity_bytes / GiB:.3g} GiB is there{where}")
     return policy, capacity_bytes
 
 

@@ -91,8 +91,11 @@ def assumptions_data(s) -> list[tuple[str, list[str]]]:
             "its cache traffic), each max(FLOPs / compute roof, bytes / bandwidth roof), "
             "plus a fixed step overhead and tensor-parallel all-reduces "
             "(Williams et al. 2009, 'Roofline', CACM 52(4); LLM-Viewer, arXiv:2402.16363).",
-            "KV memory per replica = device memory x GPUs x serving.memory_fraction - weights "
-            "(vLLM's gpu_memory_utilization)" + _reserve_line(s, e) + ".",
+            ("KV memory per replica = serving.kv_cache_bytes x GPUs (vLLM's "
+             "--kv-cache-memory-bytes, set by the scenario)."
+             if s.serving.kv_cache_bytes is not None else
+             "KV memory per replica = device memory x GPUs x serving.memory_fraction - weights "
+             "(vLLM's gpu_memory_utilization)" + _reserve_line(s, e) + "."),
         ]),
         ("Efficiency constants of the profile", eff),
         ("Simulation and planning", [

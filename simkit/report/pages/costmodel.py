@@ -160,7 +160,9 @@ def cost_model_data(s, kinds: tuple[str, ...]) -> CostModelData:
          fmt_bytes(per_tok) + f" ({per_tok:,.0f} B)" if per_tok else "0 B (no per-token cache)"),
         ("fixed state per sequence", fmt_bytes(sm.kv_fixed_bytes)),
         (f"KV memory per replica ({s.hardware.gpus_per_replica} x {sm.hardware.name}, "
-         f"memory_fraction {s.serving.memory_fraction:g}, less weights)", fmt_bytes(cap)),
+         + (f"kv_cache_bytes {fmt_bytes(s.serving.kv_cache_bytes)} per GPU)"
+            if s.serving.kv_cache_bytes is not None else
+            f"memory_fraction {s.serving.memory_fraction:g}, less weights)"), fmt_bytes(cap)),
         ("token states that fit in it", f"{cap / per_tok:,.0f}" if per_tok else "unbounded"),
         ("longest single-sequence context that fits", longest_txt),
     ]

@@ -68,7 +68,10 @@ def title_data(s) -> TitleData:
                        if sv.scheduler_steps > 1 else "")
                     + f"), {sv.kv_memory} KV memory"
                     + (f" (blocks of {sv.block_size})" if sv.kv_memory == "paged" else "")
-                    + f", memory_fraction {sv.memory_fraction:g}, max_seq_len "
+                    + (f", KV cache {sv.kv_cache_bytes / 2**30:.3g} GiB per GPU"
+                       if sv.kv_cache_bytes is not None
+                       else f", memory_fraction {sv.memory_fraction:g}")
+                    + ", max_seq_len "
                     + (f"{sv.max_seq_len:,}" if sv.max_seq_len else "model's")
                     + (", admission reserving each answer's whole length (no eviction)"
                        if sv.admission == "no_evict"
