@@ -360,6 +360,28 @@ def test_cli_sweep_runs_and_resumes(run_cli, tmp_path, repo_root):
     assert r4.code == 2 and "--workers" in r4.err
 
 
+def test_cli_sweep_table_counts_preemptions_where_memory_ran_short(run_cli, tmp_path,
+                                                                    repo_root):
+    """The bundled watermark sweep preempts (a near-critical cache): its table gets a
+    preemptions column, falling as the watermark rises (vllm-project/vllm#44594's shape);
+    a sweep whose points never preempt keeps the table without it."""
+    r = run_cli("sweep", repo_root / "scenarios" / "vllm-v1-watermark.toml", "--out",
+                tmp_path / "w", "--workers", "1")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    head = lines[0].split()
+    assert head[0] == "serving.watermark" and head[-1] == "preemptions"
+    counts = [int(line.split()[-1]) for line in lines[1:6]]
+    assert counts[0] > 2 * counts[1] > 0 and counts == sorted(counts, reverse=True)
+    f = tmp_path / "s.toml"
+    f.write_text('name = "calm"\n[workload]\nrequests = 6\narrival = { rate = 3.0 }\n'
+                 'prompt_tokens = { dist = "fixed", value = 64 }\n'
+                 'output_tokens = { dist = "fixed", value = 4 }\n'
+                 '[sweep]\n"workload.arrival.rate" = [1.0, 3.0]\n')
+    r = run_cli("sweep", f, "--out", tmp_path / "c", "--workers", "1")
+    assert r.code == 0 and "preemptions" not in r.out.splitlines()[0]
+
+
 def test_unreachable_cluster_fails_at_once(run_cli, tmp_path, repo_root):
     import socket
 

@@ -84,6 +84,8 @@ def _print_table(res) -> None:
         return
     params = list(res.records[0]["params"])
     metric_cols = [(k, h) for k, h in _METRIC_COLUMNS if any(k in r for r in rows)]
+    if any(r.get("preemptions") for r in rows):  # memory ran short somewhere: show how often
+        metric_cols.append(("preemptions", "preemptions"))
     cols = params + [k for k, _ in metric_cols] + (
         ["error"] if any("error" in r for r in rows) else [])
     heads = params + [h for _, h in metric_cols] + (["error"] if "error" in cols else [])
