@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,6 +131,21 @@ def test_kv_cache_bytes_sizes_the_cache_per_gpu():
     assert simulate(fits).summary["kv_capacity_bytes"] == 2 * int(room)
     with pytest.raises(SimkitError, match=r"^serving\.kv_cache_bytes: .* does not fit"):
         s.with_(**{"serving.kv_cache_bytes": int(room) + 1})
+    # a draft model's weights do not shrink a cache sized in bytes: they must fit beside it.
+    # Llama-3.2-1B (tied embeddings): 128,256 x 2,048 + 16 layers x (2 x 2,048^2 + 2 x 2,048 x
+    # 512 + 3 x 2,048 x 8,192 + 2 x 2,048) + 2,048 = 1,235,814,400 parameters, bf16
+    draft_bytes = (128256 * 2048 + 16 * (2 * 2048**2 + 2 * 2048 * 512 + 3 * 2048 * 8192
+                                         + 2 * 2048) + 2048) * 2
+    assert draft_bytes == 1_235_814_400 * 2
+    draft = Path(__file__).resolve().parent.parent / "scenarios" / "models" / "llama-3.2-1b"
+    spec = {"serving.speculative.draft": str(draft / "config.json"),
+            "serving.speculative.tokens": 4, "serving.speculative.acceptance": 0.7,
+            "hardware.gpus_per_replica": 1}
+    one = H100_BYTES - LLAMA31_8B_BYTES - draft_bytes
+    assert simulate(s.with_(**spec, **{"serving.kv_cache_bytes": int(one)})).summary[
+        "kv_capacity_bytes"] == int(one)
+    with pytest.raises(SimkitError, match=r"^serving\.kv_cache_bytes: .* and the draft's"):
+        s.with_(**spec, **{"serving.kv_cache_bytes": int(one) + 2**20})
 
 
 def _cost(*args):

@@ -214,11 +214,20 @@ def _kv_policy(serving, m, spec, kind: str, max_seq_len: int, budget, where: str
     if spec is not None:
         from simkit.sim.speculative import combined_layout
 
-        capacity_bytes -= float(spec.draft.weight_bytes)
-        if capacity_bytes <= 0:
-            raise SimkitError(f"serving.speculative.draft: the draft's weights "
-                              f"({spec.draft.weight_bytes / GiB:.3g} GiB) leave no KV memory "
-                              f"beside the target's on {m.gpus} x {m.hardware.name}{where}")
+        draft_bytes = float(spec.draft.weight_bytes)
+        if getattr(serving, "kv_cache_bytes", None) is None:
+            capacity_bytes -= draft_bytes  # the fraction's room holds the draft too
+            if capacity_bytes <= 0:
+                raise SimkitError(f"serving.speculative.draft: the draft's weights "
+                                  f"({draft_bytes / GiB:.3g} GiB) leave no KV memory beside "
+                                  f"the target's on {m.gpus} x {m.hardware.name}{where}")
+        elif capacity_bytes + draft_bytes > \
+                m.hardware.memory_capacity_bytes * m.gpus - m.weight_bytes:
+            # a cache sized in bytes stays that size: the draft must fit beside it
+            raise SimkitError(f"serving.kv_cache_bytes: {capacity_bytes / GiB:.3g} GiB of KV "
+                              f"cache, the target's weights ({m.weight_bytes / GiB:.3g} GiB) "
+                              f"and the draft's ({draft_bytes / GiB:.3g} GiB) do not fit on "
+                              f"{m.gpus} x {m.hardware.name}{where}")
         layout_of = SimpleNamespace(kv_layout=combined_layout(m.kv_layout,
                                                               spec.draft.kv_layout))
     policy = KVPolicy(layout_of, kind=kind, block_size=int(serving.block_size),
