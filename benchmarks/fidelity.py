@@ -93,8 +93,11 @@ dataset was compared:
   through the simulator with V1's loop (`pr44594_scenario`: chunked prefill, 256 sequences,
   8,192 tokens per step, `serving.kv_cache_bytes` 16 GiB, `serving.watermark`). Compared:
   the preemption count, which with a closed-loop client depends on token counts and memory
-  only, not on the GPU or the step times (the run was on a GB200, which the catalog lacks;
-  simulated on a B200), and each watermark's throughput over the run without one.
+  only, not on the GPU or the step times; each watermark's throughput over the run without
+  one; and the output tokens/s (the run was on a GB200, which the catalog lacks: simulated
+  on a B200, the same HBM bandwidth with ~10% less compute). The engine, vLLM's main of
+  2026-06, runs async scheduling by default: measured engine "vllm async", its own profile
+  `vllm-async`.
 
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
 compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with
@@ -133,6 +136,8 @@ from simkit.errors import SimkitError  # noqa: E402
 #: the vLLM of its time, SGLang 0.3 and DeepSpeed-MII (no profiles) against the vLLM of theirs
 PROFILES_FOR = {"vllm 0.4-0.7": ("vllm-0.6", "vllm", "roofline"),
                 "vllm 0.8+": ("vllm", "roofline"),
+                # vLLM of 2026, async scheduling on by default (vllm-project/vllm#44594's runs)
+                "vllm async": ("vllm-async", "vllm", "roofline"),
                 "tensorrt-llm": ("tensorrt-llm", "roofline"),
                 "deepspeed-mii": ("vllm-0.6", "roofline"),
                 "sglang 0.3": ("vllm-0.6", "roofline"),
@@ -356,23 +361,37 @@ def pr44594_scenario(watermark: float, profile: str = "vllm", seed: int = 0):
                     "max_seq_len": 8192, "watermark": watermark}})
 
 
+def pr44594_errors(profile: str) -> list[float]:
+    """Simulated / measured output tokens/s - 1 of the PR's five runs under `profile` (a
+    name or an ENGINE.toml path)."""
+    return [_simulate(pr44594_scenario(float(r["watermark"]), profile))[
+        "throughput_tokens_per_s"] / float(r["output_tokens_per_s"]) - 1.0
+        for r in read_rows(PR44594)]
+
+
+#: the measured engine of vllm-project/vllm#44594's runs (vLLM main of 2026-06)
+PR44594_ENGINE = "vllm async"
+
+
 def watermark_sweep(table: Table) -> None:
     """`preemptions_vllm_pr44594.csv` through the simulator: see the module docstring."""
     table.method[PR44594] = ("simulator: V1's loop on the PR's setup (a closed loop of 128 "
-                             "requests in flight), one run per watermark; preemptions, and "
-                             "throughput relative to the run without a watermark")
+                             "requests in flight), one run per watermark; preemptions, "
+                             "output tokens/s, and throughput relative to the run without a "
+                             "watermark")
     rows = read_rows(PR44594)
-    base = None
-    for row in rows:
-        w = float(row["watermark"])
-        s = _simulate(pr44594_scenario(w))
-        key = (PR44594, "vllm 0.8+", "gb200 (b200)", "vllm")
-        table.add((*key, "preemptions"), s["preemptions"], float(row["preemptions"]))
-        ours, theirs = s["throughput_tokens_per_s"], float(row["output_tokens_per_s"])
-        if base is None:
-            base = (ours, theirs)
-            continue
-        table.add((*key, WATERMARK_GAIN), ours / base[0], theirs / base[1])
+    for prof in PROFILES_FOR[PR44594_ENGINE]:
+        key = (PR44594, PR44594_ENGINE, "gb200 (b200)", prof)
+        base = None
+        for row in rows:
+            s = _simulate(pr44594_scenario(float(row["watermark"]), prof))
+            table.add((*key, "preemptions"), s["preemptions"], float(row["preemptions"]))
+            ours, theirs = s["throughput_tokens_per_s"], float(row["output_tokens_per_s"])
+            table.add((*key, "closed-loop output_tokens_per_s"), ours, theirs)
+            if base is None:
+                base = (ours, theirs)
+                continue
+            table.add((*key, WATERMARK_GAIN), ours / base[0], theirs / base[1])
 
 
 def oracle(table: Table) -> None:

@@ -154,6 +154,15 @@ SGLANG_OVERLAP = ("LMSYS, 'SGLang v0.4: Zero-Overhead Batch Scheduler, ...' "
                   "one batch ahead; no GPU idle time between five consecutive decode batches")
 #: constants the overlap scheduler takes off the step: host work per step and per sequence
 HOST_COSTS = ("step_overhead_s", "sequence_overhead_s")
+VLLM_ASYNC = ("vLLM's async scheduling (vllm-project/vllm#19970, 2025-06-23: 'overlapping "
+              "scheduling with model execution ... the scheduler operate[s] one step ahead'), "
+              "made the default by #27614 (vllm-project/vllm#27679, 'Async Scheduling Plan', "
+              "2025-10-28) and extended to EAGLE/MTP speculative decoding by #31998 "
+              "(2026-01-08)")
+PR44594 = ("vllm-project/vllm#44594 (2026-06-05): Qwen2.5-7B-Instruct on one GB200, 16 GiB of "
+           "KV cache, 450 random requests of ~1,000 + ~5,000 tokens at 128 in flight, five "
+           "watermarks; simulated on a B200 (GB200 is not in the catalog); "
+           "simkit/data/measurements/preemptions_vllm_pr44594.csv")
 
 #: the vLLM 0.6-0.7 fit, whose constants the current vLLM's fit keeps where its data are blind
 VLLM_06 = "vllm-0.6"
@@ -229,7 +238,7 @@ PROFILES = {
         "NVIDIA/TensorRT-LLM@258c7540c035; August 2024 (MLPerf v4.1)",
         reserves_activations=True),
     "sglang": dict(
-        derive=("vllm", HOST_COSTS), check=("sglang", "offline"),
+        derive=("vllm", HOST_COSTS),
         # vLLM's L40S factor measures its fp8 GEMMs against SGLang's own sm_89 kernels
         # (sgl-project/sglang#6756): SGLang runs the faster ones
         fp8_by_hardware=(), fp8_source="",
@@ -243,6 +252,18 @@ PROFILES = {
         ". Checked, not fitted, on " + KRAI_SGLANG,
         data_date="July-August 2025 (the constants: MLPerf Inference v5.1, published 2025-09); "
         "February and July-August 2025 (the SGLang runs)"),
+    "vllm-async": dict(
+        derive=("vllm", HOST_COSTS), reserves_activations=True,
+        description="vLLM with async scheduling, on by default in releases of 2026 (vllm's "
+        "kernel constants; the scheduler's host work per step and per sequence overlapped "
+        "with the GPU's; not fitted, checked on vllm-project/vllm#44594's runs)",
+        engine_version="vLLM main of 2026-06 (the runs it is checked on); the constants are "
+        "vLLM 0.9.2-0.10.0's",
+        source="the constants of `vllm` (" + KRAI51 + "; " + REDHAT51 + "; " + ROCM51 +
+        ") with step_overhead_s and sequence_overhead_s 0: " + VLLM_ASYNC + ". Checked, not "
+        "fitted, on " + PR44594,
+        data_date="July-August 2025 (the constants: MLPerf Inference v5.1, published 2025-09); "
+        "June 2026 (the runs it is checked on)"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),
@@ -253,15 +274,38 @@ PROFILES = {
 }
 
 
+def _sglang_offline(path: str) -> list[float]:
+    """Simulated / measured throughput - 1 of SGLang's MLPerf Offline runs."""
+    from fidelity import offline_errors
+
+    return [e for _, e in offline_errors("sglang", path)]
+
+
+def _pr44594_throughput(path: str) -> list[float]:
+    """Simulated / measured output tokens/s - 1 of vllm-project/vllm#44594's five runs."""
+    from fidelity import pr44594_errors
+
+    return pr44594_errors(path)
+
+
+#: how a derived profile is judged: (phase key, the errors of the runs it is checked on,
+#: what those runs are)
+CHECKS = {
+    "sglang": ("offline", _sglang_offline, "offline throughput of {n} sglang runs"),
+    "vllm-async": ("closed_loop", _pr44594_throughput,
+                   "output throughput of vllm-project/vllm#44594's {n} runs"),
+}
+
+
 def derive(name: str, spec: dict):
     """A profile that is another's constants with some set to zero (`spec["derive"]`: the
     base profile, as this run wrote it, and the constants zeroed), and the number of runs
-    that judged it: its errors are the simulated Offline throughputs of the measured engine
-    `spec["check"]` names (`fidelity.offline_errors`), all held out (nothing was fitted)."""
+    that judged it: its errors are simulated throughputs of measured runs it was not fitted
+    on (`CHECKS[name]`: SGLang's MLPerf Offline runs, `fidelity.offline_errors`; vLLM
+    #44594's closed-loop runs, `fidelity.pr44594_errors`), all held out."""
     import tempfile
 
     import numpy as np
-    from fidelity import offline_errors
 
     from simkit.calibrate.engine_fit import ErrorStats
 
@@ -273,16 +317,16 @@ def derive(name: str, spec: dict):
                    fp8_gemm_by_hardware=spec.get("fp8_by_hardware", base.fp8_gemm_by_hardware),
                    fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source),
                    reserves_activations=spec.get("reserves_activations", False))
-    engine, phase = spec["check"]
+    phase, errors_of, what = CHECKS[name]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"{name}.toml"
         path.write_text(engine_to_toml(prof))
-        err = np.array([e for _, e in offline_errors(engine, str(path))])
+        err = np.array(errors_of(str(path)))
     st = ErrorStats.of(err)
     pairs = tuple((f"heldout_simulated.{phase}.{k}", round(getattr(st, k), 4))
                   for k in ("median_abs", "median", "worst"))
     fit = (f"not fitted: {base_name}'s constants, {' and '.join(zeroed)} 0; errors: the "
-           f"simulated {phase} throughput of {len(err)} {engine} runs, all held out")
+           f"simulated {what.format(n=len(err))}, all held out")
     return replace(prof, errors=pairs, fit=fit), len(err)
 
 

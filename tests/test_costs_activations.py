@@ -77,6 +77,7 @@ LLAMA31_8B_BYTES = 8_030_261_248 * 2
     ("vllm", 8192 * 2 * (2 * 4096 + 3 * 14336)),  # vLLM: its profiling pass
     ("vllm-0.6", 8192 * 2 * (2 * 4096 + 3 * 14336)),
     ("tensorrt-llm", 8192 * 2 * (2 * 4096 + 3 * 14336)),  # its activation buffers
+    ("vllm-async", 8192 * 2 * (2 * 4096 + 3 * 14336)),
     ("sglang", 0),  # mem_fraction_static: weights and cache only
     ("roofline", 0),
 ])

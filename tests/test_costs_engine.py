@@ -112,6 +112,30 @@ def test_profile_toml_round_trips_exactly(tmp_path, name):
     assert load_engine(str(f)).constants() == p.constants()
 
 
+#: profiles derived from `vllm` without its host costs per step and per sequence, and the
+#: held-out check each carries (simulated throughput of runs it was not fitted on)
+DERIVED = {"sglang": "heldout_simulated.offline", "vllm-async": "heldout_simulated.closed_loop"}
+
+
+@pytest.mark.parametrize("name", sorted(DERIVED))
+def test_derived_profiles_are_vllm_without_host_costs(name):
+    """SGLang's overlap scheduler and vLLM's async scheduling run the scheduler's host work
+    one step ahead, beside the GPU's: the same kernels as `vllm`, no cost per step or per
+    sequence. Each carries the held-out errors of the runs it was checked on, within the
+    issue's 10% median."""
+    base, p = load_engine("vllm"), load_engine(name)
+    assert p.step_overhead_s == 0 and p.sequence_overhead_s == 0
+    for k, v in base.constants().items():
+        if k not in ("step_overhead_s", "sequence_overhead_s"):
+            assert p.constants()[k] == v, k
+    errs = dict(p.errors)
+    assert abs(errs[DERIVED[name] + ".median_abs"]) <= 0.10
+    assert "not fitted" in p.fit
+    # vLLM keeps its profiling pass and its kernels' L40S factor; SGLang has neither
+    assert p.reserves_activations == (name == "vllm-async")
+    assert bool(p.fp8_gemm_by_hardware) == (name == "vllm-async")
+
+
 @pytest.mark.parametrize("text, msg", [
     ('name = "x"\ncolour = "red"\n', "x.toml.colour: unknown key"),
     ('description = "no name"\n', "x.toml.name: missing"),
