@@ -361,11 +361,11 @@ def pr44594_scenario(watermark: float, profile: str = "vllm", seed: int = 0):
                     "max_seq_len": 8192, "watermark": watermark}})
 
 
-def pr44594_errors(profile: str) -> list[float]:
-    """Simulated / measured output tokens/s - 1 of the PR's five runs under `profile` (a
-    name or an ENGINE.toml path)."""
-    return [_simulate(pr44594_scenario(float(r["watermark"]), profile))[
-        "throughput_tokens_per_s"] / float(r["output_tokens_per_s"]) - 1.0
+def pr44594_errors(profile: str) -> list[tuple[str, float]]:
+    """(watermark, simulated / measured output tokens/s - 1) of the PR's five runs under
+    `profile` (a name or an ENGINE.toml path), as `offline_errors` gives its runs'."""
+    return [(r["watermark"], _simulate(pr44594_scenario(float(r["watermark"]), profile))[
+        "throughput_tokens_per_s"] / float(r["output_tokens_per_s"]) - 1.0)
         for r in read_rows(PR44594)]
 
 

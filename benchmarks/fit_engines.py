@@ -68,6 +68,12 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   Little's-law mean iterations: SGLang runs its prompts in iterations of their own, each
   streaming the weights again, which a mean iteration of decodes and prompts together
   leaves out.
+- `vllm-async`: vLLM with async scheduling (its default since late 2025: the scheduler's
+  host work overlaps the GPU's step), derived from `vllm` as `sglang` is -- the same kernel
+  constants, no host costs per step or per sequence -- but keeping vLLM's profiling pass and
+  its L40S fp8 factor. Checked held out on vllm-project/vllm#44594's five closed-loop runs
+  (vLLM main of 2026-06, Qwen2.5-7B-Instruct on a GB200 simulated as a B200:
+  `fidelity.pr44594_errors`, output tokens/s).
 - `splitwise-2023`: the unnamed engine of Splitwise's step-level DGX-A100/H100 profiles
   (`simkit/data/measurements/splitwise.csv`), fitted exactly as `simkit calibrate
   --measurements` does.
@@ -274,25 +280,13 @@ PROFILES = {
 }
 
 
-def _sglang_offline(path: str) -> list[float]:
-    """Simulated / measured throughput - 1 of SGLang's MLPerf Offline runs."""
-    from fidelity import offline_errors
-
-    return [e for _, e in offline_errors("sglang", path)]
-
-
-def _pr44594_throughput(path: str) -> list[float]:
-    """Simulated / measured output tokens/s - 1 of vllm-project/vllm#44594's five runs."""
-    from fidelity import pr44594_errors
-
-    return pr44594_errors(path)
-
-
-#: how a derived profile is judged: (phase key, the errors of the runs it is checked on,
-#: what those runs are)
+#: how a derived profile is judged: (phase key, the `fidelity` function that gives the
+#: (run, simulated / measured - 1) pairs of the runs it is checked on under a profile, its
+#: arguments before the profile, what those runs are)
 CHECKS = {
-    "sglang": ("offline", _sglang_offline, "offline throughput of {n} sglang runs"),
-    "vllm-async": ("closed_loop", _pr44594_throughput,
+    "sglang": ("offline", "offline_errors", ("sglang",),
+               "offline throughput of {n} sglang runs"),
+    "vllm-async": ("closed_loop", "pr44594_errors", (),
                    "output throughput of vllm-project/vllm#44594's {n} runs"),
 }
 
@@ -301,8 +295,8 @@ def derive(name: str, spec: dict):
     """A profile that is another's constants with some set to zero (`spec["derive"]`: the
     base profile, as this run wrote it, and the constants zeroed), and the number of runs
     that judged it: its errors are simulated throughputs of measured runs it was not fitted
-    on (`CHECKS[name]`: SGLang's MLPerf Offline runs, `fidelity.offline_errors`; vLLM
-    #44594's closed-loop runs, `fidelity.pr44594_errors`), all held out."""
+    on (`CHECKS`: SGLang's MLPerf Offline runs, `fidelity.offline_errors`; vLLM #44594's
+    closed-loop runs, `fidelity.pr44594_errors`), all held out."""
     import tempfile
 
     import numpy as np
@@ -317,11 +311,13 @@ def derive(name: str, spec: dict):
                    fp8_gemm_by_hardware=spec.get("fp8_by_hardware", base.fp8_gemm_by_hardware),
                    fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source),
                    reserves_activations=spec.get("reserves_activations", False))
-    phase, errors_of, what = CHECKS[name]
+    import fidelity
+
+    phase, check, args, what = CHECKS[name]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"{name}.toml"
         path.write_text(engine_to_toml(prof))
-        err = np.array(errors_of(str(path)))
+        err = np.array([e for _, e in getattr(fidelity, check)(*args, str(path))])
     st = ErrorStats.of(err)
     pairs = tuple((f"heldout_simulated.{phase}.{k}", round(getattr(st, k), 4))
                   for k in ("median_abs", "median", "worst"))
