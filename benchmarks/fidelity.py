@@ -94,8 +94,9 @@ dataset was compared:
   8,192 tokens per step, `serving.kv_cache_bytes` 16 GiB, `serving.watermark`). Compared:
   the preemption count, which with a closed-loop client depends on token counts and memory
   only, not on the GPU or the step times; each watermark's throughput over the run without
-  one; and the output tokens/s (the run was on a GB200, which the catalog lacks: simulated
-  on a B200, the same HBM bandwidth with ~10% less compute). The engine, vLLM's main of
+  one; and the output tokens/s and latencies (TTFT p50/p99, ITL p99, end-to-end p50; the
+  run was on a GB200, which the catalog lacks: simulated on a B200, the same HBM bandwidth
+  with ~10% less compute). The engine, vLLM's main of
   2026-06, runs async scheduling by default: measured engine "vllm async", its own profile
   `vllm-async`.
 
@@ -371,14 +372,18 @@ def pr44594_errors(profile: str) -> list[tuple[str, float]]:
 
 #: the measured engine of vllm-project/vllm#44594's runs (vLLM main of 2026-06)
 PR44594_ENGINE = "vllm async"
+#: the PR's latency columns -> simkit's (distribution, quantile); `vllm bench serve`'s ITL is
+#: the gap between streamed chunks, simkit's `itl_s`
+PR44594_LATENCIES = {"ttft_p50_s": ("ttft_s", "p50"), "ttft_p99_s": ("ttft_s", "p99"),
+                     "itl_p99_s": ("itl_s", "p99"), "e2e_p50_s": ("e2e_s", "p50")}
 
 
 def watermark_sweep(table: Table) -> None:
     """`preemptions_vllm_pr44594.csv` through the simulator: see the module docstring."""
     table.method[PR44594] = ("simulator: V1's loop on the PR's setup (a closed loop of 128 "
                              "requests in flight), one run per watermark; preemptions, "
-                             "output tokens/s, and throughput relative to the run without a "
-                             "watermark")
+                             "output tokens/s and latencies, and throughput relative to the "
+                             "run without a watermark")
     rows = read_rows(PR44594)
     for prof in PROFILES_FOR[PR44594_ENGINE]:
         key = (PR44594, PR44594_ENGINE, "gb200 (b200)", prof)
@@ -388,6 +393,9 @@ def watermark_sweep(table: Table) -> None:
             table.add((*key, "preemptions"), s["preemptions"], float(row["preemptions"]))
             ours, theirs = s["throughput_tokens_per_s"], float(row["output_tokens_per_s"])
             table.add((*key, "closed-loop output_tokens_per_s"), ours, theirs)
+            for col, (dist, q) in PR44594_LATENCIES.items():
+                if row[col]:  # (the 0.15 row's latencies are cut off in the source)
+                    table.add((*key, f"closed-loop {col}"), s[dist][q], float(row[col]))
             if base is None:
                 base = (ours, theirs)
                 continue
