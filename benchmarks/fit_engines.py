@@ -203,6 +203,11 @@ VLLM_FP8_SOURCE = ("l40s: vLLM's fp8 GEMM kernel (cutlass_scaled_mm) against SGL
                    "sgl-project/sglang#6756 (2025-05-30), 'Main (with L40S)' tables; "
                    "benchmarks/fit_engines.py SGLANG_6756_L40S")
 
+#: what a profile derived from `vllm` without host costs says it is, and `vllm`'s data date
+WITHOUT_HOST_COSTS = ("the constants of `vllm` (" + KRAI51 + "; " + REDHAT51 + "; " + ROCM51 +
+                      ") with step_overhead_s and sequence_overhead_s 0: ")
+VLLM_DATE = "July-August 2025 (the constants: MLPerf Inference v5.1, published 2025-09)"
+
 PROFILES = {
     VLLM_06: dict(
         rows=lambda: _join(static_batches("vllm", hardware=("a100-40gb", "h100-sxm")),
@@ -253,11 +258,8 @@ PROFILES = {
         "serving.scheduler = prefill_first, admission = new_token_ratio, block_size = 1",
         engine_version="SGLang 0.4.3 and 0.4.9 (the runs it is checked on); the constants "
         "are vLLM 0.9.2-0.10.0's",
-        source="the constants of `vllm` (" + KRAI51 + "; " + REDHAT51 + "; " + ROCM51 +
-        ") with step_overhead_s and sequence_overhead_s 0: " + SGLANG_OVERLAP +
-        ". Checked, not fitted, on " + KRAI_SGLANG,
-        data_date="July-August 2025 (the constants: MLPerf Inference v5.1, published 2025-09); "
-        "February and July-August 2025 (the SGLang runs)"),
+        source=WITHOUT_HOST_COSTS + SGLANG_OVERLAP + ". Checked, not fitted, on " + KRAI_SGLANG,
+        data_date=VLLM_DATE + "; February and July-August 2025 (the SGLang runs)"),
     "vllm-async": dict(
         derive=("vllm", HOST_COSTS), reserves_activations=True,
         description="vLLM with async scheduling, on by default in releases of 2026 (vllm's "
@@ -265,11 +267,8 @@ PROFILES = {
         "with the GPU's; not fitted, checked on vllm-project/vllm#44594's runs)",
         engine_version="vLLM main of 2026-06 (the runs it is checked on); the constants are "
         "vLLM 0.9.2-0.10.0's",
-        source="the constants of `vllm` (" + KRAI51 + "; " + REDHAT51 + "; " + ROCM51 +
-        ") with step_overhead_s and sequence_overhead_s 0: " + VLLM_ASYNC + ". Checked, not "
-        "fitted, on " + PR44594,
-        data_date="July-August 2025 (the constants: MLPerf Inference v5.1, published 2025-09); "
-        "June 2026 (the runs it is checked on)"),
+        source=WITHOUT_HOST_COSTS + VLLM_ASYNC + ". Checked, not fitted, on " + PR44594,
+        data_date=VLLM_DATE + "; June 2026 (the runs it is checked on)"),
     "splitwise-2023": dict(
         rows=lambda: (read_measurements(Path(__file__).resolve().parent.parent / "simkit" /
                                         "data" / "measurements" / "splitwise.csv"), []),
