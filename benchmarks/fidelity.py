@@ -95,10 +95,11 @@ dataset was compared:
   the preemption count, which with a closed-loop client depends on token counts and memory
   only, not on the GPU or the step times; each watermark's throughput over the run without
   one; and the output tokens/s and latencies (TTFT p50/p99, ITL p99, end-to-end p50; the
-  run was on a GB200, which the catalog lacks: simulated on a B200, the same HBM bandwidth
-  with ~10% less compute). The engine, vLLM's main of
-  2026-06, runs async scheduling by default: measured engine "vllm async", its own profile
-  `vllm-async`.
+  run was on a GB200, which the catalog lacks: simulated on a B200, whose fp8 peak and HBM
+  bandwidth are the GB200's -- 4.5 PFLOPS dense and 7.7 TB/s, at 1 kW against 1.2 kW:
+  Verda's per-GPU table, verda.com/blog/gb300-nvl72-architecture). The engine, vLLM's main
+  of 2026-06, runs async scheduling by default: measured engine "vllm async", its own
+  profile `vllm-async`.
 
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
 compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with

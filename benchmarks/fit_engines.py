@@ -12,10 +12,10 @@ model / TP degree / GPU out). `--check` fits and prints without writing.
   on one H100 and one L40S, and Krai's vLLM 0.9.2 for ROCm on 8 MI300X -- 17 runs, each its
   mean steady-state iteration (an Offline run: the batch its memory holds, not the
   simulated iterations, which preempt at the memory limit as V1 does but which the step
-  formula prices above the measured runs' wall time: `_published.mlperf_runs`). Large batches on one or two GPUs show the GEMM and fp8
-  rates, streaming, decode attention and fixed costs (the eight constants `VLLM_FITTED`);
-  the shape factors, the prefill attention kernel and the all-reduce terms, which they
-  cannot show, are `vllm-0.6`'s. AMD's own v5.1 runs (vLLM 0.9 for ROCm with the V0 engine
+  formula prices above the measured runs' wall time: `_published.mlperf_runs`). Large
+  batches on one or two GPUs show the GEMM and fp8 rates, streaming, decode attention and
+  fixed costs (the eight constants `VLLM_FITTED`); the shape factors, the prefill attention
+  kernel and the all-reduce terms, which they cannot show, are `vllm-0.6`'s. AMD's own v5.1 runs (vLLM 0.9 for ROCm with the V0 engine
   and multi-step scheduling) are held out: `benchmarks/fidelity.py` simulates them as run.
 - `vllm-0.6`: vLLM 0.6-0.7 on NVIDIA GPUs. (a) The static-batch wall times of Argonne's
   LLM-Inference-Bench (A100-40GB, H100 SXM; fp16; results last changed 2024-09-27). Its
@@ -250,6 +250,7 @@ PROFILES = {
         reserves_activations=True),
     "sglang": dict(
         derive=("vllm", HOST_COSTS),
+        check=("offline", "offline_errors", ("sglang",), "offline throughput of {n} sglang runs"),
         # vLLM's L40S factor measures its fp8 GEMMs against SGLang's own sm_89 kernels
         # (sgl-project/sglang#6756): SGLang runs the faster ones
         fp8_by_hardware=(), fp8_source="",
@@ -262,6 +263,8 @@ PROFILES = {
         data_date=VLLM_DATE + "; February and July-August 2025 (the SGLang runs)"),
     "vllm-async": dict(
         derive=("vllm", HOST_COSTS), reserves_activations=True,
+        check=("closed_loop", "pr44594_errors", (),
+               "output throughput of vllm-project/vllm#44594's {n} runs"),
         description="vLLM with async scheduling, on by default in releases of 2026 (vllm's "
         "kernel constants; the scheduler's host work per step and per sequence overlapped "
         "with the GPU's; not fitted, checked on vllm-project/vllm#44594's runs)",
@@ -279,25 +282,17 @@ PROFILES = {
 }
 
 
-#: how a derived profile is judged: (phase key, the `fidelity` function that gives the
-#: (run, simulated / measured - 1) pairs of the runs it is checked on under a profile, its
-#: arguments before the profile, what those runs are)
-CHECKS = {
-    "sglang": ("offline", "offline_errors", ("sglang",),
-               "offline throughput of {n} sglang runs"),
-    "vllm-async": ("closed_loop", "pr44594_errors", (),
-                   "output throughput of vllm-project/vllm#44594's {n} runs"),
-}
-
-
 def derive(name: str, spec: dict):
     """A profile that is another's constants with some set to zero (`spec["derive"]`: the
     base profile, as this run wrote it, and the constants zeroed), and the number of runs
     that judged it: its errors are simulated throughputs of measured runs it was not fitted
-    on (`CHECKS`: SGLang's MLPerf Offline runs, `fidelity.offline_errors`; vLLM #44594's
-    closed-loop runs, `fidelity.pr44594_errors`), all held out."""
+    on, all held out. `spec["check"]`: (phase key, the `fidelity` function giving the (run,
+    simulated / measured - 1) pairs of those runs under a profile, its arguments before the
+    profile, what the runs are) -- SGLang's MLPerf Offline runs (`offline_errors`), vLLM
+    #44594's closed-loop runs (`pr44594_errors`)."""
     import tempfile
 
+    import fidelity
     import numpy as np
 
     from simkit.calibrate.engine_fit import ErrorStats
@@ -310,9 +305,7 @@ def derive(name: str, spec: dict):
                    fp8_gemm_by_hardware=spec.get("fp8_by_hardware", base.fp8_gemm_by_hardware),
                    fp8_gemm_source=spec.get("fp8_source", base.fp8_gemm_source),
                    reserves_activations=spec.get("reserves_activations", False))
-    import fidelity
-
-    phase, check, args, what = CHECKS[name]
+    phase, check, args, what = spec["check"]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"{name}.toml"
         path.write_text(engine_to_toml(prof))

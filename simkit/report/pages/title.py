@@ -14,6 +14,7 @@ from simkit.report.formats import (describe_arch, describe_lengths,
                                    plain_value, pq, short_key)
 from simkit.report.layout import Flow, new_page
 from simkit.sim.scheduler import watermark_of
+from simkit.units import fmt_bytes
 
 if TYPE_CHECKING:
     from simkit.report.gather import ReportData
@@ -68,7 +69,7 @@ def title_data(s) -> TitleData:
                        if sv.scheduler_steps > 1 else "")
                     + f"), {sv.kv_memory} KV memory"
                     + (f" (blocks of {sv.block_size})" if sv.kv_memory == "paged" else "")
-                    + (f", KV cache {sv.kv_cache_bytes / 2**30:.3g} GiB per GPU"
+                    + (f", KV cache {fmt_bytes(sv.kv_cache_bytes)} per GPU"
                        if sv.kv_cache_bytes is not None
                        else f", memory_fraction {sv.memory_fraction:g}")
                     + ", max_seq_len "
@@ -129,7 +130,6 @@ def _what_ifs(s, model) -> str:
 
 def answer_lines(d: ReportData) -> list[str]:
     """'The answer in brief' for the title page, from whatever sections ran."""
-    from simkit.units import fmt_bytes
 
     out = []
     if d.search is not None:
@@ -185,8 +185,6 @@ def answer_lines(d: ReportData) -> list[str]:
     out.append(f"{c.model} with {arch}: prefill time {c.big_o_time} and cache "
                f"{c.big_o_cache} in the context length n.")
     if d.sweep is not None:
-        from simkit.units import fmt_bytes
-
         ok = [r for r in d.sweep.rows if not r.get("error")]
 
         def lab(r):
