@@ -101,6 +101,20 @@ dataset was compared:
   of 2026-06, runs async scheduling by default: measured engine "vllm async", its own
   profile `vllm-async`.
 
+- `steps_h200_pytorch.csv` (step times this project measured on one H200 with PyTorch,
+  `benchmarks/gpu/measure.py`: Llama-3.1-8B and Qwen2.5-7B, bf16): no engine profile models
+  a plain PyTorch implementation, so its own fit is judged held out -- `simkit calibrate
+  --measurements`'s fit (`calibrate_engine`, the roofline as base) predicting each row from
+  the other folds (5-fold; `own fit (held out)`) -- beside the shipped profiles of engines
+  without host costs between steps (`vllm-async`), with them (`vllm`) and `roofline`. The
+  profile fitted on every row then predicts what it never saw:
+  `steps_mixed_h200_pytorch.csv` (decodes beside a prompt's prefill in one step: metric
+  `mixed`), `steps_chunked_h200_pytorch.csv` (prompts of 256-2,048 tokens after 2,048-32,768
+  cached ones, as chunked prefill and prefix caching run them: `prefill after cache`) and
+  the rows of `steps_detail_h200_pytorch.csv` that are one GPU's share of
+  Llama-3.1-70B at tensor parallelism 8 (80 layers of its heads and FFN columns, no
+  all-reduce: predicted with the all-reduce terms at zero; metrics `TP-8 share ...`).
+
 Rows whose model or GPU the catalog lacks are counted as skipped. Each simkit profile is
 compared with the measurements of its own engine (`PROFILES_FOR`: vLLM 0.8 and later with
 `vllm`, earlier versions with `vllm-0.6` and, to show what the default does on them, with
@@ -132,6 +146,8 @@ from _published import (DATA, MAX_BATCH, MLPERF_SET, instances,  # noqa: E402
 
 from simkit.errors import SimkitError  # noqa: E402
 
+#: the profile label of a dataset judged by its own fit, held out (`h200_steps`)
+OWN_FIT = "own fit (held out)"
 #: measured engine (`engine_label`) -> simkit profiles compared with it (its own first):
 #: each vLLM generation against its own fit (vLLM 0.4-0.7 also against the default `vllm`:
 #: how the current engine's fit does on small batches), SGLang 0.4+ against `sglang` and
@@ -143,7 +159,9 @@ PROFILES_FOR = {"vllm 0.4-0.7": ("vllm-0.6", "vllm", "roofline"),
                 "tensorrt-llm": ("tensorrt-llm", "roofline"),
                 "deepspeed-mii": ("vllm-0.6", "roofline"),
                 "sglang 0.3": ("vllm-0.6", "roofline"),
-                "sglang 0.4": ("sglang", "vllm", "roofline")}
+                "sglang 0.4": ("sglang", "vllm", "roofline"),
+                # this project's H200 steps in plain PyTorch (benchmarks/gpu/measure.py)
+                "pytorch (measured here)": (OWN_FIT, "vllm-async", "vllm", "roofline")}
 SPLITWISE_PROFILES = ("splitwise-2023", "vllm", "vllm-0.6", "tensorrt-llm", "roofline")
 
 
@@ -188,8 +206,10 @@ def metric_kind(metric: str) -> str:
     """The kind of a table metric: step phases as they are, then TTFT, TPOT/ITL, end-to-end
     latency, throughput and planned capacity; MLPerf Server latencies (at the same load) as
     their own kind, "near capacity", and the load at which simkit's TPOT matches theirs."""
-    if metric in ("decode", "prefill"):
+    if metric in ("decode", "prefill", "mixed", "prefill after cache"):
         return "step " + metric
+    if metric.startswith("TP-8 share "):
+        return "step " + metric.removeprefix("TP-8 share ") + ", one GPU's TP-8 share"
     if metric in ("preemptions", WATERMARK_GAIN):
         return metric
     if metric == "server tpot-matched load":
@@ -219,6 +239,59 @@ def splitwise(table: Table) -> None:
         for i in range(len(d)):
             table.add(("splitwise.csv", "unnamed", hw[i], name, d.phase[i]), e[i],
                       d.seconds[i])
+
+
+H200_STEPS = "steps_h200_pytorch.csv"
+H200_ENGINE = "pytorch (measured here)"
+
+
+def h200_steps(table: Table) -> None:
+    """This project's H200 steps (see the module docstring): the shipped profiles, the
+    file's own fit held out by 5 folds, and that fit on every row predicting mixed steps and
+    one GPU's share of a TP-8 step."""
+    import csv
+    from dataclasses import replace
+
+    from simkit.calibrate.engine_fit import calibrate_engine
+    from simkit.calibrate.measurements import (Design, Measurement, Setup, Step,
+                                               read_measurements)
+    from simkit.costs.engine import ROOFLINE, load_engine
+
+    d = Design(read_measurements(DATA / H200_STEPS))
+    table.method[H200_STEPS] = "step rows through THE step-time formula; own fit 5-fold"
+    for name in PROFILES_FOR[H200_ENGINE][1:]:
+        for i, t in enumerate(d.predict(load_engine(name))):
+            table.add((H200_STEPS, H200_ENGINE, "h200", name, d.phase[i]), t, d.seconds[i])
+    cal = calibrate_engine(d, ROOFLINE, "h200-pytorch")
+    for i, e in enumerate(cal.errors_heldout["k-fold"]):
+        table.add((H200_STEPS, H200_ENGINE, "h200", OWN_FIT, d.phase[i]), (1 + e) * d.seconds[i],
+                  d.seconds[i])
+    # what the fit never saw: mixed steps, prompts after a cached prefix, and one GPU's share
+    # of Llama-3.1-70B at TP 8 -- (measurement, metric) pairs
+    unseen = []
+    with (DATA / "steps_mixed_h200_pytorch.csv").open() as f:
+        for r in csv.DictReader(f):
+            step = Step(decode_batch=int(r["decodes"]), decode_context=int(r["decode_context"]),
+                        prefill_batch=1, prompt_tokens=int(r["prefill_tokens"]))
+            unseen.append((Measurement(Setup(r["model"], r["hardware"], 1), "mixed",
+                                       float(r["seconds"]), ((1.0, step),)), "mixed"))
+    unseen += [(m, "prefill after cache")
+               for m in read_measurements(DATA / "steps_chunked_h200_pytorch.csv")]
+    with (DATA / "steps_detail_h200_pytorch.csv").open() as f:
+        for r in csv.DictReader(f):
+            if r["shard_only"] == "1":
+                unseen.append((Measurement.step(
+                    Setup(r["model"], "h200", int(r["tensor_parallel"])),
+                    r["phase"], int(r["batch_size"]), int(r["prompt_tokens"]),
+                    int(r["context_tokens"]), float(r["seconds"])), f"TP-8 share {r['phase']}"))
+    du = Design([m for m, _ in unseen])
+    alone = replace(cal.profile, allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
+                    allreduce_efficiency=math.inf)  # the shards ran no all-reduce
+    for name, prof in ((OWN_FIT, alone), *((n, replace(
+            load_engine(n), allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
+            allreduce_efficiency=math.inf)) for n in PROFILES_FOR[H200_ENGINE][1:])):
+        for i, t in enumerate(du.predict(prof)):
+            table.add((H200_STEPS, H200_ENGINE, "h200", name, unseen[i][1]), t, du.seconds[i])
 
 
 def _scenario(setup, engine, *, requests, rate, prompt, output, max_batch, fraction,
@@ -673,6 +746,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     table = Table()
     splitwise(table)
+    h200_steps(table)
     argonne(table, args.quick)
     for name in TRTLLM_OVERVIEWS:
         trtllm_overview(table, args.quick, name)

@@ -265,6 +265,22 @@ def test_calibration_reports_every_held_out_split():
     assert cal.profile.name == "mine"
 
 
+def test_a_calibration_says_when_layer_and_step_costs_cannot_part():
+    """Models of one depth cannot tell a cost per layer from one per step (both scale with
+    the step count alike): the result says so. 80 against 32 layers can: no note."""
+    from simkit.calibrate.engine_fit import depth_note
+
+    def design(models):
+        return Design([Measurement.step(Setup(m, "h100-sxm", 1), "decode", 1, 0, 100, 0.01)
+                       for m in models])
+    note = depth_note(design(["llama-3-8b", "mistral-7b"]))  # 32 and 32 layers
+    assert note is not None and "32 layers" in note
+    assert "28-32 layers" in depth_note(design(["llama-3-8b", "qwen2.5-7b"]))
+    assert depth_note(design(["llama-3-8b", "llama-2-70b"])) is None  # 32 and 80
+    cal = calibrate_engine(_synthetic(ROOFLINE), ROOFLINE, "x", kfold=2)
+    assert cal.notes == () and cal.to_dict()["notes"] == []  # 80 and 32 layers
+
+
 def test_too_few_rows_to_fit():
     s = Setup("llama-3-8b", "h100-sxm", 1)
     d = Design([Measurement.step(s, "decode", 1, 0, 100, 0.01)] * 5)

@@ -91,7 +91,8 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
 
 CSV_FILES = sorted(MEAS.glob("*.csv"))
 STEP_FILES = [p for p in CSV_FILES
-              if not p.name.startswith(("throughput_", "lengths_", "kernels_", "preemptions_"))]
+              if not p.name.startswith(("throughput_", "lengths_", "kernels_", "preemptions_",
+                                        "steps_detail_", "steps_mixed_"))]
 THROUGHPUT_FILES = [p for p in CSV_FILES if p.name.startswith("throughput_")]
 LENGTH_FILES = [p for p in CSV_FILES if p.name.startswith("lengths_")]
 
@@ -765,3 +766,182 @@ def test_v1_loop_preempts_as_vllm_pr44594_measured():
     roof = simulate(fid.pr44594_scenario(0.0, profile="roofline")).summary
     assert roof["preemptions"] == sims[0]["preemptions"]
 
+
+
+# --- this project's H200 measurements (benchmarks/gpu/measure.py) -----------------------
+
+#: Qwen2.5-7B's shapes (huggingface.co/Qwen/Qwen2.5-7B-Instruct/config.json: 28 layers,
+#: hidden 3584, 28 heads x 128, 4 KV heads x 128, intermediate 18944, vocabulary 152064)
+DENSE_QWEN = (28, 3584, 3584, 512, 18944, 152064)
+#: one GPU's share of Llama-3.1-70B at tensor parallelism 8: its heads, KV heads and FFN
+#: columns split eight ways, its LM head by vocabulary rows
+SHARE_70B_TP8 = (80, 8192, 8192 // 8, 1024 // 8, 28672 // 8, 128256 // 8)
+
+
+def _weights(shape) -> tuple[int, int]:
+    layers, d, q, kv, ffn, vocab = shape
+    return layers * (d * q + 2 * d * kv + q * d + 3 * d * ffn), vocab * d
+
+
+def _h200_floors_s(shape, phase, batch, prompt):
+    """(compute floor, weight-read floor) of one step in bf16 on an H200's datasheet
+    (989.5 TFLOP/s dense, 4.8 TB/s)."""
+    n, head = _weights(shape)
+    if phase == "prefill":
+        return 2 * n * batch * prompt / 989.5e12, 2 * (n + head) / 4.8e12
+    return 2 * (n + head) * batch / 989.5e12, 2 * (n + head) / 4.8e12
+
+
+def test_h200_step_rows_respect_the_roofs():
+    """No measured H200 step beats its datasheet compute or weight-read floor."""
+    shapes = {"llama-3.1-8b": DENSE["llama-3.1-8b"], "qwen2.5-7b": DENSE_QWEN}
+    rows = _read(MEAS / "steps_h200_pytorch.csv")[1]
+    assert {r["model"] for r in rows} == set(shapes)
+    for r in rows:
+        assert r["hardware"] == "h200" and r["tensor_parallel"] == "1", r
+        floor = _h200_floors_s(shapes[r["model"]], r["phase"], int(r["batch_size"]),
+                               int(r["prompt_tokens"]))
+        assert float(r["seconds"]) >= max(floor), r
+    header, detail = _read(MEAS / "steps_detail_h200_pytorch.csv")
+    assert header == ["model", "tensor_parallel", "shard_only", "phase", "batch_size",
+                      "prompt_tokens", "context_tokens", "seconds", "timed_as", "attention",
+                      "flash_seconds", "cudnn_seconds"]
+    shares = [r for r in detail if r["shard_only"] == "1"]
+    assert shares and all(r["tensor_parallel"] == "8" for r in shares)
+    for r in detail:
+        # the kept time is the faster of the two attention backends
+        t = {k: float(r[f"{k}_seconds"]) for k in ("flash", "cudnn")}
+        assert float(r["seconds"]) == min(t.values()) and r["attention"] == min(t, key=t.get)
+        shape = SHARE_70B_TP8 if r["shard_only"] == "1" else \
+            {"llama-3.1-8b": DENSE["llama-3.1-8b"], "qwen2.5-7b": DENSE_QWEN}[r["model"]]
+        floor = _h200_floors_s(shape, r["phase"], int(r["batch_size"]), int(r["prompt_tokens"]))
+        assert float(r["seconds"]) >= max(floor), r
+    chunked = _read(MEAS / "steps_chunked_h200_pytorch.csv")[1]
+    assert chunked and all(int(r["context_tokens"]) > 0 for r in chunked)
+    for r in chunked:  # no faster than the chunk's weight GEMMs at the peak
+        floor = _h200_floors_s(DENSE["llama-3.1-8b"], "prefill", int(r["batch_size"]),
+                               int(r["prompt_tokens"]))
+        assert float(r["seconds"]) >= max(floor), r
+    header, detail = _read(MEAS / "steps_detail_chunked_h200_pytorch.csv")
+    kinds = [c.removesuffix("_seconds") for c in header if c.endswith("_seconds") and c !=
+             "seconds"]
+    assert len(detail) == len(chunked)
+    for r, c in zip(detail, chunked):
+        t = {k: float(r[f"{k}_seconds"]) for k in kinds if r[f"{k}_seconds"]}
+        best = min(t, key=t.get)
+        assert r["seconds"] == c["seconds"] and float(r["seconds"]) == t[best]
+        assert r["attention"] == best and not best.endswith("expand")
+    for r in _read(MEAS / "steps_mixed_h200_pytorch.csv")[1]:
+        tokens = int(r["decodes"]) + int(r["prefill_tokens"])
+        floor = _h200_floors_s(DENSE["llama-3.1-8b"], "prefill", 1, tokens)
+        assert float(r["seconds"]) >= max(floor), r
+
+
+def test_h200_kernel_rows_respect_the_roofs():
+    """Every GEMM is no faster than its FLOPs at the dtype's dense peak (bf16 989.5, fp8
+    1,979 TFLOP/s) nor than reading its weight at 4.8 TB/s; its rate columns are its own
+    arithmetic. Every attention kernel is no faster than its FLOPs at the bf16 peak (prefill)
+    or than reading its K and V at 4.8 TB/s (decode)."""
+    peak, elem = {"bf16": 989.5e12, "fp8": 1979e12}, {"bf16": 2, "fp8": 1}
+    rows = _read(MEAS / "kernels_h200_gemm.csv")[1]
+    assert {r["dtype"] for r in rows} == {"bf16", "fp8"}
+    for r in rows:
+        m, k, n, s = int(r["tokens"]), int(r["k"]), int(r["n"]), float(r["seconds"])
+        assert s >= 2 * m * k * n / peak[r["dtype"]], r
+        assert s >= k * n * elem[r["dtype"]] / 4.8e12, r
+        assert float(r["tflops"]) == pytest.approx(2 * m * k * n / s / 1e12, rel=1e-3), r
+    for r in _read(MEAS / "kernels_h200_attention.csv")[1]:
+        b, n, hq, hkv, hd = (int(r[c]) for c in ("batch", "tokens", "q_heads", "kv_heads",
+                                                   "head_dim"))
+        s = float(r["seconds"])
+        if r["phase"] == "prefill":
+            assert s >= 2 * 2 * b * hq * hd * n * n / 2 / 989.5e12, r
+        else:
+            assert s >= 2 * b * hkv * n * hd * 2 / 4.8e12, r
+
+
+def test_h200_memory_is_what_the_driver_reported():
+    """The catalog's H200 memory (from a published nvidia-smi) is what this project's H200
+    reported: 143771 MiB."""
+    import json
+
+    from simkit.catalog import load_hardware
+
+    runs = json.loads((MEAS / "h200_pytorch_runs.json").read_text())
+    smi = runs["machine"]["nvidia_smi"].split(", ")
+    assert smi[0] == "NVIDIA H200" and smi[2] == "143771 MiB"
+    assert load_hardware("h200").memory_capacity_bytes == 143771 * 2**20
+
+
+def _h200_designs():
+    from simkit.calibrate.measurements import Design, Measurement, Setup, Step, \
+        read_measurements
+
+    uniform = read_measurements(MEAS / "steps_h200_pytorch.csv")
+    mixed = [Measurement(Setup(r["model"], r["hardware"], 1), "mixed", float(r["seconds"]),
+                         ((1.0, Step(decode_batch=int(r["decodes"]),
+                                     decode_context=int(r["decode_context"]), prefill_batch=1,
+                                     prompt_tokens=int(r["prefill_tokens"]))),))
+             for r in _read(MEAS / "steps_mixed_h200_pytorch.csv")[1]]
+    shares = [Measurement.step(Setup(r["model"], "h200", 8), r["phase"], int(r["batch_size"]),
+                               int(r["prompt_tokens"]), int(r["context_tokens"]),
+                               float(r["seconds"]))
+              for r in _read(MEAS / "steps_detail_h200_pytorch.csv")[1]
+              if r["shard_only"] == "1"]
+    return Design(uniform), Design(mixed), shares
+
+
+def _median_abs(err) -> float:
+    import numpy as np
+
+    return float(np.median(np.abs(err)))
+
+
+def test_h200_steps_are_what_the_formula_fits():
+    """THE step-time formula, fitted as `simkit calibrate --measurements` fits it, predicts
+    this project's H200 steps it did not see within the issue's targets: held out by 5 folds
+    and by leaving a model out within 15% median per phase, and a step it never saw the
+    like of -- decodes beside a prompt's prefill -- within 10%, and prompts after a cached
+    prefix within 15%."""
+    from simkit.calibrate.engine_fit import calibrate_engine
+    from simkit.costs.engine import ROOFLINE
+
+    from simkit.calibrate.measurements import Design, read_measurements
+
+    uniform, mixed, _ = _h200_designs()
+    cal = calibrate_engine(uniform, ROOFLINE, "h200-pytorch")
+    for split in ("k-fold", "leave one model out"):
+        for phase, st in cal.heldout[split].items():
+            assert st.median_abs <= 0.15, (split, phase, st)
+    assert _median_abs(mixed.predict(cal.profile) / mixed.seconds - 1) <= 0.10
+    # prompts after a cached prefix: held out, within the issue's held-out 15%
+    chunked = Design(read_measurements(MEAS / "steps_chunked_h200_pytorch.csv"))
+    assert _median_abs(chunked.predict(cal.profile) / chunked.seconds - 1) <= 0.15
+
+
+def test_h200_layer_and_step_costs_part_with_an_80_layer_model():
+    """With models of 28 and 32 layers alone, a fixed cost per layer and one per step cannot
+    be told apart; one GPU's share of Llama-3.1-70B at TP 8 (80 layers, no all-reduce) tells
+    them apart, and the formula then fits all three within the issue's 10% per phase, with a
+    per-layer cost of tens of microseconds (an unfused layer's dozen small kernels)."""
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    from simkit.calibrate.engine_fit import FITTED, PRIOR_WEIGHT, fit_constants
+    from simkit.calibrate.measurements import Design
+    from simkit.costs.engine import ROOFLINE
+
+    uniform, _, shares = _h200_designs()
+    alone = replace(ROOFLINE, allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
+                    allreduce_efficiency=math.inf, moe_kernels=True)
+    both = Design(uniform.measurements + shares)
+    fitted = tuple(k for k in FITTED if not k.startswith("allreduce"))
+    prof = fit_constants(both, alone, None, fitted, PRIOR_WEIGHT)
+    err = both.predict(prof) / both.seconds - 1
+    tp = np.array([m.setup.tensor_parallel for m in both.measurements])
+    for part in (tp == 1, tp == 8):
+        for phase in ("prefill", "decode"):
+            assert _median_abs(err[part & (both.phase == phase)]) <= 0.10, (part, phase)
+    assert 20e-6 <= prof.layer_overhead_s <= 200e-6

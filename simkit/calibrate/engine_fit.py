@@ -200,6 +200,10 @@ class EngineCalibration:
     threshold: float = HELDOUT_THRESHOLD
     measurements: int = 0
     errors_in_sample: np.ndarray | None = None
+    #: split -> every measurement's held-out error (predicted / measured - 1), row order
+    errors_heldout: dict[str, np.ndarray] = field(default_factory=dict)
+    #: what the measurements cannot show, one line each (`depth_note`)
+    notes: tuple[str, ...] = ()
 
     def worst_heldout(self) -> tuple[float, str, str]:
         """(median |error|, split, phase) of the worst gating held-out result."""
@@ -236,8 +240,26 @@ class EngineCalibration:
             "heldout_skipped": dict(self.skipped),
             "threshold": self.threshold, "gating_splits": list(GATING_SPLITS),
             "worst_heldout": {"median_abs": w[0], "split": w[1], "phase": w[2]},
-            "passes": self.passes(),
+            "passes": self.passes(), "notes": list(self.notes),
         }
+
+
+#: measured models whose layer counts span less than this factor cannot tell a fixed cost
+#: per layer from one per step (both scale alike); 80 against 28-32 layers can (README,
+#: "Steps measured on an H200")
+DEPTH_SPAN = 1.5
+
+
+def depth_note(design: Design) -> str | None:
+    """A line saying that the per-layer and per-step costs are not told apart, when the
+    measured models' depths (layers launched per step) span less than `DEPTH_SPAN`."""
+    depths = sorted({g.sm.blocks for g in design.groups})
+    if depths[-1] >= DEPTH_SPAN * depths[0]:
+        return None
+    span = f"{depths[0]}" if len(depths) == 1 else f"{depths[0]}-{depths[-1]}"
+    return (f"every measured model has {span} layers: a fixed cost per layer and one per "
+            f"step are not told apart (layer_overhead_s and step_overhead_s trade off); "
+            f"measure models of other depths to predict deeper or shallower ones")
 
 
 def _key(split: str) -> str:
@@ -269,12 +291,14 @@ def calibrate_engine(design: Design, base: EngineProfile, name: str, *,
     prof = fit()
     err = design.predict(prof) / design.seconds - 1.0
     heldout: dict[str, dict[str, ErrorStats]] = {}
+    errors_heldout: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}
     pred = np.empty(n)
     for test in _folds(n, kfold):
         train = np.setdiff1d(np.arange(n), test)
         pred[test] = design.predict(fit(train))[test]
-    heldout["k-fold"] = per_phase(pred / design.seconds - 1.0, design.phase)
+    errors_heldout["k-fold"] = pred / design.seconds - 1.0
+    heldout["k-fold"] = per_phase(errors_heldout["k-fold"], design.phase)
     for split, key in group_splits:
         labels = design.labels(key)
         values = sorted(set(labels.tolist()))
@@ -286,10 +310,13 @@ def calibrate_engine(design: Design, base: EngineProfile, name: str, *,
             test = np.flatnonzero(labels == v)
             train = np.flatnonzero(labels != v)
             pred[test] = design.predict(fit(train))[test]
-        heldout[split] = per_phase(pred / design.seconds - 1.0, design.phase)
+        errors_heldout[split] = pred / design.seconds - 1.0
+        heldout[split] = per_phase(errors_heldout[split], design.phase)
     cal = EngineCalibration(profile=prof, in_sample=per_phase(err, design.phase),
                             heldout=heldout, skipped=skipped, threshold=threshold,
-                            measurements=n, errors_in_sample=err)
+                            measurements=n, errors_in_sample=err,
+                            errors_heldout=errors_heldout,
+                            notes=tuple(x for x in (depth_note(design),) if x))
     fit_note = (f"robust (soft-L1, 5% scale) least squares on log time with weak physical priors "
                 f"(simkit.calibrate.engine_fit) over {n} measurements")
     cal.profile = replace(prof, name=name, description=description or name,

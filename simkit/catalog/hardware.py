@@ -278,7 +278,9 @@ CATALOG: dict[str, HardwareProfile] = {
         "NVIDIA H200 product page (nvidia.com/en-us/data-center/h200): 141 GB HBM3e, 4.8 TB/s, "
         "FP8 3,958 TFLOPS with sparsity (1,979 dense), BF16 1,979 sparse (989.5 dense), same "
         "Hopper compute as H100 SXM, NVLink 900 GB/s. Memory: nvidia-smi total 143771MiB "
-        "('NVIDIA H200', github.com/sgl-project/sglang/issues/3196)",
+        "('NVIDIA H200', github.com/sgl-project/sglang/issues/3196; the same on this "
+        "project's H200, driver 580.159.04, 2026-12-04: simkit/data/measurements/"
+        "h200_pytorch_runs.json)",
         dense_tflops=_HOPPER, bw_gbps=4800, driver_mib=143771, link=_nvlink(900),
         host=PCIE5_X16_BYTES_PER_S,
         compute_eff=794.5 / 989.5, memory_eff=4150 / 4800,
@@ -286,7 +288,10 @@ CATALOG: dict[str, HardwareProfile] = {
                           f"{_MAMF}, which notes 'H200 is the same'; memory: 4150 of 4800 "
                           f"GB/s, {_AZURE_HBM} 'ND H200 v5' (Azure_Results/"
                           "ND_H200_v5_results.md; the same suite's ND H100 v5 triad, 2.97 "
-                          "TB/s, is within 1% of the H100's 3000 GB/s above)",
+                          "TB/s, is within 1% of the H100's 3000 GB/s above). This project's "
+                          "H200 (h200_pytorch_runs.json, 2026-12-04): one 8192^3 bf16 product "
+                          "757.9 TFLOP/s (the figure above is the best over shapes), a 2 GiB "
+                          "copy 4.09 TB/s read + written",
         price=50.44 / 8, price_source=f"{_COREWEAVE}: 'NVIDIA HGX H200 (on-demand)' 8 GPUs "
                                       "$50.44/h / 8 (RunPod Secure Cloud H200 $4.59, "
                                       "runpod.io/pricing checked 2026-09-25 per "

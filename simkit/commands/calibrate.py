@@ -181,5 +181,7 @@ def _print_engine_fit(cal, args) -> None:
     verdict = "within" if cal.passes() else "ABOVE"
     print(f"\nworst held-out median |error|: {worst:.1%} ({split}, {phase}), {verdict} the "
           f"{cal.threshold:.0%} threshold (k-fold, leave one model out, leave one TP degree out)")
+    for note in cal.notes:
+        print(f"note: {note}")
     if args.output is not None and (cal.passes() or args.force):
         print(f"wrote engine profile {args.output} (use --engine {args.output})")
