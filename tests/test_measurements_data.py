@@ -945,3 +945,28 @@ def test_h200_layer_and_step_costs_part_with_an_80_layer_model():
         for phase in ("prefill", "decode"):
             assert _median_abs(err[part & (both.phase == phase)]) <= 0.10, (part, phase)
     assert 20e-6 <= prof.layer_overhead_s <= 200e-6
+
+
+def test_measured_gemms_need_no_width_factor_beside_a_latency_per_gemm():
+    """`benchmarks/fit_gemm_shape.py` on the H200's 660 bf16 GEMMs: with a fixed latency per
+    GEMM (a few microseconds), the formula's token and width half-points fit to (nearly)
+    zero and TP-8 GEMMs come out within 5% signed; held at `vllm`'s half-points (16.3 tokens,
+    262 columns) TP-8 GEMMs come out more than 5% slow."""
+    import numpy as np
+
+    from simkit.catalog import load_hardware
+
+    g = _benchmark("fit_gemm_shape")
+    hw = load_hardware("h200")
+    peak = hw.peak_for("bf16") * hw.compute_efficiency
+    bw = hw.memory_bandwidth_bytes_per_s * hw.memory_efficiency
+    c = g.load("bf16")
+    assert len(c["seconds"]) == 660
+    tp8 = c["tensor_parallel"] == 8
+    free = g.fit(c, "width", peak, bw, 2)
+    assert free[2] < 64 and 1e-6 < free[5] < 10e-6, free
+    err = g.model_s(free, c, "width", peak, bw, 2) / c["seconds"] - 1
+    assert abs(np.median(err[tp8])) < 0.05 and np.median(np.abs(err)) < 0.10
+    held = g.fit(c, "width", peak, bw, 2, {1: 16.3, 2: 262.0})
+    err = g.model_s(held, c, "width", peak, bw, 2) / c["seconds"] - 1
+    assert np.median(err[tp8]) > 0.05
