@@ -98,7 +98,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _published import (is_vllm_v1, mlperf_runs, offline_throughputs,  # noqa: E402
                         online_runs, static_batches, static_ttfts)
 
-from simkit.calibrate.engine_fit import FITTED, calibrate_engine  # noqa: E402
+from simkit.calibrate.engine_fit import FITTED, PRIORS, calibrate_engine  # noqa: E402
 from simkit.calibrate.measurements import Design, read_measurements  # noqa: E402
 from simkit.costs.engine import (ENGINE_DIR, ROOFLINE, engine_to_toml,  # noqa: E402
                                  read_engine)
@@ -353,8 +353,22 @@ def report(cal) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fit and print, write nothing")
+    ap.add_argument("--prior", action="append", default=[], metavar="CONSTANT=CENTRE",
+                    help="with --check: move a constant's prior centre (a study; "
+                    "simkit.calibrate.engine_fit.PRIORS), e.g. gemm_width_half=16")
     ap.add_argument("names", nargs="*", default=list(PROFILES))
     args = ap.parse_args(argv)
+    if args.prior and not args.check:
+        ap.error("--prior: only with --check (a shipped profile is fitted on the shipped priors)")
+    for item in args.prior:
+        key, _, value = item.partition("=")
+        if key not in PRIORS:
+            ap.error(f"--prior: unknown constant {key!r}")
+        try:
+            centre = float(value)
+        except ValueError:
+            ap.error(f"--prior: {item!r} is not CONSTANT=NUMBER")
+        PRIORS[key] = (centre, *PRIORS[key][1:])
     for name in args.names:
         spec = PROFILES[name]
         if "derive" in spec:
