@@ -970,3 +970,15 @@ def test_measured_gemms_need_no_width_factor_beside_a_latency_per_gemm():
     held = g.fit(c, "width", peak, bw, 2, {1: 16.3, 2: 262.0})
     err = g.model_s(held, c, "width", peak, bw, 2) / c["seconds"] - 1
     assert np.median(err[tp8]) > 0.05
+
+
+@pytest.mark.parametrize("argv", [["--prior", "gemm_width_half=16", "splitwise-2023"],
+                                  ["--check", "--prior", "no_such=1", "splitwise-2023"],
+                                  ["--check", "--prior", "gemm_width_half=wide"]])
+def test_fit_engines_prior_studies_are_checked_and_never_written(argv, capsys):
+    """`--prior` moves a prior's centre for a study: only with --check, a known constant, a
+    number -- one line and exit 2 otherwise, before any fit."""
+    fe = _benchmark("fit_engines")
+    with pytest.raises(SystemExit) as e:
+        fe.main(argv)
+    assert e.value.code == 2 and "--prior" in capsys.readouterr().err
