@@ -245,52 +245,58 @@ H200_STEPS = "steps_h200_pytorch.csv"
 H200_ENGINE = "pytorch (measured here)"
 
 
-def h200_steps(table: Table) -> None:
-    """This project's H200 steps (see the module docstring): the shipped profiles, the
-    file's own fit held out by 5 folds, and that fit on every row predicting mixed steps and
-    one GPU's share of a TP-8 step."""
-    import csv
+def without_allreduce(profile):
+    """`profile` with no all-reduce cost: one GPU's share of a tensor-parallel step, less its
+    communication (the TP-8 share rows ran none)."""
     from dataclasses import replace
 
+    return replace(profile, allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
+                   allreduce_efficiency=math.inf)
+
+
+def h200_unseen() -> list:
+    """(measurement, metric) of this project's H200 rows a fit on the uniform steps never
+    sees: mixed steps (`mixed`), prompts after a cached prefix (`prefill after cache`) and
+    one GPU's share of Llama-3.1-70B at TP 8 (`TP-8 share decode|prefill`)."""
+    from simkit.calibrate.measurements import Measurement, Setup, Step, read_measurements
+
+    out = [(Measurement(Setup(r["model"], r["hardware"], 1), "mixed", float(r["seconds"]),
+                        ((1.0, Step(decode_batch=int(r["decodes"]),
+                                    decode_context=int(r["decode_context"]), prefill_batch=1,
+                                    prompt_tokens=int(r["prefill_tokens"]))),)), "mixed")
+           for r in read_rows("steps_mixed_h200_pytorch.csv")]
+    out += [(m, "prefill after cache")
+            for m in read_measurements(DATA / "steps_chunked_h200_pytorch.csv")]
+    out += [(Measurement.step(Setup(r["model"], "h200", int(r["tensor_parallel"])), r["phase"],
+                              int(r["batch_size"]), int(r["prompt_tokens"]),
+                              int(r["context_tokens"]), float(r["seconds"])),
+             f"TP-8 share {r['phase']}")
+            for r in read_rows("steps_detail_h200_pytorch.csv") if r["shard_only"] == "1"]
+    return out
+
+
+def h200_steps(table: Table) -> None:
+    """This project's H200 steps (see the module docstring): the shipped profiles, the
+    file's own fit held out by 5 folds, and that fit on every row predicting the rows it
+    never saw (`h200_unseen`)."""
     from simkit.calibrate.engine_fit import calibrate_engine
-    from simkit.calibrate.measurements import (Design, Measurement, Setup, Step,
-                                               read_measurements)
+    from simkit.calibrate.measurements import Design, read_measurements
     from simkit.costs.engine import ROOFLINE, load_engine
 
     d = Design(read_measurements(DATA / H200_STEPS))
     table.method[H200_STEPS] = "step rows through THE step-time formula; own fit 5-fold"
-    for name in PROFILES_FOR[H200_ENGINE][1:]:
+    others = PROFILES_FOR[H200_ENGINE][1:]
+    for name in others:
         for i, t in enumerate(d.predict(load_engine(name))):
             table.add((H200_STEPS, H200_ENGINE, "h200", name, d.phase[i]), t, d.seconds[i])
     cal = calibrate_engine(d, ROOFLINE, "h200-pytorch")
     for i, e in enumerate(cal.errors_heldout["k-fold"]):
         table.add((H200_STEPS, H200_ENGINE, "h200", OWN_FIT, d.phase[i]), (1 + e) * d.seconds[i],
                   d.seconds[i])
-    # what the fit never saw: mixed steps, prompts after a cached prefix, and one GPU's share
-    # of Llama-3.1-70B at TP 8 -- (measurement, metric) pairs
-    unseen = []
-    with (DATA / "steps_mixed_h200_pytorch.csv").open() as f:
-        for r in csv.DictReader(f):
-            step = Step(decode_batch=int(r["decodes"]), decode_context=int(r["decode_context"]),
-                        prefill_batch=1, prompt_tokens=int(r["prefill_tokens"]))
-            unseen.append((Measurement(Setup(r["model"], r["hardware"], 1), "mixed",
-                                       float(r["seconds"]), ((1.0, step),)), "mixed"))
-    unseen += [(m, "prefill after cache")
-               for m in read_measurements(DATA / "steps_chunked_h200_pytorch.csv")]
-    with (DATA / "steps_detail_h200_pytorch.csv").open() as f:
-        for r in csv.DictReader(f):
-            if r["shard_only"] == "1":
-                unseen.append((Measurement.step(
-                    Setup(r["model"], "h200", int(r["tensor_parallel"])),
-                    r["phase"], int(r["batch_size"]), int(r["prompt_tokens"]),
-                    int(r["context_tokens"]), float(r["seconds"])), f"TP-8 share {r['phase']}"))
+    unseen = h200_unseen()
     du = Design([m for m, _ in unseen])
-    alone = replace(cal.profile, allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
-                    allreduce_efficiency=math.inf)  # the shards ran no all-reduce
-    for name, prof in ((OWN_FIT, alone), *((n, replace(
-            load_engine(n), allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
-            allreduce_efficiency=math.inf)) for n in PROFILES_FOR[H200_ENGINE][1:])):
-        for i, t in enumerate(du.predict(prof)):
+    for name, prof in ((OWN_FIT, cal.profile), *((n, load_engine(n)) for n in others)):
+        for i, t in enumerate(du.predict(without_allreduce(prof))):
             table.add((H200_STEPS, H200_ENGINE, "h200", name, unseen[i][1]), t, du.seconds[i])
 
 

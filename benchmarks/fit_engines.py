@@ -360,15 +360,24 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.prior and not args.check:
         ap.error("--prior: only with --check (a shipped profile is fitted on the shipped priors)")
+    moved = {}
     for item in args.prior:
         key, _, value = item.partition("=")
         if key not in PRIORS:
             ap.error(f"--prior: unknown constant {key!r}")
         try:
-            centre = float(value)
+            moved[key] = (float(value), *PRIORS[key][1:])
         except ValueError:
             ap.error(f"--prior: {item!r} is not CONSTANT=NUMBER")
-        PRIORS[key] = (centre, *PRIORS[key][1:])
+    shipped = dict(PRIORS)
+    PRIORS.update(moved)
+    try:
+        return _fit_all(args)
+    finally:  # a study's priors end with it
+        PRIORS.update(shipped)
+
+
+def _fit_all(args) -> int:
     for name in args.names:
         spec = PROFILES[name]
         if "derive" in spec:

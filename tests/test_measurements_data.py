@@ -874,21 +874,18 @@ def test_h200_memory_is_what_the_driver_reported():
 
 
 def _h200_designs():
-    from simkit.calibrate.measurements import Design, Measurement, Setup, Step, \
-        read_measurements
+    """(uniform steps, mixed steps, prompts after a cache, TP-8 share measurements), as
+    `benchmarks/fidelity.py` reads them (`h200_unseen`)."""
+    from simkit.calibrate.measurements import Design, read_measurements
 
+    unseen = _benchmark("fidelity").h200_unseen()
     uniform = read_measurements(MEAS / "steps_h200_pytorch.csv")
-    mixed = [Measurement(Setup(r["model"], r["hardware"], 1), "mixed", float(r["seconds"]),
-                         ((1.0, Step(decode_batch=int(r["decodes"]),
-                                     decode_context=int(r["decode_context"]), prefill_batch=1,
-                                     prompt_tokens=int(r["prefill_tokens"]))),))
-             for r in _read(MEAS / "steps_mixed_h200_pytorch.csv")[1]]
-    shares = [Measurement.step(Setup(r["model"], "h200", 8), r["phase"], int(r["batch_size"]),
-                               int(r["prompt_tokens"]), int(r["context_tokens"]),
-                               float(r["seconds"]))
-              for r in _read(MEAS / "steps_detail_h200_pytorch.csv")[1]
-              if r["shard_only"] == "1"]
-    return Design(uniform), Design(mixed), shares
+    mixed = [m for m, k in unseen if k == "mixed"]
+    chunked = [m for m, k in unseen if k == "prefill after cache"]
+    shares = [m for m, k in unseen if k.startswith("TP-8 share")]
+    assert (len(mixed), len(chunked), len(shares)) == (12, 8, 35)
+    assert all(m.setup.tensor_parallel == 8 for m in shares)
+    return Design(uniform), Design(mixed), Design(chunked), shares
 
 
 def _median_abs(err) -> float:
@@ -906,16 +903,13 @@ def test_h200_steps_are_what_the_formula_fits():
     from simkit.calibrate.engine_fit import calibrate_engine
     from simkit.costs.engine import ROOFLINE
 
-    from simkit.calibrate.measurements import Design, read_measurements
-
-    uniform, mixed, _ = _h200_designs()
+    uniform, mixed, chunked, _ = _h200_designs()
     cal = calibrate_engine(uniform, ROOFLINE, "h200-pytorch")
     for split in ("k-fold", "leave one model out"):
         for phase, st in cal.heldout[split].items():
             assert st.median_abs <= 0.15, (split, phase, st)
     assert _median_abs(mixed.predict(cal.profile) / mixed.seconds - 1) <= 0.10
     # prompts after a cached prefix: held out, within the issue's held-out 15%
-    chunked = Design(read_measurements(MEAS / "steps_chunked_h200_pytorch.csv"))
     assert _median_abs(chunked.predict(cal.profile) / chunked.seconds - 1) <= 0.15
 
 
@@ -924,7 +918,6 @@ def test_h200_layer_and_step_costs_part_with_an_80_layer_model():
     be told apart; one GPU's share of Llama-3.1-70B at TP 8 (80 layers, no all-reduce) tells
     them apart, and the formula then fits all three within the issue's 10% per phase, with a
     per-layer cost of tens of microseconds (an unfused layer's dozen small kernels)."""
-    import math
     from dataclasses import replace
 
     import numpy as np
@@ -933,9 +926,8 @@ def test_h200_layer_and_step_costs_part_with_an_80_layer_model():
     from simkit.calibrate.measurements import Design
     from simkit.costs.engine import ROOFLINE
 
-    uniform, _, shares = _h200_designs()
-    alone = replace(ROOFLINE, allreduce_latency_s=0.0, allreduce_step_latency_s=0.0,
-                    allreduce_efficiency=math.inf, moe_kernels=True)
+    uniform, _, _, shares = _h200_designs()
+    alone = replace(_benchmark("fidelity").without_allreduce(ROOFLINE), moe_kernels=True)
     both = Design(uniform.measurements + shares)
     fitted = tuple(k for k in FITTED if not k.startswith("allreduce"))
     prof = fit_constants(both, alone, None, fitted, PRIOR_WEIGHT)

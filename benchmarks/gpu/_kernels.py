@@ -140,6 +140,21 @@ def time_sdpa(clock, name, q, k, v, causal, tag):
         return None
 
 
+def attention_cases(hq, hkv, hd, prefill_n, decode, small):
+    """(phase, batch, tokens, query shape, K/V shape, causal, FLOPs, K/V bytes read or None)
+    of each attention call: causal prefills with K and V expanded to the query heads, then
+    decodes whose query heads of one KV head ride in the query-length dimension."""
+    for n in prefill_n:
+        b = max(1, (8192 if not small else 128) // n)
+        yield ("prefill", b, n, (b, hq, n, hd), (b, hq, n, hd), True,
+               2 * 2 * b * hq * hd * n * n / 2, None)
+    for b, n in decode:
+        kv_bytes = 2 * b * hkv * n * hd * 2
+        if kv_bytes <= 24 * 2**30:
+            yield ("decode", b, n, (b, hkv, hq // hkv, hd), (b, hkv, n, hd), False,
+                   2 * 2 * b * hq * hd * n, kv_bytes)
+
+
 def attention_sweep(clock, dev, small, deadline, w):
     dt = torch.float32 if small else torch.bfloat16
     hd = 128
@@ -151,43 +166,23 @@ def attention_sweep(clock, dev, small, deadline, w):
     if small:
         heads, prefill_n, decode, hd = [(4, 2)], (64, 128), [(2, 64)], 32
     for hq, hkv in heads:
-        for n in prefill_n:
-            b = max(1, (8192 if not small else 128) // n)
-            q = torch.randn(b, hq, n, hd, device=dev, dtype=dt)
-            k = torch.randn(b, hq, n, hd, device=dev, dtype=dt)
-            v = torch.randn(b, hq, n, hd, device=dev, dtype=dt)
-            flops = 2 * 2 * b * hq * hd * n * n / 2
+        for phase, b, n, q_shape, kv_shape, causal, flops, kv_bytes in attention_cases(
+                hq, hkv, hd, prefill_n, decode, small):
+            q = torch.randn(*q_shape, device=dev, dtype=dt)
+            k = torch.randn(*kv_shape, device=dev, dtype=dt)
+            v = torch.randn(*kv_shape, device=dev, dtype=dt)
             for name in names:
                 if time.time() > deadline:
                     return False
-                t = time_sdpa(clock, name, q, k, v, True, f"prefill h{hq} n{n}")
+                t = time_sdpa(clock, name, q, k, v, causal, f"{phase} h{hq} b{b} n{n}")
                 if t is None:
                     continue
-                w.row(phase="prefill", backend=name, batch=b, tokens=n, q_heads=hq,
+                w.row(phase=phase, backend=name, batch=b, tokens=n, q_heads=hq,
                       kv_heads=hkv, head_dim=hd, seconds=f"{t:.9g}",
-                      tflops=f"{flops / t / 1e12:.4g}", kv_gb_per_s="")
+                      tflops=f"{flops / t / 1e12:.4g}",
+                      kv_gb_per_s="" if kv_bytes is None else f"{kv_bytes / t / 1e9:.5g}")
             q = k = v = None
-        log(f"attention prefill h{hq}/{hkv} done")
-        for b, n in decode:
-            kv_bytes = 2 * b * hkv * n * hd * 2
-            if kv_bytes > 24 * 2**30:
-                continue
-            g = hq // hkv
-            q = torch.randn(b, hkv, g, hd, device=dev, dtype=dt)
-            k = torch.randn(b, hkv, n, hd, device=dev, dtype=dt)
-            v = torch.randn(b, hkv, n, hd, device=dev, dtype=dt)
-            for name in names:
-                if time.time() > deadline:
-                    return False
-                t = time_sdpa(clock, name, q, k, v, False, f"decode h{hq} b{b} n{n}")
-                if t is None:
-                    continue
-                w.row(phase="decode", backend=name, batch=b, tokens=n, q_heads=hq,
-                      kv_heads=hkv, head_dim=hd, seconds=f"{t:.9g}",
-                      tflops=f"{2 * 2 * b * hq * hd * n / t / 1e12:.4g}",
-                      kv_gb_per_s=f"{kv_bytes / t / 1e9:.5g}")
-            q = k = v = None
-            if clock.cuda:
+            if clock.cuda and phase == "decode":
                 torch.cuda.empty_cache()
-        log(f"attention decode h{hq}/{hkv} done")
+        log(f"attention h{hq}/{hkv} done")
     return True

@@ -286,6 +286,11 @@ class StepCostModel:
         return self.gpus * profile_peak_bytes(self.model, self.arch.stack, self.gpus,
                                               int(tokens), int(sequences))
 
+    @property
+    def memory_after_weights_bytes(self) -> float:
+        """Device memory of the tensor-parallel group less the weights (no fraction)."""
+        return self.hardware.memory_capacity_bytes * self.gpus - self.weight_bytes
+
     def kv_capacity_bytes(self, memory_fraction: float = 0.9, tokens: int = 0,
                           sequences: int = 0) -> float:
         """Physical cache bytes the TP group can hold: device memory x gpus x fraction -
@@ -325,8 +330,7 @@ class StepCostModel:
 
         per_gpu = getattr(serving, "kv_cache_bytes", None)
         if per_gpu is not None:
-            room = self.hardware.memory_capacity_bytes * self.gpus - self.weight_bytes
-            if per_gpu * self.gpus > room:
+            if per_gpu * self.gpus > self.memory_after_weights_bytes:
                 raise SimkitError(
                     f"serving.kv_cache_bytes: {per_gpu / 2**30:.3g} GiB per GPU does not fit: "
                     f"{self.gpus} x {self.hardware.name} hold "

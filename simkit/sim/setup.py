@@ -221,8 +221,7 @@ def _kv_policy(serving, m, spec, kind: str, max_seq_len: int, budget, where: str
                 raise SimkitError(f"serving.speculative.draft: the draft's weights "
                                   f"({draft_bytes / GiB:.3g} GiB) leave no KV memory beside "
                                   f"the target's on {m.gpus} x {m.hardware.name}{where}")
-        elif capacity_bytes + draft_bytes > \
-                m.hardware.memory_capacity_bytes * m.gpus - m.weight_bytes:
+        elif capacity_bytes + draft_bytes > m.memory_after_weights_bytes:
             # a cache sized in bytes stays that size: the draft must fit beside it
             raise SimkitError(f"serving.kv_cache_bytes: {capacity_bytes / GiB:.3g} GiB of KV "
                               f"cache, the target's weights ({m.weight_bytes / GiB:.3g} GiB) "

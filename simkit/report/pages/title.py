@@ -39,6 +39,7 @@ def title_data(s) -> TitleData:
     arch = arch_for(model, s.model)
     hw = hardware_of(s)
     sv = s.serving
+    watermark = watermark_of(sv)  # share of KV memory admissions leave free
     price = gpu_price(s)
     slo = s.slo.targets()
     slo_txt = ", ".join(f"p99 {k.replace('_s', '').upper()} <= {v:g} s"
@@ -80,8 +81,8 @@ def title_data(s) -> TitleData:
                        f"{sv.schedule_conservativeness:g}), retraction by recompute"
                        if sv.admission == "new_token_ratio"
                        else f", preemption by {sv.preemption}")
-                    + (f", admissions leave {100 * watermark_of(sv):.3g}% of the KV memory "
-                       "free (watermark)" if watermark_of(sv) else "")),
+                    + (f", admissions leave {100 * watermark:.3g}% of the KV memory "
+                       "free (watermark)" if watermark else "")),
         ("SLOs", slo_txt),
     ]
     dis = getattr(sv, "disaggregation", None)
