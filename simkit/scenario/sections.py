@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Iterator, Mapping
 
 from simkit.scenario.checks import (_BAD, ADMISSIONS, ARRIVAL_PROCESSES, KV_MEMORY, LENGTH_DISTS,
@@ -136,14 +137,6 @@ class TimeSpec:
     max: float | None = _f(None, _float(ge=0, optional=True))
 
 
-def _default_turns() -> LengthSpec:
-    return LengthSpec(dist="fixed", value=1)
-
-
-def _default_think() -> TimeSpec:
-    return TimeSpec(dist="fixed", value=0.0)
-
-
 @dataclass(frozen=True)
 class SessionsSpec:
     """workload.sessions: multi-turn conversations (see `simkit.sim.sessions`).
@@ -153,8 +146,10 @@ class SessionsSpec:
     from workload.prompt_tokens; turn k+1 arrives `think_time_s` after turn k's answer ends.
     """
 
-    turns: LengthSpec = _f(factory=_default_turns, section=LengthSpec)
-    think_time_s: TimeSpec = _f(factory=_default_think, section=TimeSpec)
+    turns: LengthSpec = _f(factory=partial(LengthSpec, dist="fixed", value=1),
+                              section=LengthSpec)
+    think_time_s: TimeSpec = _f(factory=partial(TimeSpec, dist="fixed", value=0.0),
+                                section=TimeSpec)
 
 
 @dataclass(frozen=True)
@@ -177,14 +172,6 @@ def _tenants(v: Any, path: str, ctx: _Ctx) -> Any:
     return _BAD if any(x is None for x in out) else tuple(out)
 
 
-def _default_prompt() -> LengthSpec:
-    return LengthSpec(dist="fixed", value=1000)
-
-
-def _default_output() -> LengthSpec:
-    return LengthSpec(dist="fixed", value=256)
-
-
 @dataclass(frozen=True)
 class WorkloadSection:
     """[workload]: how many requests, when they arrive, how long they are."""
@@ -192,9 +179,11 @@ class WorkloadSection:
     requests: int = _f(1000, _int())
     arrival: ArrivalSpec = _f(factory=ArrivalSpec, section=ArrivalSpec)
     #: default: every prompt 1000 tokens
-    prompt_tokens: LengthSpec = _f(factory=_default_prompt, section=LengthSpec)
+    prompt_tokens: LengthSpec = _f(factory=partial(LengthSpec, dist="fixed", value=1000),
+                                    section=LengthSpec)
     #: default: every answer 256 tokens
-    output_tokens: LengthSpec = _f(factory=_default_output, section=LengthSpec)
+    output_tokens: LengthSpec = _f(factory=partial(LengthSpec, dist="fixed", value=256),
+                                    section=LengthSpec)
     #: multi-turn sessions (None: every request is independent); requests counts turns
     sessions: SessionsSpec | None = _f(None, section=SessionsSpec)
     #: a system prompt of this many tokens opens every request (one tenant); with sessions
