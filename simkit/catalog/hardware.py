@@ -289,9 +289,9 @@ CATALOG: dict[str, HardwareProfile] = {
                           f"GB/s, {_AZURE_HBM} 'ND H200 v5' (Azure_Results/"
                           "ND_H200_v5_results.md; the same suite's ND H100 v5 triad, 2.97 "
                           "TB/s, is within 1% of the H100's 3000 GB/s above). This project's "
-                          "H200 (h200_pytorch_runs.json, 2026-12-04): one 8192^3 bf16 product "
-                          "757.9 TFLOP/s (the figure above is the best over shapes), a 2 GiB "
-                          "copy 4.09 TB/s read + written",
+                          "H200s (h200_pytorch_runs.json, 2026-12-04, three machines): an 8192^3 "
+                          "bf16 product 749-780 TFLOP/s (the figure above is the best over "
+                          "shapes), a 2 GiB copy 4.09-4.23 TB/s read + written",
         price=50.44 / 8, price_source=f"{_COREWEAVE}: 'NVIDIA HGX H200 (on-demand)' 8 GPUs "
                                       "$50.44/h / 8 (RunPod Secure Cloud H200 $4.59, "
                                       "runpod.io/pricing checked 2026-09-25 per "
